@@ -1,0 +1,145 @@
+#include "cli.h"
+
+#include "core/common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_usage(const cli_args *a, FILE *out)
+{
+    fprintf(out, "usage: ddpm %s %s\n", a->cmd, a->usage ? a->usage : "[options]");
+    if (a->summary) fprintf(out, "%s\n", a->summary);
+    fprintf(out, "options:\n");
+    for (int i = 0; i < a->nopts; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", a->opts[i].name, a->opts[i].arg ? " " : "",
+                 a->opts[i].arg ? a->opts[i].arg : "");
+        fprintf(out, "  %-24s %s\n", left, a->opts[i].help);
+    }
+    fprintf(out, "  %-24s %s\n", "--set KEY=VALUE", "override a config key (repeatable)");
+    fprintf(out, "  %-24s %s\n", "--help", "this text");
+}
+
+int cli_parse(cli_args *a, int argc, char **argv)
+{
+    a->nopts = 0;
+    while (a->opts && a->opts[a->nopts].name) a->nopts++;
+    memset(a->value, 0, sizeof a->value);
+    a->nsets = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (strncmp(s, "--", 2) != 0) {
+            fprintf(stderr, "ddpm %s: unexpected argument '%s' (see ddpm %s --help)\n", a->cmd, s, a->cmd);
+            return 2;
+        }
+        s += 2;
+        if (!strcmp(s, "help")) { cli_usage(a, stdout); return -1; }
+        const char *eq = strchr(s, '=');
+        size_t nl = eq ? (size_t)(eq - s) : strlen(s);
+        const char *val = eq ? eq + 1 : NULL;
+        if (nl == 3 && !strncmp(s, "set", 3)) {
+            if (!val) {
+                if (i + 1 >= argc) { fprintf(stderr, "ddpm %s: --set needs KEY=VALUE\n", a->cmd); return 2; }
+                val = argv[++i];
+            }
+            if (a->nsets >= CLI_MAX_SETS) { fprintf(stderr, "ddpm %s: too many --set\n", a->cmd); return 2; }
+            a->sets[a->nsets++] = val;
+            continue;
+        }
+        int k = -1;
+        for (int j = 0; j < a->nopts; j++)
+            if (strlen(a->opts[j].name) == nl && !strncmp(a->opts[j].name, s, nl)) k = j;
+        if (k < 0) {
+            fprintf(stderr, "ddpm %s: unknown option '--%.*s' (see ddpm %s --help)\n", a->cmd, (int)nl, s, a->cmd);
+            return 2;
+        }
+        if (a->opts[k].arg) {
+            if (!val) {
+                if (i + 1 >= argc) {
+                    fprintf(stderr, "ddpm %s: --%s needs a value (%s)\n", a->cmd, a->opts[k].name, a->opts[k].arg);
+                    return 2;
+                }
+                val = argv[++i];
+            }
+            a->value[k] = val;
+        } else {
+            if (val) { fprintf(stderr, "ddpm %s: --%s takes no value\n", a->cmd, a->opts[k].name); return 2; }
+            a->value[k] = "1";
+        }
+    }
+    return 0;
+}
+
+static int find(const cli_args *a, const char *name)
+{
+    for (int j = 0; j < a->nopts; j++)
+        if (!strcmp(a->opts[j].name, name)) return j;
+    return -1;
+}
+
+const char *cli_get(const cli_args *a, const char *name)
+{
+    int k = find(a, name);
+    return k < 0 ? NULL : a->value[k];
+}
+
+int cli_flag(const cli_args *a, const char *name) { return cli_get(a, name) != NULL; }
+
+int cli_get_int(const cli_args *a, const char *name, long long dflt, long long *out)
+{
+    const char *v = cli_get(a, name);
+    if (!v) { *out = dflt; return 0; }
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end) {
+        fprintf(stderr, "ddpm %s: --%s: '%s' is not an integer\n", a->cmd, name, v);
+        return 2;
+    }
+    *out = x;
+    return 0;
+}
+
+int cli_get_double(const cli_args *a, const char *name, double dflt, double *out)
+{
+    const char *v = cli_get(a, name);
+    if (!v) { *out = dflt; return 0; }
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end) {
+        fprintf(stderr, "ddpm %s: --%s: '%s' is not a number\n", a->cmd, name, v);
+        return 2;
+    }
+    *out = x;
+    return 0;
+}
+
+int cli_require(const cli_args *a, const char *name)
+{
+    if (cli_get(a, name)) return 0;
+    fprintf(stderr, "ddpm %s: --%s is required (see ddpm %s --help)\n", a->cmd, name, a->cmd);
+    return 2;
+}
+
+int cli_fail(const cli_args *a)
+{
+    fprintf(stderr, "ddpm %s: %s\n", a->cmd, ddpm_last_error());
+    return 1;
+}
+
+int cli_config(const cli_args *a, const ddpm_config *base, ddpm_config *out)
+{
+    if (base) *out = *base;
+    else config_defaults(out);
+    const char *cf = cli_get(a, "config");
+    if (cf && config_load_file(out, cf) != DDPM_OK) return cli_fail(a);
+    const char *data = cli_get(a, "data");
+    if (data && config_set_kv(out, "data_dir", data, "--data") != DDPM_OK) return cli_fail(a);
+    for (int i = 0; i < a->nsets; i++)
+        if (config_set(out, a->sets[i]) != DDPM_OK) return cli_fail(a);
+    if (config_validate(out) != DDPM_OK) return cli_fail(a);
+    return 0;
+}

@@ -1,0 +1,52 @@
+/* cli.h — option parsing shared by the `ddpm` subcommands (src/cli/cmd_*.c).
+ *
+ * Each subcommand is `int cmd_NAME(int argc, char **argv)` (argv[0] = "NAME") returning the
+ * process exit status: 0 ok, 1 runtime failure (message printed), 2 usage error. */
+#ifndef DDPM_CLI_H
+#define DDPM_CLI_H
+
+#include "core/config.h"
+
+#include <stdio.h>
+
+#define CLI_MAX_OPTS 32
+#define CLI_MAX_SETS 64
+
+typedef struct {
+    const char *name;   /* without the leading dashes, e.g. "ckpt" */
+    const char *arg;    /* metavar ("FILE") or NULL for a flag */
+    const char *help;
+} cli_opt;
+
+typedef struct {
+    const char *cmd;
+    const char *usage;          /* one-line synopsis after "ddpm CMD " */
+    const char *summary;        /* one sentence */
+    const cli_opt *opts;        /* terminated by {0} */
+    int nopts;
+    const char *value[CLI_MAX_OPTS]; /* value per opt (flags: "1" when given), NULL if absent */
+    const char *sets[CLI_MAX_SETS];  /* every --set k=v in order */
+    int nsets;
+} cli_args;
+
+/* Parses argv[1..]. Accepts --name VALUE and --name=VALUE; --set may repeat; --help prints
+ * usage. Returns 0 ok, 2 on a usage error (message printed), -1 when --help was printed. */
+int cli_parse(cli_args *a, int argc, char **argv);
+void cli_usage(const cli_args *a, FILE *out);
+const char *cli_get(const cli_args *a, const char *name);
+int cli_flag(const cli_args *a, const char *name);
+/* Integer/float option with a default; on a bad value prints an error and returns 2. */
+int cli_get_int(const cli_args *a, const char *name, long long dflt, long long *out);
+int cli_get_double(const cli_args *a, const char *name, double dflt, double *out);
+/* Requires an option; prints "ddpm CMD: --name is required" and returns 2 when absent. */
+int cli_require(const cli_args *a, const char *name);
+
+/* The effective config: defaults, then --config FILE (if the command has it), then every
+ * --set, then validation. With base != NULL (a checkpoint's config) that is the start instead
+ * of the defaults. `--data DIR` is shorthand for data_dir. Prints the error; returns 0 or 1. */
+int cli_config(const cli_args *a, const ddpm_config *base, ddpm_config *out);
+
+/* Prints "ddpm CMD: <last library error>" to stderr and returns 1. */
+int cli_fail(const cli_args *a);
+
+#endif

@@ -1,0 +1,82 @@
+/* testutil.h — shared helpers for the Check suites: a main() per suite, temp paths, and array
+ * comparisons that report max abs/rel error and the first mismatch before asserting once. */
+#ifndef DDPM_TESTUTIL_H
+#define DDPM_TESTUTIL_H
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A scratch path under build/tmp (DDPM_TEST_TMP), unique per test process. */
+static inline const char *test_tmp_path(const char *name)
+{
+    static char buf[8][1024];
+    static int k = 0;
+    const char *dir = getenv("DDPM_TEST_TMP");
+    if (!dir) dir = "build/tmp";
+    char *b = buf[k++ & 7];
+    snprintf(b, sizeof buf[0], "%s/%d_%s", dir, (int)getpid(), name);
+    return b;
+}
+
+/* Compares got vs want: passes when |g-w| <= atol + rtol*|w| for every element.
+ * Prints max abs and rel error; on failure prints the first 5 mismatches. Returns 1 if ok. */
+static inline int test_allclose_f64(const char *what, const double *got, const double *want,
+                                    size_t n, double rtol, double atol)
+{
+    double max_abs = 0, max_rel = 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(got[i] - want[i]);
+        double r = d / (fabs(want[i]) + 1e-30);
+        if (!(d <= atol + rtol * fabs(want[i]))) {
+            if (bad < 5)
+                fprintf(stderr, "  %s[%zu]: got %.9g want %.9g (abs %.3g rel %.3g)\n", what, i,
+                        got[i], want[i], d, r);
+            bad++;
+        }
+        if (d > max_abs || d != d) max_abs = d;
+        if (fabs(want[i]) > atol && r > max_rel) max_rel = r;
+    }
+    fprintf(stderr, "%s: n=%zu max_abs=%.3g max_rel=%.3g mismatches=%zu\n", what, n, max_abs,
+            max_rel, bad);
+    return bad == 0;
+}
+
+static inline int test_allclose_f32(const char *what, const float *got, const float *want,
+                                    size_t n, double rtol, double atol)
+{
+    double *g = malloc(n * sizeof *g), *w = malloc(n * sizeof *w);
+    for (size_t i = 0; i < n; i++) { g[i] = got[i]; w[i] = want[i]; }
+    int ok = test_allclose_f64(what, g, w, n, rtol, atol);
+    free(g);
+    free(w);
+    return ok;
+}
+
+/* Relative error of a whole tensor: max|g-w| / max|w| (for reference comparisons where
+ * elementwise relative error is meaningless near zero). */
+static inline double test_max_rel_err_f32(const float *got, const float *want, size_t n)
+{
+    double md = 0, mw = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)want[i]);
+        if (d > md || d != d) md = d;
+        if (fabs((double)want[i]) > mw) mw = fabs((double)want[i]);
+    }
+    return md / (mw > 0 ? mw : 1.0);
+}
+
+#define TEST_MAIN(make_suite)                                  \
+    int main(void)                                             \
+    {                                                          \
+        SRunner *sr = srunner_create(make_suite());            \
+        srunner_run_all(sr, CK_NORMAL);                        \
+        int nf = srunner_ntests_failed(sr);                    \
+        srunner_free(sr);                                      \
+        return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;          \
+    }
+
+#endif
