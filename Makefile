@@ -34,7 +34,7 @@ TEST_SRC := $(wildcard tests/test_*.c)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRC))
 LIB := $(BUILD)/libddpm.a
-BIN_DIR := bin
+BIN_DIR ?= bin
 ifeq ($(SANITIZE),1)
 BIN_DIR := $(BUILD)/bin
 endif
