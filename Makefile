@@ -24,7 +24,8 @@ ifeq ($(SANITIZE),1)
 BUILD := build-san
 OPT := $(SAN_OPT)
 endif
-CFLAGS_ALL = $(BASE_CFLAGS) $(OPT) -DDDPM_CFLAGS='"$(OPT)"'
+GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+CFLAGS_ALL = $(BASE_CFLAGS) $(OPT) -DDDPM_CFLAGS='"$(OPT)"' -DDDPM_GIT_REV='"$(GIT_REV)"'
 LDLIBS_ALL = $(PKG_LIBS) -fopenmp -lm
 
 LIB_SRC := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A scratch path under build/tmp (DDPM_TEST_TMP), unique per test process. */
 static inline const char *test_tmp_path(const char *name)

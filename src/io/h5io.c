@@ -283,6 +283,7 @@ int h5io_get_attr_str(hid_t loc, const char *obj, const char *name, char *buf, s
             char *s = NULL;
             hid_t mt = H5Tcopy(H5T_C_S1);
             H5Tset_size(mt, H5T_VARIABLE);
+            H5Tset_cset(mt, H5Tget_cset(ft));
             st = H5Aread(a, mt, &s);
             if (st >= 0 && s) {
                 snprintf(buf, n, "%s", s);
@@ -296,6 +297,7 @@ int h5io_get_attr_str(hid_t loc, const char *obj, const char *name, char *buf, s
                 hid_t mt = H5Tcopy(H5T_C_S1);
                 H5Tset_size(mt, sz + 1);
                 H5Tset_strpad(mt, H5T_STR_NULLTERM);
+                H5Tset_cset(mt, H5Tget_cset(ft));
                 st = H5Aread(a, mt, tmp);
                 H5Tclose(mt);
                 if (st >= 0) snprintf(buf, n, "%s", tmp);
