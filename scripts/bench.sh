@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# make bench: U-Net throughput of the C code and, when Debian's python3-torch is installed,
+# of PyTorch with the same thread count in the same run, with the ratio and GFLOP/s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads=${BENCH_THREADS:-2}
+secs=${BENCH_SECONDS:-8}
+export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
+out=$(mktemp)
+bin/ddpm bench --seconds "$secs" | tee "$out"
+if /usr/bin/python3 -c "import torch" 2>/dev/null; then
+  /usr/bin/python3 scripts/bench_torch.py "$threads" | tee -a "$out"
+else
+  echo "bench: python3-torch not installed; PyTorch comparison skipped"
+fi
+# GFLOP per image (forward), counted from the layer shapes; training = 3x forward.
+awk -v threads="$threads" '
+  BEGIN { gf["mini"] = 0.39; gf["paper"] = 12.1 }
+  { v[$1 " " $2] = $3; cases[$2] = 1 }
+  END {
+    printf "\n%-20s %12s %12s %8s %14s\n", "case", "C img/s", "torch img/s", "ratio", "C GFLOP/s";
+    for (c in cases) {
+      split(c, p, "_"); f = gf[p[1]] * (p[2] == "train" ? 3 : 1);
+      ci = v["c " c]; ti = v["torch " c];
+      printf "%-20s %12.2f %12s %8s %14.1f\n", c, ci, ti ? sprintf("%.2f", ti) : "-", ti ? sprintf("%.2fx", ci / ti) : "-", ci * f;
+    }
+    printf "(%d threads each)\n", threads;
+  }' "$out"
+rm -f "$out"

@@ -1,0 +1,82 @@
+/* dataset.c — choosing the reader for cfg->dataset, and evaluation batches in file order. */
+#include "data/dataset.h"
+
+#include "core/common.h"
+#include "data/readers.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int data_path_join(char *out, size_t n, const char *dir, const char *name)
+{
+    int k = snprintf(out, n, "%s/%s", dir, name);
+    if (k < 0 || (size_t)k >= n) return ddpm_error("%s: path too long", dir);
+    return DDPM_OK;
+}
+
+void data_set_source(dataset *ds, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ds->source, sizeof ds->source, fmt, ap);
+    va_end(ap);
+}
+
+int dataset_load_n(dataset *ds, const ddpm_config *cfg, int train, int max_n)
+{
+    memset(ds, 0, sizeof *ds);
+    const char *dir = config_data_dir(cfg);
+    const int C = config_in_channels(cfg);
+    int rc;
+    switch (cfg->dataset) {
+    case DATASET_FASHION_MNIST:
+        if (C != 1) return ddpm_error("fashion_mnist is gray (1 channel) but the model expects %d", C);
+        rc = fashion_mnist_read(ds, dir, train, max_n, cfg->image_size);
+        break;
+    case DATASET_CIFAR10:
+        if (C != 3) return ddpm_error("cifar10 is RGB (3 channels) but the model expects %d", C);
+        if (cfg->image_size != 32)
+            return ddpm_error("cifar10 images are 32x32 but image_size = %d; set image_size = 32",
+                              cfg->image_size);
+        rc = cifar10_read(ds, dir, train, max_n);
+        break;
+    case DATASET_PNG_GRAY:
+    case DATASET_PNG_RGB: {
+        int want = cfg->dataset == DATASET_PNG_GRAY ? 1 : 3;
+        if (C != want)
+            return ddpm_error("%s has %d channel(s) but the model expects %d",
+                              dataset_name(cfg->dataset), want, C);
+        if (cfg->image_size < 1) return ddpm_error("image_size = %d is not positive", cfg->image_size);
+        rc = png_folder_read(ds, dir, train, max_n, cfg->image_size, want);
+        break;
+    }
+    default:
+        return ddpm_error("dataset_load: unknown dataset %d", (int)cfg->dataset);
+    }
+    if (rc != DDPM_OK) {
+        dataset_free(ds);
+        return DDPM_ERR;
+    }
+    return DDPM_OK;
+}
+
+int dataset_load(dataset *ds, const ddpm_config *cfg, int train)
+{
+    return dataset_load_n(ds, cfg, train, 0);
+}
+
+void dataset_free(dataset *ds)
+{
+    if (!ds) return;
+    ddpm_free(ds->pixels);
+    ddpm_free(ds->labels);
+    memset(ds, 0, sizeof *ds);
+}
+
+void dataset_get_range(const dataset *ds, int first, int B, float *x)
+{
+    const size_t n = (size_t)B * ds->H * ds->W * ds->C;
+    const uint8_t *src = ds->pixels + (size_t)first * ds->H * ds->W * ds->C;
+    for (size_t i = 0; i < n; i++) x[i] = pixel_to_float(src[i]);
+}
