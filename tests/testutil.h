@@ -10,15 +10,15 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A scratch path under build/tmp (DDPM_TEST_TMP), unique per test process. */
+/* A scratch path under build/tmp (DDPM_TEST_TMP), unique per test process. The string is
+ * allocated and never freed (tests are short-lived). */
 static inline const char *test_tmp_path(const char *name)
 {
-    static char buf[8][1024];
-    static int k = 0;
     const char *dir = getenv("DDPM_TEST_TMP");
     if (!dir) dir = "build/tmp";
-    char *b = buf[k++ & 7];
-    snprintf(b, sizeof buf[0], "%s/%d_%s", dir, (int)getpid(), name);
+    size_t n = strlen(dir) + strlen(name) + 32;
+    char *b = malloc(n);
+    snprintf(b, n, "%s/%d_%s", dir, (int)getpid(), name);
     return b;
 }
 

@@ -1,0 +1,111 @@
+#include "eval/ddpm_model.h"
+
+#include "core/common.h"
+#include "io/checkpoint.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int ddpm_model_open(ddpm_model *m, const ddpm_config *cfg, const char *ckpt, const char *which,
+                    int max_batch)
+{
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    m->max_batch = max_batch > 0 ? max_batch : 1;
+    m->H = m->W = cfg->image_size;
+    m->C = config_in_channels(cfg);
+    m->Cout = config_out_channels(cfg);
+    m->D = (size_t)m->H * m->W * m->C;
+    if (unet_create(&m->net, cfg, m->max_batch) != DDPM_OK) return DDPM_ERR;
+    if (diffusion_init(&m->diff, cfg) != DDPM_OK) {
+        ddpm_model_close(m);
+        return DDPM_ERR;
+    }
+    if (ckpt) {
+        if (checkpoint_load_weights(ckpt, m->net, which, unet_params(m->net)) != DDPM_OK) {
+            ddpm_model_close(m);
+            return DDPM_ERR;
+        }
+    } else {
+        unet_init_params(m->net, cfg->seed);
+    }
+    return DDPM_OK;
+}
+
+void ddpm_model_close(ddpm_model *m)
+{
+    unet_free(m->net);
+    diffusion_free(&m->diff);
+    m->net = NULL;
+}
+
+int ddpm_model_denoise(void *ctx, const float *x, const int32_t *t, int B, float *out)
+{
+    ddpm_model *m = ctx;
+    const size_t Dout = (size_t)m->H * m->W * m->Cout;
+    for (int b0 = 0; b0 < B; b0 += m->max_batch) {
+        int nb = B - b0 < m->max_batch ? B - b0 : m->max_batch;
+        DDPM_TRY(unet_forward(m->net, x + (size_t)b0 * m->D, t + b0, nb, 0, 0, 0, out + (size_t)b0 * Dout));
+    }
+    return DDPM_OK;
+}
+
+typedef struct {
+    progress *pb;
+    int64_t base;   /* work units done before this chunk */
+    int per;        /* work units per callback step */
+} chunk_progress;
+
+static void chunk_cb(void *user, int done, int total)
+{
+    (void)total;
+    chunk_progress *c = user;
+    if (c->pb) progress_update(c->pb, c->base + (int64_t)done * c->per, NULL);
+}
+
+int ddpm_generate(ddpm_model *m, int n, uint64_t seed, int batch, float *out, int record_every,
+                  float *record, int *n_recorded, progress *pb)
+{
+    if (batch <= 0) batch = m->max_batch;
+    const int T = m->diff.T;
+    int K = p_sample_num_recorded(T - 1, record_every);
+    float *rec = NULL;
+    if (record && K > 0) {
+        rec = ddpm_alloc((size_t)K * batch * m->D * sizeof(float));
+        if (!rec) return DDPM_ERR;
+    }
+    for (int i0 = 0; i0 < n; i0 += batch) {
+        int nb = n - i0 < batch ? n - i0 : batch;
+        float *x = out + (size_t)i0 * m->D;
+        diffusion_sample_xT(x, nb, m->D, seed, (uint32_t)i0);
+        chunk_progress cp = { pb, (int64_t)i0 * T, nb };
+        int k = 0;
+        if (p_sample_loop(&m->diff, ddpm_model_denoise, m, x, nb, m->H, m->W, m->C, T - 1, seed,
+                          (uint32_t)i0, rec ? record_every : 0, rec, &k, chunk_cb, &cp) != DDPM_OK) {
+            ddpm_free(rec);
+            return DDPM_ERR;
+        }
+        if (rec)
+            for (int r = 0; r < k; r++)
+                memcpy(record + ((size_t)r * n + i0) * m->D, rec + (size_t)r * nb * m->D, (size_t)nb * m->D * sizeof(float));
+    }
+    if (n_recorded) *n_recorded = rec ? K : 0;
+    ddpm_free(rec);
+    return DDPM_OK;
+}
+
+int ddpm_eval_bpd(ddpm_model *m, const float *x0, int n, int batch, uint64_t seed, double *total,
+                  double *prior, double *terms, double *mse, progress *pb)
+{
+    if (batch <= 0) batch = m->max_batch;
+    const int T = m->diff.T;
+    for (int i0 = 0; i0 < n; i0 += batch) {
+        int nb = n - i0 < batch ? n - i0 : batch;
+        chunk_progress cp = { pb, (int64_t)i0 * T, nb };
+        DDPM_TRY(calc_bpd_loop(&m->diff, ddpm_model_denoise, m, x0 + (size_t)i0 * m->D, nb, m->H, m->W, m->C,
+                               seed, (uint32_t)i0, total ? total + i0 : NULL, prior ? prior + i0 : NULL,
+                               terms ? terms + (size_t)i0 * T : NULL, mse ? mse + (size_t)i0 * T : NULL,
+                               chunk_cb, &cp));
+    }
+    return DDPM_OK;
+}

@@ -1,0 +1,407 @@
+#include "eval/experiment.h"
+
+#include "core/common.h"
+#include "core/progress.h"
+#include "data/dataset.h"
+#include "eval/ddpm_model.h"
+#include "image/png_io.h"
+#include "io/checkpoint.h"
+#include "io/h5io.h"
+#include "io/runlog.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int make_dirs(const char *path)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return ddpm_error("%s: cannot create directory (%s)", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return ddpm_error("%s: cannot create directory (%s)", buf, strerror(errno));
+    return DDPM_OK;
+}
+
+int tier_get(const char *name, tier_spec *t)
+{
+    memset(t, 0, sizeof *t);
+    const char *runs = getenv("DDPM_RUNS_DIR"), *results = getenv("DDPM_RESULTS_DIR");
+    if (!runs) runs = "runs";
+    if (!results) results = "results";
+    if (!strcmp(name, "smoke")) {
+        t->bpd_n = 8; t->bpd_train_n = 8; t->samples_n = 16; t->ref_n = 2000; t->batch = 16; t->ckpt_every = 0;
+    } else if (!strcmp(name, "mini")) {
+        t->bpd_n = 128; t->bpd_train_n = 128; t->samples_n = 256; t->ref_n = 0; t->batch = 128; t->ckpt_every = 250;
+    } else if (!strcmp(name, "paper")) {
+        t->bpd_n = 10000; t->bpd_train_n = 10000; t->samples_n = 50000; t->ref_n = 0; t->batch = 128; t->ckpt_every = 5000;
+    } else {
+        return ddpm_error("unknown tier '%s' (use smoke, mini or paper)", name);
+    }
+    snprintf(t->name, sizeof t->name, "%s", name);
+    snprintf(t->base_cfg, sizeof t->base_cfg, "experiments/configs/%s/base.cfg", name);
+    snprintf(t->runs_dir, sizeof t->runs_dir, "%s/%s", runs, name);
+    snprintf(t->results_dir, sizeof t->results_dir, "%s/%s", results, name);
+    if (access(t->base_cfg, R_OK) != 0)
+        return ddpm_error("%s: tier config not found (run the drivers from the repository root)", t->base_cfg);
+    return DDPM_OK;
+}
+
+int tier_config(const tier_spec *t, const char *const *sets, int nsets, ddpm_config *cfg)
+{
+    config_defaults(cfg);
+    DDPM_TRY(config_load_file(cfg, t->base_cfg));
+    for (int i = 0; i < nsets; i++) DDPM_TRY(config_set(cfg, sets[i]));
+    return config_validate(cfg);
+}
+
+int tier_check_data(const tier_spec *t, const ddpm_config *cfg)
+{
+    (void)t;
+    dataset ds;
+    if (dataset_load_n(&ds, cfg, 0, 1) != DDPM_OK) return DDPM_ERR;
+    dataset_free(&ds);
+    return DDPM_OK;
+}
+
+static void run_dir_of(const tier_spec *t, const ddpm_config *cfg, char *buf, size_t n)
+{
+    char v[64], hex[17];
+    config_variant_name(cfg, v, sizeof v);
+    config_hash(cfg, hex);
+    snprintf(buf, n, "%s/%s-%.8s", t->runs_dir, v, hex);
+}
+
+static double log_train_seconds(const char *run_dir)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/log.h5", run_dir);
+    hid_t f = h5io_open(p, 0);
+    double s = NAN;
+    if (f >= 0) {
+        if (h5io_attr_exists(f, ".", "train_seconds_total")) h5io_get_attr_f64(f, ".", "train_seconds_total", &s);
+        h5io_close(f);
+    }
+    ddpm_clear_error();
+    return s;
+}
+
+int experiment_train(const tier_spec *t, const ddpm_config *cfg, variant_result *r, int argc, char **argv)
+{
+    memset(r, 0, sizeof *r);
+    r->cfg = *cfg;
+    r->bpd_test = r->bpd_train = NAN;
+    r->q.fd = r->q.is_mean = r->q.is_std = NAN;
+    r->diverged_step = -1;
+    config_variant_name(cfg, r->variant, sizeof r->variant);
+    run_dir_of(t, cfg, r->run_dir, sizeof r->run_dir);
+    char word[32];
+    int64_t step;
+    if (train_is_finished(cfg, r->run_dir)) {
+        r->outcome = TRAIN_FINISHED;
+        r->steps = cfg->train_steps;
+        fprintf(stderr, "%s: reusing the finished run %s\n", r->variant, r->run_dir);
+    } else if (train_read_status(r->run_dir, word, sizeof word, &step) == DDPM_OK && !strcmp(word, "diverged")) {
+        /* Training is deterministic: a diverged run would diverge again at the same step. */
+        r->outcome = TRAIN_DIVERGED;
+        r->diverged_step = step;
+        fprintf(stderr, "%s: run %s diverged at step %lld (recorded); not retraining\n", r->variant, r->run_dir,
+                (long long)step);
+    } else {
+        ddpm_clear_error();
+        DDPM_TRY(make_dirs(t->runs_dir));
+        train_opts o;
+        train_opts_default(&o);
+        o.ckpt_every = t->ckpt_every;
+        o.argc = argc;
+        o.argv = argv;
+        train_result tr;
+        fprintf(stderr, "%s: training in %s\n", r->variant, r->run_dir);
+        DDPM_TRY(train_run(cfg, r->run_dir, &o, &tr));
+        r->outcome = tr.outcome;
+        r->diverged_step = tr.diverged_step;
+        r->steps = tr.step;
+        if (tr.outcome == TRAIN_INTERRUPTED)
+            return ddpm_error("%s: training was interrupted at step %lld; rerun to resume", r->variant, (long long)tr.step);
+    }
+    r->train_seconds = log_train_seconds(r->run_dir);
+    return DDPM_OK;
+}
+
+/* ---- cached evaluation ---- */
+
+typedef struct {
+    hid_t f;
+    const char *path;
+} cache;
+
+static int cache_open(cache *c, const char *path, const tier_spec *t, const ddpm_config *cfg)
+{
+    c->path = path;
+    char hex[17], want[128], have[128] = "";
+    config_hash(cfg, hex);
+    snprintf(want, sizeof want, "tier=%s bpd_n=%d bpd_train_n=%d samples_n=%d config=%s", t->name, t->bpd_n,
+             t->bpd_train_n, t->samples_n, hex);
+    if (access(path, F_OK) == 0) {
+        c->f = h5io_open(path, 1);
+        if (c->f >= 0 && h5io_attr_exists(c->f, ".", "settings"))
+            h5io_get_attr_str(c->f, ".", "settings", have, sizeof have);
+        if (c->f >= 0 && !strcmp(have, want)) return DDPM_OK;
+        if (c->f >= 0) h5io_close(c->f);
+        fprintf(stderr, "%s: evaluation cache of other settings or unreadable; recomputing\n", path);
+    }
+    ddpm_clear_error();
+    c->f = h5io_create(path);
+    if (c->f < 0) return DDPM_ERR;
+    DDPM_TRY(h5io_attr_str(c->f, ".", "settings", want));
+    return DDPM_OK;
+}
+
+static int bpd_piece(cache *c, ddpm_model *m, const ddpm_config *cfg, int train_split, int n, int batch,
+                     double *mean_out)
+{
+    const char *g = train_split ? "bpd_train" : "bpd_test";
+    char name[64];
+    snprintf(name, sizeof name, "%s/total_bpd", g);
+    if (h5io_exists(c->f, name) && h5io_attr_exists(c->f, g, "mean_bpd"))
+        return h5io_get_attr_f64(c->f, g, "mean_bpd", mean_out);
+    dataset ds;
+    DDPM_TRY(dataset_load_n(&ds, cfg, train_split, n));
+    if (ds.N < n) n = ds.N;
+    const int T = m->diff.T;
+    float *x = ddpm_alloc((size_t)n * m->D * sizeof(float));
+    double *total = ddpm_alloc((size_t)n * sizeof(double)), *prior = ddpm_alloc((size_t)n * sizeof(double));
+    double *terms = ddpm_alloc((size_t)n * T * sizeof(double)), *mse = ddpm_alloc((size_t)n * T * sizeof(double));
+    int rc = (!x || !total || !prior || !terms || !mse) ? DDPM_ERR : DDPM_OK;
+    progress pb;
+    char label[64];
+    snprintf(label, sizeof label, "  nll %s", train_split ? "train" : "test");
+    progress_begin(&pb, label, (int64_t)n * T, 0);
+    if (rc == DDPM_OK) {
+        dataset_get_range(&ds, 0, n, x);
+        rc = ddpm_eval_bpd(m, x, n, batch, cfg->seed, total, prior, terms, mse, &pb);
+    }
+    if (rc == DDPM_OK) {
+        progress_end(&pb, NULL);
+        double mean = 0;
+        for (int i = 0; i < n; i++) mean += total[i];
+        mean /= n;
+        hsize_t d1[1] = { (hsize_t)n }, d2[2] = { (hsize_t)n, (hsize_t)T };
+        char nm[4][64];
+        snprintf(nm[0], 64, "%s/total_bpd", g);
+        snprintf(nm[1], 64, "%s/prior_bpd", g);
+        snprintf(nm[2], 64, "%s/terms_bpd", g);
+        snprintf(nm[3], 64, "%s/mse", g);
+        rc = h5io_write_f64(c->f, nm[1], prior, 1, d1);
+        if (rc == DDPM_OK) rc = h5io_write_f64(c->f, nm[2], terms, 2, d2);
+        if (rc == DDPM_OK) rc = h5io_write_f64(c->f, nm[3], mse, 2, d2);
+        if (rc == DDPM_OK) rc = h5io_write_f64(c->f, nm[0], total, 1, d1);
+        if (rc == DDPM_OK) rc = h5io_attr_f64(c->f, g, "mean_bpd", mean);
+        if (rc == DDPM_OK && H5Fflush(c->f, H5F_SCOPE_GLOBAL) < 0) rc = ddpm_error("%s: flush failed", c->path);
+        *mean_out = mean;
+    }
+    ddpm_free(x); ddpm_free(total); ddpm_free(prior); ddpm_free(terms); ddpm_free(mse);
+    dataset_free(&ds);
+    return rc;
+}
+
+static int samples_piece(cache *c, ddpm_model *m, const ddpm_config *cfg, int n, int batch, uint8_t **out)
+{
+    hsize_t d[4] = { (hsize_t)n, (hsize_t)m->H, (hsize_t)m->W, (hsize_t)m->C };
+    if (h5io_exists(c->f, "samples")) {
+        int rank;
+        hsize_t dd[H5IO_MAX_RANK];
+        if (h5io_read_u8(c->f, "samples", out, &rank, dd) == DDPM_OK && rank == 4 && dd[0] == d[0]) return DDPM_OK;
+        ddpm_free(*out);
+    }
+    float *x = ddpm_alloc((size_t)n * m->D * sizeof(float));
+    *out = ddpm_alloc((size_t)n * m->D);
+    if (!x || !*out) { ddpm_free(x); return DDPM_ERR; }
+    progress pb;
+    progress_begin(&pb, "  sample", (int64_t)n * m->diff.T, 0);
+    int rc = ddpm_generate(m, n, 1000 + cfg->seed, batch, x, 0, NULL, NULL, &pb);
+    if (rc == DDPM_OK) {
+        progress_end(&pb, NULL);
+        images_to_uint8(x, (size_t)n * m->D, *out);
+        rc = h5io_write_u8(c->f, "samples", *out, 4, d);
+        if (rc == DDPM_OK) rc = h5io_attr_i64(c->f, "samples", "seed", (int64_t)(1000 + cfg->seed));
+        if (rc == DDPM_OK && H5Fflush(c->f, H5F_SCOPE_GLOBAL) < 0) rc = ddpm_error("%s: flush failed", c->path);
+    }
+    ddpm_free(x);
+    return rc;
+}
+
+int experiment_evaluate(const tier_spec *t, variant_result *r, int want_train_bpd, const char *png_path)
+{
+    if (r->outcome == TRAIN_DIVERGED) return DDPM_OK;
+    double t0 = ddpm_now();
+    char ckpt[700], evalp[700], refp[700];
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt.h5", r->run_dir);
+    snprintf(evalp, sizeof evalp, "%s/eval.h5", r->run_dir);
+    snprintf(refp, sizeof refp, "%s/reference_stats.h5", t->runs_dir);
+    ddpm_model m;
+    DDPM_TRY(ddpm_model_open(&m, &r->cfg, ckpt, "ema", t->batch));
+    cache c;
+    if (cache_open(&c, evalp, t, &r->cfg) != DDPM_OK) {
+        ddpm_model_close(&m);
+        return DDPM_ERR;
+    }
+    uint8_t *samples = NULL;
+    int rc = bpd_piece(&c, &m, &r->cfg, 0, t->bpd_n, t->batch, &r->bpd_test);
+    if (rc == DDPM_OK && want_train_bpd) rc = bpd_piece(&c, &m, &r->cfg, 1, t->bpd_train_n, t->batch, &r->bpd_train);
+    if (rc == DDPM_OK) rc = samples_piece(&c, &m, &r->cfg, t->samples_n, t->batch, &samples);
+    if (rc == DDPM_OK && png_path) {
+        int n = t->samples_n < 64 ? t->samples_n : 64;
+        rc = png_write_grid(png_path, samples, n, m.H, m.W, m.C, 0, 1);
+    }
+    if (rc == DDPM_OK) {
+        rc = quality_metrics(&r->cfg, samples, t->samples_n, m.H, m.W, m.C, refp, t->ref_n, &r->q);
+        if (rc == DDPM_OK && r->q.available) {
+            h5io_attr_f64(c.f, ".", r->q.fd_name, r->q.fd);
+            h5io_attr_f64(c.f, ".", r->q.is_name, r->q.is_mean);
+            h5io_attr_str(c.f, ".", "extractor", r->q.extractor);
+        }
+    }
+    ddpm_free(samples);
+    if (h5io_close(c.f) != DDPM_OK) rc = DDPM_ERR;
+    ddpm_model_close(&m);
+    r->eval_seconds = ddpm_now() - t0;
+    return rc;
+}
+
+int driver_parse(driver_args *a, const char *experiment, const char *summary, int argc, char **argv)
+{
+    memset(a, 0, sizeof *a);
+    const char *tier = "mini";
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        int has = i + 1 < argc;
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+            printf("usage: %s [--tier smoke|mini|paper] [--only VARIANT]... [--set k=v]... [--train-only]\n%s\n"
+                   "  --tier T        experiments/configs/T/base.cfg and the tier's evaluation sizes (default mini)\n"
+                   "  --only V        run only variant V (mean-var-loss, e.g. eps-fixedlarge-mse); repeatable\n"
+                   "  --set k=v       override a config key of every variant (changes the run hashes)\n"
+                   "  --train-only    train (or resume) the runs, skip evaluation and tables\n"
+                   "Runs are reused from runs/<tier>/ (DDPM_RUNS_DIR); outputs go to results/<tier>/%s/.\n",
+                   argv[0], summary, experiment);
+            return -1;
+        } else if (!strcmp(s, "--tier") && has) {
+            tier = argv[++i];
+        } else if (!strcmp(s, "--only") && has) {
+            if (a->nonly < 16) a->only[a->nonly++] = argv[++i];
+        } else if (!strcmp(s, "--set") && has) {
+            if (a->nsets < 32) a->sets[a->nsets++] = argv[++i];
+        } else if (!strcmp(s, "--train-only")) {
+            a->train_only = 1;
+        } else {
+            fprintf(stderr, "%s: unknown or incomplete option '%s' (see --help)\n", argv[0], s);
+            return 2;
+        }
+    }
+    if (tier_get(tier, &a->tier) != DDPM_OK) {
+        fprintf(stderr, "%s: %s\n", argv[0], ddpm_last_error());
+        return 2;
+    }
+    snprintf(a->out_dir, sizeof a->out_dir, "%s/%s", a->tier.results_dir, experiment);
+    return 0;
+}
+
+int driver_selected(const driver_args *a, const char *variant)
+{
+    if (a->nonly == 0) return 1;
+    for (int i = 0; i < a->nonly; i++)
+        if (!strcmp(a->only[i], variant)) return 1;
+    return 0;
+}
+
+int copy_file(const char *from, const char *to)
+{
+    char tmp[1100];
+    atomic_tmp_path(to, tmp, sizeof tmp);
+    FILE *in = fopen(from, "rb");
+    if (!in) return ddpm_error("%s: cannot read (%s)", from, strerror(errno));
+    FILE *out = fopen(tmp, "wb");
+    if (!out) {
+        fclose(in);
+        return ddpm_error("%s: cannot write (%s)", tmp, strerror(errno));
+    }
+    char buf[65536];
+    size_t k;
+    int ok = 1;
+    while ((k = fread(buf, 1, sizeof buf, in)) > 0) ok &= fwrite(buf, 1, k, out) == k;
+    ok &= !ferror(in);
+    fclose(in);
+    ok &= fclose(out) == 0;
+    if (!ok) {
+        unlink(tmp);
+        return ddpm_error("%s: copy failed (disk full?)", to);
+    }
+    return atomic_commit(tmp, to);
+}
+
+const char *fmt_num(char *buf, size_t n, const char *fmt, double v)
+{
+    if (isnan(v)) snprintf(buf, n, "n/a");
+    else snprintf(buf, n, fmt, v);
+    return buf;
+}
+
+int driver_log_variant(hid_t log, const driver_args *a, const variant_result *r)
+{
+    char g[128];
+    snprintf(g, sizeof g, "variants/%s", r->variant);
+    DDPM_TRY(h5io_mkgroup(log, g));
+    const char *word = r->outcome == TRAIN_FINISHED ? "finished" : r->outcome == TRAIN_DIVERGED ? "diverged" : "interrupted";
+    char hex[17];
+    config_hash(&r->cfg, hex);
+    DDPM_TRY(h5io_attr_str(log, g, "outcome", word));
+    DDPM_TRY(h5io_attr_i64(log, g, "diverged_step", r->diverged_step));
+    DDPM_TRY(h5io_attr_i64(log, g, "train_steps", r->steps));
+    DDPM_TRY(h5io_attr_str(log, g, "run_dir", r->run_dir));
+    DDPM_TRY(h5io_attr_str(log, g, "config_hash", hex));
+    DDPM_TRY(h5io_attr_f64(log, g, "train_seconds", r->train_seconds));
+    DDPM_TRY(h5io_attr_f64(log, g, "eval_seconds", r->eval_seconds));
+    DDPM_TRY(h5io_attr_f64(log, g, "bpd_test", r->bpd_test));
+    DDPM_TRY(h5io_attr_f64(log, g, "bpd_train", r->bpd_train));
+    DDPM_TRY(h5io_attr_str(log, g, "extractor", r->q.available ? r->q.extractor : "none"));
+    DDPM_TRY(h5io_attr_f64(log, g, "fd", r->q.fd));
+    DDPM_TRY(h5io_attr_f64(log, g, "is_mean", r->q.is_mean));
+    DDPM_TRY(h5io_attr_f64(log, g, "is_std", r->q.is_std));
+    DDPM_TRY(write_config_attrs(log, g, &r->cfg));
+    char from[700], dir[600], to[700];
+    snprintf(from, sizeof from, "%s/log.h5", r->run_dir);
+    snprintf(dir, sizeof dir, "%s/logs", a->out_dir);
+    snprintf(to, sizeof to, "%s/%s.h5", dir, r->variant);
+    if (access(from, F_OK) == 0) {
+        DDPM_TRY(make_dirs(dir));
+        DDPM_TRY(copy_file(from, to));
+    }
+    return DDPM_OK;
+}
+
+int driver_open_lsimple(driver_args *a, int argc, char **argv, variant_result *r, ddpm_config *cfg)
+{
+    const char *sets[36];
+    int ns = 0;
+    for (int k = 0; k < a->nsets; k++) sets[ns++] = a->sets[k];
+    sets[ns++] = "model_mean_type=eps";
+    sets[ns++] = "model_var_type=fixedlarge";
+    sets[ns++] = "loss_type=mse";
+    DDPM_TRY(tier_config(&a->tier, sets, ns, cfg));
+    DDPM_TRY(tier_check_data(&a->tier, cfg));
+    DDPM_TRY(make_dirs(a->out_dir));
+    DDPM_TRY(experiment_train(&a->tier, cfg, r, argc, argv));
+    if (r->outcome == TRAIN_DIVERGED)
+        return ddpm_error("the L_simple run %s diverged at step %lld; nothing to show", r->run_dir, (long long)r->diverged_step);
+    return DDPM_OK;
+}

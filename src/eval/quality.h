@@ -1,0 +1,47 @@
+/* quality.h — sample-quality numbers for uint8 images, with the feature extractor named.
+ *
+ * Extractor choice (issue: offline metric): with the published Inception weights
+ * (DDPM_INCEPTION_WEIGHTS, else data/pt_inception-2015-12-05-6726825d.pth) FID and IS of the
+ * FID Inception network (gray images replicated to 3 channels); otherwise, for Fashion-MNIST,
+ * FD_fmnist and IS_fmnist on the shipped classifier (experiments/classifier/) — a proxy that is
+ * never called FID. Reference statistics of the training split are cached in a file whose
+ * attributes record the extractor and the number of images; a mismatch recomputes them. */
+#ifndef DDPM_QUALITY_H
+#define DDPM_QUALITY_H
+
+#include "core/config.h"
+
+#include <stdint.h>
+
+#define INCEPTION_DEFAULT_PATH "data/pt_inception-2015-12-05-6726825d.pth"
+
+typedef struct {
+    char extractor[64];   /* "inception-pool3" or "fmnist-classifier" */
+    char fd_name[32];     /* "FID" or "FD_fmnist" */
+    char is_name[32];     /* "IS" or "IS_fmnist" */
+    double fd, is_mean, is_std;
+    int available;        /* 0: no extractor for this data set (numbers are NaN, why says what to do) */
+    char why[256];
+} quality_result;
+
+typedef struct quality_extractor quality_extractor;
+
+/* Picks and loads the extractor for images of C channels of cfg's data set. When none is
+ * available returns DDPM_OK with *out = NULL and info->why set. info gets the names. */
+int quality_extractor_open(quality_extractor **out, const ddpm_config *cfg, quality_result *info);
+void quality_extractor_free(quality_extractor *e);
+int quality_feature_dim(const quality_extractor *e);
+int quality_num_classes(const quality_extractor *e);
+/* feats (n, D) and logits (n, K), either may be NULL; images (n,H,W,C) uint8. */
+int quality_features(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C,
+                     float *feats, float *logits);
+
+/* Reference statistics of the first ref_n training images (ref_n <= 0: all), cached at path. */
+int quality_reference_stats(quality_extractor *e, const quality_result *info, const ddpm_config *cfg,
+                            const char *path, int ref_n, double **mu, double **sigma, int *D);
+
+/* FD and IS (10 splits, fewer when n < 10) of images against the cached reference. */
+int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H, int W, int C,
+                    const char *ref_cache, int ref_n, quality_result *out);
+
+#endif

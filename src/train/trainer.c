@@ -1,0 +1,323 @@
+#include "trainer.h"
+
+#include "core/common.h"
+#include "core/progress.h"
+#include "core/rng.h"
+#include "data/dataset.h"
+#include "diffusion/diffusion.h"
+#include "io/checkpoint.h"
+#include "io/runlog.h"
+#include "model/unet.h"
+#include "train/optim.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void train_opts_default(train_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->ckpt_every = 500;
+    o->ckpt_seconds = 600;
+    o->stop_after = -1;
+}
+
+static void join(char *buf, size_t n, const char *dir, const char *file)
+{
+    snprintf(buf, n, "%s/%s", dir, file);
+}
+
+/* Two configs address the same run when they differ at most in train_steps and data_dir. */
+static uint64_t run_identity(const ddpm_config *c)
+{
+    ddpm_config k = *c;
+    k.train_steps = 0;
+    k.data_dir[0] = 0;
+    return config_hash(&k, NULL);
+}
+
+static int write_text_atomic(const char *path, const char *text)
+{
+    char tmp[1100];
+    atomic_tmp_path(path, tmp, sizeof tmp);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return ddpm_error("%s: cannot write (%s)", tmp, strerror(errno));
+    int ok = fputs(text, f) >= 0;
+    ok &= fflush(f) == 0;
+    ok &= fsync(fileno(f)) == 0;
+    ok &= fclose(f) == 0;
+    if (!ok) {
+        unlink(tmp);
+        return ddpm_error("%s: write failed (disk full?)", path);
+    }
+    return atomic_commit(tmp, path);
+}
+
+static int write_status(const char *dir, const char *word, int64_t step)
+{
+    char path[1100], text[128];
+    join(path, sizeof path, dir, "status");
+    snprintf(text, sizeof text, "%s %lld\n", word, (long long)step);
+    return write_text_atomic(path, text);
+}
+
+int train_read_status(const char *dir, char *word, size_t n, int64_t *step)
+{
+    char path[1100], w[64];
+    long long s = 0;
+    join(path, sizeof path, dir, "status");
+    FILE *f = fopen(path, "r");
+    if (!f) return ddpm_error("%s: no status file", path);
+    int k = fscanf(f, "%63s %lld", w, &s);
+    fclose(f);
+    if (k != 2) return ddpm_error("%s: unreadable status", path);
+    snprintf(word, n, "%s", w);
+    *step = s;
+    return DDPM_OK;
+}
+
+int train_is_finished(const ddpm_config *cfg, const char *dir)
+{
+    char path[1100];
+    join(path, sizeof path, dir, "ckpt.h5");
+    if (access(path, F_OK) != 0) return 0;
+    ddpm_config have;
+    int64_t step;
+    if (checkpoint_read_config(path, &have) != DDPM_OK) return 0;
+    if (checkpoint_read_step(path, &step) != DDPM_OK) return 0;
+    return run_identity(&have) == run_identity(cfg) && step >= cfg->train_steps;
+}
+
+static int ensure_dir(const char *dir)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return ddpm_error("%s: cannot create directory (%s)", buf, strerror(errno));
+            *p = '/';
+        }
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return ddpm_error("%s: cannot create directory (%s)", buf, strerror(errno));
+    char probe[1100];
+    join(probe, sizeof probe, dir, ".write-test");
+    FILE *f = fopen(probe, "w");
+    if (!f) return ddpm_error("%s: directory is not writable (%s)", dir, strerror(errno));
+    fclose(f);
+    unlink(probe);
+    return DDPM_OK;
+}
+
+typedef struct {
+    unet *net;
+    diffusion diff;
+    dataset ds;
+    batch_sampler sampler;
+    adam_state opt;
+    float *ema;
+    float *x0, *xt, *noise, *out, *dout;  /* (B,H,W,C) / (B,H,W,Cout) */
+    int32_t *t;
+    double *loss;
+} train_state;
+
+static void state_free(train_state *s)
+{
+    unet_free(s->net);
+    diffusion_free(&s->diff);
+    batch_sampler_free(&s->sampler);
+    dataset_free(&s->ds);
+    adam_free(&s->opt);
+    ddpm_free(s->ema);
+    ddpm_free(s->x0);
+    ddpm_free(s->xt);
+    ddpm_free(s->noise);
+    ddpm_free(s->out);
+    ddpm_free(s->dout);
+    ddpm_free(s->t);
+    ddpm_free(s->loss);
+}
+
+/* One optimisation step at `step`: returns the mean loss and the pre-clip gradient norm. */
+static int train_step(train_state *s, const ddpm_config *cfg, int64_t step, double *mean_loss,
+                      double *gnorm)
+{
+    const int B = cfg->batch_size, H = cfg->image_size, W = cfg->image_size;
+    const int C = config_in_channels(cfg);
+    const size_t D = (size_t)H * W * C;
+    const uint32_t st = (uint32_t)step;
+    DDPM_TRY(batch_sampler_get(&s->sampler, step, B, cfg->randflip, s->x0, NULL));
+    for (int b = 0; b < B; b++) {
+        s->t[b] = (int32_t)rng_below(rng_stream_make(cfg->seed, RNG_TIMESTEP, st, (uint32_t)b), 0,
+                                     (uint32_t)cfg->num_diffusion_timesteps);
+        rng_normal_fill(rng_stream_make(cfg->seed, RNG_NOISE, st, (uint32_t)b), s->noise + (size_t)b * D, D);
+    }
+    q_sample(&s->diff, s->x0, s->t, s->noise, B, D, s->xt);
+    DDPM_TRY(unet_forward(s->net, s->xt, s->t, B, 1, cfg->seed, st, s->out));
+    DDPM_TRY(training_losses(&s->diff, s->out, s->x0, s->xt, s->noise, s->t, B, H, W, C, s->loss, s->dout));
+    double m = 0;
+    for (int b = 0; b < B; b++) m += s->loss[b];
+    *mean_loss = m / B;
+    unet_zero_grads(s->net);
+    DDPM_TRY(unet_backward(s->net, s->dout));
+    size_t n = unet_num_params(s->net);
+    *gnorm = clip_grad_global_norm(unet_grads(s->net), n, cfg->grad_clip);
+    if (!isfinite(*mean_loss) || !isfinite(*gnorm)) return DDPM_OK; /* caller stops before updating */
+    adam_update(&s->opt, unet_params(s->net), unet_grads(s->net), warmed_up_lr(cfg->lr, cfg->warmup, step));
+    ema_update(s->ema, unet_params(s->net), n, cfg->ema_decay);
+    return DDPM_OK;
+}
+
+int train_run(const ddpm_config *cfg, const char *dir, const train_opts *o, train_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->diverged_step = -1;
+    double t0 = ddpm_now();
+    DDPM_TRY(config_validate(cfg));
+    DDPM_TRY(ensure_dir(dir));
+    char ckpt[1100], logp[1100], cfgp[1100];
+    join(ckpt, sizeof ckpt, dir, "ckpt.h5");
+    join(logp, sizeof logp, dir, "log.h5");
+    join(cfgp, sizeof cfgp, dir, "config.txt");
+
+    int resume = 0;
+    if (access(ckpt, F_OK) == 0) {
+        ddpm_config have;
+        if (checkpoint_read_config(ckpt, &have) != DDPM_OK)
+            return ddpm_error_prefix("%s holds an unreadable checkpoint; move it away to start afresh", dir);
+        if (run_identity(&have) != run_identity(cfg)) {
+            char h1[17], h2[17];
+            config_hash(&have, h1);
+            config_hash(cfg, h2);
+            return ddpm_error("%s holds a run of another config (hash %s, this one %s); use another --out "
+                              "directory or the same config", dir, h1, h2);
+        }
+        resume = 1;
+    }
+
+    train_state s;
+    memset(&s, 0, sizeof s);
+    const int B = cfg->batch_size, H = cfg->image_size, W = cfg->image_size;
+    const int C = config_in_channels(cfg), Cout = config_out_channels(cfg);
+    const size_t D = (size_t)H * W * C;
+    int rc = DDPM_ERR;
+    runlog L;
+    memset(&L, 0, sizeof L);
+    L.file = H5I_INVALID_HID;
+
+    if (unet_create(&s.net, cfg, B) != DDPM_OK) goto done;
+    if (diffusion_init(&s.diff, cfg) != DDPM_OK) goto done;
+    if (dataset_load(&s.ds, cfg, 1) != DDPM_OK) goto done;
+    if (batch_sampler_init(&s.sampler, &s.ds, cfg->seed) != DDPM_OK) goto done;
+    size_t n = unet_num_params(s.net);
+    if (adam_init(&s.opt, n) != DDPM_OK) goto done;
+    s.ema = ddpm_alloc(n * sizeof(float));
+    s.x0 = ddpm_alloc((size_t)B * D * sizeof(float));
+    s.xt = ddpm_alloc((size_t)B * D * sizeof(float));
+    s.noise = ddpm_alloc((size_t)B * D * sizeof(float));
+    s.out = ddpm_alloc((size_t)B * H * W * Cout * sizeof(float));
+    s.dout = ddpm_alloc((size_t)B * H * W * Cout * sizeof(float));
+    s.t = ddpm_alloc((size_t)B * sizeof(int32_t));
+    s.loss = ddpm_alloc((size_t)B * sizeof(double));
+    if (!s.ema || !s.x0 || !s.xt || !s.noise || !s.out || !s.dout || !s.t || !s.loss) goto done;
+
+    int64_t step = 0;
+    if (resume) {
+        if (checkpoint_load_train_state(ckpt, s.net, unet_params(s.net), s.ema, &s.opt, &step) != DDPM_OK)
+            goto done;
+        fprintf(stderr, "train: resuming %s from step %lld\n", dir, (long long)step);
+    } else {
+        unet_init_params(s.net, cfg->seed);
+        memcpy(s.ema, unet_params(s.net), n * sizeof(float));
+        char text[8192];
+        config_dump(cfg, text, sizeof text);
+        if (write_text_atomic(cfgp, text) != DDPM_OK) goto done;
+    }
+    res->resumed_from = (int)step;
+    /* A log without a checkpoint belongs to a run that died before its first checkpoint. */
+    if (runlog_open(&L, logp, cfg, o->argc, o->argv, resume && access(logp, F_OK) == 0) != DDPM_OK) goto done;
+    h5io_attr_i64(L.file, ".", "num_params", (int64_t)n);
+    if (write_status(dir, "running", step) != DDPM_OK) goto done;
+
+    char hex[17];
+    config_hash(cfg, hex);
+    fprintf(stderr, "train: %s, %zu parameters, %lld steps of batch %d on %s (%d images), config %s\n", dir, n,
+            (long long)cfg->train_steps, B, dataset_name(cfg->dataset), s.ds.N, hex);
+    progress pb;
+    progress_begin(&pb, "train", cfg->train_steps, step);
+    double last_ckpt = ddpm_now(), window = 0;
+    int window_n = 0;
+    train_outcome outcome = TRAIN_FINISHED;
+    while (step < cfg->train_steps) {
+        if ((o->stop && *o->stop) || (o->stop_after >= 0 && step >= o->stop_after)) {
+            outcome = TRAIN_INTERRUPTED;
+            break;
+        }
+        double ts = ddpm_now(), loss, gnorm;
+        if (train_step(&s, cfg, step, &loss, &gnorm) != DDPM_OK) goto done;
+        if (!isfinite(loss) || !isfinite(gnorm)) {
+            outcome = TRAIN_DIVERGED;
+            res->diverged_step = step;
+            fprintf(stderr, "\ntrain: loss %g, gradient norm %g at step %lld: diverged; the last good checkpoint "
+                            "(step %lld) is kept\n", loss, gnorm, (long long)step, (long long)res->step);
+            break;
+        }
+        double lr = warmed_up_lr(cfg->lr, cfg->warmup, step);
+        step++;
+        window += loss;
+        window_n++;
+        if (runlog_append(&L, "step", (double)step) || runlog_append(&L, "loss", loss) ||
+            runlog_append(&L, "grad_norm", gnorm) || runlog_append(&L, "lr", lr) ||
+            runlog_append(&L, "wall_time", ddpm_now() - t0) ||
+            runlog_append(&L, "images_per_sec", B / (ddpm_now() - ts)))
+            goto done;
+        if (runlog_maybe_flush(&L, 0) != DDPM_OK) goto done;
+        int due = (o->ckpt_every > 0 && step % o->ckpt_every == 0) ||
+                  (o->ckpt_seconds > 0 && ddpm_now() - last_ckpt > o->ckpt_seconds);
+        if (due && step < cfg->train_steps) {
+            if (checkpoint_save(ckpt, cfg, s.net, unet_params(s.net), s.ema, &s.opt, step, o->argc, o->argv) != DDPM_OK)
+                goto done;
+            res->step = step;
+            last_ckpt = ddpm_now();
+            runlog_maybe_flush(&L, 1);
+        }
+        char extra[96];
+        snprintf(extra, sizeof extra, "loss %.4f (avg %.4f) |g| %.3f", loss, window / window_n, gnorm);
+        progress_update(&pb, step, extra);
+        if (window_n >= 100) {
+            res->last_loss = window / window_n;
+            window = 0;
+            window_n = 0;
+        }
+    }
+    if (window_n) res->last_loss = window / window_n;
+    if (outcome != TRAIN_DIVERGED) {
+        if (checkpoint_save(ckpt, cfg, s.net, unet_params(s.net), s.ema, &s.opt, step, o->argc, o->argv) != DDPM_OK)
+            goto done;
+        res->step = step;
+    } else {
+        int64_t good = 0;
+        if (access(ckpt, F_OK) == 0) checkpoint_read_step(ckpt, &good);
+        res->step = good;
+    }
+    if (outcome == TRAIN_FINISHED) progress_end(&pb, NULL);
+    res->outcome = outcome;
+    const char *word = outcome == TRAIN_FINISHED ? "finished" : outcome == TRAIN_DIVERGED ? "diverged" : "interrupted";
+    double total_s = 0;
+    if (h5io_attr_exists(L.file, ".", "train_seconds_total")) h5io_get_attr_f64(L.file, ".", "train_seconds_total", &total_s);
+    h5io_attr_f64(L.file, ".", "train_seconds_total", total_s + (ddpm_now() - t0));
+    h5io_attr_str(L.file, ".", "outcome", word);
+    h5io_attr_i64(L.file, ".", "outcome_step", outcome == TRAIN_DIVERGED ? res->diverged_step : step);
+    if (write_status(dir, word, outcome == TRAIN_DIVERGED ? res->diverged_step : step) != DDPM_OK) goto done;
+    rc = DDPM_OK;
+done:
+    res->seconds = ddpm_now() - t0;
+    if (L.file >= 0 && runlog_close(&L) != DDPM_OK) rc = DDPM_ERR;
+    state_free(&s);
+    return rc;
+}
