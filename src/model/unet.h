@@ -1,0 +1,84 @@
+/* unet.h — the DDPM U-Net (official diffusion_tf/models/unet.py, "unet2d16b2" at the paper
+ * config) with forward and backward on NHWC float32 tensors.
+ *
+ * Structure: sinusoidal timestep embedding -> temb dense0 (ch->4ch), swish, dense1 (4ch->4ch);
+ * conv_in; per level i: num_res_blocks resnet blocks (+ attention when the resolution is in
+ * attn_resolutions), downsample except on the last level; mid: block_1, attn_1, block_2; up
+ * levels reversed: num_res_blocks+1 blocks on concat[h, skip] (+ attention), upsample except on
+ * level 0; norm_out, swish, conv_out. Resnet block: norm1, swish, conv1, + temb_proj(swish(temb)),
+ * norm2, swish, dropout, conv2, + (nin_shortcut(x) or x). Attention: norm, q/k/v nin,
+ * softmax(q k^T C^-0.5) over all positions, proj_out nin, + x. resamp_with_conv = 0 uses
+ * 2x2 average pooling / plain nearest upsampling.
+ *
+ * Parameters use the official names and TF shapes (DESIGN.md contract 2) and are listed in the
+ * official creation order (GroupNorm creates beta before gamma, dense/conv W before b). All
+ * parameters live in one contiguous block (each tensor at .offset, TF row-major layout),
+ * gradients in a second block of the same layout, activations in one arena sized for
+ * max_batch at create time: forward/backward never allocate.
+ *
+ * Initialisation (unet_init_params) as the official nn.py: weights variance-scaling fan_avg
+ * uniform, limit sqrt(3 scale / ((fan_in + fan_out)/2)) with fan = kh*kw*channels, scale 1 or
+ * 1e-10 for conv2 of each resnet block, proj_out of attention and conv_out; biases and beta 0,
+ * gamma 1. Element j of tensor i (table order) uses rng_uniform(rng_stream_make(seed, RNG_INIT,
+ * 0, i), j) mapped to (-limit, limit).
+ *
+ * Dropout: the resnet blocks are dropout layers 0, 1, 2, ... in creation order (see dropout.h
+ * for the mask definition, keyed by (seed, layer, step, example)). */
+#ifndef DDPM_MODEL_UNET_H
+#define DDPM_MODEL_UNET_H
+
+#include "core/config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char name[128];   /* official name, e.g. "model/down_0/block_0/conv1/W" */
+    int rank;         /* 1, 2 or 4 */
+    int shape[4];     /* TF shape */
+    size_t offset;    /* in floats, into the contiguous parameter block */
+    size_t size;      /* number of floats */
+} unet_param;
+
+typedef struct unet unet;
+
+/* Validates the model keys of cfg (ch, ch_mult, num_res_blocks, attn_resolutions, dropout,
+ * resamp_with_conv, image_size, num_groups, dataset -> channels, model_var_type -> output
+ * channels) and allocates parameters (zero), gradients (zero) and activations for up to
+ * max_batch examples. */
+int unet_create(unet **out, const ddpm_config *cfg, int max_batch);
+void unet_free(unet *m);
+
+/* Parameter count of the model cfg describes, without allocating the model. */
+int unet_count_params(const ddpm_config *cfg, size_t *count);
+
+int unet_num_tensors(const unet *m);
+const unet_param *unet_tensor(const unet *m, int i);          /* table order = creation order */
+const unet_param *unet_find(const unet *m, const char *name);  /* NULL if absent */
+size_t unet_num_params(const unet *m);
+float *unet_params(unet *m);     /* [num_params] */
+float *unet_grads(unet *m);      /* [num_params], same layout */
+/* The initialisation scale of tensor i: 1 or 1e-10 for weights, 0 for biases/beta/gamma. */
+double unet_tensor_init_scale(const unet *m, int i);
+void unet_init_params(unet *m, uint64_t seed);
+void unet_zero_grads(unet *m);
+
+/* x: (B,H,W,Cin) NHWC, t: (B) int32 timesteps, out: (B,H,W,Cout). train=1 applies dropout keyed
+ * by (seed, step); train=0 is deterministic and dropout-free. 1 <= B <= max_batch. Keeps (a
+ * copy of x and) the activations the backward needs. */
+int unet_forward(unet *m, const float *x, const int32_t *t, int B, int train, uint64_t seed,
+                 uint32_t step, float *out);
+/* dout: (B,H,W,Cout) = dL/dout for the batch of the last forward. ADDS dL/dparams into
+ * unet_grads(m). */
+int unet_backward(unet *m, const float *dout);
+/* As unet_backward, and also ADDS dL/dx (B,H,W,Cin) into dx when dx != NULL. */
+int unet_backward_input(unet *m, const float *dout, float *dx);
+
+int unet_in_channels(const unet *m);
+int unet_out_channels(const unet *m);
+int unet_image_size(const unet *m);
+int unet_max_batch(const unet *m);
+/* Bytes held by the activation arena (for logs and memory planning). */
+size_t unet_activation_bytes(const unet *m);
+
+#endif
