@@ -10,8 +10,15 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A scratch path under build/tmp (DDPM_TEST_TMP), unique per test process. The string is
- * allocated and never freed (tests are short-lived). */
+/* A scratch path under build/tmp (DDPM_TEST_TMP), unique per test process. The strings live
+ * until the process exits (freed then, so LeakSanitizer stays quiet). */
+static char *test_tmp_paths_[4096];
+static int test_tmp_npaths_;
+static inline void test_tmp_free_(void)
+{
+    for (int i = 0; i < test_tmp_npaths_; i++) free(test_tmp_paths_[i]);
+    test_tmp_npaths_ = 0;
+}
 static inline const char *test_tmp_path(const char *name)
 {
     const char *dir = getenv("DDPM_TEST_TMP");
@@ -19,6 +26,9 @@ static inline const char *test_tmp_path(const char *name)
     size_t n = strlen(dir) + strlen(name) + 32;
     char *b = malloc(n);
     snprintf(b, n, "%s/%d_%s", dir, (int)getpid(), name);
+    if (test_tmp_npaths_ == 0) atexit(test_tmp_free_);
+    if (test_tmp_npaths_ < (int)(sizeof test_tmp_paths_ / sizeof test_tmp_paths_[0]))
+        test_tmp_paths_[test_tmp_npaths_++] = b;
     return b;
 }
 

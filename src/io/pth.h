@@ -1,0 +1,62 @@
+/* pth.h — reads tensors from a PyTorch torch.save'd state_dict without Python.
+ *
+ * Both containers torch.save has written are understood:
+ *   zip     (PyTorch >= 1.6): <prefix>/data.pkl + <prefix>/data/<key> stored entries. The central
+ *           directory (zip64 too) is parsed here; every entry is CRC-32 checked and its local
+ *           header must agree with the central one. Compressed entries are rejected.
+ *   legacy  (_use_new_zipfile_serialization=False, and every file written before 1.6, e.g. the
+ *           pytorch-fid Inception weights): magic-number pickle, protocol version, sys_info,
+ *           the object pickle, the list of storage keys, then each storage as an 8-byte element
+ *           count followed by raw little-endian elements.
+ * The object pickle is read by a small unpickler (protocols 2-4 opcodes that torch.save emits;
+ * torch's _rebuild_tensor_v2 / _rebuild_parameter, OrderedDict, persistent storage ids).
+ * Tensors are collected from the top-level dict; nested dicts give "outer.inner" names.
+ * Malformed input (truncation, unknown opcodes, bad offsets, out-of-range strides) is an error
+ * with a message naming the file and the problem; it never reads outside the file.
+ *
+ * Tensors keep their storage offset/shape/strides; the getters materialize a contiguous copy
+ * (row-major) converted to the requested type. */
+#ifndef DDPM_PTH_H
+#define DDPM_PTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PTH_MAX_RANK 8
+
+typedef enum {
+    PTH_F32, PTH_F64, PTH_F16, PTH_BF16,
+    PTH_I64, PTH_I32, PTH_I16, PTH_I8, PTH_U8, PTH_BOOL
+} pth_dtype;
+
+typedef struct pth_file pth_file;
+
+/* Reads the whole file into memory and indexes its tensors. */
+int pth_open(pth_file **out, const char *path);
+/* The same from a buffer (copied); label names it in error messages. */
+int pth_open_mem(pth_file **out, const void *data, size_t len, const char *label);
+void pth_close(pth_file *f);
+
+/* 1 for the zip container, 0 for the legacy stream. */
+int pth_is_zip(const pth_file *f);
+int pth_num_tensors(const pth_file *f);
+/* Names in the order the dict stored them; NULL when i is out of range. */
+const char *pth_tensor_name(const pth_file *f, int i);
+/* Index of a tensor by name, or -1. */
+int pth_find(const pth_file *f, const char *name);
+/* dtype, rank and shape (shape may be NULL); error if the name is absent. */
+int pth_tensor_info(const pth_file *f, const char *name, pth_dtype *dtype, int *rank,
+                    int64_t shape[PTH_MAX_RANK]);
+const char *pth_dtype_name(pth_dtype t);
+
+/* Contiguous copies, allocated with ddpm_alloc (free with ddpm_free); rank/shape may be NULL.
+ * Any stored dtype converts (float64 and int64 round to nearest in _f32; _i64 needs an
+ * integer or bool dtype, _f64 is exact for every float dtype and integers up to 2^53). */
+int pth_get_f32(const pth_file *f, const char *name, float **out, int *rank,
+                int64_t shape[PTH_MAX_RANK]);
+int pth_get_f64(const pth_file *f, const char *name, double **out, int *rank,
+                int64_t shape[PTH_MAX_RANK]);
+int pth_get_i64(const pth_file *f, const char *name, int64_t **out, int *rank,
+                int64_t shape[PTH_MAX_RANK]);
+
+#endif
