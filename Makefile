@@ -44,7 +44,7 @@ TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
 .PHONY: all setup test test-sanitize bench clean tests \
         exp-table1 exp-table2 exp-ratedist exp-progressive exp-interp \
-        data-cifar10 inception-weights notebooks classifier fuzz
+        data-cifar10 inception-weights notebooks classifier
 .DEFAULT_GOAL := all
 
 all: $(BIN_DIR)/ddpm $(EXP_BIN) tests
@@ -108,6 +108,10 @@ inception-weights:
 
 notebooks:
 	bash scripts/run_notebooks.sh
+
+# Retrains the shipped Fashion-MNIST classifier (FD_fmnist / IS_fmnist) deterministically.
+classifier: all
+	$(BIN_DIR)/train_classifier --out experiments/classifier/fmnist_classifier.h5
 
 clean:
 	rm -rf build build-san bin

@@ -1,6 +1,7 @@
 /* cmd_inception.c — `ddpm inception` (FID Inception features of an image file) and `ddpm fid`
  * (Fréchet distance between two feature or statistics files). */
-#include "cli.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
 
 #include "core/common.h"
 #include "core/progress.h"
@@ -13,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cmd_inception(int argc, char **argv);
-int cmd_fid(int argc, char **argv);
+
+
 
 /* Per-image progress from inside inception_forward, offset by the images of earlier calls. */
 typedef struct {

@@ -11,11 +11,21 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Ctrl-C / SIGTERM during training: the loop checkpoints and stops; rerunning resumes. */
+static volatile sig_atomic_t g_stop = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
 
 int make_dirs(const char *path)
 {
@@ -123,6 +133,7 @@ int experiment_train(const tier_spec *t, const ddpm_config *cfg, variant_result 
         train_opts o;
         train_opts_default(&o);
         o.ckpt_every = t->ckpt_every;
+        o.stop = &g_stop;
         o.argc = argc;
         o.argv = argv;
         train_result tr;
@@ -132,7 +143,8 @@ int experiment_train(const tier_spec *t, const ddpm_config *cfg, variant_result 
         r->diverged_step = tr.diverged_step;
         r->steps = tr.step;
         if (tr.outcome == TRAIN_INTERRUPTED)
-            return ddpm_error("%s: training was interrupted at step %lld; rerun to resume", r->variant, (long long)tr.step);
+            return ddpm_error("%s: training stopped at step %lld (checkpointed in %s); rerun the same command to resume",
+                              r->variant, (long long)tr.step, r->run_dir);
     }
     r->train_seconds = log_train_seconds(r->run_dir);
     return DDPM_OK;
@@ -312,6 +324,11 @@ int driver_parse(driver_args *a, const char *experiment, const char *summary, in
         fprintf(stderr, "%s: %s\n", argv[0], ddpm_last_error());
         return 2;
     }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     snprintf(a->out_dir, sizeof a->out_dir, "%s/%s", a->tier.results_dir, experiment);
     return 0;
 }
@@ -378,6 +395,39 @@ int driver_log_variant(hid_t log, const driver_args *a, const variant_result *r)
     DDPM_TRY(h5io_attr_f64(log, g, "is_mean", r->q.is_mean));
     DDPM_TRY(h5io_attr_f64(log, g, "is_std", r->q.is_std));
     DDPM_TRY(write_config_attrs(log, g, &r->cfg));
+    /* Per-t means of the likelihood terms (the bpd-per-t profile), from the evaluation cache. */
+    char evalp[700];
+    snprintf(evalp, sizeof evalp, "%s/eval.h5", r->run_dir);
+    if (!isnan(r->bpd_test) && access(evalp, F_OK) == 0) {
+        hid_t e = h5io_open(evalp, 0);
+        double *terms = NULL, *mse = NULL;
+        int rank;
+        hsize_t d[H5IO_MAX_RANK];
+        int rc = e < 0 ? DDPM_ERR : h5io_read_f64(e, "bpd_test/terms_bpd", &terms, &rank, d);
+        if (rc == DDPM_OK) rc = h5io_read_f64(e, "bpd_test/mse", &mse, NULL, NULL);
+        if (e >= 0) h5io_close(e);
+        if (rc == DDPM_OK) {
+            int n = (int)d[0], T = (int)d[1];
+            for (int t = 0; t < T; t++) {
+                double sa = 0, sb = 0;
+                for (int i = 0; i < n; i++) {
+                    sa += terms[(size_t)i * T + t];
+                    sb += mse[(size_t)i * T + t];
+                }
+                terms[t] = sa / n;
+                mse[t] = sb / n;
+            }
+            hsize_t dt[1] = { (hsize_t)T };
+            char nm[200];
+            snprintf(nm, sizeof nm, "%s/terms_bpd_mean", g);
+            rc = h5io_write_f64(log, nm, terms, 1, dt);
+            snprintf(nm, sizeof nm, "%s/mse_mean", g);
+            if (rc == DDPM_OK) rc = h5io_write_f64(log, nm, mse, 1, dt);
+        }
+        ddpm_free(terms);
+        ddpm_free(mse);
+        DDPM_TRY(rc);
+    }
     char from[700], dir[600], to[700];
     snprintf(from, sizeof from, "%s/log.h5", r->run_dir);
     snprintf(dir, sizeof dir, "%s/logs", a->out_dir);

@@ -1,0 +1,94 @@
+/* ddpm stats | eval — reference statistics of a data set and the FD/IS of samples, with the
+ * extractor chosen as in eval/quality.h (Inception when its weights are present, else the
+ * Fashion-MNIST classifier). */
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "core/common.h"
+#include "eval/quality.h"
+#include "io/h5io.h"
+#include "io/runlog.h"
+#include "metrics/fid.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+int cmd_stats(int argc, char **argv)
+{
+    static const cli_opt opts[] = { { "config", "FILE", "config file (dataset, data_dir)" },
+                                    { "data", "DIR", "shorthand for --set data_dir=DIR" },
+                                    { "n", "N", "use the first N images of the split (default all)" },
+                                    { "out", "S.h5", "gets mu [D] and sigma [D,D] of the features" },
+                                    { 0 } };
+    cli_args a = { .cmd = "stats", .usage = "[--config F] [--set k=v]... [--n N] --out S.h5",
+                   .summary = "Feature statistics of the training split (the FD/FID reference).", .opts = opts };
+    int rc = cli_parse(&a, argc, argv);
+    if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = cli_require(&a, "out"))) return rc;
+    ddpm_config c;
+    if ((rc = cli_config(&a, NULL, &c))) return rc;
+    long long n;
+    if ((rc = cli_get_int(&a, "n", 0, &n))) return rc;
+    quality_result info;
+    quality_extractor *e;
+    if (quality_extractor_open(&e, &c, &info) != DDPM_OK) return cli_fail(&a);
+    if (!e) {
+        fprintf(stderr, "ddpm stats: %s\n", info.why);
+        return 1;
+    }
+    double *mu = NULL, *sigma = NULL;
+    int D = 0;
+    const char *out = cli_get(&a, "out");
+    rc = quality_reference_stats(e, &info, &c, out, (int)n, &mu, &sigma, &D) != DDPM_OK;
+    quality_extractor_free(e);
+    ddpm_free(mu);
+    ddpm_free(sigma);
+    if (rc) return cli_fail(&a);
+    printf("stats: %s features (D = %d) of %s written to %s\n", info.extractor, D, dataset_name(c.dataset), out);
+    return 0;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    static const cli_opt opts[] = { { "samples", "F.h5", "a `ddpm sample` file (samples uint8 [N,H,W,C])" },
+                                    { "stats", "S.h5", "reference statistics from `ddpm stats` (created if missing)" },
+                                    { "n", "N", "reference images when creating --stats (default all)" },
+                                    { 0 } };
+    cli_args a = { .cmd = "eval", .usage = "--samples F.h5 --stats S.h5",
+                   .summary = "FD and IS of samples (FID/IS with the Inception weights, else FD_fmnist/IS_fmnist).",
+                   .opts = opts };
+    int rc = cli_parse(&a, argc, argv);
+    if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = cli_require(&a, "samples")) || (rc = cli_require(&a, "stats"))) return rc;
+    long long nref;
+    if ((rc = cli_get_int(&a, "n", 0, &nref))) return rc;
+    const char *sp = cli_get(&a, "samples");
+    hid_t f = h5io_open(sp, 0);
+    if (f < 0) return cli_fail(&a);
+    ddpm_config base, c;
+    uint8_t *img = NULL;
+    int rank;
+    hsize_t d[H5IO_MAX_RANK];
+    if (read_config_attrs(f, "config", &base) != DDPM_OK || h5io_read_u8(f, "samples", &img, &rank, d) != DDPM_OK) {
+        h5io_close(f);
+        return cli_fail(&a);
+    }
+    h5io_close(f);
+    if (rank != 4) {
+        fprintf(stderr, "ddpm eval: %s: samples must be [N,H,W,C]\n", sp);
+        ddpm_free(img);
+        return 1;
+    }
+    if ((rc = cli_config(&a, &base, &c))) return rc;
+    quality_result q;
+    rc = quality_metrics(&c, img, (int)d[0], (int)d[1], (int)d[2], (int)d[3], cli_get(&a, "stats"), (int)nref, &q) != DDPM_OK;
+    ddpm_free(img);
+    if (rc) return cli_fail(&a);
+    if (!q.available) {
+        fprintf(stderr, "ddpm eval: %s\n", q.why);
+        return 1;
+    }
+    printf("%s %.4f  %s %.3f ± %.3f  (extractor %s, %d samples)\n", q.fd_name, q.fd, q.is_name, q.is_mean, q.is_std,
+           q.extractor, (int)d[0]);
+    return 0;
+}

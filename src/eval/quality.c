@@ -1,0 +1,168 @@
+#include "eval/quality.h"
+
+#include "core/common.h"
+#include "core/progress.h"
+#include "data/dataset.h"
+#include "io/h5io.h"
+#include "metrics/classifier.h"
+#include "metrics/fid.h"
+#include "metrics/inception.h"
+#include "metrics/inception_score.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct quality_extractor {
+    fmnist_classifier *clf;
+    inception_net *inc;
+    int D, K;
+};
+
+static const char *inception_path(void)
+{
+    const char *p = getenv("DDPM_INCEPTION_WEIGHTS");
+    return p ? p : INCEPTION_DEFAULT_PATH;
+}
+
+int quality_extractor_open(quality_extractor **out, const ddpm_config *cfg, quality_result *info)
+{
+    *out = NULL;
+    memset(info, 0, sizeof *info);
+    info->fd = info->is_mean = info->is_std = NAN;
+    quality_extractor *e = ddpm_alloc(sizeof *e);
+    if (!e) return DDPM_ERR;
+    if (access(inception_path(), R_OK) == 0) {
+        if (inception_load_pth(&e->inc, inception_path()) != DDPM_OK) {
+            ddpm_free(e);
+            return DDPM_ERR;
+        }
+        e->D = 2048;
+        e->K = 1008;
+        snprintf(info->extractor, sizeof info->extractor, "inception-pool3");
+        snprintf(info->fd_name, sizeof info->fd_name, "FID");
+        snprintf(info->is_name, sizeof info->is_name, "IS");
+    } else if (cfg->dataset == DATASET_FASHION_MNIST) {
+        if (classifier_load(&e->clf, CLASSIFIER_DEFAULT_PATH) != DDPM_OK) {
+            /* Sample quality is then reported as unavailable; every other number still is. */
+            snprintf(info->why, sizeof info->why, "%s", ddpm_last_error());
+            fprintf(stderr, "warning: FD_fmnist/IS_fmnist unavailable: %s\n", info->why);
+            ddpm_free(e);
+            return DDPM_OK;
+        }
+        e->D = classifier_feature_dim(e->clf);
+        e->K = 10;
+        snprintf(info->extractor, sizeof info->extractor, "fmnist-classifier");
+        snprintf(info->fd_name, sizeof info->fd_name, "FD_fmnist");
+        snprintf(info->is_name, sizeof info->is_name, "IS_fmnist");
+    } else {
+        snprintf(info->why, sizeof info->why, "no feature extractor for %s without the Inception weights; "
+                 "run `make inception-weights` (or set DDPM_INCEPTION_WEIGHTS)", dataset_name(cfg->dataset));
+        ddpm_free(e);
+        return DDPM_OK;
+    }
+    info->available = 1;
+    *out = e;
+    return DDPM_OK;
+}
+
+void quality_extractor_free(quality_extractor *e)
+{
+    if (!e) return;
+    if (e->clf) classifier_free(e->clf);
+    if (e->inc) inception_free(e->inc);
+    ddpm_free(e);
+}
+
+int quality_feature_dim(const quality_extractor *e) { return e->D; }
+int quality_num_classes(const quality_extractor *e) { return e->K; }
+
+int quality_features(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C,
+                     float *feats, float *logits)
+{
+    if (e->clf) {
+        if (H != 28 || W != 28 || C != 1)
+            return ddpm_error("the Fashion-MNIST classifier takes 28x28x1 images, got %dx%dx%d", H, W, C);
+        return classifier_features(e->clf, images, n, feats, logits);
+    }
+    if (C != 1 && C != 3) return ddpm_error("Inception features need 1 or 3 channels, got %d", C);
+    return inception_forward(e->inc, feats, logits, images, n, H, W, C);
+}
+
+/* Features of images in chunks (bounded memory, progress). */
+static int features_chunked(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C,
+                            float *feats, float *logits, const char *label)
+{
+    const int chunk = 500;
+    const size_t per = (size_t)H * W * C;
+    progress pb;
+    progress_begin(&pb, label, n, 0);
+    for (int i = 0; i < n; i += chunk) {
+        int k = n - i < chunk ? n - i : chunk;
+        DDPM_TRY(quality_features(e, images + (size_t)i * per, k, H, W, C, feats ? feats + (size_t)i * e->D : NULL,
+                                  logits ? logits + (size_t)i * e->K : NULL));
+        progress_update(&pb, i + k, NULL);
+    }
+    if (n > chunk) progress_end(&pb, NULL);
+    return DDPM_OK;
+}
+
+int quality_reference_stats(quality_extractor *e, const quality_result *info, const ddpm_config *cfg,
+                            const char *path, int ref_n, double **mu, double **sigma, int *D)
+{
+    char want[160], have[160] = "";
+    snprintf(want, sizeof want, "extractor=%s dataset=%s n=%d", info->extractor, dataset_name(cfg->dataset), ref_n);
+    if (access(path, F_OK) == 0) {
+        hid_t f = h5io_open(path, 0);
+        if (f >= 0) {
+            if (h5io_attr_exists(f, ".", "reference")) h5io_get_attr_str(f, ".", "reference", have, sizeof have);
+            h5io_close(f);
+        }
+        if (!strcmp(have, want) && stats_load(path, mu, sigma, D) == DDPM_OK) return DDPM_OK;
+        ddpm_clear_error();
+    }
+    dataset ds;
+    DDPM_TRY(dataset_load_n(&ds, cfg, 1, ref_n));
+    float *feats = ddpm_alloc((size_t)ds.N * e->D * sizeof(float));
+    *mu = ddpm_alloc((size_t)e->D * sizeof(double));
+    *sigma = ddpm_alloc((size_t)e->D * e->D * sizeof(double));
+    int rc = (!feats || !*mu || !*sigma) ? DDPM_ERR : DDPM_OK;
+    if (rc == DDPM_OK) rc = features_chunked(e, ds.pixels, ds.N, ds.H, ds.W, ds.C, feats, NULL, "  reference features");
+    if (rc == DDPM_OK) rc = feature_stats(feats, ds.N, e->D, *mu, *sigma);
+    if (rc == DDPM_OK) rc = stats_save(path, *mu, *sigma, e->D, info->extractor);
+    if (rc == DDPM_OK) {
+        hid_t f = h5io_open(path, 1);
+        rc = f < 0 ? DDPM_ERR : h5io_attr_str(f, ".", "reference", want);
+        if (f >= 0 && h5io_close(f) != DDPM_OK) rc = DDPM_ERR;
+    }
+    *D = e->D;
+    ddpm_free(feats);
+    dataset_free(&ds);
+    return rc;
+}
+
+int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H, int W, int C,
+                    const char *ref_cache, int ref_n, quality_result *out)
+{
+    quality_extractor *e;
+    DDPM_TRY(quality_extractor_open(&e, cfg, out));
+    if (!e) return DDPM_OK;
+    double *mu_ref = NULL, *sig_ref = NULL, *mu = NULL, *sig = NULL;
+    int D = 0;
+    float *feats = ddpm_alloc((size_t)n * e->D * sizeof(float)), *logits = ddpm_alloc((size_t)n * e->K * sizeof(float));
+    int rc = (!feats || !logits) ? DDPM_ERR : DDPM_OK;
+    if (rc == DDPM_OK) rc = quality_reference_stats(e, out, cfg, ref_cache, ref_n, &mu_ref, &sig_ref, &D);
+    if (rc == DDPM_OK) rc = features_chunked(e, images, n, H, W, C, feats, logits, "  sample features");
+    if (rc == DDPM_OK) {
+        mu = ddpm_alloc((size_t)D * sizeof(double));
+        sig = ddpm_alloc((size_t)D * D * sizeof(double));
+        rc = (!mu || !sig) ? DDPM_ERR : feature_stats(feats, n, D, mu, sig);
+    }
+    if (rc == DDPM_OK) rc = frechet_distance(mu, sig, mu_ref, sig_ref, D, &out->fd);
+    if (rc == DDPM_OK) rc = inception_score(logits, n, e->K, n < 10 ? n : 10, &out->is_mean, &out->is_std);
+    ddpm_free(feats); ddpm_free(logits); ddpm_free(mu_ref); ddpm_free(sig_ref); ddpm_free(mu); ddpm_free(sig);
+    quality_extractor_free(e);
+    return rc;
+}
