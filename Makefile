@@ -46,6 +46,8 @@ TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
         exp-table1 exp-table2 exp-ratedist exp-progressive exp-interp \
         data-cifar10 inception-weights notebooks classifier
 .DEFAULT_GOAL := all
+# Keep the drivers' object files (make would delete them as intermediates and rebuild each time).
+.SECONDARY:
 
 all: $(BIN_DIR)/ddpm $(EXP_BIN) tests
 

@@ -28,42 +28,21 @@ int main(int argc, char **argv)
     int rc = driver_parse(&a, "table1", "Table 1: L (fixed isotropic) and L_simple, IS / FID / NLL test (train).", argc, argv);
     if (rc) return rc < 0 ? 0 : rc;
     double t0 = ddpm_now();
-    ddpm_config base;
-    if (tier_config(&a.tier, a.sets, a.nsets, &base) != DDPM_OK || tier_check_data(&a.tier, &base) != DDPM_OK ||
-        make_dirs(a.out_dir) != DDPM_OK) {
-        fprintf(stderr, "exp_table1: %s\n", ddpm_last_error());
-        return 1;
-    }
-    char logp[700];
-    snprintf(logp, sizeof logp, "%s/log.h5", a.out_dir);
     runlog L;
-    memset(&L, 0, sizeof L);
-    L.file = H5I_INVALID_HID;
-    if (!a.train_only && runlog_open(&L, logp, &base, argc, argv, 0) != DDPM_OK) {
+    if (driver_begin(&a, "table1", &L, argc, argv) != DDPM_OK) {
         fprintf(stderr, "exp_table1: %s\n", ddpm_last_error());
         return 1;
-    }
-    if (L.file >= 0) {
-        h5io_attr_str(L.file, ".", "experiment", "table1");
-        h5io_attr_str(L.file, ".", "tier", a.tier.name);
     }
     variant_result res[2];
     int done[2] = { 0 }, failed = 0;
     for (int i = 0; i < 2 && !failed; i++) {
         if (!driver_selected(&a, ROWS[i].variant)) continue;
-        const char *sets[36];
-        char s3[64];
-        snprintf(s3, sizeof s3, "loss_type=%s", ROWS[i].loss);
-        int ns = 0;
-        for (int k = 0; k < a.nsets; k++) sets[ns++] = a.sets[k];
-        sets[ns++] = "model_mean_type=eps";
-        sets[ns++] = "model_var_type=fixedlarge";
-        sets[ns++] = s3;
         ddpm_config cfg;
         fprintf(stderr, "\n== table1 [%s] %s ==\n", a.tier.name, ROWS[i].variant);
         char png[700];
         snprintf(png, sizeof png, "%s/samples_%s.png", a.out_dir, ROWS[i].variant);
-        if (tier_config(&a.tier, sets, ns, &cfg) != DDPM_OK || experiment_train(&a.tier, &cfg, &res[i], argc, argv) != DDPM_OK ||
+        if (driver_variant_config(&a, "eps", "fixedlarge", ROWS[i].loss, &cfg) != DDPM_OK ||
+            experiment_train(&a.tier, &cfg, &res[i], argc, argv) != DDPM_OK ||
             (!a.train_only && (experiment_evaluate(&a.tier, &res[i], 1, png) != DDPM_OK ||
                                driver_log_variant(L.file, &a, &res[i]) != DDPM_OK))) {
             fprintf(stderr, "exp_table1: %s: %s\n", ROWS[i].variant, ddpm_last_error());

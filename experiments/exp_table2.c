@@ -37,42 +37,18 @@ int main(int argc, char **argv)
     double t0 = ddpm_now();
     variant_result res[6];
     int done[6] = { 0 };
-    ddpm_config base;
-    if (tier_config(&a.tier, a.sets, a.nsets, &base) != DDPM_OK || tier_check_data(&a.tier, &base) != DDPM_OK ||
-        make_dirs(a.out_dir) != DDPM_OK) {
-        fprintf(stderr, "exp_table2: %s\n", ddpm_last_error());
-        return 1;
-    }
-    char logp[700];
-    snprintf(logp, sizeof logp, "%s/log.h5", a.out_dir);
     runlog L;
-    memset(&L, 0, sizeof L);
-    L.file = H5I_INVALID_HID;
-    /* --train-only writes no experiment log, so several trainings can run side by side. */
-    if (!a.train_only && runlog_open(&L, logp, &base, argc, argv, 0) != DDPM_OK) {
+    if (driver_begin(&a, "table2", &L, argc, argv) != DDPM_OK) {
         fprintf(stderr, "exp_table2: %s\n", ddpm_last_error());
         return 1;
-    }
-    if (L.file >= 0) {
-        h5io_attr_str(L.file, ".", "experiment", "table2");
-        h5io_attr_str(L.file, ".", "tier", a.tier.name);
     }
     int failed = 0;
     for (int i = 0; i < 6; i++) {
         if (!driver_selected(&a, ROWS[i].variant)) continue;
-        const char *sets[35];
-        char s1[64], s2[64], s3[64];
-        snprintf(s1, sizeof s1, "model_mean_type=%s", ROWS[i].mean);
-        snprintf(s2, sizeof s2, "model_var_type=%s", ROWS[i].var);
-        snprintf(s3, sizeof s3, "loss_type=%s", ROWS[i].loss);
-        int ns = 0;
-        for (int k = 0; k < a.nsets; k++) sets[ns++] = a.sets[k];
-        sets[ns++] = s1;
-        sets[ns++] = s2;
-        sets[ns++] = s3;
         ddpm_config cfg;
         fprintf(stderr, "\n== table2 [%s] variant %d/6: %s ==\n", a.tier.name, i + 1, ROWS[i].variant);
-        if (tier_config(&a.tier, sets, ns, &cfg) != DDPM_OK || experiment_train(&a.tier, &cfg, &res[i], argc, argv) != DDPM_OK) {
+        if (driver_variant_config(&a, ROWS[i].mean, ROWS[i].var, ROWS[i].loss, &cfg) != DDPM_OK ||
+            experiment_train(&a.tier, &cfg, &res[i], argc, argv) != DDPM_OK) {
             fprintf(stderr, "exp_table2: %s: %s\n", ROWS[i].variant, ddpm_last_error());
             failed = 1;
             break;

@@ -439,17 +439,42 @@ int driver_log_variant(hid_t log, const driver_args *a, const variant_result *r)
     return DDPM_OK;
 }
 
-int driver_open_lsimple(driver_args *a, int argc, char **argv, variant_result *r, ddpm_config *cfg)
+int driver_variant_config(const driver_args *a, const char *mean, const char *var, const char *loss, ddpm_config *cfg)
 {
-    const char *sets[36];
+    const char *sets[40];
+    char s1[64], s2[64], s3[64];
     int ns = 0;
     for (int k = 0; k < a->nsets; k++) sets[ns++] = a->sets[k];
-    sets[ns++] = "model_mean_type=eps";
-    sets[ns++] = "model_var_type=fixedlarge";
-    sets[ns++] = "loss_type=mse";
-    DDPM_TRY(tier_config(&a->tier, sets, ns, cfg));
-    DDPM_TRY(tier_check_data(&a->tier, cfg));
+    snprintf(s1, sizeof s1, "model_mean_type=%s", mean);
+    snprintf(s2, sizeof s2, "model_var_type=%s", var);
+    snprintf(s3, sizeof s3, "loss_type=%s", loss);
+    sets[ns++] = s1;
+    sets[ns++] = s2;
+    sets[ns++] = s3;
+    return tier_config(&a->tier, sets, ns, cfg);
+}
+
+int driver_begin(driver_args *a, const char *experiment, runlog *L, int argc, char **argv)
+{
+    memset(L, 0, sizeof *L);
+    L->file = H5I_INVALID_HID;
+    ddpm_config base;
+    DDPM_TRY(tier_config(&a->tier, a->sets, a->nsets, &base));
+    DDPM_TRY(tier_check_data(&a->tier, &base));
+    if (a->train_only) return DDPM_OK;
     DDPM_TRY(make_dirs(a->out_dir));
+    char logp[700];
+    snprintf(logp, sizeof logp, "%s/log.h5", a->out_dir);
+    DDPM_TRY(runlog_open(L, logp, &base, argc, argv, 0));
+    DDPM_TRY(h5io_attr_str(L->file, ".", "experiment", experiment));
+    return h5io_attr_str(L->file, ".", "tier", a->tier.name);
+}
+
+int driver_open_lsimple(driver_args *a, int argc, char **argv, variant_result *r, ddpm_config *cfg)
+{
+    DDPM_TRY(driver_variant_config(a, "eps", "fixedlarge", "mse", cfg));
+    DDPM_TRY(tier_check_data(&a->tier, cfg));
+    if (!a->train_only) DDPM_TRY(make_dirs(a->out_dir));
     DDPM_TRY(experiment_train(&a->tier, cfg, r, argc, argv));
     if (r->outcome == TRAIN_DIVERGED)
         return ddpm_error("the L_simple run %s diverged at step %lld; nothing to show", r->run_dir, (long long)r->diverged_step);

@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "eval/quality.h"
 #include "io/h5io.h"
+#include "io/runlog.h"
 #include "train/trainer.h"
 
 typedef struct {
@@ -77,6 +78,12 @@ int driver_log_variant(hid_t log, const driver_args *a, const variant_result *r)
 int copy_file(const char *from, const char *to);
 /* "12.34" or "n/a" */
 const char *fmt_num(char *buf, size_t n, const char *fmt, double v);
+
+/* The tier's config with the driver's --set overrides and the given mean/var/loss types. */
+int driver_variant_config(const driver_args *a, const char *mean, const char *var, const char *loss, ddpm_config *cfg);
+/* Checks the tier's data, creates the results directory and opens the experiment log (none
+ * with --train-only, so several trainings can run side by side; L->file is then invalid). */
+int driver_begin(driver_args *a, const char *experiment, runlog *L, int argc, char **argv);
 
 /* Opens the tier's L_simple model (eps, fixedlarge, mse), training it first if needed (the
  * run Table 2 and Table 1 share). Used by the figure drivers. */
