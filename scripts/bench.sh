@@ -7,7 +7,7 @@ threads=${BENCH_THREADS:-2}
 secs=${BENCH_SECONDS:-8}
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
 out=$(mktemp)
-bin/ddpm bench --seconds "$secs" | tee "$out"
+${BIN_DIR:-bin}/ddpm bench --seconds "$secs" | tee "$out"
 if /usr/bin/python3 -c "import torch" 2>/dev/null; then
   /usr/bin/python3 scripts/bench_torch.py "$threads" | tee -a "$out"
 else

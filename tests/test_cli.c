@@ -29,14 +29,8 @@ static int ddpm(char *out, size_t n, const char *fmt, ...)
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     const char *bin = getenv("DDPM_BIN");
-    const char *log = test_tmp_path("cli_out.txt");
-    snprintf(cmd, sizeof cmd, "%s/ddpm %s > '%s' 2>&1", bin ? bin : "bin", args, log);
-    int st = system(cmd);
-    FILE *f = fopen(log, "r");
-    size_t k = f ? fread(out, 1, n - 1, f) : 0;
-    out[k] = 0;
-    if (f) fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+    snprintf(cmd, sizeof cmd, "%s/ddpm %s", bin ? bin : "bin", args);
+    return test_run_capture(cmd, out, n);
 }
 
 START_TEST(usage_errors)

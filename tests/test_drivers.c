@@ -26,16 +26,10 @@ static void setup_dirs(void)
 static int run_driver(const char *name, char *out, size_t n)
 {
     const char *bin = getenv("DDPM_BIN");
-    const char *log = test_tmp_path("drv_out.txt");
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "DDPM_RUNS_DIR='%s' DDPM_RESULTS_DIR='%s' DDPM_QUIET=1 %s/%s --tier smoke > '%s' 2>&1",
-             g_runs, g_results, bin ? bin : "bin", name, log);
-    int st = system(cmd);
-    FILE *f = fopen(log, "r");
-    size_t k = f ? fread(out, 1, n - 1, f) : 0;
-    out[k] = 0;
-    if (f) fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+    snprintf(cmd, sizeof cmd, "DDPM_RUNS_DIR='%s' DDPM_RESULTS_DIR='%s' DDPM_QUIET=1 %s/%s --tier smoke", g_runs,
+             g_results, bin ? bin : "bin", name);
+    return test_run_capture(cmd, out, n);
 }
 
 static void path(char *buf, size_t n, const char *exp, const char *file)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 /* A scratch path under build/tmp (DDPM_TEST_TMP), unique per test process. The strings live
  * until the process exits (freed then, so LeakSanitizer stays quiet). */
@@ -30,6 +31,23 @@ static inline const char *test_tmp_path(const char *name)
     if (test_tmp_npaths_ < (int)(sizeof test_tmp_paths_ / sizeof test_tmp_paths_[0]))
         test_tmp_paths_[test_tmp_npaths_++] = b;
     return b;
+}
+
+/* Runs a shell command with stdout and stderr captured into out (NUL-terminated, truncated to
+ * n-1 bytes); returns its exit status (255 if it did not exit normally). */
+static inline int test_run_capture(const char *cmd, char *out, size_t n)
+{
+    const char *log = test_tmp_path("run_capture.txt");
+    size_t len = strlen(cmd) + strlen(log) + 16;
+    char *full = malloc(len);
+    snprintf(full, len, "%s > '%s' 2>&1", cmd, log);
+    int st = system(full);
+    free(full);
+    FILE *f = fopen(log, "r");
+    size_t k = f ? fread(out, 1, n - 1, f) : 0;
+    out[k] = 0;
+    if (f) fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
 }
 
 /* Compares got vs want: passes when |g-w| <= atol + rtol*|w| for every element.
