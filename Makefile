@@ -13,6 +13,11 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+ifeq ($(strip $(PKG_LIBS)),)
+ifneq ($(filter setup clean,$(MAKECMDGOALS)),setup)
+$(warning pkg-config finds no openblas/hdf5/libpng/zlib: run `make setup` first (Debian 12))
+endif
+endif
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -fopenmp -Isrc $(PKG_CFLAGS)
@@ -79,7 +84,10 @@ setup:
 	$(MAKE) all
 
 # The suites run from the repository root (they read tests/data/ and write build/tmp/).
-test: all
+# Targets that run programs build through a sub-make, so that `make setup exp-table2` on a
+# fresh machine compiles with the pkg-config flags of the packages setup just installed.
+test:
+	$(MAKE) all
 	bash scripts/run_tests.sh $(BUILD) $(BIN_DIR) $(TEST_BIN)
 
 test-sanitize:
@@ -87,19 +95,25 @@ test-sanitize:
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no \
 	  bash scripts/run_tests.sh build-san build-san/bin $(patsubst tests/%.c,build-san/tests/%,$(TEST_SRC))
 
-bench: all
-	bash scripts/bench.sh
+bench:
+	$(MAKE) all
+	BIN_DIR=$(BIN_DIR) bash scripts/bench.sh
 
 # ---- experiments (TIER=smoke|mini|paper; configs in experiments/configs/<tier>/) ----
-exp-table2: all
+exp-table2:
+	$(MAKE) all
 	$(BIN_DIR)/exp_table2 --tier $(TIER)
-exp-table1: all
+exp-table1:
+	$(MAKE) all
 	$(BIN_DIR)/exp_table1 --tier $(TIER)
-exp-ratedist: all
+exp-ratedist:
+	$(MAKE) all
 	$(BIN_DIR)/exp_ratedist --tier $(TIER)
-exp-progressive: all
+exp-progressive:
+	$(MAKE) all
 	$(BIN_DIR)/exp_progressive --tier $(TIER)
-exp-interp: all
+exp-interp:
+	$(MAKE) all
 	$(BIN_DIR)/exp_interp --tier $(TIER)
 
 # ---- downloads (checksum-verified) ----
@@ -112,7 +126,8 @@ notebooks:
 	bash scripts/run_notebooks.sh
 
 # Retrains the shipped Fashion-MNIST classifier (FD_fmnist / IS_fmnist) deterministically.
-classifier: all
+classifier:
+	$(MAKE) all
 	$(BIN_DIR)/train_classifier --out experiments/classifier/fmnist_classifier.h5
 
 clean:
