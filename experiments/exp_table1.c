@@ -54,17 +54,14 @@ int main(int argc, char **argv)
         if (L.file >= 0) runlog_close(&L);
         return failed;
     }
-    char mdp[700], csvp[700];
-    snprintf(mdp, sizeof mdp, "%s/table.md", a.out_dir);
-    snprintf(csvp, sizeof csvp, "%s/table.csv", a.out_dir);
-    FILE *md = fopen(mdp, "w"), *csv = fopen(csvp, "w");
-    if (!md || !csv) {
-        fprintf(stderr, "exp_table1: cannot write %s\n", !md ? mdp : csvp);
+    driver_tables tab;
+    if (driver_open_tables(&a, &tab) != DDPM_OK) {
+        fprintf(stderr, "exp_table1: %s\n", ddpm_last_error());
         return 1;
     }
-    const char *fdn = "FD", *isn = "IS", *ext = "none";
-    for (int i = 0; i < 2; i++)
-        if (done[i] && res[i].q.available) { fdn = res[i].q.fd_name; isn = res[i].q.is_name; ext = res[i].q.extractor; }
+    FILE *md = tab.md, *csv = tab.csv;
+    const char *fdn, *isn, *ext;
+    driver_metric_names(res, done, 2, &fdn, &isn, &ext);
     fprintf(md, "# Table 1 — tier `%s`\n\nOurs: %s / %s of %d samples (extractor: %s); NLL bound in bits/dim with all "
                 "T terms on the first %d test (%d train) images. Paper: CIFAR-10.\n\n",
             a.tier.name, isn, fdn, a.tier.samples_n, ext, a.tier.bpd_n, a.tier.bpd_train_n);
@@ -92,13 +89,12 @@ int main(int argc, char **argv)
     char el[32];
     fprintf(md, "\nLogs: `log.h5`, `logs/<variant>.h5`. Wall time of this invocation: %s.\n",
             format_duration(ddpm_now() - t0, el, sizeof el));
-    int bad = fclose(md) != 0;
-    bad |= fclose(csv) != 0;
+    int bad = driver_close_tables(&tab) != DDPM_OK;
     h5io_attr_f64(L.file, ".", "wall_seconds", ddpm_now() - t0);
     if (runlog_close(&L) != DDPM_OK || bad) {
         fprintf(stderr, "exp_table1: %s\n", ddpm_last_error());
         return 1;
     }
-    printf("exp_table1: wrote %s and %s (%s)\n", mdp, csvp, el);
+    printf("exp_table1: wrote %s and %s (%s)\n", tab.md_path, tab.csv_path, el);
     return 0;
 }

@@ -77,21 +77,14 @@ int main(int argc, char **argv)
     }
 
     /* The table, ours beside the paper's. */
-    char mdp[700], csvp[700];
-    snprintf(mdp, sizeof mdp, "%s/table.md", a.out_dir);
-    snprintf(csvp, sizeof csvp, "%s/table.csv", a.out_dir);
-    FILE *md = fopen(mdp, "w"), *csv = fopen(csvp, "w");
-    if (!md || !csv) {
-        fprintf(stderr, "exp_table2: cannot write %s\n", !md ? mdp : csvp);
+    driver_tables tab;
+    if (driver_open_tables(&a, &tab) != DDPM_OK) {
+        fprintf(stderr, "exp_table2: %s\n", ddpm_last_error());
         return 1;
     }
-    const char *fdn = "FD", *isn = "IS", *ext = "none";
-    for (int i = 0; i < 6; i++)
-        if (done[i] && res[i].q.available) {
-            fdn = res[i].q.fd_name;
-            isn = res[i].q.is_name;
-            ext = res[i].q.extractor;
-        }
+    FILE *md = tab.md, *csv = tab.csv;
+    const char *fdn, *isn, *ext;
+    driver_metric_names(res, done, 6, &fdn, &isn, &ext);
     fprintf(md, "# Table 2 — tier `%s`\n\nOurs: NLL bound in bits/dim on the first %d test images (all T terms), "
                 "%s / %s of %d samples (extractor: %s). Paper: CIFAR-10, IS / FID of 50k samples.\n\n",
             a.tier.name, a.tier.bpd_n, fdn, isn, a.tier.samples_n, ext);
@@ -127,13 +120,12 @@ int main(int argc, char **argv)
     char el[32];
     fprintf(md, "\nSamples: `samples_<variant>.png`. Logs: `log.h5` (this experiment) and `logs/<variant>.h5` "
                 "(training runs). Wall time of this invocation: %s.\n", format_duration(ddpm_now() - t0, el, sizeof el));
-    int bad = fclose(md) != 0;
-    bad |= fclose(csv) != 0;
+    int bad = driver_close_tables(&tab) != DDPM_OK;
     h5io_attr_f64(L.file, ".", "wall_seconds", ddpm_now() - t0);
     if (runlog_close(&L) != DDPM_OK || bad) {
         fprintf(stderr, "exp_table2: %s\n", ddpm_last_error());
         return 1;
     }
-    printf("exp_table2: wrote %s, %s, sample grids and logs in %s (%s)\n", mdp, csvp, a.out_dir, el);
+    printf("exp_table2: wrote %s, %s, sample grids and logs in %s (%s)\n", tab.md_path, tab.csv_path, a.out_dir, el);
     return 0;
 }

@@ -480,3 +480,47 @@ int driver_open_lsimple(driver_args *a, int argc, char **argv, variant_result *r
         return ddpm_error("the L_simple run %s diverged at step %lld; nothing to show", r->run_dir, (long long)r->diverged_step);
     return DDPM_OK;
 }
+
+int driver_open_tables(const driver_args *a, driver_tables *t)
+{
+    char tmp[720];
+    snprintf(t->md_path, sizeof t->md_path, "%s/table.md", a->out_dir);
+    snprintf(t->csv_path, sizeof t->csv_path, "%s/table.csv", a->out_dir);
+    atomic_tmp_path(t->md_path, tmp, sizeof tmp);
+    t->md = fopen(tmp, "w");
+    atomic_tmp_path(t->csv_path, tmp, sizeof tmp);
+    t->csv = fopen(tmp, "w");
+    if (!t->md || !t->csv) {
+        if (t->md) fclose(t->md);
+        if (t->csv) fclose(t->csv);
+        return ddpm_error("%s: cannot write the result tables (%s)", a->out_dir, strerror(errno));
+    }
+    return DDPM_OK;
+}
+
+int driver_close_tables(driver_tables *t)
+{
+    int bad = fclose(t->md) != 0;
+    bad |= fclose(t->csv) != 0;
+    if (bad) return ddpm_error("%s: writing the result tables failed (disk full?)", t->md_path);
+    char tmp[720];
+    atomic_tmp_path(t->md_path, tmp, sizeof tmp);
+    DDPM_TRY(atomic_commit(tmp, t->md_path));
+    atomic_tmp_path(t->csv_path, tmp, sizeof tmp);
+    return atomic_commit(tmp, t->csv_path);
+}
+
+void driver_metric_names(const variant_result *res, const int *done, int n, const char **fd_name,
+                         const char **is_name, const char **extractor)
+{
+    *fd_name = "FD";
+    *is_name = "IS";
+    *extractor = "none";
+    for (int i = 0; i < n; i++)
+        if (done[i] && res[i].q.available) {
+            *fd_name = res[i].q.fd_name;
+            *is_name = res[i].q.is_name;
+            *extractor = res[i].q.extractor;
+            return;
+        }
+}

@@ -11,6 +11,8 @@
 #include "eval/quality.h"
 #include "io/h5io.h"
 #include "io/runlog.h"
+
+#include <stdio.h>
 #include "train/trainer.h"
 
 typedef struct {
@@ -84,6 +86,19 @@ int driver_variant_config(const driver_args *a, const char *mean, const char *va
 /* Checks the tier's data, creates the results directory and opens the experiment log (none
  * with --train-only, so several trainings can run side by side; L->file is then invalid). */
 int driver_begin(driver_args *a, const char *experiment, runlog *L, int argc, char **argv);
+
+/* The result tables <out_dir>/table.md and table.csv, written to temporary files and renamed
+ * into place by driver_close_tables (atomic: a crash leaves the previous tables). */
+typedef struct {
+    FILE *md, *csv;
+    char md_path[700], csv_path[700];
+} driver_tables;
+int driver_open_tables(const driver_args *a, driver_tables *t);
+int driver_close_tables(driver_tables *t);
+/* The quality-metric names of the first evaluated result with an extractor ("FD"/"IS"/"none"
+ * when none has one). */
+void driver_metric_names(const variant_result *res, const int *done, int n, const char **fd_name,
+                         const char **is_name, const char **extractor);
 
 /* Opens the tier's L_simple model (eps, fixedlarge, mse), training it first if needed (the
  * run Table 2 and Table 1 share). Used by the figure drivers. */
