@@ -49,7 +49,10 @@ for path in logs:
 axes[0].set(title="L (kl): loss in bits/dim", xlabel="step", yscale="log")
 axes[1].set(title="mse variants: mean squared error", xlabel="step", yscale="log")
 for ax in axes:
-    ax.legend(fontsize=7)
+    if ax.lines:
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no runs of this kind yet", ha="center", transform=ax.transAxes)
 fig.tight_layout()
 fig.savefig(os.path.join(OUT, "training_curves.png"), dpi=110)
 
