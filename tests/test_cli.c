@@ -200,6 +200,30 @@ START_TEST(init_forward_loss_sample_bpd)
 }
 END_TEST
 
+START_TEST(stats_and_eval)
+{
+    /* ddpm stats on 500 training images and ddpm eval of 16 samples: the extractor is named
+     * (the shipped classifier here; Inception only when its weights are present) and the
+     * numbers are finite; FD of the reference images against themselves is ~0. */
+    char out[8192];
+    const char *ck = test_tmp_path("ev_ck.h5"), *so = test_tmp_path("ev_s.h5"), *st = test_tmp_path("ev_stats.h5");
+    ck_assert_msg(ddpm(out, sizeof out, "init %s --out %s", TINY, ck) == 0, "%s", out);
+    ck_assert_msg(ddpm(out, sizeof out, "sample --ckpt %s --n 16 --out %s", ck, so) == 0, "%s", out);
+    ck_assert_msg(ddpm(out, sizeof out, "stats %s --n 500 --out %s", TINY, st) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "fmnist-classifier") && strstr(out, "D = 128"), "%s", out);
+    ck_assert_msg(ddpm(out, sizeof out, "eval --samples %s --stats %s --n 500", so, st) == 0, "%s", out);
+    double fd = NAN, is = NAN;
+    const char *p = strstr(out, "FD_fmnist ");
+    ck_assert_msg(p && sscanf(p, "FD_fmnist %lf  IS_fmnist %lf", &fd, &is) == 2, "%s", out);
+    ck_assert_msg(isfinite(fd) && fd > 0 && isfinite(is) && is >= 1.0, "%s", out);
+    ck_assert_msg(ddpm(out, sizeof out, "fid --a %s --b %s", st, st) == 0, "%s", out);
+    double self = NAN;
+    p = strstr(out, "FD");
+    ck_assert_msg(p && sscanf(strchr(p, ' '), "%lf", &self) == 1 && fabs(self) < 1e-6, "%s", out);
+    ck_assert_int_eq(ddpm(out, sizeof out, "eval --samples %s --stats %s", ck, st), 1);
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
     Suite *s = suite_create("cli");
@@ -207,6 +231,7 @@ static Suite *cli_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, usage_errors);
     tcase_add_test(tc, init_forward_loss_sample_bpd);
+    tcase_add_test(tc, stats_and_eval);
     suite_add_tcase(s, tc);
     return s;
 }
