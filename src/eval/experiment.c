@@ -143,8 +143,8 @@ int experiment_train(const tier_spec *t, const ddpm_config *cfg, variant_result 
         r->diverged_step = tr.diverged_step;
         r->steps = tr.step;
         if (tr.outcome == TRAIN_INTERRUPTED)
-            return ddpm_error("%s: training stopped at step %lld (checkpointed in %s); rerun the same command to resume",
-                              r->variant, (long long)tr.step, r->run_dir);
+            return ddpm_error("training stopped at step %lld (checkpointed in %s); rerun the same command to resume",
+                              (long long)tr.step, r->run_dir);
     }
     r->train_seconds = log_train_seconds(r->run_dir);
     return DDPM_OK;
