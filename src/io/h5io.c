@@ -410,6 +410,15 @@ int h5io_series_append(h5io_series *s, const double *row)
     return DDPM_OK;
 }
 
+int h5io_series_truncate(h5io_series *s, hsize_t n)
+{
+    if (n >= s->n) return DDPM_OK;
+    hsize_t newdims[2] = { n, s->width };
+    if (H5Dset_extent(s->dset, newdims) < 0) return ddpm_error("HDF5: cannot shrink a series");
+    s->n = n;
+    return DDPM_OK;
+}
+
 void h5io_series_close(h5io_series *s)
 {
     if (s->dset >= 0) H5Dclose(s->dset);

@@ -70,6 +70,8 @@ typedef struct {
 
 int h5io_series_open(h5io_series *s, hid_t loc, const char *name, hsize_t width);
 int h5io_series_append(h5io_series *s, const double *row);
+/* Shrinks the series to its first n rows (no-op when it has n rows or fewer). */
+int h5io_series_truncate(h5io_series *s, hsize_t n);
 void h5io_series_close(h5io_series *s);
 
 #endif

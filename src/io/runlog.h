@@ -20,11 +20,20 @@ typedef struct {
     char names[RUNLOG_MAX_SERIES][64];
     h5io_series series[RUNLOG_MAX_SERIES];
     double last_flush;
-    double flush_every;      /* seconds between flushes (default 5) */
+    double flush_every;      /* seconds between flushes (default 5, env DDPM_LOG_FLUSH_SECONDS) */
+    char resume_group[64];   /* provenance/resumes/<k> of this invocation, "" for a new log */
 } runlog;
 
-/* Creates (or, with resume=1 and an existing file, reopens) the log at path. cfg may be NULL. */
+/* Creates (or, with resume=1 and an existing file, reopens) the log at path. cfg may be NULL.
+ * A log that cannot be reopened (a process killed in the middle of an HDF5 write can leave one)
+ * is renamed to PATH.damaged, kept for inspection, and a new log is started whose root attribute
+ * `previous_log` names it. */
 int runlog_open(runlog *L, const char *path, const ddpm_config *cfg, int argc, char **argv, int resume);
+/* Resume after a crash: drops the rows written after the state being resumed, i.e. shrinks
+ * every series under series/ to the leading rows whose series `key` is <= max_key (and to the
+ * shortest series, so rows stay aligned). *dropped (may be NULL) receives the rows removed from
+ * `key`. The number is recorded as attribute rows_dropped of the newest provenance/resumes/<k>. */
+int runlog_rewind(runlog *L, const char *key, double max_key, long long *dropped);
 /* Appends value to series `name` (created on first use as series/<name>). */
 int runlog_append(runlog *L, const char *name, double value);
 /* Flushes when flush_every seconds have passed since the last flush (or force). */

@@ -241,6 +241,13 @@ int train_run(const ddpm_config *cfg, const char *dir, const train_opts *o, trai
     res->resumed_from = (int)step;
     /* A log without a checkpoint belongs to a run that died before its first checkpoint. */
     if (runlog_open(&L, logp, cfg, o->argc, o->argv, resume && access(logp, F_OK) == 0) != DDPM_OK) goto done;
+    if (resume) {
+        /* A killed process may have logged steps past its last checkpoint; they are redone. */
+        long long dropped = 0;
+        if (runlog_rewind(&L, "step", (double)step, &dropped) != DDPM_OK) goto done;
+        if (dropped > 0)
+            fprintf(stderr, "train: dropped %lld logged steps after the checkpoint (they are redone)\n", dropped);
+    }
     h5io_attr_i64(L.file, ".", "num_params", (int64_t)n);
     if (write_status(dir, "running", step) != DDPM_OK) goto done;
 

@@ -1,0 +1,269 @@
+/* Crash safety of `ddpm train` (bin/ddpm, as a user runs it).
+ *
+ * kill -9 loop: a run is killed with SIGKILL at pseudo-random moments (during data loading,
+ * steps, checkpoint writes and log flushes) and restarted each time with the same command; once
+ * it finishes, its checkpoint (weights, EMA, Adam moments, step) is bit-identical to an
+ * uninterrupted run's, and its log's per-step series (step, loss, grad_norm, lr) equal the
+ * uninterrupted run's row for row: rows logged after the last checkpoint are dropped on resume.
+ * A log damaged beyond reopening is moved aside and a new one started; the run still finishes. */
+#include "testutil.h"
+
+#include "core/common.h"
+#include "core/config.h"
+#include "core/rng.h"
+#include "io/checkpoint.h"
+#include "io/h5io.h"
+#include "model/unet.h"
+#include "train/optim.h"
+#include "train/trainer.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STEPS 40
+
+static const char *SETS[] = { "dataset=fashion_mnist", "image_size=28", "ch=8", "ch_mult=1,2", "num_res_blocks=1",
+                              "attn_resolutions=14", "num_groups=2", "num_diffusion_timesteps=20", "dropout=0.1",
+                              "batch_size=4", "train_steps=40", "warmup=2", "ema_decay=0.9", "lr=0.001" };
+#define NSETS (sizeof SETS / sizeof SETS[0])
+
+/* Starts `ddpm train <tiny config> --out dir --ckpt-every 3` with output to log_path; returns pid. */
+static pid_t spawn_train(const char *dir, const char *log_path)
+{
+    const char *bin = getenv("DDPM_BIN");
+    char exe[1100];
+    snprintf(exe, sizeof exe, "%s/ddpm", bin ? bin : "bin");
+    char *argv[8 + 2 * NSETS];
+    int k = 0;
+    argv[k++] = exe;
+    argv[k++] = "train";
+    for (size_t i = 0; i < NSETS; i++) {
+        argv[k++] = "--set";
+        argv[k++] = (char *)SETS[i];
+    }
+    argv[k++] = "--out";
+    argv[k++] = (char *)dir;
+    argv[k++] = "--ckpt-every";
+    argv[k++] = "3";
+    argv[k] = NULL;
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (!freopen(log_path, "a", stdout) || !freopen(log_path, "a", stderr)) _exit(126);
+        setenv("OMP_NUM_THREADS", "1", 1);
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        setenv("DDPM_QUIET", "1", 1);
+        setenv("DDPM_LOG_FLUSH_SECONDS", "0", 1); /* every step on disk: kills leave rows past the checkpoint */
+        execv(exe, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Runs to completion; returns the exit status. */
+static int run_train(const char *dir, const char *log_path)
+{
+    int st;
+    pid_t pid = spawn_train(dir, log_path);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+}
+
+static void rmrf(const char *dir)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void tiny_config(ddpm_config *c)
+{
+    config_defaults(c);
+    for (size_t i = 0; i < NSETS; i++) ck_assert_int_eq(config_set(c, SETS[i]), DDPM_OK);
+}
+
+/* Compares the checkpoints of two runs bit for bit. */
+static void assert_same_checkpoint(const char *d1, const char *d2)
+{
+    ddpm_config c;
+    tiny_config(&c);
+    unet *m;
+    ck_assert_int_eq(unet_create(&m, &c, 1), DDPM_OK);
+    size_t n = unet_num_params(m);
+    float *p[2], *e[2];
+    adam_state o[2];
+    int64_t step[2];
+    const char *dirs[2] = { d1, d2 };
+    for (int r = 0; r < 2; r++) {
+        char path[1100];
+        snprintf(path, sizeof path, "%s/ckpt.h5", dirs[r]);
+        p[r] = malloc(n * sizeof(float));
+        e[r] = malloc(n * sizeof(float));
+        ck_assert_int_eq(adam_init(&o[r], n), DDPM_OK);
+        ck_assert_msg(checkpoint_load_train_state(path, m, p[r], e[r], &o[r], &step[r]) == DDPM_OK, "%s",
+                      ddpm_last_error());
+    }
+    ck_assert_int_eq(step[0], STEPS);
+    ck_assert_int_eq(step[1], STEPS);
+    ck_assert_int_eq(o[0].t, o[1].t);
+    ck_assert_msg(memcmp(p[0], p[1], n * sizeof(float)) == 0, "weights differ from the uninterrupted run");
+    ck_assert_msg(memcmp(e[0], e[1], n * sizeof(float)) == 0, "EMA weights differ from the uninterrupted run");
+    ck_assert_msg(memcmp(o[0].m, o[1].m, n * sizeof(float)) == 0 && memcmp(o[0].v, o[1].v, n * sizeof(float)) == 0,
+                  "Adam moments differ from the uninterrupted run");
+    for (int r = 0; r < 2; r++) {
+        free(p[r]);
+        free(e[r]);
+        adam_free(&o[r]);
+    }
+    unet_free(m);
+}
+
+/* The per-step series of two logs are equal row for row (wall-clock series excepted). */
+static void assert_same_series(const char *d1, const char *d2)
+{
+    const char *names[] = { "series/step", "series/loss", "series/grad_norm", "series/lr" };
+    char l1[1100], l2[1100];
+    snprintf(l1, sizeof l1, "%s/log.h5", d1);
+    snprintf(l2, sizeof l2, "%s/log.h5", d2);
+    hid_t f1 = h5io_open(l1, 0), f2 = h5io_open(l2, 0);
+    ck_assert_msg(f1 >= 0 && f2 >= 0, "%s", ddpm_last_error());
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        float *a, *b;
+        int ra, rb;
+        hsize_t da[H5IO_MAX_RANK], db[H5IO_MAX_RANK];
+        ck_assert_int_eq(h5io_read_f32(f1, names[i], &a, &ra, da), DDPM_OK);
+        ck_assert_int_eq(h5io_read_f32(f2, names[i], &b, &rb, db), DDPM_OK);
+        ck_assert_msg(ra == 1 && rb == 1 && da[0] == STEPS && db[0] == STEPS, "%s: %llu and %llu rows, want %d",
+                      names[i], (unsigned long long)da[0], (unsigned long long)db[0], STEPS);
+        ck_assert_msg(memcmp(a, b, STEPS * sizeof(float)) == 0, "%s differs from the uninterrupted run", names[i]);
+        free(a);
+        free(b);
+    }
+    h5io_close(f1);
+    h5io_close(f2);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+START_TEST(kill9_loop_resumes_bit_identical)
+{
+    const char *d1 = test_tmp_path("crash-straight"), *d2 = test_tmp_path("crash-killed");
+    const char *out = test_tmp_path("crash-output.txt");
+    rmrf(d1);
+    rmrf(d2);
+    remove(out);
+    double t0 = now_s();
+    ck_assert_msg(run_train(d1, out) == 0, "uninterrupted run failed; see %s", out);
+    double T = now_s() - t0;
+
+    /* Kill after 5-45% of an uninterrupted run's time (startup included), seeded for repeatability. */
+    rng_stream rs = rng_stream_make(7, RNG_EVAL, 0, 0);
+    uint64_t draw = 0;
+    int kills = 0, progressed = 0, finished = 0;
+    int64_t last_step = -1;
+    for (int attempt = 0; attempt < 30 && !finished; attempt++) {
+        pid_t pid = spawn_train(d2, out);
+        double delay = T * (0.05 + 0.4 * rng_uniform(rs, draw++));
+        double until = now_s() + delay;
+        int st = 0;
+        pid_t w = 0;
+        while (now_s() < until && (w = waitpid(pid, &st, WNOHANG)) == 0) usleep(2000);
+        if (w == 0) {
+            kill(pid, SIGKILL);
+            ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+            ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+            kills++;
+        } else {
+            ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a restarted run failed; see %s", out);
+            finished = 1;
+        }
+        char ck[1100];
+        snprintf(ck, sizeof ck, "%s/ckpt.h5", d2);
+        int64_t s = -1;
+        if (access(ck, F_OK) == 0)
+            ck_assert_msg(checkpoint_read_step(ck, &s) == DDPM_OK, "checkpoint unreadable after kill %d: %s", kills,
+                          ddpm_last_error());
+        if (s > last_step && s < STEPS) progressed++;
+        if (s > last_step) last_step = s;
+    }
+    if (!finished) ck_assert_msg(run_train(d2, out) == 0, "final resume failed; see %s", out);
+    fprintf(stderr, "kill -9 loop: %d kills, %d with a new checkpoint, uninterrupted run %.2fs\n", kills, progressed, T);
+    ck_assert_msg(kills >= 5, "only %d kills landed (the run finished early)", kills);
+    ck_assert_msg(progressed >= 2, "only %d kills came after new checkpoints; the loop did not test resumes", progressed);
+
+    char word[32];
+    int64_t st;
+    ck_assert_int_eq(train_read_status(d2, word, sizeof word, &st), DDPM_OK);
+    ck_assert_str_eq(word, "finished");
+    assert_same_checkpoint(d1, d2);
+    assert_same_series(d1, d2);
+    rmrf(d1);
+    rmrf(d2);
+}
+END_TEST
+
+START_TEST(damaged_log_is_moved_aside)
+{
+    const char *d1 = test_tmp_path("crash-straight2"), *d2 = test_tmp_path("crash-damaged");
+    const char *out = test_tmp_path("crash-output2.txt");
+    rmrf(d1);
+    rmrf(d2);
+    ck_assert_int_eq(run_train(d1, out), 0);
+    /* A run interrupted at step 20 (checkpointed), then its log overwritten with garbage. */
+    char cmd[4000];
+    const char *bin = getenv("DDPM_BIN");
+    int k = snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 DDPM_QUIET=1 %s/ddpm train",
+                     bin ? bin : "bin");
+    for (size_t i = 0; i < NSETS; i++) k += snprintf(cmd + k, sizeof cmd - (size_t)k, " --set %s", SETS[i]);
+    snprintf(cmd + k, sizeof cmd - (size_t)k, " --out '%s' --ckpt-every 3 --stop-after 20", d2);
+    char text[4096];
+    ck_assert_msg(test_run_capture(cmd, text, sizeof text) == 0, "%s", text);
+    char lp[1100], dp[1100];
+    snprintf(lp, sizeof lp, "%s/log.h5", d2);
+    snprintf(dp, sizeof dp, "%s/log.h5.damaged", d2);
+    FILE *f = fopen(lp, "r+b");
+    ck_assert_ptr_nonnull(f);
+    static const char junk[4096] = "this is not an HDF5 superblock";
+    ck_assert_int_eq((int)fwrite(junk, 1, sizeof junk, f), (int)sizeof junk);
+    fclose(f);
+
+    ck_assert_int_eq(run_train(d2, out), 0);
+    ck_assert_msg(access(dp, F_OK) == 0, "the damaged log was not kept as %s", dp);
+    assert_same_checkpoint(d1, d2);
+    hid_t g = h5io_open(lp, 0);
+    ck_assert_msg(g >= 0, "%s", ddpm_last_error());
+    char prev[1100];
+    ck_assert_int_eq(h5io_get_attr_str(g, ".", "previous_log", prev, sizeof prev), DDPM_OK);
+    ck_assert_str_eq(prev, dp);
+    int rank;
+    hsize_t dims[H5IO_MAX_RANK];
+    ck_assert_int_eq(h5io_shape(g, "series/loss", &rank, dims), DDPM_OK);
+    ck_assert_int_eq((int)dims[0], STEPS - 20); /* the new log starts at the resumed step */
+    h5io_close(g);
+    rmrf(d1);
+    rmrf(d2);
+}
+END_TEST
+
+static Suite *crash_suite(void)
+{
+    Suite *s = suite_create("crash");
+    TCase *tc = tcase_create("kill");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, kill9_loop_resumes_bit_identical);
+    tcase_add_test(tc, damaged_log_is_moved_aside);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TEST_MAIN(crash_suite)
