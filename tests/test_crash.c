@@ -5,7 +5,8 @@
  * it finishes, its checkpoint (weights, EMA, Adam moments, step) is bit-identical to an
  * uninterrupted run's, and its log's per-step series (step, loss, grad_norm, lr) equal the
  * uninterrupted run's row for row: rows logged after the last checkpoint are dropped on resume.
- * A log damaged beyond reopening is moved aside and a new one started; the run still finishes. */
+ * A log damaged beyond reopening is moved aside and a new one started; the run still finishes.
+ * A full disk fails the checkpoint write with a clear error and keeps the previous checkpoint. */
 #include "testutil.h"
 
 #include "core/common.h"
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,13 +34,15 @@ static const char *SETS[] = { "dataset=fashion_mnist", "image_size=28", "ch=8", 
                               "batch_size=4", "train_steps=40", "warmup=2", "ema_decay=0.9", "lr=0.001" };
 #define NSETS (sizeof SETS / sizeof SETS[0])
 
-/* Starts `ddpm train <tiny config> --out dir --ckpt-every 3` with output to log_path; returns pid. */
-static pid_t spawn_train(const char *dir, const char *log_path)
+/* Starts `ddpm train <tiny config> --out dir --ckpt-every 3 [extra]` with output appended to
+ * log_path and, when fsize > 0, files limited to fsize bytes (a full disk); returns the pid. */
+static pid_t spawn_train_ex(const char *dir, const char *log_path, const char *extra, const char *extra_val,
+                            long fsize)
 {
     const char *bin = getenv("DDPM_BIN");
     char exe[1100];
     snprintf(exe, sizeof exe, "%s/ddpm", bin ? bin : "bin");
-    char *argv[8 + 2 * NSETS];
+    char *argv[12 + 2 * NSETS];
     int k = 0;
     argv[k++] = exe;
     argv[k++] = "train";
@@ -50,6 +54,10 @@ static pid_t spawn_train(const char *dir, const char *log_path)
     argv[k++] = (char *)dir;
     argv[k++] = "--ckpt-every";
     argv[k++] = "3";
+    if (extra) {
+        argv[k++] = (char *)extra;
+        argv[k++] = (char *)extra_val;
+    }
     argv[k] = NULL;
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
@@ -59,10 +67,20 @@ static pid_t spawn_train(const char *dir, const char *log_path)
         setenv("OPENBLAS_NUM_THREADS", "1", 1);
         setenv("DDPM_QUIET", "1", 1);
         setenv("DDPM_LOG_FLUSH_SECONDS", "0", 1); /* every step on disk: kills leave rows past the checkpoint */
+        if (fsize > 0) {
+            signal(SIGXFSZ, SIG_IGN); /* writes past the limit fail with EFBIG, as on a full disk */
+            struct rlimit rl = { (rlim_t)fsize, (rlim_t)fsize };
+            if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(125);
+        }
         execv(exe, argv);
         _exit(127);
     }
     return pid;
+}
+
+static pid_t spawn_train(const char *dir, const char *log_path)
+{
+    return spawn_train_ex(dir, log_path, NULL, NULL, 0);
 }
 
 /* Runs to completion; returns the exit status. */
@@ -255,6 +273,54 @@ START_TEST(damaged_log_is_moved_aside)
 }
 END_TEST
 
+/* A disk that fills up mid-run: the failing checkpoint write is a one-line error naming the
+ * file, the previous checkpoint stays intact and no temporary file is left; after space is
+ * freed the same command resumes and finishes bit-identical to an uninterrupted run. */
+START_TEST(full_disk_keeps_last_checkpoint)
+{
+    const char *d1 = test_tmp_path("crash-straight3"), *d2 = test_tmp_path("crash-full");
+    const char *out = test_tmp_path("crash-output3.txt");
+    rmrf(d1);
+    rmrf(d2);
+    remove(out);
+    ck_assert_int_eq(run_train(d1, out), 0);
+    int st;
+    pid_t pid = spawn_train_ex(d2, out, "--stop-after", "6", 0);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* The tiny model's checkpoint is ~1.3 MB: a 200 kB file-size limit fails its next write. */
+    remove(out);
+    pid = spawn_train_ex(d2, out, NULL, NULL, 200 * 1024);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    char text[8192] = "";
+    FILE *f = fopen(out, "r");
+    if (f) {
+        text[fread(text, 1, sizeof text - 1, f)] = 0;
+        fclose(f);
+    }
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "want exit 1 after a failed write, got status %d: %s", st,
+                  text);
+    ck_assert_msg(strstr(text, "ckpt.h5: checkpoint not written") && strstr(text, "disk full") &&
+                      strstr(text, "checkpoint of step 6 is kept"),
+                  "unclear error: %s", text);
+    char ck[1100], tmp[1100];
+    snprintf(ck, sizeof ck, "%s/ckpt.h5", d2);
+    atomic_tmp_path(ck, tmp, sizeof tmp);
+    ck_assert_msg(access(tmp, F_OK) != 0, "%s left behind", tmp);
+    int64_t step;
+    ck_assert_msg(checkpoint_read_step(ck, &step) == DDPM_OK, "%s", ddpm_last_error());
+    ck_assert_int_eq(step, 6);
+    char word[32];
+    ck_assert_int_eq(train_read_status(d2, word, sizeof word, &step), DDPM_OK);
+    ck_assert_str_eq(word, "interrupted");
+    ck_assert_int_eq(run_train(d2, out), 0);
+    assert_same_checkpoint(d1, d2);
+    assert_same_series(d1, d2);
+    rmrf(d1);
+    rmrf(d2);
+}
+END_TEST
+
 static Suite *crash_suite(void)
 {
     Suite *s = suite_create("crash");
@@ -262,6 +328,7 @@ static Suite *crash_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, kill9_loop_resumes_bit_identical);
     tcase_add_test(tc, damaged_log_is_moved_aside);
+    tcase_add_test(tc, full_disk_keeps_last_checkpoint);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -83,7 +83,7 @@ int checkpoint_save(const char *path, const ddpm_config *cfg, const unet *m, con
     }
     if (h5io_close_sync(f, tmp) != DDPM_OK) {
         unlink(tmp);
-        return DDPM_ERR;
+        return ddpm_error_prefix("%s: checkpoint not written", path);
     }
     return atomic_commit(tmp, path);
 }

@@ -288,7 +288,7 @@ int train_run(const ddpm_config *cfg, const char *dir, const train_opts *o, trai
                   (o->ckpt_seconds > 0 && ddpm_now() - last_ckpt > o->ckpt_seconds);
         if (due && step < cfg->train_steps) {
             if (checkpoint_save(ckpt, cfg, s.net, unet_params(s.net), s.ema, &s.opt, step, o->argc, o->argv) != DDPM_OK)
-                goto done;
+                goto ckpt_failed;
             res->step = step;
             last_ckpt = ddpm_now();
             runlog_maybe_flush(&L, 1);
@@ -305,7 +305,7 @@ int train_run(const ddpm_config *cfg, const char *dir, const train_opts *o, trai
     if (window_n) res->last_loss = window / window_n;
     if (outcome != TRAIN_DIVERGED) {
         if (checkpoint_save(ckpt, cfg, s.net, unet_params(s.net), s.ema, &s.opt, step, o->argc, o->argv) != DDPM_OK)
-            goto done;
+            goto ckpt_failed;
         res->step = step;
     } else {
         int64_t good = 0;
@@ -322,6 +322,19 @@ int train_run(const ddpm_config *cfg, const char *dir, const train_opts *o, trai
     h5io_attr_i64(L.file, ".", "outcome_step", outcome == TRAIN_DIVERGED ? res->diverged_step : step);
     if (write_status(dir, word, outcome == TRAIN_DIVERGED ? res->diverged_step : step) != DDPM_OK) goto done;
     rc = DDPM_OK;
+    goto done;
+ckpt_failed: {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", ddpm_last_error());
+        int64_t kept = -1;
+        if (access(ckpt, F_OK) == 0 && checkpoint_read_step(ckpt, &kept) == DDPM_OK)
+            write_status(dir, "interrupted", kept); /* best effort: the disk may be full */
+        if (kept < 0)
+            ddpm_error("%s; no checkpoint to resume from yet: free space and rerun", why);
+        else
+            ddpm_error("%s; the checkpoint of step %lld is kept: free space and rerun the same command to resume", why,
+                       (long long)kept);
+    }
 done:
     res->seconds = ddpm_now() - t0;
     if (L.file >= 0 && runlog_close(&L) != DDPM_OK) rc = DDPM_ERR;

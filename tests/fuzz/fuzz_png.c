@@ -1,0 +1,57 @@
+/* fuzz_png.c — libFuzzer target for the PNG reader png_read (src/image/png_io.h).
+ *
+ * Input: any bytes, written to one temporary file per process (png_read takes a path) and read
+ * as RGB (C = 3) and as gray (C = 1).
+ * Pass: both reads fail with a one-line message and *out = NULL, or both succeed with the same
+ * size in 1..16384 and gray = ITU-R 601-2 luma of the RGB result (the header's contract: gray
+ * sources replicate, colour sources convert, so the two reads must agree pixel by pixel). */
+#include "fuzz_common.h"
+
+#include "image/png_io.h"
+
+static const char *const NAMES[] = { "input.png", NULL };
+
+static uint8_t luma601(const uint8_t *p)
+{
+    return (uint8_t)((19595u * p[0] + 38470u * p[1] + 7471u * p[2] + 0x8000u) >> 16);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static char path[1024];
+    if (!path[0]) {
+        fuzz_private_dir("png", NAMES);
+        fuzz_path(path, sizeof path, NAMES[0]);
+    }
+    fuzz_write_file(path, data, size);
+
+    uint8_t *rgb = (uint8_t *)1, *gray = (uint8_t *)1;
+    int H3 = -1, W3 = -1, H1 = -1, W1 = -1;
+    ddpm_clear_error();
+    int rc3 = png_read(path, &rgb, &H3, &W3, 3);
+    fuzz_verdict("png_read", rc3);
+    if (rc3 != DDPM_OK) {
+        FUZZ_EXPECT(rc3 == DDPM_ERR && rgb == NULL, "png_read(C=3) returned %d, out %p", rc3,
+                    (void *)rgb);
+        fuzz_expect_error_message("png_read(C=3)");
+    }
+    ddpm_clear_error();
+    int rc1 = png_read(path, &gray, &H1, &W1, 1);
+    if (rc1 != DDPM_OK) {
+        FUZZ_EXPECT(rc1 == DDPM_ERR && gray == NULL, "png_read(C=1) returned %d", rc1);
+        fuzz_expect_error_message("png_read(C=1)");
+    }
+    FUZZ_EXPECT(rc1 == rc3, "png_read accepts the file as C=%d only", rc1 == DDPM_OK ? 1 : 3);
+    if (rc3 == DDPM_OK) {
+        FUZZ_EXPECT(rgb && gray, "png_read succeeded without pixels");
+        FUZZ_EXPECT(H3 >= 1 && W3 >= 1 && H3 <= 16384 && W3 <= 16384, "size %dx%d", H3, W3);
+        FUZZ_EXPECT(H1 == H3 && W1 == W3, "sizes differ: %dx%d vs %dx%d", H1, W1, H3, W3);
+        size_t n = (size_t)H3 * (size_t)W3;
+        for (size_t i = 0; i < n; i++)
+            FUZZ_EXPECT(gray[i] == luma601(rgb + 3 * i), "pixel %zu: gray %u, RGB %u,%u,%u", i,
+                        gray[i], rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]);
+    }
+    if (rc3 == DDPM_OK) ddpm_free(rgb);
+    if (rc1 == DDPM_OK) ddpm_free(gray);
+    return 0;
+}
