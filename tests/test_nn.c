@@ -21,6 +21,7 @@
 #include "nn/conv2d.h"
 #include "nn/dense.h"
 #include "nn/dropout.h"
+#include "nn/gemm.h"
 #include "nn/groupnorm.h"
 #include "nn/parallel.h"
 #include "nn/resample.h"
@@ -684,6 +685,50 @@ START_TEST(tensor_ops)
 }
 END_TEST
 
+/* nn_sgemm: every transpose combination, shapes that split along M and along N (and ones too
+ * small to split), equal to a double-precision product to float32 rounding (K * 2^-24 relative
+ * to sum |a||b|, doubled for margin), and bit-identical on 1, 2 and 3 threads. */
+START_TEST(gemm_split_thread_independent)
+{
+    const int shapes[][3] = { { 3136, 32, 288 }, { 288, 64, 3136 }, { 20, 700, 96 }, { 7, 5, 3 }, { 197, 33, 65 } };
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int tr = 0; tr < 4; tr++) {
+            const int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+            const CBLAS_TRANSPOSE ta = tr & 1 ? CblasTrans : CblasNoTrans, tb = tr & 2 ? CblasTrans : CblasNoTrans;
+            const int lda = ta == CblasNoTrans ? K : M, ldb = tb == CblasNoTrans ? N : K;
+            float *A = randn((size_t)M * K, 90 + tr, 1), *B = randn((size_t)K * N, 91 + tr, 1);
+            float *C0 = randn((size_t)M * N, 92, 1), *C[3];
+            for (int k = 0; k < 3; k++) {
+                C[k] = malloc((size_t)M * N * sizeof(float));
+                memcpy(C[k], C0, (size_t)M * N * sizeof(float));
+                omp_set_num_threads(k + 1);
+                nn_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 0.75f, C[k], N);
+            }
+            for (int k = 1; k < 3; k++)
+                ck_assert_msg(!memcmp(C[0], C[k], (size_t)M * N * sizeof(float)),
+                              "M=%d N=%d K=%d trans %d: %d threads differ from 1", M, N, K, tr, k + 1);
+            double worst = 0;
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) {
+                    double acc = 0, mag = 0;
+                    for (int l = 0; l < K; l++) {
+                        double a = A[ta == CblasNoTrans ? (size_t)i * lda + l : (size_t)l * lda + i];
+                        double b = B[tb == CblasNoTrans ? (size_t)l * ldb + j : (size_t)j * ldb + l];
+                        acc += a * b;
+                        mag += fabs(a * b);
+                    }
+                    double want = 0.5 * acc + 0.75 * C0[(size_t)i * N + j];
+                    double scale = 0.5 * mag + 0.75 * fabs(C0[(size_t)i * N + j]);
+                    double e = fabs(C[0][(size_t)i * N + j] - want) / (scale * (K + 2) * 0x1p-24);
+                    if (e > worst) worst = e;
+                }
+            ck_assert_msg(worst <= 2.0, "M=%d N=%d K=%d trans %d: error %.2f x the float32 bound", M, N, K, tr, worst);
+            for (int k = 0; k < 3; k++) free(C[k]);
+            free(A); free(B); free(C0);
+        }
+}
+END_TEST
+
 static Suite *nn_suite(void)
 {
     Suite *s = suite_create("nn");
@@ -706,6 +751,7 @@ static Suite *nn_suite(void)
     tcase_add_test(tc, avgpool);
     tcase_add_test(tc, dropout_mask);
     tcase_add_test(tc, tensor_ops);
+    tcase_add_test(tc, gemm_split_thread_independent);
     suite_add_tcase(s, tc);
     return s;
 }

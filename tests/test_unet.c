@@ -13,6 +13,7 @@
 #include "train/optim.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,6 +336,46 @@ START_TEST(forward_deterministic)
     ck_assert_int_eq(unet_forward(m, x + S * S, t + 1, 1, 0, 0, 0, y3), 0);
     ck_assert(test_max_rel_err_f32(y3, y1 + S * S * 2, S * S * 2) < 1e-5);
     free(x); free(y1); free(y2); free(y3);
+    unet_free(m);
+}
+END_TEST
+
+/* The mini U-Net's forward (with dropout) and backward give bit-identical outputs and gradients
+ * on 1, 2 and 3 OpenMP threads (DESIGN.md: results do not depend on the thread count). */
+START_TEST(thread_count_independent)
+{
+    ddpm_config c;
+    mini_config(&c);
+    c.dropout = 0.1;
+    const int B = 4, S = 28;
+    unet *m;
+    ck_assert_int_eq(unet_create(&m, &c, B), 0);
+    randomize_params(m, 7);
+    const size_t nx = (size_t)B * S * S, np = unet_num_params(m);
+    float *x = malloc(nx * sizeof *x), *dy = malloc(nx * sizeof *dy);
+    float *y[3], *g[3];
+    rng_normal_fill(rng_stream_make(8, RNG_EVAL, 0, 0), x, nx);
+    rng_normal_fill(rng_stream_make(8, RNG_EVAL, 1, 0), dy, nx);
+    int32_t t[4] = { 0, 17, 500, 999 };
+    for (int k = 0; k < 3; k++) {
+        omp_set_num_threads(k + 1);
+        y[k] = malloc(nx * sizeof(float));
+        g[k] = malloc(np * sizeof(float));
+        ck_assert_int_eq(unet_forward(m, x, t, B, 1, 3, 2, y[k]), 0);
+        unet_zero_grads(m);
+        ck_assert_int_eq(unet_backward(m, dy), 0);
+        memcpy(g[k], unet_grads(m), np * sizeof(float));
+    }
+    for (int k = 1; k < 3; k++) {
+        ck_assert_msg(!memcmp(y[0], y[k], nx * sizeof(float)), "output on %d threads differs from 1 thread", k + 1);
+        ck_assert_msg(!memcmp(g[0], g[k], np * sizeof(float)), "gradients on %d threads differ from 1 thread", k + 1);
+    }
+    for (int k = 0; k < 3; k++) {
+        free(y[k]);
+        free(g[k]);
+    }
+    free(x);
+    free(dy);
     unet_free(m);
 }
 END_TEST
@@ -773,6 +814,7 @@ static Suite *unet_suite(void)
     tcase_add_test(tc, invalid_configs);
     tcase_add_test(tc, init_statistics);
     tcase_add_test(tc, forward_deterministic);
+    tcase_add_test(tc, thread_count_independent);
     tcase_add_test(tc, gradient_fd);
     tcase_add_test(tc, gradient_fd_dropout);
     tcase_add_test(tc, pytorch_reference_case1);

@@ -257,6 +257,12 @@ int config_load_text(ddpm_config *c, const char *text, const char *origin)
         if (hash) *hash = 0;
         char *s = trim(line);
         if (!*s) continue;
+        /* Errors quote the line: a control character (a stray CR, an escape) would break the
+         * one-line message, and no valid key or value contains one. */
+        for (const char *q = s; *q; q++)
+            if (((unsigned char)*q < 0x20 && *q != '\t') || *q == 0x7f)
+                return ddpm_error("%s:%d: control character 0x%02x in the line (not a text file?)",
+                                  origin, lineno, (unsigned char)*q);
         char *eq = strchr(s, '=');
         char where[600];
         snprintf(where, sizeof where, "%s:%d", origin, lineno);

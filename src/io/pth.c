@@ -106,6 +106,9 @@ static int ferr(const pth_file *f, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* messages quote names and keys from the file: keep them one printable line */
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     return ddpm_error("%s: %s", f->label, msg);
 }
 
@@ -235,7 +238,7 @@ static int pop_mark(unpickler *u, val ***base, size_t *n)
 {
     if (!u->nmarks) return uerr(u, "pickle MARK missing");
     size_t m = u->marks[--u->nmarks];
-    *base = u->stack + m;
+    *base = u->stack ? u->stack + m : NULL;   /* MARK on a never-used stack: NULL + 0 is UB */
     *n = u->sp - m;
     u->sp = m;
     return DDPM_OK;
@@ -801,11 +804,17 @@ static int run_pickle(pth_file *f, const uint8_t *start, const uint8_t *end, con
 /* ------------------------------------------------------------------------------------------ */
 /* Naming: tensors of the top-level dict, nested dicts joined with '.'                         */
 
-static int collect(pth_file *f, const val *d, const char *prefix, int depth)
+/* *budget: dict entries still allowed. Each entry of a dict the pickle builds costs at least one
+ * byte, so visiting more entries than the file has bytes means the same dicts are reached again
+ * and again (a 400-byte pickle of 6-way shared dicts 15 deep would take 6^15 visits). */
+static int collect(pth_file *f, const val *d, const char *prefix, int depth, size_t *budget)
 {
     if (d->kind != V_DICT) return DDPM_OK;
     if (depth > 16) return ferr(f, "dicts nested deeper than 16 levels");
     for (size_t k = 0; k < d->n; k++) {
+        if (*budget == 0)
+            return ferr(f, "dicts are shared or cyclic (more dict entries than the file has bytes)");
+        (*budget)--;
         const val *key = d->items[2 * k], *v = d->items[2 * k + 1];
         if (key->kind != V_STR) continue;
         if (v->kind != V_TENSOR && v->kind != V_DICT) continue;
@@ -819,7 +828,7 @@ static int collect(pth_file *f, const val *d, const char *prefix, int depth)
         if (v->kind == V_DICT) {
             name[pl + key->slen] = '.';
             name[pl + key->slen + 1] = 0;
-            DDPM_TRY(collect(f, v, name, depth + 1));
+            DDPM_TRY(collect(f, v, name, depth + 1, budget));
             continue;
         }
         if (pth_find(f, name) >= 0) return ferr(f, "tensor name '%s' appears twice", name);
@@ -1136,7 +1145,8 @@ static int open_owned(pth_file **out, uint8_t *buf, size_t len, const char *labe
     int rc = f->zip ? open_zip(f, &root) : open_legacy(f, &root);
     if (rc == DDPM_OK && root->kind != V_DICT)
         rc = ferr(f, "the saved object is not a dict (expected a state_dict)");
-    if (rc == DDPM_OK) rc = collect(f, root, "", 0);
+    size_t budget = len;
+    if (rc == DDPM_OK) rc = collect(f, root, "", 0, &budget);
     if (rc != DDPM_OK) {
         pth_close(f);
         return DDPM_ERR;

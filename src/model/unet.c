@@ -606,8 +606,9 @@ int unet_create(unet **out, const ddpm_config *cfg, int max_batch)
     m->params = ddpm_alloc(m->nparams * sizeof(float));
     m->grads = m->params ? ddpm_alloc(m->nparams * sizeof(float)) : NULL;
     if (!m->grads) {
+        size_t np = m->nparams;
         unet_destroy(m);
-        return ddpm_error_prefix("unet: %zu parameters", m->nparams);
+        return ddpm_error_prefix("unet: %zu parameters", np);
     }
     m->arena_floats = plan_arena(m, NULL);
     m->arena = ddpm_alloc(m->arena_floats * sizeof(float));

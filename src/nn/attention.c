@@ -1,8 +1,8 @@
 #include "nn/attention.h"
 
+#include "nn/gemm.h"
 #include "nn/parallel.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stddef.h>
 
@@ -27,14 +27,16 @@ void attention_forward(float *out, float *w, const float *q, const float *k, con
                        int N, int C)
 {
     const float scale = (float)(1.0 / sqrt((double)C));
+    /* One example per thread (the products and softmax inside then run on that thread). */
+#pragma omp parallel for if (B > 1 && NN_PAR_IF((size_t)B * N * N)) schedule(static)
     for (int b = 0; b < B; b++) {
         const size_t o = (size_t)b * N * C;
         float *wb = w + (size_t)b * N * N;
         /* logits (N, N) = q_b k_b^T * C^-0.5 */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, C, scale, q + o, C, k + o, C,
+        nn_sgemm(CblasNoTrans, CblasTrans, N, N, C, scale, q + o, C, k + o, C,
                     0.0f, wb, N);
         softmax_rows(wb, N);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, N, 1.0f, wb, N, v + o, C, 0.0f,
+        nn_sgemm(CblasNoTrans, CblasNoTrans, N, C, N, 1.0f, wb, N, v + o, C, 0.0f,
                     out + o, C);
     }
 }
@@ -48,10 +50,10 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch, const f
         const size_t o = (size_t)b * N * C;
         const float *wb = w + (size_t)b * N * N;
         /* dv += w^T dout */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, C, N, 1.0f, wb, N, dout + o, C, 1.0f,
+        nn_sgemm(CblasTrans, CblasNoTrans, N, C, N, 1.0f, wb, N, dout + o, C, 1.0f,
                     dv + o, C);
         /* dw = dout v^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, C, 1.0f, dout + o, C, v + o, C,
+        nn_sgemm(CblasNoTrans, CblasTrans, N, N, C, 1.0f, dout + o, C, v + o, C,
                     0.0f, scratch, N);
         /* softmax backward: dlogit_ij = w_ij (dw_ij - sum_j' w_ij' dw_ij') */
 #pragma omp parallel for if (NN_PAR_IF((size_t)N * N)) schedule(static)
@@ -64,9 +66,9 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch, const f
             for (int j = 0; j < N; j++) g[j] = p[j] * (g[j] - sf);
         }
         /* dq += scale * dlogit k; dk += scale * dlogit^T q */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, N, scale, scratch, N, k + o, C,
+        nn_sgemm(CblasNoTrans, CblasNoTrans, N, C, N, scale, scratch, N, k + o, C,
                     1.0f, dq + o, C);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, C, N, scale, scratch, N, q + o, C,
+        nn_sgemm(CblasTrans, CblasNoTrans, N, C, N, scale, scratch, N, q + o, C,
                     1.0f, dk + o, C);
     }
 }

@@ -1,11 +1,11 @@
 #include "nn/conv2d.h"
 
+#include "nn/gemm.h"
 #include "nn/parallel.h"
 
 #include "core/common.h"
 #include "nn/tensor_ops.h"
 
-#include <cblas.h>
 #include <string.h>
 
 int conv2d_out_size(int in, int stride) { return (in + stride - 1) / stride; }
@@ -109,7 +109,7 @@ int conv2d_forward(float *out, const float *inp, const float *W, const float *b,
         const int nb = B - b0 < chunk ? B - b0 : chunk;
         const int M = nb * Ho * Wo;
         im2col(col, inp + (size_t)b0 * H * Wd * Cin, nb, H, Wd, Cin, k, stride, Ho, Wo, ph, pw);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, Cout, K, 1.0f, col, K, W, Cout,
+        nn_sgemm(CblasNoTrans, CblasNoTrans, M, Cout, K, 1.0f, col, K, W, Cout,
                     1.0f, out + (size_t)b0 * Ho * Wo * Cout, Cout);
     }
     return DDPM_OK;
@@ -132,11 +132,11 @@ int conv2d_backward(float *dinp, float *dW, float *db, const float *dout, const 
         const float *dout_c = dout + (size_t)b0 * Ho * Wo * Cout;
         if (dW) {
             im2col(col, inp + (size_t)b0 * H * Wd * Cin, nb, H, Wd, Cin, k, stride, Ho, Wo, ph, pw);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, Cout, M, 1.0f, col, K, dout_c,
+            nn_sgemm(CblasTrans, CblasNoTrans, K, Cout, M, 1.0f, col, K, dout_c,
                         Cout, 1.0f, dW, Cout);
         }
         if (dinp) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, Cout, 1.0f, dout_c, Cout, W,
+            nn_sgemm(CblasNoTrans, CblasTrans, M, K, Cout, 1.0f, dout_c, Cout, W,
                         Cout, 0.0f, col, K);
             col2im_add(dinp + (size_t)b0 * H * Wd * Cin, col, nb, H, Wd, Cin, k, stride, Ho, Wo, ph,
                        pw);

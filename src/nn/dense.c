@@ -1,10 +1,10 @@
 #include "nn/dense.h"
 
+#include "nn/gemm.h"
 #include "nn/parallel.h"
 
 #include "nn/tensor_ops.h"
 
-#include <cblas.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -27,7 +27,7 @@ void dense_forward(float *out, const float *inp, const float *W, const float *b,
         if (b) memcpy(o, b, (size_t)Cout * sizeof(float));
         else memset(o, 0, (size_t)Cout * sizeof(float));
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, Cout, Cin, 1.0f, inp, Cin, W, Cout,
+    nn_sgemm(CblasNoTrans, CblasNoTrans, N, Cout, Cin, 1.0f, inp, Cin, W, Cout,
                 1.0f, out, Cout);
 }
 
@@ -36,7 +36,7 @@ void dense_forward_accumulate(float *out, const float *inp, const float *W, cons
 {
     if (N <= 0) return;
     if (b) add_bias_rows(out, b, N, Cout);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, Cout, Cin, 1.0f, inp, Cin, W, Cout,
+    nn_sgemm(CblasNoTrans, CblasNoTrans, N, Cout, Cin, 1.0f, inp, Cin, W, Cout,
                 1.0f, out, Cout);
 }
 
@@ -45,10 +45,10 @@ void dense_backward(float *dinp, float *dW, float *db, const float *dout, const 
 {
     if (N <= 0) return;
     if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, Cin, Cout, 1.0f, dout, Cout, W,
+        nn_sgemm(CblasNoTrans, CblasTrans, N, Cin, Cout, 1.0f, dout, Cout, W,
                     Cout, 1.0f, dinp, Cin);
     if (dW)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Cin, Cout, N, 1.0f, inp, Cin, dout,
+        nn_sgemm(CblasTrans, CblasNoTrans, Cin, Cout, N, 1.0f, inp, Cin, dout,
                     Cout, 1.0f, dW, Cout);
     if (db) colsum_add(db, dout, (size_t)N, Cout);
 }
