@@ -42,6 +42,8 @@ int quality_extractor_open(quality_extractor **out, const ddpm_config *cfg, qual
         e->D = 2048;
         e->K = 1008;
         snprintf(info->extractor, sizeof info->extractor, "inception-pool3");
+        const char *base = strrchr(inception_path(), '/');
+        snprintf(info->weights, sizeof info->weights, "%s", base ? base + 1 : inception_path());
         snprintf(info->fd_name, sizeof info->fd_name, "FID");
         snprintf(info->is_name, sizeof info->is_name, "IS");
     } else if (cfg->dataset == DATASET_FASHION_MNIST) {
@@ -55,6 +57,9 @@ int quality_extractor_open(quality_extractor **out, const ddpm_config *cfg, qual
         e->D = classifier_feature_dim(e->clf);
         e->K = 10;
         snprintf(info->extractor, sizeof info->extractor, "fmnist-classifier");
+        char hex[17];
+        classifier_digest(e->clf, hex);
+        snprintf(info->weights, sizeof info->weights, "digest %s", hex);
         snprintf(info->fd_name, sizeof info->fd_name, "FD_fmnist");
         snprintf(info->is_name, sizeof info->is_name, "IS_fmnist");
     } else {
@@ -112,8 +117,9 @@ static int features_chunked(quality_extractor *e, const uint8_t *images, int n, 
 int quality_reference_stats(quality_extractor *e, const quality_result *info, const ddpm_config *cfg,
                             const char *path, int ref_n, double **mu, double **sigma, int *D)
 {
-    char want[160], have[160] = "";
-    snprintf(want, sizeof want, "extractor=%s dataset=%s n=%d", info->extractor, dataset_name(cfg->dataset), ref_n);
+    char want[256], have[256] = "";
+    snprintf(want, sizeof want, "extractor=%s weights=%s dataset=%s n=%d", info->extractor, info->weights,
+             dataset_name(cfg->dataset), ref_n);
     if (access(path, F_OK) == 0) {
         hid_t f = h5io_open(path, 0);
         if (f >= 0) {

@@ -17,6 +17,7 @@
 
 typedef struct {
     char extractor[64];   /* "inception-pool3" or "fmnist-classifier" */
+    char weights[64];     /* which weights: the classifier's digest, or the Inception file name */
     char fd_name[32];     /* "FID" or "FD_fmnist" */
     char is_name[32];     /* "IS" or "IS_fmnist" */
     double fd, is_mean, is_std;
@@ -36,7 +37,8 @@ int quality_num_classes(const quality_extractor *e);
 int quality_features(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C,
                      float *feats, float *logits);
 
-/* Reference statistics of the first ref_n training images (ref_n <= 0: all), cached at path. */
+/* Reference statistics of the first ref_n training images (ref_n <= 0: all), cached at path;
+ * the cache is recomputed when the extractor, its weights, the data set or ref_n differ. */
 int quality_reference_stats(quality_extractor *e, const quality_result *info, const ddpm_config *cfg,
                             const char *path, int ref_n, double **mu, double **sigma, int *D);
 
