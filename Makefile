@@ -3,6 +3,7 @@
 # make setup      install missing Debian packages, then build
 # make test       run every Check suite (smoke tier); exit status = failures
 # make test-sanitize   the same suites built with ASan+UBSan
+# make valgrind   memcheck of a smoke training run
 # make bench      throughput of the U-Net (C, and PyTorch beside it when installed)
 # make exp-table2 [TIER=smoke|mini|paper]   and exp-table1, exp-ratedist, exp-progressive, exp-interp
 
@@ -47,7 +48,7 @@ endif
 EXP_BIN := $(patsubst experiments/%.c,$(BIN_DIR)/%,$(EXP_SRC))
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all setup test test-sanitize bench clean tests \
+.PHONY: all setup test test-sanitize valgrind bench clean tests \
         exp-table1 exp-table2 exp-ratedist exp-progressive exp-interp \
         data-cifar10 inception-weights notebooks classifier
 .DEFAULT_GOAL := all
@@ -95,6 +96,10 @@ test-sanitize:
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no \
 	  bash scripts/run_tests.sh build-san build-san/bin $(patsubst tests/%.c,build-san/tests/%,$(TEST_SRC))
 
+# memcheck of a smoke training, its resume and sampling (scripts/valgrind_smoke.sh; ~10 min)
+valgrind:
+	bash scripts/valgrind_smoke.sh
+
 bench:
 	$(MAKE) all
 	BIN_DIR=$(BIN_DIR) bash scripts/bench.sh
@@ -131,6 +136,29 @@ classifier:
 	$(BIN_DIR)/train_classifier --out experiments/classifier/fmnist_classifier.h5
 
 clean:
-	rm -rf build build-san bin
+	rm -rf build build-san build-vg bin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- fuzzing (docs/fuzzing.md) ----
+# Each tests/fuzz/fuzz_<name>.c is a libFuzzer target. With the normal toolchain it is linked to
+# tests/fuzz/replay_main.c as $(BUILD)/fuzz/replay_<name>, which the test_fuzz_replay suite runs
+# over the seed corpus tests/fuzz/corpus/<name>/ on every `make test`.
+# `make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="config png ..."]` builds the targets with clang's
+# libFuzzer + ASan + UBSan in build-fuzz/ and runs each for FUZZ_SECONDS (scripts/run_fuzz.sh).
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY_BIN := $(patsubst %,$(BUILD)/fuzz/replay_%,$(FUZZ_NAMES))
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz/fuzz_common.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ tests/fuzz/replay_main.c $< $(LIB) $(LDLIBS_ALL)
+
+$(BUILD)/tests/test_fuzz_replay: $(FUZZ_REPLAY_BIN)
+
+.PHONY: fuzz
+fuzz:
+	FUZZ_SECONDS='$(FUZZ_SECONDS)' MAKE='$(MAKE)' PKG_LIBS='$(PKG_LIBS)' \
+	  FUZZ_LIB_CFLAGS='$(filter-out -fopenmp,$(BASE_CFLAGS)) -Wno-unknown-pragmas' \
+	  bash scripts/run_fuzz.sh $(FUZZ_TARGETS)
