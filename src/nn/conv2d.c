@@ -72,6 +72,7 @@ static void col2im_add(float *dinp, const float *dcol, int nb, int H, int W, int
                         if (ow >= Wo) continue;
                         const float *s = dcol + (((size_t)b * Ho + oh) * Wo + ow) * K +
                                          ((size_t)kh * k + kw) * Cin;
+#pragma omp simd
                         for (int c = 0; c < Cin; c++) d[c] += s[c];
                     }
                 }

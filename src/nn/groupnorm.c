@@ -5,90 +5,145 @@
 #include <math.h>
 #include <stddef.h>
 
+/* The loops run over pixels with the channels of a run of whole groups innermost, so the
+ * per-channel accumulators are contiguous and vectorise; group statistics are then the sums of
+ * their channels' accumulators (each in double). A run holds at most GN_RUN channels. */
+#define GN_RUN 1024
+
+/* Groups per run: whole groups, at most GN_RUN channels (at least one group). */
+static int groups_per_run(int Cg)
+{
+    int k = GN_RUN / Cg;
+    return k < 1 ? 1 : k;
+}
+
 void groupnorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma,
                        const float *beta, int B, int N, int C, int G)
 {
-    const int Cg = C / G;
+    const int Cg = C / G, gpr = groups_per_run(Cg);
     const double count = (double)N * Cg;
-#pragma omp parallel for if (NN_PAR_IF((size_t)B * N * C)) collapse(2) schedule(static)
+#pragma omp parallel for if (NN_PAR_IF((size_t)B * N * C)) schedule(static)
     for (int b = 0; b < B; b++)
-        for (int g = 0; g < G; g++) {
-            const float *x = inp + (size_t)b * N * C + (size_t)g * Cg;
-            double s = 0.0;
-            for (int n = 0; n < N; n++)
-                for (int c = 0; c < Cg; c++) s += x[(size_t)n * C + c];
-            const double m = s / count;
-            double ss = 0.0;
-            for (int n = 0; n < N; n++)
-                for (int c = 0; c < Cg; c++) {
-                    double d = x[(size_t)n * C + c] - m;
-                    ss += d * d;
+        for (int g0 = 0; g0 < G; g0 += gpr) {
+            const int ng = G - g0 < gpr ? G - g0 : gpr, c0 = g0 * Cg, nc = ng * Cg;
+            const float *x = inp + (size_t)b * N * C + c0;
+            double acc[GN_RUN], m[GN_RUN], r[GN_RUN];
+            for (int c = 0; c < nc; c++) acc[c] = 0.0;
+            for (int n = 0; n < N; n++) {
+                const float *xr = x + (size_t)n * C;
+#pragma omp simd
+                for (int c = 0; c < nc; c++) acc[c] += xr[c];
+            }
+            for (int g = 0; g < ng; g++) {
+                double s = 0.0;
+                for (int c = 0; c < Cg; c++) s += acc[g * Cg + c];
+                for (int c = 0; c < Cg; c++) m[g * Cg + c] = s / count;
+            }
+            for (int c = 0; c < nc; c++) acc[c] = 0.0;
+            for (int n = 0; n < N; n++) {
+                const float *xr = x + (size_t)n * C;
+#pragma omp simd
+                for (int c = 0; c < nc; c++) {
+                    const double d = xr[c] - m[c];
+                    acc[c] += d * d;
                 }
-            const double r = 1.0 / sqrt(ss / count + GROUPNORM_EPS);
-            mean[b * G + g] = (float)m;
-            rstd[b * G + g] = (float)r;
-            float *o = out + (size_t)b * N * C + (size_t)g * Cg;
-            const float *ga = gamma + g * Cg, *be = beta + g * Cg;
-            for (int n = 0; n < N; n++)
-                for (int c = 0; c < Cg; c++) {
-                    size_t i = (size_t)n * C + c;
-                    o[i] = (float)((x[i] - m) * r) * ga[c] + be[c];
-                }
+            }
+            for (int g = 0; g < ng; g++) {
+                double ss = 0.0;
+                for (int c = 0; c < Cg; c++) ss += acc[g * Cg + c];
+                const double rs = 1.0 / sqrt(ss / count + GROUPNORM_EPS);
+                for (int c = 0; c < Cg; c++) r[g * Cg + c] = rs;
+                mean[b * G + g0 + g] = (float)m[g * Cg];
+                rstd[b * G + g0 + g] = (float)rs;
+            }
+            float *o = out + (size_t)b * N * C + c0;
+            const float *ga = gamma + c0, *be = beta + c0;
+            for (int n = 0; n < N; n++) {
+                const float *xr = x + (size_t)n * C;
+                float *orow = o + (size_t)n * C;
+#pragma omp simd
+                for (int c = 0; c < nc; c++) orow[c] = (float)((xr[c] - m[c]) * r[c]) * ga[c] + be[c];
+            }
         }
 }
-
-#define GN_CBLOCK 16
 
 void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
                         const float *inp, const float *mean, const float *rstd, const float *gamma,
                         int B, int N, int C, int G)
 {
-    const int Cg = C / G;
+    const int Cg = C / G, gpr = groups_per_run(Cg);
     const double count = (double)N * Cg;
     /* dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dout * gamma */
-#pragma omp parallel for if (NN_PAR_IF((size_t)B * N * C)) collapse(2) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int g = 0; g < G; g++) {
-            const size_t base = (size_t)b * N * C + (size_t)g * Cg;
-            const float *x = inp + base, *dy = dout + base;
-            const float *ga = gamma + g * Cg;
-            const double m = mean[b * G + g], r = rstd[b * G + g];
-            double s1 = 0.0, s2 = 0.0;
-            for (int n = 0; n < N; n++)
-                for (int c = 0; c < Cg; c++) {
-                    size_t i = (size_t)n * C + c;
-                    double dxh = (double)dy[i] * ga[c];
-                    s1 += dxh;
-                    s2 += dxh * (x[i] - m) * r;
-                }
-            const double a1 = s1 / count, a2 = s2 / count;
-            float *dx = dinp + base;
-            for (int n = 0; n < N; n++)
-                for (int c = 0; c < Cg; c++) {
-                    size_t i = (size_t)n * C + c;
-                    double xh = (x[i] - m) * r;
-                    double dxh = (double)dy[i] * ga[c];
-                    dx[i] += (float)(r * (dxh - a1 - xh * a2));
-                }
-        }
-    /* dgamma[c] = sum dout * xhat, dbeta[c] = sum dout over (b, n): one thread per block of
-     * channels, summed in (b, n) order. */
-    const int nblk = (C + GN_CBLOCK - 1) / GN_CBLOCK;
 #pragma omp parallel for if (NN_PAR_IF((size_t)B * N * C)) schedule(static)
-    for (int blk = 0; blk < nblk; blk++) {
-        const int c0 = blk * GN_CBLOCK;
-        const int nc = C - c0 < GN_CBLOCK ? C - c0 : GN_CBLOCK;
-        double sg[GN_CBLOCK] = { 0 }, sb[GN_CBLOCK] = { 0 };
-        for (int b = 0; b < B; b++)
+    for (int b = 0; b < B; b++)
+        for (int g0 = 0; g0 < G; g0 += gpr) {
+            const int ng = G - g0 < gpr ? G - g0 : gpr, c0 = g0 * Cg, nc = ng * Cg;
+            const size_t base = (size_t)b * N * C + c0;
+            const float *x = inp + base, *dy = dout + base, *ga = gamma + c0;
+            double m[GN_RUN], r[GN_RUN], a1[GN_RUN], a2[GN_RUN];
+            for (int g = 0; g < ng; g++)
+                for (int c = 0; c < Cg; c++) {
+                    m[g * Cg + c] = mean[b * G + g0 + g];
+                    r[g * Cg + c] = rstd[b * G + g0 + g];
+                }
+            for (int c = 0; c < nc; c++) a1[c] = a2[c] = 0.0;
             for (int n = 0; n < N; n++) {
-                const size_t row = ((size_t)b * N + n) * C + c0;
+                const float *xr = x + (size_t)n * C, *dr = dy + (size_t)n * C;
+#pragma omp simd
                 for (int c = 0; c < nc; c++) {
-                    const int g = (c0 + c) / Cg;
-                    const double xh = ((double)inp[row + c] - mean[b * G + g]) * rstd[b * G + g];
-                    sg[c] += (double)dout[row + c] * xh;
-                    sb[c] += dout[row + c];
+                    const double dxh = (double)dr[c] * ga[c];
+                    a1[c] += dxh;
+                    a2[c] += dxh * (xr[c] - m[c]) * r[c];
                 }
             }
+            for (int g = 0; g < ng; g++) {
+                double s1 = 0.0, s2 = 0.0;
+                for (int c = 0; c < Cg; c++) {
+                    s1 += a1[g * Cg + c];
+                    s2 += a2[g * Cg + c];
+                }
+                for (int c = 0; c < Cg; c++) {
+                    a1[g * Cg + c] = s1 / count;
+                    a2[g * Cg + c] = s2 / count;
+                }
+            }
+            float *dx = dinp + base;
+            for (int n = 0; n < N; n++) {
+                const float *xr = x + (size_t)n * C, *dr = dy + (size_t)n * C;
+                float *dxr = dx + (size_t)n * C;
+#pragma omp simd
+                for (int c = 0; c < nc; c++) {
+                    const double xh = (xr[c] - m[c]) * r[c];
+                    const double dxh = (double)dr[c] * ga[c];
+                    dxr[c] += (float)(r[c] * (dxh - a1[c] - xh * a2[c]));
+                }
+            }
+        }
+    /* dgamma[c] = sum dout * xhat, dbeta[c] = sum dout over (b, n): one thread per run of
+     * channels, summed in (b, n) order. */
+    const int cb = GN_RUN < 64 ? GN_RUN : 64;
+    const int nblk = (C + cb - 1) / cb;
+#pragma omp parallel for if (NN_PAR_IF((size_t)B * N * C)) schedule(static)
+    for (int blk = 0; blk < nblk; blk++) {
+        const int c0 = blk * cb;
+        const int nc = C - c0 < cb ? C - c0 : cb;
+        double sg[64] = { 0 }, sb[64] = { 0 }, m[64], r[64];
+        for (int b = 0; b < B; b++) {
+            for (int c = 0; c < nc; c++) {
+                const int g = (c0 + c) / Cg;
+                m[c] = mean[b * G + g];
+                r[c] = rstd[b * G + g];
+            }
+            for (int n = 0; n < N; n++) {
+                const size_t row = ((size_t)b * N + n) * C + c0;
+                const float *xr = inp + row, *dr = dout + row;
+#pragma omp simd
+                for (int c = 0; c < nc; c++) {
+                    sg[c] += (double)dr[c] * ((xr[c] - m[c]) * r[c]);
+                    sb[c] += dr[c];
+                }
+            }
+        }
         for (int c = 0; c < nc; c++) {
             dgamma[c0 + c] += (float)sg[c];
             dbeta[c0 + c] += (float)sb[c];
