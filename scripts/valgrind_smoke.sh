@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Memcheck of a smoke-tier training run: `make valgrind`.
 # Builds the tool without -march=native (valgrind does not emulate AVX-512) into build-vg/, then
-# runs under valgrind memcheck: a smoke training stopped at step 10, its resume to the end, and
+# runs under valgrind memcheck: a smoke-tier training (8 steps: valgrind runs ~50x slower) stopped
+# at step 4, its resume to the end, and
 # `ddpm sample` from the result. Any invalid read/write, use of uninitialised memory or
 # definite leak fails the run (exit 1); the reports are in build-vg/valgrind-*.txt.
 set -euo pipefail
@@ -25,7 +26,7 @@ run() {
   fi
 }
 cfg=experiments/configs/smoke/base.cfg
-run train build-vg/bin/ddpm train --config $cfg --out $out --ckpt-every 5 --stop-after 10
-run resume build-vg/bin/ddpm train --config $cfg --out $out --ckpt-every 5
+run train build-vg/bin/ddpm train --config $cfg --set train_steps=8 --out $out --ckpt-every 2 --stop-after 4
+run resume build-vg/bin/ddpm train --config $cfg --set train_steps=8 --out $out --ckpt-every 2
 run sample build-vg/bin/ddpm sample --ckpt $out/ckpt.h5 --n 2 --out build-vg/valgrind-samples.h5
 echo "valgrind: smoke training, resume and sampling are clean; reports in build-vg/valgrind-*.txt"
