@@ -685,12 +685,13 @@ START_TEST(tensor_ops)
 }
 END_TEST
 
-/* nn_sgemm: every transpose combination, shapes that split along M and along N (and ones too
- * small to split), equal to a double-precision product to float32 rounding (K * 2^-24 relative
+/* nn_sgemm: every transpose combination, shapes that split along M, along N and along K (and
+ * ones too small to split), equal to a double-precision product to float32 rounding (K * 2^-24 relative
  * to sum |a||b|, doubled for margin), and bit-identical on 1, 2 and 3 threads. */
 START_TEST(gemm_split_thread_independent)
 {
-    const int shapes[][3] = { { 3136, 32, 288 }, { 288, 64, 3136 }, { 20, 700, 96 }, { 7, 5, 3 }, { 197, 33, 65 } };
+    const int shapes[][3] = { { 3136, 32, 288 }, { 288, 64, 3136 }, { 20, 700, 96 }, { 7, 5, 3 }, { 197, 33, 65 },
+                              { 72, 16, 20000 } /* reduction split */ };
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
         for (int tr = 0; tr < 4; tr++) {
             const int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];

@@ -6,6 +6,9 @@
  * dimensions into about 16 blocks whose edges depend on the shape alone, and the OpenMP threads
  * share the blocks, each multiplied by single-threaded OpenBLAS. Since every block is the same
  * call whichever thread runs it, results are bit-identical for 1, 2 or N threads (tested).
+ * A product with a small C (<= 65536 elements) and a long reduction (K >= 16384: weight
+ * gradients) is cut along K instead; the partial products go to a per-thread scratch buffer
+ * (grown on demand, kept for the process's life) and are summed in block order.
  * Inside a parallel region the blocks run on the calling thread; small products are one call.
  * OMP_NUM_THREADS sets the thread count; OPENBLAS_NUM_THREADS has no effect. */
 #ifndef DDPM_NN_GEMM_H
