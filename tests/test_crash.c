@@ -83,14 +83,16 @@ static pid_t spawn_train(const char *dir, const char *log_path)
     return spawn_train_ex(dir, log_path, NULL, NULL, 0);
 }
 
-/* Runs to completion; returns the exit status. */
-static int run_train(const char *dir, const char *log_path)
+/* Runs to the end (or to the stop the extra option asks for); returns the exit status. */
+static int run_train_ex(const char *dir, const char *log_path, const char *extra, const char *extra_val)
 {
     int st;
-    pid_t pid = spawn_train(dir, log_path);
+    pid_t pid = spawn_train_ex(dir, log_path, extra, extra_val, 0);
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
 }
+
+static int run_train(const char *dir, const char *log_path) { return run_train_ex(dir, log_path, NULL, NULL); }
 
 static void rmrf(const char *dir)
 {
@@ -238,14 +240,7 @@ START_TEST(damaged_log_is_moved_aside)
     rmrf(d2);
     ck_assert_int_eq(run_train(d1, out), 0);
     /* A run interrupted at step 20 (checkpointed), then its log overwritten with garbage. */
-    char cmd[4000];
-    const char *bin = getenv("DDPM_BIN");
-    int k = snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 DDPM_QUIET=1 %s/ddpm train",
-                     bin ? bin : "bin");
-    for (size_t i = 0; i < NSETS; i++) k += snprintf(cmd + k, sizeof cmd - (size_t)k, " --set %s", SETS[i]);
-    snprintf(cmd + k, sizeof cmd - (size_t)k, " --out '%s' --ckpt-every 3 --stop-after 20", d2);
-    char text[4096];
-    ck_assert_msg(test_run_capture(cmd, text, sizeof text) == 0, "%s", text);
+    ck_assert_msg(run_train_ex(d2, out, "--stop-after", "20") == 0, "interrupted run failed; see %s", out);
     char lp[1100], dp[1100];
     snprintf(lp, sizeof lp, "%s/log.h5", d2);
     snprintf(dp, sizeof dp, "%s/log.h5.damaged", d2);
@@ -284,13 +279,11 @@ START_TEST(full_disk_keeps_last_checkpoint)
     rmrf(d2);
     remove(out);
     ck_assert_int_eq(run_train(d1, out), 0);
+    ck_assert_int_eq(run_train_ex(d2, out, "--stop-after", "6"), 0);
     int st;
-    pid_t pid = spawn_train_ex(d2, out, "--stop-after", "6", 0);
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     /* The tiny model's checkpoint is ~1.3 MB: a 200 kB file-size limit fails its next write. */
     remove(out);
-    pid = spawn_train_ex(d2, out, NULL, NULL, 200 * 1024);
+    pid_t pid = spawn_train_ex(d2, out, NULL, NULL, 200 * 1024);
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     char text[8192] = "";
     FILE *f = fopen(out, "r");
