@@ -3,34 +3,11 @@
 #include "core/common.h"
 
 #include <cblas.h>
-#include <string.h>
 
 int conv_im2col_out_size(int in, int k, int stride, int pad)
 {
     if (stride < 1 || in + 2 * pad < k) return 0;
     return (in + 2 * pad - k) / stride + 1;
-}
-
-/* Rows [m0, m1) of the im2col matrix: row m = output pixel (b, oy, ox), columns (ky, kx, ci). */
-static void im2col_rows(float *col, const float *inp, long m0, long m1, int H, int W, int Cin,
-                        int Ho, int Wo, conv_geom g)
-{
-    const long K = (long)g.kh * g.kw * Cin;
-    for (long m = m0; m < m1; m++) {
-        long b = m / ((long)Ho * Wo), r = m % ((long)Ho * Wo);
-        int oy = (int)(r / Wo), ox = (int)(r % Wo);
-        float *dst = col + (m - m0) * K;
-        for (int ky = 0; ky < g.kh; ky++) {
-            int iy = oy * g.sh - g.ph + ky;
-            for (int kx = 0; kx < g.kw; kx++, dst += Cin) {
-                int ix = ox * g.sw - g.pw + kx;
-                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
-                    memset(dst, 0, (size_t)Cin * sizeof *dst);
-                else
-                    memcpy(dst, inp + (((size_t)b * H + iy) * W + ix) * Cin, (size_t)Cin * sizeof *dst);
-            }
-        }
-    }
 }
 
 int conv_im2col_forward(float *out, int out_ld, const float *inp, const float *w,

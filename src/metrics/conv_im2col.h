@@ -5,17 +5,15 @@
  *
  * Weights are HWIO, [kh, kw, Cin, Cout] row-major (TensorFlow's layout): row (ky, kx, ci) of
  * the im2col matrix times column co. Output size per axis: (in + 2*pad - k) / stride + 1.
+ * Padding here is symmetric (ph, pw before and after each axis).
  * No OpenMP inside: callers parallelize over examples (see inception.c for why). */
 #ifndef DDPM_CONV_IM2COL_H
 #define DDPM_CONV_IM2COL_H
 
+#include "nn/im2col.h" /* conv_geom, im2col_rows: the same im2col as the U-Net's */
+
 #include <stddef.h>
 
-typedef struct {
-    int kh, kw;   /* kernel height, width */
-    int sh, sw;   /* stride */
-    int ph, pw;   /* zero padding before and after each axis */
-} conv_geom;
 
 int conv_im2col_out_size(int in, int k, int stride, int pad);
 

@@ -1,6 +1,7 @@
 #include "nn/conv2d.h"
 
 #include "nn/gemm.h"
+#include "nn/im2col.h"
 #include "nn/parallel.h"
 
 #include "core/common.h"
@@ -24,29 +25,16 @@ size_t conv2d_col_floats(int H, int W, int Cin, int k, int stride)
            (size_t)Cin;
 }
 
-/* col (nb*Ho*Wo, k*k*Cin) from examples inp (nb, H, W, Cin); out-of-image taps are zero. */
+/* col (nb*Ho*Wo, k*k*Cin) from examples inp (nb, H, W, Cin), one output row of pixels per task. */
 static void im2col(float *col, const float *inp, int nb, int H, int W, int Cin, int k, int stride,
                    int Ho, int Wo, int ph, int pw)
 {
+    const conv_geom g = { k, k, stride, stride, ph, pw };
     const size_t K = (size_t)k * k * Cin;
-#pragma omp parallel for if (NN_PAR_IF((size_t)nb * Ho * Wo * K)) collapse(2) schedule(static)
-    for (int b = 0; b < nb; b++)
-        for (int oh = 0; oh < Ho; oh++)
-            for (int ow = 0; ow < Wo; ow++) {
-                float *row = col + (((size_t)b * Ho + oh) * Wo + ow) * K;
-                for (int kh = 0; kh < k; kh++) {
-                    const int ih = oh * stride - ph + kh;
-                    for (int kw = 0; kw < k; kw++) {
-                        const int iw = ow * stride - pw + kw;
-                        float *dst = row + ((size_t)kh * k + kw) * Cin;
-                        if (ih < 0 || ih >= H || iw < 0 || iw >= W)
-                            memset(dst, 0, (size_t)Cin * sizeof(float));
-                        else
-                            memcpy(dst, inp + (((size_t)b * H + ih) * W + iw) * Cin,
-                                   (size_t)Cin * sizeof(float));
-                    }
-                }
-            }
+    const long rows = (long)nb * Ho;
+#pragma omp parallel for if (NN_PAR_IF((size_t)nb * Ho * Wo * K)) schedule(static)
+    for (long r = 0; r < rows; r++)
+        im2col_rows(col + (size_t)r * Wo * K, inp, r * Wo, (r + 1) * Wo, H, W, Cin, Ho, Wo, g);
 }
 
 /* dinp (nb, H, W, Cin) += the im2col-transpose of dcol (nb*Ho*Wo, k*k*Cin): each input pixel
