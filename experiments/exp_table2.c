@@ -94,7 +94,17 @@ int main(int argc, char **argv)
     fprintf(csv, "variant,mean,var,loss,outcome,diverged_step,train_steps,bpd,fd,is,is_std,extractor,paper_is,paper_is_std,"
                  "paper_fid,train_seconds\n");
     for (int i = 0; i < 6; i++) {
-        if (!done[i]) continue;
+        if (!done[i]) {
+            /* Left out by --only: listed so the table always shows the paper's six rows. */
+            char pis[64], pfid[48];
+            if (isnan(ROWS[i].paper_is)) snprintf(pis, sizeof pis, "– (unstable)");
+            else snprintf(pis, sizeof pis, "%.2f±%.2f", ROWS[i].paper_is, ROWS[i].paper_is_std);
+            if (isnan(ROWS[i].paper_fid)) snprintf(pfid, sizeof pfid, "– (unstable)");
+            else snprintf(pfid, sizeof pfid, "%.2f", ROWS[i].paper_fid);
+            fprintf(md, "| %s | %s | %s | not run here (`--only`) | | | | %s | %s | |\n", ROWS[i].objective,
+                    ROWS[i].param, ROWS[i].variant, pis, pfid);
+            continue;
+        }
         const variant_result *r = &res[i];
         char b[8][48], outcome[64];
         if (r->outcome == TRAIN_DIVERGED) snprintf(outcome, sizeof outcome, "unstable (NaN at step %lld)", (long long)r->diverged_step);
