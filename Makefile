@@ -1,6 +1,6 @@
 # DDPM reproduction harness — one Makefile for the library, the ddpm tool, the drivers and tests.
 # make            build everything (bin/ddpm, bin/exp_*, tests)
-# make setup      install missing Debian packages, then build
+# make setup      install missing Debian packages, then build (setup-dev: also clang, valgrind)
 # make test       run every Check suite (smoke tier); exit status = failures
 # make test-sanitize   the same suites built with ASan+UBSan
 # make valgrind   memcheck of a smoke training run
@@ -21,7 +21,9 @@ endif
 endif
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -fopenmp -Isrc $(PKG_CFLAGS)
+# -ffp-contract=off: no fused multiply-adds the source does not write, so results do not depend on
+# -march or the compiler's choices (GCC 12 contracts by default even with -std=c11).
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -ffp-contract=off -fopenmp -Isrc $(PKG_CFLAGS)
 OPT ?= -O2 -march=native -g
 SAN_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
@@ -48,7 +50,7 @@ endif
 EXP_BIN := $(patsubst experiments/%.c,$(BIN_DIR)/%,$(EXP_SRC))
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all setup test test-sanitize valgrind bench clean tests \
+.PHONY: all setup setup-dev test test-sanitize valgrind bench clean tests \
         exp-table1 exp-table2 exp-ratedist exp-progressive exp-interp \
         data-cifar10 inception-weights notebooks classifier
 .DEFAULT_GOAL := all
@@ -82,6 +84,11 @@ tests: $(TEST_BIN)
 
 setup:
 	bash scripts/install_deps.sh
+	$(MAKE) all
+
+# setup plus the tools of `make fuzz` and `make valgrind`
+setup-dev:
+	bash scripts/install_deps.sh --dev
 	$(MAKE) all
 
 # The suites run from the repository root (they read tests/data/ and write build/tmp/).

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the harness needs, if missing. Idempotent and fast when all
 # are present. Uses sudo when not root.
+#   install_deps.sh          what building, testing and the experiments need
+#   install_deps.sh --dev    also the tools of `make fuzz` (clang, libFuzzer) and `make valgrind`
 set -euo pipefail
 pkgs=(build-essential libopenblas-dev libhdf5-dev libpng-dev zlib1g-dev check pkg-config dataset-fashion-mnist)
+if [ "${1:-}" = "--dev" ]; then pkgs+=(clang-14 libclang-rt-14-dev valgrind); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

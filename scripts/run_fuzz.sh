@@ -30,7 +30,7 @@ if [ -z "$cc" ] || ! printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
      'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
      'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return (int)(d && n > 99); }' |
      "$cc" -x c -fsanitize=fuzzer,address,undefined - -o "$probe" >/dev/null 2>&1; then
-  echo "make fuzz: clang with libFuzzer is missing: apt-get install clang-14 libclang-rt-14-dev"
+  echo "make fuzz: clang with libFuzzer is missing: make setup-dev (or apt-get install clang-14 libclang-rt-14-dev)"
   exit 1
 fi
 rm -f "$probe"

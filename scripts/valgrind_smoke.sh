@@ -7,7 +7,7 @@
 # definite leak fails the run (exit 1); the reports are in build-vg/valgrind-*.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v valgrind >/dev/null || { echo "valgrind: not installed; run: apt-get install valgrind" >&2; exit 2; }
+command -v valgrind >/dev/null || { echo "valgrind: not installed; run: make setup-dev (or apt-get install valgrind)" >&2; exit 2; }
 make --no-print-directory BUILD=build-vg BIN_DIR=build-vg/bin OPT="-O1 -g" build-vg/bin/ddpm >/dev/null
 out=build-vg/valgrind-run
 rm -rf "$out"
