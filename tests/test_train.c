@@ -13,6 +13,7 @@
 #include "train/trainer.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,53 @@ START_TEST(unwritable_output_is_a_clear_error)
 }
 END_TEST
 
+/* Training is a function of the seed alone: 3 steps of batch 24 (large enough that the layers'
+ * GEMMs are split into blocks, and weight gradients along the reduction) on 1 and on 2 OpenMP
+ * threads give bit-identical weights, EMA weights and Adam moments. */
+START_TEST(training_thread_count_independent)
+{
+    ddpm_config c;
+    tiny_config(&c);
+    ck_assert_int_eq(config_set(&c, "batch_size=24"), DDPM_OK);
+    ck_assert_int_eq(config_set(&c, "train_steps=3"), DDPM_OK);
+    train_opts o;
+    train_opts_default(&o);
+    train_result r;
+    const char *dirs[2] = { test_tmp_path("threads-1"), test_tmp_path("threads-2") };
+    for (int k = 0; k < 2; k++) {
+        rmrf(dirs[k]);
+        omp_set_num_threads(k + 1);
+        ck_assert_msg(train_run(&c, dirs[k], &o, &r) == DDPM_OK, "%s", ddpm_last_error());
+        ck_assert_int_eq(r.outcome, TRAIN_FINISHED);
+    }
+    unet *m;
+    ck_assert_int_eq(unet_create(&m, &c, 1), DDPM_OK);
+    size_t n = unet_num_params(m);
+    float *p[2], *e[2];
+    adam_state a[2];
+    int64_t st[2];
+    for (int k = 0; k < 2; k++) {
+        char path[1100];
+        snprintf(path, sizeof path, "%s/ckpt.h5", dirs[k]);
+        p[k] = malloc(n * 4);
+        e[k] = malloc(n * 4);
+        adam_init(&a[k], n);
+        read_all(path, m, p[k], e[k], &a[k], &st[k]);
+    }
+    ck_assert_msg(memcmp(p[0], p[1], n * 4) == 0, "weights differ between 1 and 2 threads");
+    ck_assert_msg(memcmp(e[0], e[1], n * 4) == 0, "EMA weights differ between 1 and 2 threads");
+    ck_assert_msg(memcmp(a[0].m, a[1].m, n * 4) == 0 && memcmp(a[0].v, a[1].v, n * 4) == 0,
+                  "Adam moments differ between 1 and 2 threads");
+    for (int k = 0; k < 2; k++) {
+        free(p[k]);
+        free(e[k]);
+        adam_free(&a[k]);
+        rmrf(dirs[k]);
+    }
+    unet_free(m);
+}
+END_TEST
+
 static Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
@@ -271,6 +319,7 @@ static Suite *train_suite(void)
     tcase_add_test(tc, resume_is_bit_identical);
     tcase_add_test(tc, divergence_keeps_last_good_checkpoint);
     tcase_add_test(tc, unwritable_output_is_a_clear_error);
+    tcase_add_test(tc, training_thread_count_independent);
     suite_add_tcase(s, tc);
     return s;
 }
