@@ -103,7 +103,7 @@ test-sanitize:
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no \
 	  bash scripts/run_tests.sh build-san build-san/bin $(patsubst tests/%.c,build-san/tests/%,$(TEST_SRC))
 
-# memcheck of a smoke training, its resume and sampling (scripts/valgrind_smoke.sh; ~10 min)
+# memcheck of a smoke training, its resume and sampling (scripts/valgrind_smoke.sh; ~25 min)
 valgrind:
 	bash scripts/valgrind_smoke.sh
 
