@@ -94,13 +94,13 @@ int main(int argc, char **argv)
     fprintf(csv, "variant,mean,var,loss,outcome,diverged_step,train_steps,bpd,fd,is,is_std,extractor,paper_is,paper_is_std,"
                  "paper_fid,train_seconds\n");
     for (int i = 0; i < 6; i++) {
+        char pis[64], pfid[48];
+        if (isnan(ROWS[i].paper_is)) snprintf(pis, sizeof pis, "– (unstable)");
+        else snprintf(pis, sizeof pis, "%.2f±%.2f", ROWS[i].paper_is, ROWS[i].paper_is_std);
+        if (isnan(ROWS[i].paper_fid)) snprintf(pfid, sizeof pfid, "– (unstable)");
+        else snprintf(pfid, sizeof pfid, "%.2f", ROWS[i].paper_fid);
         if (!done[i]) {
             /* Left out by --only: listed so the table always shows the paper's six rows. */
-            char pis[64], pfid[48];
-            if (isnan(ROWS[i].paper_is)) snprintf(pis, sizeof pis, "– (unstable)");
-            else snprintf(pis, sizeof pis, "%.2f±%.2f", ROWS[i].paper_is, ROWS[i].paper_is_std);
-            if (isnan(ROWS[i].paper_fid)) snprintf(pfid, sizeof pfid, "– (unstable)");
-            else snprintf(pfid, sizeof pfid, "%.2f", ROWS[i].paper_fid);
             fprintf(md, "| %s | %s | %s | not run here (`--only`) | | | | %s | %s | |\n", ROWS[i].objective,
                     ROWS[i].param, ROWS[i].variant, pis, pfid);
             continue;
@@ -113,12 +113,8 @@ int main(int argc, char **argv)
         char isbuf[64];
         if (isnan(r->q.is_mean)) snprintf(isbuf, sizeof isbuf, "n/a");
         else snprintf(isbuf, sizeof isbuf, "%.2f±%.2f", r->q.is_mean, r->q.is_std);
-        char pis[64];
-        if (isnan(ROWS[i].paper_is)) snprintf(pis, sizeof pis, "– (unstable)");
-        else snprintf(pis, sizeof pis, "%.2f±%.2f", ROWS[i].paper_is, ROWS[i].paper_is_std);
         fprintf(md, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", ROWS[i].objective, ROWS[i].param, r->variant,
-                outcome, fmt_num(b[0], 48, "%.3f", r->bpd_test), fmt_num(b[1], 48, "%.3f", r->q.fd), isbuf, pis,
-                isnan(ROWS[i].paper_fid) ? "– (unstable)" : fmt_num(b[2], 48, "%.2f", ROWS[i].paper_fid),
+                outcome, fmt_num(b[0], 48, "%.3f", r->bpd_test), fmt_num(b[1], 48, "%.3f", r->q.fd), isbuf, pis, pfid,
                 isnan(r->train_seconds) ? "n/a" : b[7]);
         fprintf(csv, "%s,%s,%s,%s,%s,%lld,%lld,%.6g,%.6g,%.6g,%.6g,%s,%.6g,%.6g,%.6g,%.1f\n", r->variant, ROWS[i].mean,
                 ROWS[i].var, ROWS[i].loss, r->outcome == TRAIN_DIVERGED ? "diverged" : "finished",
