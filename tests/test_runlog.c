@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static const char *const PROVENANCE_ATTRS[] = {
     "git_revision", "compiler", "cflags", "hdf5_version", "openblas_config", "libpng_version",
@@ -139,9 +140,46 @@ START_TEST(arrays_and_errors)
     fclose(g);
     ck_assert_int_lt(h5io_open(q, 0), 0);
     ck_assert_int_lt(h5io_create("/nonexistent-dir/x.h5"), 0);
-    ck_assert(strstr(ddpm_last_error(), "/nonexistent-dir/x.h5"));
+    ck_assert(strstr(ddpm_last_error(), "/nonexistent-dir/x.h5") && strstr(ddpm_last_error(), "does not exist"));
     remove(p);
     remove(q);
+}
+END_TEST
+
+/* Two programs on one results folder: the second is told the file is in use, not that its
+ * directory might be missing. */
+START_TEST(file_in_use_by_another_process)
+{
+    const char *p = test_tmp_path("busy.h5");
+    int ready[2], done[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    ck_assert_int_eq(pipe(done), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        hid_t f = h5io_create(p);
+        char c = f >= 0 ? 'y' : 'n';
+        if (write(ready[1], &c, 1) != 1) _exit(2);
+        if (read(done[0], &c, 1) != 1) _exit(2); /* hold the file open until the parent has tried */
+        h5io_close(f);
+        _exit(0);
+    }
+    char c = 0;
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    ck_assert_int_eq(c, 'y');
+    ck_assert_int_lt(h5io_create(p), 0);
+    ck_assert_msg(strstr(ddpm_last_error(), "busy.h5") && strstr(ddpm_last_error(), "another running process"), "%s",
+                  ddpm_last_error());
+    ck_assert_int_lt(h5io_open(p, 1), 0);
+    ck_assert_msg(strstr(ddpm_last_error(), "another running process"), "%s", ddpm_last_error());
+    ck_assert_int_eq(write(done[1], "x", 1), 1);
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    hid_t f = h5io_open(p, 1); /* free again once the other process is gone */
+    ck_assert_msg(f >= 0, "%s", ddpm_last_error());
+    h5io_close(f);
+    remove(p);
 }
 END_TEST
 
@@ -152,6 +190,7 @@ static Suite *runlog_suite(void)
     tcase_add_test(tc, log_roundtrip);
     tcase_add_test(tc, killed_writer_leaves_flushed_data);
     tcase_add_test(tc, arrays_and_errors);
+    tcase_add_test(tc, file_in_use_by_another_process);
     suite_add_tcase(s, tc);
     return s;
 }

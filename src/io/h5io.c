@@ -2,7 +2,9 @@
 
 #include "../core/common.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,12 +32,39 @@ const char *h5io_filename(hid_t loc, char *buf, size_t n)
         return ddpm_error("%s: %s", h5io_filename((loc), fn_, sizeof fn_), msg_); \
     } while (0)
 
+/* Whether another process holds `path` open: HDF5 takes an flock on every file it opens. */
+static int in_use_elsewhere(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return 0;
+    int busy = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd);
+    return busy;
+}
+
+/* Why opening `path` failed, as a hint for the user. The common surprise is a second program
+ * working on the same run or results folder. */
+static const char *open_hint(const char *path, int writing)
+{
+    if (in_use_elsewhere(path))
+        return "the file is open in another running process (HDF5 locks files in use); wait for it to finish "
+               "or stop it";
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
+    if (access(dir, F_OK) != 0) return "its directory does not exist";
+    if (writing && access(dir, W_OK) != 0) return "its directory is not writable";
+    if (access(path, F_OK) == 0) return "not a readable HDF5 file (truncated or corrupt?)";
+    return "check the disk and the permissions";
+}
+
 hid_t h5io_create(const char *path)
 {
     h5io_init();
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) {
-        ddpm_error("%s: cannot create HDF5 file (does the directory exist and is it writable?)", path);
+        ddpm_error("%s: cannot create HDF5 file: %s", path, open_hint(path, 1));
         return H5I_INVALID_HID;
     }
     return f;
@@ -50,12 +79,13 @@ hid_t h5io_open(const char *path, int writable)
     }
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) {
-        ddpm_error("%s: not a readable HDF5 file (truncated or corrupt?)", path);
+        if (in_use_elsewhere(path)) ddpm_error("%s: cannot open HDF5 file: %s", path, open_hint(path, writable));
+        else ddpm_error("%s: not a readable HDF5 file (truncated or corrupt?)", path);
         return H5I_INVALID_HID;
     }
     hid_t f = H5Fopen(path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) {
-        ddpm_error("%s: cannot open HDF5 file%s", path, writable ? " for writing" : "");
+        ddpm_error("%s: cannot open HDF5 file%s: %s", path, writable ? " for writing" : "", open_hint(path, writable));
         return H5I_INVALID_HID;
     }
     return f;
