@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make bench: U-Net throughput of the C code and, when Debian's python3-torch is installed,
-# of PyTorch with the same thread count in the same run, with the ratio and GFLOP/s.
+# of PyTorch with the same thread count in the same run, with the ratio and GFLOP/s; then the
+# peak resident memory of a batch-128 paper training step, C beside PyTorch (each in its own
+# process; BENCH_MEMORY=0 skips it, it takes a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${BENCH_THREADS:-2}
@@ -16,7 +18,7 @@ fi
 # GFLOP per image (forward), counted from the layer shapes; training = 3x forward.
 awk -v threads="$threads" '
   BEGIN { gf["mini"] = 0.39; gf["paper"] = 12.1 }
-  { v[$1 " " $2] = $3; cases[$2] = 1 }
+  $1 == "c" || $1 == "torch" { v[$1 " " $2] = $3; cases[$2] = 1 }
   END {
     printf "\n%-20s %12s %12s %8s %14s\n", "case", "C img/s", "torch img/s", "ratio", "C GFLOP/s";
     for (c in cases) {
@@ -26,4 +28,15 @@ awk -v threads="$threads" '
     }
     printf "(%d threads each)\n", threads;
   }' "$out"
+if [ "${BENCH_MEMORY:-1}" != 0 ]; then
+  echo
+  echo "bench: peak memory of two batch-128 training steps of the paper U-Net (a few minutes)..."
+  ${BIN_DIR:-bin}/ddpm bench --case paper_train_b128 | tee -a "$out"
+  if /usr/bin/python3 -c "import torch" 2>/dev/null; then
+    /usr/bin/python3 scripts/bench_torch.py "$threads" memory | tee -a "$out"
+  fi
+  awk '$1 == "cmem" { c = $3 } $1 == "torchmem" { t = $3 }
+    END { if (c) printf "peak memory, paper train b128: C %d MiB, torch %s MiB%s\n", c, t ? t : "-",
+                        t ? sprintf(" (%.2fx)", c / t) : "" }' "$out"
+fi
 rm -f "$out"

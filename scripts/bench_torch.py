@@ -118,9 +118,26 @@ def bench(name, model, B, size, cin, train, seconds=8.0):
     print(f"torch {name} {n / (time.perf_counter() - t0):.2f}", flush=True)
 
 
+def peak_memory():
+    """Peak resident memory (MiB) of this process after two batch-128 training steps of the paper
+    U-Net (the second with Adam's moments allocated), like `ddpm bench --case paper_train_b128`."""
+    import resource
+    paper = UNet(3, 128, (1, 2, 2, 2), 2, (16,), 32)
+    opt = torch.optim.Adam(paper.parameters(), lr=2e-4)
+    x, t = torch.randn(128, 3, 32, 32), torch.randint(0, 1000, (128,))
+    for _ in range(2):
+        opt.zero_grad()
+        (paper(x, t) - x).pow(2).mean().backward()
+        opt.step()
+    print(f"torchmem paper_train_b128 {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}", flush=True)
+
+
 def main():
     torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
     torch.manual_seed(0)
+    if len(sys.argv) > 2 and sys.argv[2] == "memory":
+        peak_memory()
+        return
     mini = UNet(1, 32, (1, 2, 2), 1, (14,), 28)
     bench("mini_train_b64", mini, 64, 28, 1, True)
     bench("mini_forward_b256", mini, 256, 28, 1, False)

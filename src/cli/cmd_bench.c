@@ -1,6 +1,7 @@
 /* ddpm bench — U-Net throughput: training steps (forward, backward, clip, Adam, EMA) and
  * forward passes on synthetic data, for the mini and paper configs. Speed lives here, never in
- * timed tests. */
+ * timed tests. The memory case (paper U-Net, batch 128, two training steps; only with --case)
+ * prints the process's peak resident memory. */
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "core/common.h"
@@ -9,6 +10,7 @@
 #include "train/optim.h"
 
 #include <omp.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,7 +61,7 @@ static int bench_case(const char *name, const ddpm_config *c, int B, int train, 
 int cmd_bench(int argc, char **argv)
 {
     static const cli_opt opts[] = { { "seconds", "S", "timed seconds per case (default 8)" },
-                                    { "case", "NAME", "only this case (mini_train_b64, mini_forward_b256, paper_train_b8, paper_forward_b8)" },
+                                    { "case", "NAME", "only this case (mini_train_b64, mini_forward_b256, paper_train_b8, paper_forward_b8; paper_train_b128 is the peak-memory case, run only when named)" },
                                     { 0 } };
     cli_args a = { .cmd = "bench", .usage = "[--seconds S] [--case NAME]",
                    .summary = "Prints `c <case> <images/s>` for the mini and paper U-Nets.", .opts = opts };
@@ -76,11 +78,21 @@ int cmd_bench(int argc, char **argv)
     config_defaults(&paper);
     struct { const char *name; const ddpm_config *c; int B, train; } cases[] = {
         { "mini_train_b64", &mini, 64, 1 }, { "mini_forward_b256", &mini, 256, 0 },
-        { "paper_train_b8", &paper, 8, 1 }, { "paper_forward_b8", &paper, 8, 0 } };
+        { "paper_train_b8", &paper, 8, 1 }, { "paper_forward_b8", &paper, 8, 0 },
+        { "paper_train_b128", &paper, 128, 1 } };
+    const char *memory_case = "paper_train_b128";
     fprintf(stderr, "bench: %d OpenMP threads\n", omp_get_max_threads());
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        if (only && strcmp(only, cases[i].name)) continue;
-        if (bench_case(cases[i].name, cases[i].c, cases[i].B, cases[i].train, secs) != DDPM_OK) return cli_fail(&a);
+        const int is_memory = !strcmp(cases[i].name, memory_case);
+        if (only ? strcmp(only, cases[i].name) != 0 : is_memory) continue;
+        /* The memory case runs two steps (the second one with Adam's moments allocated). */
+        if (bench_case(cases[i].name, cases[i].c, cases[i].B, cases[i].train, is_memory ? 0.0 : secs) != DDPM_OK)
+            return cli_fail(&a);
+        if (is_memory) {
+            struct rusage ru;
+            getrusage(RUSAGE_SELF, &ru);
+            printf("cmem %s %.0f\n", cases[i].name, ru.ru_maxrss / 1024.0); /* ru_maxrss is in KiB */
+        }
     }
     return 0;
 }

@@ -48,9 +48,9 @@ int clf_acts_alloc(clf_acts *a, int cap)
     const size_t n_x = B * 28 * 28, n_h1 = B * 28 * 28 * CLF_C1, n_h2 = B * 14 * 14 * CLF_C2,
                  n_h3 = B * CLF_FLAT, n_f = B * CLF_D, n_l = B * CLASSIFIER_NUM_CLASSES;
     /* The largest per-example im2col is conv2's (14*14 rows of 3*3*32). */
-    size_t per = conv2d_col_floats(28, 28, 1, 3, 1);
-    size_t per2 = conv2d_col_floats(28, 28, CLF_C1, 3, 2);
-    size_t per3 = conv2d_col_floats(14, 14, CLF_C2, 3, 2);
+    size_t per = conv2d_workspace_floats(28, 28, 1, CLF_C1, 3, 1);
+    size_t per2 = conv2d_workspace_floats(28, 28, CLF_C1, CLF_C2, 3, 2);
+    size_t per3 = conv2d_workspace_floats(14, 14, CLF_C2, CLF_C3, 3, 2);
     if (per2 > per) per = per2;
     if (per3 > per) per = per3;
     a->col_cap = per * (B < CLF_COL_EXAMPLES ? B : CLF_COL_EXAMPLES);

@@ -45,6 +45,8 @@ typedef struct {
     int norm1_beta, norm1_gamma, conv1_W, conv1_b, temb_W, temb_b;
     int norm2_beta, norm2_gamma, conv2_W, conv2_b, nin_W, nin_b;
     int dropout_layer;
+    /* The swish and dropout outputs (the convolutions' inputs) are NULL when the model
+     * recomputes them in the backward from n1, n2 and the mask (see unet_create_ex). */
     float *n1, *a1;             /* (B, H, W, cin): norm1 output, swish output */
     float *h1, *n2, *a2, *d2;   /* (B, H, W, cout): conv1 + temb, norm2, swish, dropout */
     float *mean1, *rstd1;       /* (B, G) */
@@ -104,12 +106,14 @@ struct unet {
 
     float *arena;
     size_t arena_floats;
+    int recompute;                      /* res blocks recompute swish/dropout outputs */
     /* timestep embedding activations and gradients */
     float *emb;                         /* (B, ch) */
     float *t0, *t0s, *temb, *stemb;     /* (B, 4ch): dense0, swish, dense1, swish(temb) */
     float *dstemb, *dtemb, *dt0s, *dt0; /* (B, 4ch) */
     /* backward scratch */
-    float *scr[4];                      /* each (B, largest H*W*C of any node) */
+    float *scr[4];                      /* each (B, largest H*W*C of any node): backward scratch,
+                                         * and the res blocks' temporaries in the forward */
     float *scr_nn;                      /* (largest N*N of an attention) */
     float *dtproj;                      /* (B, largest cout) */
     float *col;                         /* im2col workspace */
@@ -507,22 +511,22 @@ static size_t plan_arena(unet *m, float *base)
         case OP_RES: {
             res_op *r = &o->u.res;
             r->n1 = TAKE(nin);
-            r->a1 = TAKE(nin);
             r->h1 = TAKE(nout);
             r->n2 = TAKE(nout);
-            r->a2 = TAKE(nout);
+            r->a1 = m->recompute ? NULL : TAKE(nin);
+            r->a2 = m->recompute ? NULL : TAKE(nout);
             r->mean1 = TAKE(B * G);
             r->rstd1 = TAKE(B * G);
             r->mean2 = TAKE(B * G);
             r->rstd2 = TAKE(B * G);
             r->tproj = TAKE(B * (size_t)y->C);
             if (m->dropout > 0.0) {
-                r->d2 = TAKE(nout);
+                r->d2 = m->recompute ? NULL : TAKE(nout);
                 r->mask = (uint8_t *)TAKE((nout + 3) / 4);
             }
             if ((size_t)y->C > max_cout) max_cout = (size_t)y->C;
-            size_t c1 = conv2d_col_floats(x->H, x->W, x->C, 3, 1);
-            size_t c2 = conv2d_col_floats(y->H, y->W, y->C, 3, 1);
+            size_t c1 = conv2d_workspace_floats(x->H, x->W, x->C, y->C, 3, 1);
+            size_t c2 = conv2d_workspace_floats(y->H, y->W, y->C, y->C, 3, 1);
             if (c1 > max_col) max_col = c1;
             if (c2 > max_col) max_col = c2;
             break;
@@ -546,7 +550,8 @@ static size_t plan_arena(unet *m, float *base)
             o->u.norm.rstd = TAKE(B * G);
             break;
         case OP_CONV: {
-            size_t c = conv2d_col_floats(x->H, x->W, x->C, o->u.conv.k, o->u.conv.stride);
+            size_t c = conv2d_workspace_floats(x->H, x->W, x->C, y->C, o->u.conv.k,
+                                               o->u.conv.stride);
             if (c > max_col) max_col = c;
             break;
         }
@@ -594,6 +599,11 @@ int unet_count_params(const ddpm_config *cfg, size_t *count)
 
 int unet_create(unet **out, const ddpm_config *cfg, int max_batch)
 {
+    return unet_create_ex(out, cfg, max_batch, -1);
+}
+
+int unet_create_ex(unet **out, const ddpm_config *cfg, int max_batch, int recompute)
+{
     *out = NULL;
     if (max_batch < 1) return ddpm_error("unet: max_batch = %d must be >= 1", max_batch);
     unet *m = calloc(1, sizeof *m);
@@ -610,7 +620,12 @@ int unet_create(unet **out, const ddpm_config *cfg, int max_batch)
         unet_destroy(m);
         return ddpm_error_prefix("unet: %zu parameters", np);
     }
+    m->recompute = recompute > 0;
     m->arena_floats = plan_arena(m, NULL);
+    if (recompute < 0 && m->arena_floats * sizeof(float) > UNET_RECOMPUTE_ABOVE_BYTES) {
+        m->recompute = 1;
+        m->arena_floats = plan_arena(m, NULL);
+    }
     m->arena = ddpm_alloc(m->arena_floats * sizeof(float));
     if (!m->arena) {
         unet_destroy(m);
@@ -695,22 +710,24 @@ static int res_forward(unet *m, op *o, int B)
     const node *x = &m->nodes[o->in], *y = &m->nodes[o->out];
     const int H = x->H, W = x->W, N = H * W, cin = x->C, cout = y->C;
     const size_t nin = (size_t)B * N * cin, nout = (size_t)B * N * cout;
+    /* swish and dropout outputs: kept, or in backward scratch (free during the forward) */
+    float *a1 = m->recompute ? m->scr[0] : r->a1, *a2 = m->recompute ? m->scr[0] : r->a2;
+    float *d2 = m->recompute ? m->scr[1] : r->d2;
     groupnorm_forward(r->n1, r->mean1, r->rstd1, x->val, PRM(r->norm1_gamma), PRM(r->norm1_beta), B,
                       N, cin, m->G);
-    swish_forward(r->a1, r->n1, nin);
-    DDPM_TRY(conv2d_forward(r->h1, r->a1, PRM(r->conv1_W), PRM(r->conv1_b), m->col, m->col_cap, B, H,
+    swish_forward(a1, r->n1, nin);
+    DDPM_TRY(conv2d_forward(r->h1, a1, PRM(r->conv1_W), PRM(r->conv1_b), m->col, m->col_cap, B, H,
                             W, cin, cout, 3, 1));
     dense_forward(r->tproj, m->stemb, PRM(r->temb_W), PRM(r->temb_b), B, m->temb_ch, cout);
     add_broadcast_bnc(r->h1, r->tproj, B, N, cout);
     groupnorm_forward(r->n2, r->mean2, r->rstd2, r->h1, PRM(r->norm2_gamma), PRM(r->norm2_beta), B,
                       N, cout, m->G);
-    swish_forward(r->a2, r->n2, nout);
-    const float *c2in = r->a2;
+    swish_forward(a2, r->n2, nout);
+    const float *c2in = a2;
     r->dropped = m->train && m->dropout > 0.0;
     if (r->dropped) {
-        dropout_forward(r->d2, r->mask, r->a2, m->dropout, m->seed, r->dropout_layer, m->step, B,
-                        (size_t)N * cout);
-        c2in = r->d2;
+        dropout_forward(d2, r->mask, a2, m->dropout, m->seed, r->dropout_layer, m->step, B, (size_t)N * cout);
+        c2in = d2;
     }
     DDPM_TRY(conv2d_forward(y->val, c2in, PRM(r->conv2_W), PRM(r->conv2_b), m->col, m->col_cap, B, H,
                             W, cout, cout, 3, 1));
@@ -819,8 +836,18 @@ static int res_backward(unet *m, op *o, int B)
     else
         add_inplace(x->grad, dout, nout);
 
+    const float *c2in = r->dropped ? r->d2 : r->a2;
+    if (m->recompute) { /* conv2's input as in the forward: swish(n2), then the same mask */
+        float *a = m->scr[2], *d = m->scr[3];
+        swish_forward(a, r->n2, nout);
+        if (r->dropped) {
+            zero(d, nout);
+            dropout_backward(d, a, r->mask, m->dropout, B, (size_t)N * cout); /* 0 + a*scale */
+        }
+        c2in = r->dropped ? d : a;
+    }
     zero(g1, nout);
-    DDPM_TRY(conv2d_backward(g1, GRD(r->conv2_W), GRD(r->conv2_b), dout, r->dropped ? r->d2 : r->a2,
+    DDPM_TRY(conv2d_backward(g1, GRD(r->conv2_W), GRD(r->conv2_b), dout, c2in,
                              PRM(r->conv2_W), m->col, m->col_cap, B, H, W, cout, cout, 3, 1));
     if (r->dropped) {
         zero(g2, nout);
@@ -839,7 +866,12 @@ static int res_backward(unet *m, op *o, int B)
     dense_backward(m->dstemb, GRD(r->temb_W), GRD(r->temb_b), m->dtproj, m->stemb, PRM(r->temb_W), B,
                    m->temb_ch, cout);
     zero(g2, nin);
-    DDPM_TRY(conv2d_backward(g2, GRD(r->conv1_W), GRD(r->conv1_b), g1, r->a1, PRM(r->conv1_W),
+    const float *a1 = r->a1;
+    if (m->recompute) { /* conv1's input */
+        swish_forward(m->scr[2], r->n1, nin);
+        a1 = m->scr[2];
+    }
+    DDPM_TRY(conv2d_backward(g2, GRD(r->conv1_W), GRD(r->conv1_b), g1, a1, PRM(r->conv1_W),
                              m->col, m->col_cap, B, H, W, cin, cout, 3, 1));
     zero(g1, nin);
     swish_backward(g1, g2, r->n1, nin);

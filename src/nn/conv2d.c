@@ -6,6 +6,7 @@
 
 #include "core/common.h"
 #include "nn/tensor_ops.h"
+#include "nn/winograd.h"
 
 #include <string.h>
 
@@ -23,6 +24,28 @@ size_t conv2d_col_floats(int H, int W, int Cin, int k, int stride)
 {
     return (size_t)conv2d_out_size(H, stride) * (size_t)conv2d_out_size(W, stride) * (size_t)k * k *
            (size_t)Cin;
+}
+
+/* Winograd F(2x2,3x3) replaces im2col for 3x3 stride-1 convolutions with at least this many
+ * input channels, forward and input gradient alike. Measured on one core (B=64 at 28/14/7 px,
+ * B=8 at 32..4 px): 1.4-1.9x faster for Cin >= 32 at every U-Net width, including the output
+ * conv (Cin 32 -> Cout 1..8: 1.2-1.6x); 1.0-1.3x at Cin = 16; slower for the input conv
+ * (Cin 1 or 3: 0.4-0.7x, GEMMs of depth 1-3) and break-even at Cin = 8. */
+#define WINOGRAD_MIN_CIN 16
+
+static int use_winograd(int Cin, int k, int stride)
+{
+    return k == 3 && stride == 1 && Cin >= WINOGRAD_MIN_CIN;
+}
+
+size_t conv2d_workspace_floats(int H, int W, int Cin, int Cout, int k, int stride)
+{
+    size_t n = conv2d_col_floats(H, W, Cin, k, stride);
+    if (use_winograd(Cin, k, stride)) {
+        size_t w = winograd_workspace_floats(H, W, Cin, Cout);
+        if (w > n) n = w;
+    }
+    return n;
 }
 
 /* col (nb*Ho*Wo, k*k*Cin) from examples inp (nb, H, W, Cin), one output row of pixels per task. */
@@ -81,6 +104,8 @@ static int chunk_examples(size_t col_cap, size_t per, int B, int *chunk)
 int conv2d_forward(float *out, const float *inp, const float *W, const float *b, float *col,
                    size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int k, int stride)
 {
+    if (use_winograd(Cin, k, stride))
+        return winograd_forward(out, inp, W, b, col, col_cap, B, H, Wd, Cin, Cout);
     const int Ho = conv2d_out_size(H, stride), Wo = conv2d_out_size(Wd, stride);
     const int ph = conv2d_pad_before(H, k, stride), pw = conv2d_pad_before(Wd, k, stride);
     const size_t per = conv2d_col_floats(H, Wd, Cin, k, stride);
@@ -115,6 +140,11 @@ int conv2d_backward(float *dinp, float *dW, float *db, const float *dout, const 
     int chunk = 1;
     DDPM_TRY(chunk_examples(col_cap, per, B, &chunk));
     if (db) colsum_add(db, dout, (size_t)B * Ho * Wo, Cout);
+    float *dinp_col = dinp; /* the input gradient by im2col-transpose, or NULL */
+    if (dinp && use_winograd(Cin, k, stride)) {
+        DDPM_TRY(winograd_backward_data(dinp, dout, W, col, col_cap, B, H, Wd, Cin, Cout));
+        dinp_col = NULL;
+    }
     for (int b0 = 0; b0 < B; b0 += chunk) {
         const int nb = B - b0 < chunk ? B - b0 : chunk;
         const int M = nb * Ho * Wo;
@@ -124,10 +154,10 @@ int conv2d_backward(float *dinp, float *dW, float *db, const float *dout, const 
             nn_sgemm(CblasTrans, CblasNoTrans, K, Cout, M, 1.0f, col, K, dout_c,
                         Cout, 1.0f, dW, Cout);
         }
-        if (dinp) {
+        if (dinp_col) {
             nn_sgemm(CblasNoTrans, CblasTrans, M, K, Cout, 1.0f, dout_c, Cout, W,
                         Cout, 0.0f, col, K);
-            col2im_add(dinp + (size_t)b0 * H * Wd * Cin, col, nb, H, Wd, Cin, k, stride, Ho, Wo, ph,
+            col2im_add(dinp_col + (size_t)b0 * H * Wd * Cin, col, nb, H, Wd, Cin, k, stride, Ho, Wo, ph,
                        pw);
         }
     }

@@ -6,8 +6,12 @@
  * pad_before = pad_total / 2 (the odd extra pixel goes after): 3x3 stride 1 pads 1/1; 3x3
  * stride 2 on an even size pads 0 before and 1 after.
  *
- * Work is done in chunks of whole examples whose im2col rows fit in the caller's workspace
- * `col` (capacity col_cap floats; at least conv2d_col_floats() for one example). The chunk
+ * 3x3 stride-1 convolutions with Cin >= 16 run the forward pass and the input gradient by
+ * Winograd F(2x2,3x3) (nn/winograd.h; 1.4-1.9x faster at the U-Net's widths); everything else,
+ * and every weight gradient, by im2col + GEMM. The choice depends on the shape only.
+ *
+ * Work is done in chunks of whole examples whose im2col rows (or Winograd tiles) fit in the
+ * caller's workspace `col` (capacity col_cap floats; at least conv2d_workspace_floats()). The chunk
  * size depends only on the geometry and col_cap, never on the thread count. Backward ADDS into
  * dinp (skipped when NULL; gathered per input pixel, so each element is written by one thread
  * in a fixed order), dW and db. Returns DDPM_ERR if col_cap is too small. */
@@ -20,6 +24,10 @@ int conv2d_out_size(int in, int stride);                   /* ceil(in / stride) 
 int conv2d_pad_before(int in, int k, int stride);          /* TF SAME */
 /* im2col floats for one example: Ho*Wo*k*k*Cin. */
 size_t conv2d_col_floats(int H, int W, int Cin, int k, int stride);
+
+/* Workspace floats for one example of this layer, whichever algorithm it uses: size `col` with
+ * this (the chunks then hold col_cap / this examples, roughly). */
+size_t conv2d_workspace_floats(int H, int W, int Cin, int Cout, int k, int stride);
 
 /* out (B, Ho, Wo, Cout) = conv(inp (B, H, W, Cin), W (k, k, Cin, Cout)) + b (Cout). */
 int conv2d_forward(float *out, const float *inp, const float *W, const float *b, float *col,

@@ -1,0 +1,41 @@
+/* winograd.h — 3x3 stride-1 TF-SAME convolution (pad 1/1) on NHWC tensors by Winograd's minimal
+ * filtering F(2x2, 3x3) (Lavin & Gray 2016): 16 multiplies per 2x2 output tile and channel pair
+ * instead of 36. Same semantics as conv2d_forward / the dinp part of conv2d_backward for k = 3,
+ * stride = 1; W is in TF layout [3, 3, Cin, Cout].
+ *
+ * The input is cut into 4x4 tiles at stride 2 (one pixel of zero padding before, as much as the
+ * last tile needs after; outputs past H x W are dropped). Per chunk of whole examples:
+ *   U (16, Cin, Cout)    = G g G^T of every (ci, co) filter     (once per call)
+ *   V (16, tiles, Cin)   = B^T d B of every input tile
+ *   M[e] (tiles, Cout)   = V[e] U[e] for the 16 points e         (16 GEMMs through nn_sgemm)
+ *   out                  = A^T m A of every tile of M
+ * A chunk of >= 1024 tiles is cut into blocks of 64 tiles (each block's V and M laid out as
+ * above); one thread does a block's three steps (its V and M stay in cache, one barrier per
+ * chunk). A smaller chunk runs each step in parallel: tiles, then the 16 GEMMs (OpenMP over e,
+ * each GEMM single-threaded), then tiles. The transforms are vectorised over channels.
+ * Backward-data is the same machinery: the input gradient of a 3x3 SAME stride-1 convolution is
+ * the convolution of dout with the kernel flipped in (kh, kw) and Cin/Cout swapped.
+ *
+ * Everything lives in the caller's workspace `col` (capacity col_cap floats, at least
+ * winograd_workspace_floats(); no allocation). The number of examples per chunk depends on the
+ * geometry and col_cap only, and every output element is computed by one thread in a fixed
+ * order, so results are bit-identical for any thread count. Rounding: the transforms add a few
+ * float roundings per term (error a small multiple of im2col's; see tests/test_winograd.c).
+ * Returns DDPM_ERR if col_cap is too small. */
+#ifndef DDPM_NN_WINOGRAD_H
+#define DDPM_NN_WINOGRAD_H
+
+#include <stddef.h>
+
+/* U (16*Cin*Cout) plus one example's V and M: 16 * ceil(H/2) * ceil(W/2) * (Cin + Cout).
+ * Symmetric in Cin/Cout, so it covers forward and backward-data of the same layer. */
+size_t winograd_workspace_floats(int H, int W, int Cin, int Cout);
+
+/* out (B, H, W, Cout) = conv3x3(inp (B, H, W, Cin), W (3, 3, Cin, Cout)) + b (Cout; may be NULL). */
+int winograd_forward(float *out, const float *inp, const float *W, const float *b, float *col,
+                     size_t col_cap, int B, int H, int Wd, int Cin, int Cout);
+/* dinp (B, H, W, Cin) += the input gradient of that convolution given dout (B, H, W, Cout). */
+int winograd_backward_data(float *dinp, const float *dout, const float *W, float *col,
+                           size_t col_cap, int B, int H, int Wd, int Cin, int Cout);
+
+#endif

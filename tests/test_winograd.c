@@ -1,0 +1,347 @@
+/* Winograd F(2x2,3x3) convolution (src/nn/winograd.c) and its dispatch from conv2d: forward and
+ * backward-data against a direct 3x3 SAME convolution written here in double, at odd and awkward
+ * sizes (odd H/W give partial last tiles; H=W=1 is one tile of mostly padding), with and without
+ * bias, with dinp pre-filled (the backward adds). Also: bit-identical results for 1 and 2
+ * threads on both schedules (phase-parallel for chunks with few tiles, fused blocks for chunks
+ * with >= 1024 tiles); a one-example workspace against a large one (same to rounding: the GEMMs'
+ * row count changes, and OpenBLAS rounds differently for different shapes); the dispatch
+ * through conv2d_forward / conv2d_backward.
+ *
+ * Error measure: per output element, |got - want| / S where S = sum of |term| over the direct
+ * sum's products (plus |bias|), i.e. the error relative to the element's condition; the largest
+ * is printed with max|got - want| / max|want|.
+ * Tolerance (derived, not fitted): a K-term float dot product has error <= K u S (u = 2^-24);
+ * im2col's K is 9*Cin, so its bound is 9*Cin u S. Winograd sums K = Cin (the GEMM's reduction)
+ * plus at most 10 roundings along the transforms (2 in B^T d B, 4 in G g G^T, 4 in A^T m A),
+ * but the transforms mix in cross terms that cancel exactly, whose magnitudes are up to
+ * (8/3)^2 ~ 7.1 times the direct ones (1-D F(2,3): the |A^T|, |G|, |B^T| coefficient products
+ * sum to 8 per 3 direct terms). So TOL(K) = 7.1 (K + 10) u — about im2col's 9 K u for the
+ * U-Net's widths, i.e. the same size of error. Bugs give errors of order 1. */
+#include "testutil.h"
+
+#include "core/common.h"
+#include "core/rng.h"
+#include "nn/conv2d.h"
+#include "nn/winograd.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double tol_for(int K) { return 7.1 * (K + 10) * ldexp(1.0, -24); }
+
+static float *randn(size_t n, uint32_t index, float scale)
+{
+    float *p = malloc(n * sizeof *p);
+    rng_normal_fill(rng_stream_make(4242, RNG_EVAL, 0, index), p, n);
+    for (size_t i = 0; i < n; i++) p[i] *= scale;
+    return p;
+}
+
+/* out (B, H, W, Cout) = direct conv of x (B, H, W, Cin) with W (3, 3, Cin, Cout) + b (or none);
+ * S (same shape) = sum of |products| (+ |b|). */
+static void ref_forward(double *out, double *S, const float *x, const float *W, const float *b,
+                        int B, int H, int Wd, int Cin, int Cout)
+{
+    for (int n = 0; n < B; n++)
+        for (int y = 0; y < H; y++)
+            for (int xx = 0; xx < Wd; xx++)
+                for (int co = 0; co < Cout; co++) {
+                    double s = b ? b[co] : 0.0, a = b ? fabs((double)b[co]) : 0.0;
+                    for (int kh = 0; kh < 3; kh++)
+                        for (int kw = 0; kw < 3; kw++) {
+                            const int iy = y + kh - 1, ix = xx + kw - 1;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= Wd) continue;
+                            const float *xp = x + (((size_t)n * H + iy) * Wd + ix) * Cin;
+                            const float *wp = W + (size_t)(kh * 3 + kw) * Cin * Cout + co;
+                            for (int ci = 0; ci < Cin; ci++) {
+                                const double t = (double)xp[ci] * wp[(size_t)ci * Cout];
+                                s += t;
+                                a += fabs(t);
+                            }
+                        }
+                    const size_t o = (((size_t)n * H + y) * Wd + xx) * Cout + co;
+                    out[o] = s;
+                    S[o] = a;
+                }
+}
+
+/* dinp (B, H, W, Cin) = d0 + input gradient of that convolution given dout; S as above. */
+static void ref_backward_data(double *dinp, double *S, const float *d0, const float *dout,
+                              const float *W, int B, int H, int Wd, int Cin, int Cout)
+{
+    for (int n = 0; n < B; n++)
+        for (int y = 0; y < H; y++)
+            for (int xx = 0; xx < Wd; xx++)
+                for (int ci = 0; ci < Cin; ci++) {
+                    const size_t o = (((size_t)n * H + y) * Wd + xx) * Cin + ci;
+                    double s = d0 ? d0[o] : 0.0, a = d0 ? fabs((double)d0[o]) : 0.0;
+                    for (int kh = 0; kh < 3; kh++)
+                        for (int kw = 0; kw < 3; kw++) {
+                            const int oy = y + 1 - kh, ox = xx + 1 - kw;
+                            if (oy < 0 || oy >= H || ox < 0 || ox >= Wd) continue;
+                            const float *gp = dout + (((size_t)n * H + oy) * Wd + ox) * Cout;
+                            const float *wp = W + ((size_t)(kh * 3 + kw) * Cin + ci) * Cout;
+                            for (int co = 0; co < Cout; co++) {
+                                const double t = (double)gp[co] * wp[co];
+                                s += t;
+                                a += fabs(t);
+                            }
+                        }
+                    dinp[o] = s;
+                    S[o] = a;
+                }
+}
+
+/* Largest |got - want| / S, printed with the tensor-wide max|got - want| / max|want|. */
+static double cond_err(const char *what, const float *got, const double *want, const double *S,
+                       size_t n)
+{
+    double worst = 0, md = 0, mw = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs((double)got[i] - want[i]);
+        const double e = S[i] > 0 ? d / S[i] : (d > 0 ? INFINITY : 0.0);
+        if (e > worst || e != e) worst = e;
+        if (d > md || d != d) md = d;
+        if (fabs(want[i]) > mw) mw = fabs(want[i]);
+    }
+    fprintf(stderr, "%-44s n=%-7zu max|err|/S=%.3g  max|err|/max|want|=%.3g\n", what, n, worst,
+            md / (mw > 0 ? mw : 1.0));
+    return worst;
+}
+
+typedef struct {
+    int B, H, W, Cin, Cout;
+} geom;
+
+/* Forward (bias and no bias) and backward-data (dinp pre-filled) of one geometry against the
+ * reference, through winograd_* directly with a workspace of `examples` examples. */
+static void check_geom(geom g, int examples, const char *tag)
+{
+    const size_t nx = (size_t)g.B * g.H * g.W * g.Cin, ny = (size_t)g.B * g.H * g.W * g.Cout;
+    const size_t nw = 9 * (size_t)g.Cin * g.Cout;
+    float *x = randn(nx, 1, 1.0f), *W = randn(nw, 2, 0.2f), *b = randn(g.Cout, 3, 0.5f);
+    float *dy = randn(ny, 4, 1.0f), *dx0 = randn(nx, 5, 1.0f);
+    const size_t cap = winograd_workspace_floats(g.H, g.W, g.Cin, g.Cout) * (size_t)examples;
+    float *col = malloc(cap * sizeof *col), *y = malloc(ny * sizeof *y), *dx = malloc(nx * sizeof *dx);
+    double *want = malloc((nx > ny ? nx : ny) * sizeof *want), *S = malloc((nx > ny ? nx : ny) * sizeof *S);
+    char name[128];
+
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        const float *bb = with_bias ? b : NULL;
+        ck_assert_int_eq(winograd_forward(y, x, W, bb, col, cap, g.B, g.H, g.W, g.Cin, g.Cout), DDPM_OK);
+        ref_forward(want, S, x, W, bb, g.B, g.H, g.W, g.Cin, g.Cout);
+        snprintf(name, sizeof name, "fwd %s%s", tag, with_bias ? " +b" : "");
+        const double e = cond_err(name, y, want, S, ny);
+        ck_assert_msg(e <= tol_for(g.Cin), "%s: error %.3g > tolerance %.3g", name, e, tol_for(g.Cin));
+    }
+    memcpy(dx, dx0, nx * sizeof *dx);
+    ck_assert_int_eq(winograd_backward_data(dx, dy, W, col, cap, g.B, g.H, g.W, g.Cin, g.Cout), DDPM_OK);
+    ref_backward_data(want, S, dx0, dy, W, g.B, g.H, g.W, g.Cin, g.Cout);
+    snprintf(name, sizeof name, "bwd-data (adds) %s", tag);
+    const double e = cond_err(name, dx, want, S, nx);
+    /* +1 for the final addition into the pre-filled dinp */
+    ck_assert_msg(e <= tol_for(g.Cout + 1), "%s: error %.3g > tolerance %.3g", name, e,
+                  tol_for(g.Cout + 1));
+
+    free(x); free(W); free(b); free(dy); free(dx0); free(col); free(y); free(dx); free(want); free(S);
+}
+
+START_TEST(odd_sizes)
+{
+    check_geom((geom){ 2, 7, 5, 5, 3 }, 2, "B2 7x5 5->3");
+    check_geom((geom){ 2, 7, 5, 5, 3 }, 1, "B2 7x5 5->3 chunk1");
+    check_geom((geom){ 3, 1, 1, 4, 6 }, 3, "B3 1x1 4->6");
+    check_geom((geom){ 2, 2, 3, 3, 7 }, 2, "B2 2x3 3->7");
+    check_geom((geom){ 3, 4, 6, 9, 2 }, 1, "B3 4x6 9->2 chunk1");
+}
+END_TEST
+
+START_TEST(unet_width)
+{
+    check_geom((geom){ 1, 28, 28, 32, 32 }, 1, "B1 28x28 32->32");
+}
+END_TEST
+
+/* 6 examples of 14*15 tiles: one chunk of 1260 tiles takes the fused schedule (20 blocks, the
+ * last partial), a one-example workspace the phase-parallel one. */
+START_TEST(fused_schedule)
+{
+    check_geom((geom){ 6, 27, 29, 16, 24 }, 6, "B6 27x29 16->24 fused");
+}
+END_TEST
+
+/* Bitwise for 1 vs 2 threads; a one-example workspace vs one for the whole batch to rounding. */
+static void run_both(float *y, float *dx, const float *x, const float *W, const float *b,
+                     const float *dy, const float *dx0, float *col, size_t cap, geom g)
+{
+    const size_t nx = (size_t)g.B * g.H * g.W * g.Cin;
+    ck_assert_int_eq(winograd_forward(y, x, W, b, col, cap, g.B, g.H, g.W, g.Cin, g.Cout), DDPM_OK);
+    memcpy(dx, dx0, nx * sizeof *dx);
+    ck_assert_int_eq(winograd_backward_data(dx, dy, W, col, cap, g.B, g.H, g.W, g.Cin, g.Cout), DDPM_OK);
+}
+
+static void check_bitwise(geom g, const char *tag)
+{
+    const size_t nx = (size_t)g.B * g.H * g.W * g.Cin, ny = (size_t)g.B * g.H * g.W * g.Cout;
+    const size_t nw = 9 * (size_t)g.Cin * g.Cout;
+    float *x = randn(nx, 11, 1.0f), *W = randn(nw, 12, 0.2f), *b = randn(g.Cout, 13, 0.5f);
+    float *dy = randn(ny, 14, 1.0f), *dx0 = randn(nx, 15, 1.0f);
+    const size_t one = winograd_workspace_floats(g.H, g.W, g.Cin, g.Cout), all = one * (size_t)g.B;
+    float *col = malloc(all * sizeof *col);
+    float *y[3], *dx[3];
+    for (int i = 0; i < 3; i++) {
+        y[i] = malloc(ny * sizeof(float));
+        dx[i] = malloc(nx * sizeof(float));
+    }
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    run_both(y[0], dx[0], x, W, b, dy, dx0, col, all, g);
+    omp_set_num_threads(2);
+    run_both(y[1], dx[1], x, W, b, dy, dx0, col, all, g);
+    run_both(y[2], dx[2], x, W, b, dy, dx0, col, one, g);
+    omp_set_num_threads(saved);
+    const int thr = !memcmp(y[0], y[1], ny * sizeof(float)) && !memcmp(dx[0], dx[1], nx * sizeof(float));
+    const int chk = !memcmp(y[1], y[2], ny * sizeof(float)) && !memcmp(dx[1], dx[2], nx * sizeof(float));
+    fprintf(stderr, "%s: 1 vs 2 threads %s; 1-example vs whole-batch workspace %s\n", tag,
+            thr ? "bit-identical" : "DIFFER", chk ? "bit-identical" : "differ in rounding");
+    ck_assert_msg(thr, "%s: results depend on the thread count", tag);
+    /* The chunk size changes the GEMMs' row count, and OpenBLAS's rounding depends on the shape
+     * of a call (its small-matrix kernel), so the two workspaces agree to rounding only: both
+     * must meet the reference tolerance. */
+    double *want = malloc((nx > ny ? nx : ny) * sizeof *want), *S = malloc((nx > ny ? nx : ny) * sizeof *S);
+    ref_forward(want, S, x, W, b, g.B, g.H, g.W, g.Cin, g.Cout);
+    for (int i = 1; i < 3; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "fwd %s, %s workspace", tag, i == 1 ? "batch" : "1-example");
+        const double e = cond_err(name, y[i], want, S, ny);
+        ck_assert_msg(e <= tol_for(g.Cin), "%s: error %.3g", name, e);
+    }
+    ref_backward_data(want, S, dx0, dy, W, g.B, g.H, g.W, g.Cin, g.Cout);
+    for (int i = 1; i < 3; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "bwd-data %s, %s workspace", tag, i == 1 ? "batch" : "1-example");
+        const double e = cond_err(name, dx[i], want, S, nx);
+        ck_assert_msg(e <= tol_for(g.Cout + 1), "%s: error %.3g", name, e);
+    }
+    free(want);
+    free(S);
+    for (int i = 0; i < 3; i++) {
+        free(y[i]);
+        free(dx[i]);
+    }
+    free(x); free(W); free(b); free(dy); free(dx0); free(col);
+}
+
+START_TEST(bitwise_threads_and_chunks)
+{
+    check_bitwise((geom){ 2, 28, 28, 32, 32 }, "B2 28x28 32->32 (phase)");
+    check_bitwise((geom){ 6, 27, 29, 16, 24 }, "B6 27x29 16->24 (fused vs phase)");
+}
+END_TEST
+
+/* conv2d_forward / conv2d_backward at a Winograd shape: out and dinp against the reference, dW
+ * and db (still im2col) against double sums; the workspace from conv2d_workspace_floats. */
+static void check_dispatch(geom g, const char *tag)
+{
+    const size_t nx = (size_t)g.B * g.H * g.W * g.Cin, ny = (size_t)g.B * g.H * g.W * g.Cout;
+    const size_t nw = 9 * (size_t)g.Cin * g.Cout;
+    float *x = randn(nx, 21, 1.0f), *W = randn(nw, 22, 0.2f), *b = randn(g.Cout, 23, 0.5f);
+    float *dy = randn(ny, 24, 1.0f), *dx = randn(nx, 25, 1.0f), *dx0 = malloc(nx * sizeof *dx0);
+    float *dW = calloc(nw, sizeof *dW), *db = calloc(g.Cout, sizeof *db), *y = malloc(ny * sizeof *y);
+    memcpy(dx0, dx, nx * sizeof *dx);
+    const size_t per = conv2d_workspace_floats(g.H, g.W, g.Cin, g.Cout, 3, 1);
+    ck_assert_uint_ge(per, winograd_workspace_floats(g.H, g.W, g.Cin, g.Cout));
+    ck_assert_uint_ge(per, conv2d_col_floats(g.H, g.W, g.Cin, 3, 1));
+    const size_t cap = per * 2;
+    float *col = malloc(cap * sizeof *col);
+    const size_t nmax = nx > ny ? (nx > nw ? nx : nw) : (ny > nw ? ny : nw);
+    double *want = malloc(nmax * sizeof *want), *S = malloc(nmax * sizeof *S);
+    char name[128];
+
+    ck_assert_int_eq(conv2d_forward(y, x, W, b, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, 3, 1), DDPM_OK);
+    ref_forward(want, S, x, W, b, g.B, g.H, g.W, g.Cin, g.Cout);
+    snprintf(name, sizeof name, "conv2d_forward %s (winograd)", tag);
+    double e = cond_err(name, y, want, S, ny);
+    ck_assert_msg(e <= tol_for(g.Cin), "conv2d_forward error %.3g", e);
+
+    ck_assert_int_eq(conv2d_backward(dx, dW, db, dy, x, W, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, 3, 1),
+                     DDPM_OK);
+    ref_backward_data(want, S, dx0, dy, W, g.B, g.H, g.W, g.Cin, g.Cout);
+    snprintf(name, sizeof name, "conv2d_backward %s dinp (winograd, adds)", tag);
+    e = cond_err(name, dx, want, S, nx);
+    ck_assert_msg(e <= tol_for(g.Cout + 1), "conv2d_backward dinp error %.3g", e);
+
+    /* dW[kh][kw][ci][co] = sum over pixels of x(shifted) * dy: B*H*W terms (im2col GEMM) */
+    for (int kh = 0; kh < 3; kh++)
+        for (int kw = 0; kw < 3; kw++)
+            for (int ci = 0; ci < g.Cin; ci++)
+                for (int co = 0; co < g.Cout; co++) {
+                    double s = 0, a = 0;
+                    for (int n = 0; n < g.B; n++)
+                        for (int yy = 0; yy < g.H; yy++)
+                            for (int xx = 0; xx < g.W; xx++) {
+                                const int iy = yy + kh - 1, ix = xx + kw - 1;
+                                if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
+                                const double t = (double)x[(((size_t)n * g.H + iy) * g.W + ix) * g.Cin + ci] *
+                                                 dy[(((size_t)n * g.H + yy) * g.W + xx) * g.Cout + co];
+                                s += t;
+                                a += fabs(t);
+                            }
+                    const size_t o = ((size_t)(kh * 3 + kw) * g.Cin + ci) * g.Cout + co;
+                    want[o] = s;
+                    S[o] = a;
+                }
+    snprintf(name, sizeof name, "conv2d_backward %s dW (im2col)", tag);
+    e = cond_err(name, dW, want, S, nw);
+    /* a B*H*W-term dot product (the chunks add into dW: one more rounding each) */
+    const int K = g.B * g.H * g.W;
+    ck_assert_msg(e <= (K + g.B) * ldexp(1.0, -24), "conv2d_backward dW error %.3g", e);
+    for (int co = 0; co < g.Cout; co++) {
+        double s = 0, a = 0;
+        for (size_t p = 0; p < (size_t)K; p++) {
+            s += dy[p * g.Cout + co];
+            a += fabs((double)dy[p * g.Cout + co]);
+        }
+        want[co] = s;
+        S[co] = a;
+    }
+    snprintf(name, sizeof name, "conv2d_backward %s db", tag);
+    e = cond_err(name, db, want, S, g.Cout);
+    ck_assert_msg(e <= K * ldexp(1.0, -24), "conv2d_backward db error %.3g", e);
+
+    /* a workspace below one example's Winograd need is an error, not a fallback */
+    ck_assert_int_eq(conv2d_forward(y, x, W, b, col, winograd_workspace_floats(g.H, g.W, g.Cin, g.Cout) - 1,
+                                    g.B, g.H, g.W, g.Cin, g.Cout, 3, 1),
+                     DDPM_ERR);
+    free(x); free(W); free(b); free(dy); free(dx); free(dx0); free(dW); free(db); free(y); free(col);
+    free(want); free(S);
+}
+
+START_TEST(conv2d_dispatch)
+{
+    /* the input conv (Cin 1 or 3) stays on im2col: its workspace is the im2col rows */
+    ck_assert_uint_eq(conv2d_workspace_floats(28, 28, 1, 32, 3, 1), conv2d_col_floats(28, 28, 1, 3, 1));
+    ck_assert_uint_eq(conv2d_workspace_floats(28, 28, 32, 64, 3, 2), conv2d_col_floats(28, 28, 32, 3, 2));
+    check_dispatch((geom){ 3, 9, 6, 16, 20 }, "B3 9x6 16->20");
+    check_dispatch((geom){ 2, 7, 9, 24, 1 }, "B2 7x9 24->1"); /* like the output conv */
+}
+END_TEST
+
+static Suite *winograd_suite(void)
+{
+    Suite *s = suite_create("winograd");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, odd_sizes);
+    tcase_add_test(tc, unet_width);
+    tcase_add_test(tc, fused_schedule);
+    tcase_add_test(tc, bitwise_threads_and_chunks);
+    tcase_add_test(tc, conv2d_dispatch);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TEST_MAIN(winograd_suite)
