@@ -12,6 +12,7 @@
 #include "model/unet.h"
 #include "train/optim.h"
 
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -588,8 +589,13 @@ static herr_t count_datasets(hid_t obj, const char *name, const obj_info *info, 
  * implementation) takes a step decided by that noise; the reference records how far its own
  * float32 run is from a float64 run of the same steps (attributes f64_check_*). Three classes:
  *  - tensors whose exact gradient is 0 (attention key biases): the exact result is the initial
- *    value (m stays 0); ours must be within 2 x the reference's own float32 drift there
- *    (f64_check_after3_zero_abs) of it;
+ *    value. Their float32 gradient is rounding noise, asserted at every step to be at most
+ *    1e-6 of the step's largest gradient; Adam then moves them by
+ *    |lr_t m_t / (sqrt(v_t) + eps)| <= lr sqrt(1 - b2^t) G_t / eps per step, G_t the largest
+ *    noise |g| seen up to step t (|m_t| <= (1 - b1^t) G_t), and they must stay within the sum
+ *    of that over the 3 steps (zero_bound). How large the noise is (hence the move) depends on
+ *    the rounding of each implementation; the reference's own float32 drift there
+ *    (f64_check_after3_zero_abs) is printed beside ours for scale;
  *  - elements whose step-1 gradient is below COND_FRAC of their tensor's largest: within
  *    2 x f64_check_after3_abs (resp. _ema_abs) of the reference (two float32 runs, each that
  *    close to the float64 one);
@@ -601,7 +607,7 @@ static herr_t count_datasets(hid_t obj, const char *name, const obj_info *info, 
 
 static void compare_after3(const char *grp, const char *what, const unet *m, const float *got,
                            const float *want, const float *init, const float *gref,
-                           const char *zero_list, double ill_abs, double zero_abs, int *nbad)
+                           const char *zero_list, double ill_abs, double zero_bound, int *nbad)
 {
     double worst_rel = 0, worst_ill = 0, worst_zero = 0;
     const char *worst_name = "";
@@ -613,9 +619,9 @@ static void compare_after3(const char *grp, const char *what, const unet *m, con
             for (size_t j = 0; j < t->size; j++) {
                 const double d = fabs((double)got[o + j] - init[o + j]);
                 worst_zero = fmax(worst_zero, d);
-                if (!(d <= 2 * zero_abs)) {
-                    fprintf(stderr, "  %s %s[%zu] (exact gradient 0): moved %.3g > %.3g\n", what,
-                            t->name, j, d, 2 * zero_abs);
+                if (!(d <= zero_bound)) {
+                    fprintf(stderr, "  %s %s[%zu] (exact gradient 0): moved %.3g > Adam's bound %.3g for its noise\n",
+                            what, t->name, j, d, zero_bound);
                     (*nbad)++;
                 }
             }
@@ -652,8 +658,8 @@ static void compare_after3(const char *grp, const char *what, const unet *m, con
     }
     fprintf(stderr, "[%s] %s after 3 steps: worst max rel err %.3g (%s) over %zu well-conditioned "
             "elements; %zu ill-conditioned: max |diff| %.3g (bound 2 x %.3g); %zu with exact "
-            "gradient 0: max drift %.3g (bound 2 x %.3g)\n", grp, what, worst_rel, worst_name,
-            n_all - n_ill - n_zero, n_ill, worst_ill, ill_abs, n_zero, worst_zero, zero_abs);
+            "gradient 0: max drift %.3g (Adam's bound for their noise %.3g)\n", grp, what, worst_rel, worst_name,
+            n_all - n_ill - n_zero, n_ill, worst_ill, ill_abs, n_zero, worst_zero, zero_bound);
 }
 
 static void reference_case(const char *grp)
@@ -727,6 +733,8 @@ static void reference_case(const char *grp)
     memcpy(ema, params, np * sizeof *ema);
     memcpy(init, params, np * sizeof *init);
     double gnorm[3], losses[3];
+    const double LR = 1e-2;
+    double zero_noise = 0, zero_bound = 0; /* largest noise gradient so far; bound on the move */
     int nbad = 0;
     adam_state adam;
     ck_assert_int_eq(adam_init(&adam, np), 0);
@@ -773,7 +781,18 @@ static void reference_case(const char *grp)
                     unet_num_tensors(m), worst, worst_name);
         }
         gnorm[step] = clip_grad_global_norm(grads, np, 1.0);
-        adam_update(&adam, params, grads, 1e-2);
+        /* the exact-zero gradients are noise at every step; Adam's bound on what it moves them */
+        double gall = 0, gz = 0;
+        for (size_t i = 0; i < np; i++) gall = fmax(gall, fabs(grads[i]));
+        for (int i = 0; i < unet_num_tensors(m); i++) {
+            const unet_param *tp = unet_tensor(m, i);
+            if (!strstr(zero_list, tp->name)) continue;
+            for (size_t j = 0; j < tp->size; j++) gz = fmax(gz, fabs(grads[tp->offset + j]));
+        }
+        ck_assert_msg(gz <= 1e-6 * gall, "step %d: exact-zero gradients up to %.3g (largest %.3g)", step + 1, gz, gall);
+        zero_noise = fmax(zero_noise, gz);
+        zero_bound += LR * sqrt(1.0 - pow(adam.beta2, step + 1)) * zero_noise / adam.eps;
+        adam_update(&adam, params, grads, LR);
         ema_update(ema, params, np, 0.9);
     }
     adam_free(&adam);
@@ -788,9 +807,19 @@ static void reference_case(const char *grp)
     ck_assert_int_eq(h5io_get_attr_f64(f, grp, "f64_check_after3_abs", &ill_p), 0);
     ck_assert_int_eq(h5io_get_attr_f64(f, grp, "f64_check_ema_abs", &ill_e), 0);
     ck_assert_int_eq(h5io_get_attr_f64(f, grp, "f64_check_after3_zero_abs", &zero_p), 0);
-    compare_after3(grp, "params", m, params, pwant, init, gwant, zero_list, ill_p, zero_p, &nbad);
+    /* plus the float rounding of the Adam arithmetic (relative) and of 3 weight updates */
+    double zinit = 0;
+    for (int i = 0; i < unet_num_tensors(m); i++) {
+        const unet_param *tp = unet_tensor(m, i);
+        if (!strstr(zero_list, tp->name)) continue;
+        for (size_t j = 0; j < tp->size; j++) zinit = fmax(zinit, fabs(init[tp->offset + j]));
+    }
+    zero_bound = zero_bound * (1 + 1e-5) + 3 * FLT_EPSILON * zinit;
+    fprintf(stderr, "[%s] exact-zero gradients: noise up to %.3g; the reference's own float32 drift there %.3g\n",
+            grp, zero_noise, zero_p);
+    compare_after3(grp, "params", m, params, pwant, init, gwant, zero_list, ill_p, zero_bound, &nbad);
     /* the EMA moves 1-0.9 of the way per step, so its drift is at most the weights' */
-    compare_after3(grp, "ema", m, ema, ewant, init, gwant, zero_list, ill_e, zero_p, &nbad);
+    compare_after3(grp, "ema", m, ema, ewant, init, gwant, zero_list, ill_e, zero_bound, &nbad);
     ck_assert_int_eq(nbad, 0);
 
     free(x); free(target); free(y); free(ywant); free(dy); ddpm_free(t);

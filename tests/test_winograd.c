@@ -1,11 +1,12 @@
 /* Winograd F(2x2,3x3) convolution (src/nn/winograd.c) and its dispatch from conv2d: forward and
  * backward-data against a direct 3x3 SAME convolution written here in double, at odd and awkward
  * sizes (odd H/W give partial last tiles; H=W=1 is one tile of mostly padding), with and without
- * bias, with dinp pre-filled (the backward adds). Also: bit-identical results for 1 and 2
+ * bias, with dinp and dW pre-filled (the backward adds). Also: bit-identical results for 1 and 2
  * threads on both schedules (phase-parallel for chunks with few tiles, fused blocks for chunks
  * with >= 1024 tiles); a one-example workspace against a large one (same to rounding: the GEMMs'
  * row count changes, and OpenBLAS rounds differently for different shapes); the dispatch
- * through conv2d_forward / conv2d_backward.
+ * through conv2d_forward / conv2d_backward. The weight gradient (backward-filter) has its own
+ * error measure and tolerance: see ref_backward_filter and tol_filter.
  *
  * Error measure: per output element, |got - want| / S where S = sum of |term| over the direct
  * sum's products (plus |bias|), i.e. the error relative to the element's condition; the largest
@@ -116,6 +117,136 @@ typedef struct {
     int B, H, W, Cin, Cout;
 } geom;
 
+/* dW (3, 3, Cin, Cout) = dW0 + the weight gradient given x and dy, summed directly in double;
+ * Sd = |dW0| + sum of |x dy| over the direct sum's terms; Sw = |dW0| + the same sum over every
+ * term the Winograd computation adds, i.e. the transforms applied to absolute values:
+ * Sw[k] = sum over tiles and points e of |G^T|(x)|G^T| [k, e] * (|B^T| |d| |B|)[e] * (|A| |dy| |A^T|)[e]. */
+static void ref_backward_filter(double *dW, double *Sd, double *Sw, const float *dW0, const float *x,
+                                const float *dy, int B, int H, int Wd, int Cin, int Cout)
+{
+    const size_t CC = (size_t)Cin * Cout;
+    for (int k = 0; k < 9; k++) {
+        const int kh = k / 3, kw = k % 3;
+        for (int ci = 0; ci < Cin; ci++)
+            for (int co = 0; co < Cout; co++) {
+                double s = 0, a = 0;
+                for (int n = 0; n < B; n++)
+                    for (int y = 0; y < H; y++)
+                        for (int xx = 0; xx < Wd; xx++) {
+                            const int iy = y + kh - 1, ix = xx + kw - 1;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= Wd) continue;
+                            const double t = (double)x[(((size_t)n * H + iy) * Wd + ix) * Cin + ci] *
+                                             dy[(((size_t)n * H + y) * Wd + xx) * Cout + co];
+                            s += t;
+                            a += fabs(t);
+                        }
+                const size_t o = (size_t)k * CC + (size_t)ci * Cout + co;
+                dW[o] = (double)dW0[o] + s;
+                Sd[o] = fabs((double)dW0[o]) + a;
+            }
+    }
+    /* |B^T| (4x4), |A| (4x2), |G| (4x3) of F(2x2,3x3) */
+    static const double BTa[4][4] = { { 1, 0, 1, 0 }, { 0, 1, 1, 0 }, { 0, 1, 1, 0 }, { 0, 1, 0, 1 } };
+    static const double Aa[4][2] = { { 1, 0 }, { 1, 1 }, { 1, 1 }, { 0, 1 } };
+    static const double Ga[4][3] = { { 1, 0, 0 }, { .5, .5, .5 }, { .5, .5, .5 }, { 0, 0, 1 } };
+    double *Q = calloc(16 * CC, sizeof *Q); /* Q[e] (Cin, Cout) = sum over tiles of |V_e| |dM_e| */
+    double *v = malloc(16 * (size_t)Cin * sizeof *v), *m = malloc(16 * (size_t)Cout * sizeof *m);
+    const int th = (H + 1) / 2, tw = (Wd + 1) / 2;
+    for (int n = 0; n < B; n++)
+        for (int ty = 0; ty < th; ty++)
+            for (int tx = 0; tx < tw; tx++) {
+                for (int e = 0; e < 16; e++) {
+                    const int ei = e / 4, ej = e % 4;
+                    for (int ci = 0; ci < Cin; ci++) {
+                        double acc = 0;
+                        for (int i = 0; i < 4; i++)
+                            for (int j = 0; j < 4; j++) {
+                                const int iy = 2 * ty - 1 + i, ix = 2 * tx - 1 + j;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= Wd) continue;
+                                acc += BTa[ei][i] * BTa[ej][j] *
+                                       fabs((double)x[(((size_t)n * H + iy) * Wd + ix) * Cin + ci]);
+                            }
+                        v[(size_t)e * Cin + ci] = acc;
+                    }
+                    for (int co = 0; co < Cout; co++) {
+                        double acc = 0;
+                        for (int i = 0; i < 2; i++)
+                            for (int j = 0; j < 2; j++) {
+                                const int y = 2 * ty + i, xx = 2 * tx + j;
+                                if (y >= H || xx >= Wd) continue;
+                                acc += Aa[ei][i] * Aa[ej][j] *
+                                       fabs((double)dy[(((size_t)n * H + y) * Wd + xx) * Cout + co]);
+                            }
+                        m[(size_t)e * Cout + co] = acc;
+                    }
+                    for (int ci = 0; ci < Cin; ci++)
+                        for (int co = 0; co < Cout; co++)
+                            Q[(size_t)e * CC + (size_t)ci * Cout + co] += v[(size_t)e * Cin + ci] * m[(size_t)e * Cout + co];
+                }
+            }
+    for (int k = 0; k < 9; k++)
+        for (size_t c = 0; c < CC; c++) {
+            double acc = 0;
+            for (int e = 0; e < 16; e++) acc += Ga[e / 4][k / 3] * Ga[e % 4][k % 3] * Q[(size_t)e * CC + c];
+            Sw[(size_t)k * CC + c] = fabs((double)dW0[(size_t)k * CC + c]) + acc;
+        }
+    free(Q);
+    free(v);
+    free(m);
+}
+
+/* Tolerance of winograd_backward_filter relative to Sw (derived, not fitted): every term of a dW
+ * element passes through at most 2 roundings in B^T d B, 2 in A dy A^T, 1 product, the sum over
+ * the T = B * ceil(H/2) * ceil(W/2) tiles (at most T - 1 additions deep whatever the order: the
+ * GEMM's, the blocks' partial sums and their accumulation into dU), 4 in G^T dU G (2 per side;
+ * the factors .5 are exact) and 1 for the addition into the pre-filled dW: depth n <= T + 10,
+ * so |err| <= gamma_n Sw ~ (T + 10) u Sw (u = 2^-24; -ffp-contract=off, and an FMA in the GEMM
+ * only removes roundings). Sw rather than the direct sum's Sd because the transforms' cross terms
+ * cancel exactly: an element whose direct terms are all zero (a border tap of a 1x1 image) is
+ * computed from nonzero terms and comes out as rounding noise of order u Sw, not 0. Bugs give
+ * errors of order 1. The error relative to Sd is printed too (where Sd > 0): im2col's bound on
+ * it is (4T + chunks) u (its B*H*W-term dot product). */
+static double tol_filter(const geom *g)
+{
+    const double T = (double)g->B * ((g->H + 1) / 2) * ((g->W + 1) / 2);
+    return (T + 10) * ldexp(1.0, -24) / (1.0 - (T + 10) * ldexp(1.0, -24));
+}
+
+/* winograd_backward_filter with a workspace of cap floats, adding into a pre-filled dW: against
+ * the reference within tol_filter, and bit-identical for 1 and 2 threads. */
+static void check_filter(geom g, size_t cap, const char *tag)
+{
+    const size_t nx = (size_t)g.B * g.H * g.W * g.Cin, ny = (size_t)g.B * g.H * g.W * g.Cout;
+    const size_t nw = 9 * (size_t)g.Cin * g.Cout;
+    float *x = randn(nx, 31, 1.0f), *dy = randn(ny, 32, 1.0f), *dW0 = randn(nw, 33, 1.0f);
+    float *dW1 = malloc(nw * sizeof *dW1), *dW2 = malloc(nw * sizeof *dW2), *col = malloc(cap * sizeof *col);
+    double *want = malloc(nw * sizeof *want), *Sd = malloc(nw * sizeof *Sd), *Sw = malloc(nw * sizeof *Sw);
+    const int saved = omp_get_max_threads();
+    memcpy(dW1, dW0, nw * sizeof *dW1);
+    memcpy(dW2, dW0, nw * sizeof *dW2);
+    omp_set_num_threads(1);
+    ck_assert_int_eq(winograd_backward_filter(dW1, x, dy, col, cap, g.B, g.H, g.W, g.Cin, g.Cout), DDPM_OK);
+    omp_set_num_threads(2);
+    ck_assert_int_eq(winograd_backward_filter(dW2, x, dy, col, cap, g.B, g.H, g.W, g.Cin, g.Cout), DDPM_OK);
+    omp_set_num_threads(saved);
+    const int same = !memcmp(dW1, dW2, nw * sizeof *dW1);
+    ref_backward_filter(want, Sd, Sw, dW0, x, dy, g.B, g.H, g.W, g.Cin, g.Cout);
+    char name[128];
+    double ed = 0;
+    for (size_t i = 0; i < nw; i++)
+        if (Sd[i] > 0) {
+            const double e = fabs((double)dW1[i] - want[i]) / Sd[i];
+            if (e > ed) ed = e;
+        }
+    snprintf(name, sizeof name, "bwd-filter (adds) %s", tag);
+    const double e = cond_err(name, dW1, want, Sw, nw);
+    fprintf(stderr, "%-44s max|err|/Sd=%.3g (where Sd > 0)  tol/Sw=%.3g  1 vs 2 threads %s\n", "", ed,
+            tol_filter(&g), same ? "bit-identical" : "DIFFER");
+    ck_assert_msg(same, "%s: dW depends on the thread count", tag);
+    ck_assert_msg(e <= tol_filter(&g), "%s: error %.3g > tolerance %.3g", name, e, tol_filter(&g));
+    free(x); free(dy); free(dW0); free(dW1); free(dW2); free(col); free(want); free(Sd); free(Sw);
+}
+
 /* Forward (bias and no bias) and backward-data (dinp pre-filled) of one geometry against the
  * reference, through winograd_* directly with a workspace of `examples` examples. */
 static void check_geom(geom g, int examples, const char *tag)
@@ -147,6 +278,7 @@ static void check_geom(geom g, int examples, const char *tag)
                   tol_for(g.Cout + 1));
 
     free(x); free(W); free(b); free(dy); free(dx0); free(col); free(y); free(dx); free(want); free(S);
+    check_filter(g, cap, tag);
 }
 
 START_TEST(odd_sizes)
@@ -170,6 +302,21 @@ END_TEST
 START_TEST(fused_schedule)
 {
     check_geom((geom){ 6, 27, 29, 16, 24 }, 6, "B6 27x29 16->24 fused");
+}
+END_TEST
+
+/* The backward filter's blocks: 8 examples of 14*15 = 210 tiles with 16+8 channels (384 floats
+ * per tile). A whole-batch workspace gives the shape's blocks of 2^17 / 384 = 341 tiles (5 blocks,
+ * ending inside examples, the last partial); a 1.5-example workspace caps them at 315 tiles (6
+ * blocks, across examples); a one-example workspace at 210 (one example per block). */
+START_TEST(filter_blocks)
+{
+    const geom g = { 8, 27, 29, 16, 8 };
+    const size_t one = winograd_workspace_floats(g.H, g.W, g.Cin, g.Cout);
+    const size_t per_example = one - 16 * (size_t)g.Cin * g.Cout;
+    check_filter(g, one + per_example * (size_t)(g.B - 1), "B8 27x29 16->8 batch ws");
+    check_filter(g, one + per_example / 2, "B8 27x29 16->8 1.5-example ws");
+    check_filter(g, one, "B8 27x29 16->8 1-example ws");
 }
 END_TEST
 
@@ -242,8 +389,8 @@ START_TEST(bitwise_threads_and_chunks)
 }
 END_TEST
 
-/* conv2d_forward / conv2d_backward at a Winograd shape: out and dinp against the reference, dW
- * and db (still im2col) against double sums; the workspace from conv2d_workspace_floats. */
+/* conv2d_forward / conv2d_backward at a Winograd shape: out, dinp and dW against the reference,
+ * db against a double sum; the workspace from conv2d_workspace_floats. */
 static void check_dispatch(geom g, const char *tag)
 {
     const size_t nx = (size_t)g.B * g.H * g.W * g.Cin, ny = (size_t)g.B * g.H * g.W * g.Cout;
@@ -274,31 +421,16 @@ static void check_dispatch(geom g, const char *tag)
     e = cond_err(name, dx, want, S, nx);
     ck_assert_msg(e <= tol_for(g.Cout + 1), "conv2d_backward dinp error %.3g", e);
 
-    /* dW[kh][kw][ci][co] = sum over pixels of x(shifted) * dy: B*H*W terms (im2col GEMM) */
-    for (int kh = 0; kh < 3; kh++)
-        for (int kw = 0; kw < 3; kw++)
-            for (int ci = 0; ci < g.Cin; ci++)
-                for (int co = 0; co < g.Cout; co++) {
-                    double s = 0, a = 0;
-                    for (int n = 0; n < g.B; n++)
-                        for (int yy = 0; yy < g.H; yy++)
-                            for (int xx = 0; xx < g.W; xx++) {
-                                const int iy = yy + kh - 1, ix = xx + kw - 1;
-                                if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
-                                const double t = (double)x[(((size_t)n * g.H + iy) * g.W + ix) * g.Cin + ci] *
-                                                 dy[(((size_t)n * g.H + yy) * g.W + xx) * g.Cout + co];
-                                s += t;
-                                a += fabs(t);
-                            }
-                    const size_t o = ((size_t)(kh * 3 + kw) * g.Cin + ci) * g.Cout + co;
-                    want[o] = s;
-                    S[o] = a;
-                }
-    snprintf(name, sizeof name, "conv2d_backward %s dW (im2col)", tag);
+    /* dW by Winograd too (into a zeroed dW): the tolerance of check_filter */
+    float *dW0 = calloc(nw, sizeof *dW0);
+    double *Sd = malloc(nw * sizeof *Sd);
+    ref_backward_filter(want, Sd, S, dW0, x, dy, g.B, g.H, g.W, g.Cin, g.Cout);
+    snprintf(name, sizeof name, "conv2d_backward %s dW (winograd)", tag);
     e = cond_err(name, dW, want, S, nw);
-    /* a B*H*W-term dot product (the chunks add into dW: one more rounding each) */
+    ck_assert_msg(e <= tol_filter(&g), "conv2d_backward dW error %.3g", e);
+    free(dW0);
+    free(Sd);
     const int K = g.B * g.H * g.W;
-    ck_assert_msg(e <= (K + g.B) * ldexp(1.0, -24), "conv2d_backward dW error %.3g", e);
     for (int co = 0; co < g.Cout; co++) {
         double s = 0, a = 0;
         for (size_t p = 0; p < (size_t)K; p++) {
@@ -338,6 +470,7 @@ static Suite *winograd_suite(void)
     tcase_add_test(tc, odd_sizes);
     tcase_add_test(tc, unet_width);
     tcase_add_test(tc, fused_schedule);
+    tcase_add_test(tc, filter_blocks);
     tcase_add_test(tc, bitwise_threads_and_chunks);
     tcase_add_test(tc, conv2d_dispatch);
     suite_add_tcase(s, tc);

@@ -30,7 +30,13 @@ size_t conv2d_col_floats(int H, int W, int Cin, int k, int stride)
  * input channels, forward and input gradient alike. Measured on one core (B=64 at 28/14/7 px,
  * B=8 at 32..4 px): 1.4-1.9x faster for Cin >= 32 at every U-Net width, including the output
  * conv (Cin 32 -> Cout 1..8: 1.2-1.6x); 1.0-1.3x at Cin = 16; slower for the input conv
- * (Cin 1 or 3: 0.4-0.7x, GEMMs of depth 1-3) and break-even at Cin = 8. */
+ * (Cin 1 or 3: 0.4-0.7x, GEMMs of depth 1-3) and break-even at Cin = 8.
+ * The weight gradient (winograd_backward_filter against im2col + the long-reduction GEMM), one
+ * core, min of 3 interleaved runs: B=64 28x28 32->32 14.8 -> 7.7 ms, 28x28 32->64 25.3 -> 12.6,
+ * 14x14 64->64 11.0 -> 5.0, 7x7 64->64 2.3 -> 1.5; B=8 32x32 128 24.0 -> 11.2, 16x16 256
+ * 21.2 -> 11.9, 8x8 256 5.1 -> 3.0, 4x4 256 1.24 -> 0.79 (1.5-2.2x); output conv 28x28 32->1..3
+ * 1.6-1.8x; Cin = 16: 1.0-1.4x, but 0.8x at 7x7 and 4x4 (0.07 ms; no such layer in the U-Nets),
+ * so the same rule serves all three passes. */
 #define WINOGRAD_MIN_CIN 16
 
 static int use_winograd(int Cin, int k, int stride)
@@ -137,14 +143,15 @@ int conv2d_backward(float *dinp, float *dW, float *db, const float *dout, const 
     const int ph = conv2d_pad_before(H, k, stride), pw = conv2d_pad_before(Wd, k, stride);
     const size_t per = conv2d_col_floats(H, Wd, Cin, k, stride);
     const int K = k * k * Cin;
+    if (use_winograd(Cin, k, stride)) { /* no im2col at all */
+        if (dinp) DDPM_TRY(winograd_backward_data(dinp, dout, W, col, col_cap, B, H, Wd, Cin, Cout));
+        if (dW) DDPM_TRY(winograd_backward_filter(dW, inp, dout, col, col_cap, B, H, Wd, Cin, Cout));
+        if (db) colsum_add(db, dout, (size_t)B * Ho * Wo, Cout);
+        return DDPM_OK;
+    }
     int chunk = 1;
     DDPM_TRY(chunk_examples(col_cap, per, B, &chunk));
     if (db) colsum_add(db, dout, (size_t)B * Ho * Wo, Cout);
-    float *dinp_col = dinp; /* the input gradient by im2col-transpose, or NULL */
-    if (dinp && use_winograd(Cin, k, stride)) {
-        DDPM_TRY(winograd_backward_data(dinp, dout, W, col, col_cap, B, H, Wd, Cin, Cout));
-        dinp_col = NULL;
-    }
     for (int b0 = 0; b0 < B; b0 += chunk) {
         const int nb = B - b0 < chunk ? B - b0 : chunk;
         const int M = nb * Ho * Wo;
@@ -154,10 +161,10 @@ int conv2d_backward(float *dinp, float *dW, float *db, const float *dout, const 
             nn_sgemm(CblasTrans, CblasNoTrans, K, Cout, M, 1.0f, col, K, dout_c,
                         Cout, 1.0f, dW, Cout);
         }
-        if (dinp_col) {
+        if (dinp) {
             nn_sgemm(CblasNoTrans, CblasTrans, M, K, Cout, 1.0f, dout_c, Cout, W,
                         Cout, 0.0f, col, K);
-            col2im_add(dinp_col + (size_t)b0 * H * Wd * Cin, col, nb, H, Wd, Cin, k, stride, Ho, Wo, ph,
+            col2im_add(dinp + (size_t)b0 * H * Wd * Cin, col, nb, H, Wd, Cin, k, stride, Ho, Wo, ph,
                        pw);
         }
     }
