@@ -1,4 +1,5 @@
-/* Winograd F(2x2,3x3) convolution (src/nn/winograd.c) and its dispatch from conv2d: forward and
+/* Winograd F(2x2,3x3) and F(4x4,3x3) convolution (src/nn/winograd.c) and its dispatch from conv2d:
+ * forward and
  * backward-data against a direct 3x3 SAME convolution written here in double, at odd and awkward
  * sizes (odd H/W give partial last tiles; H=W=1 is one tile of mostly padding), with and without
  * bias, with dinp and dW pre-filled (the backward adds). Also: bit-identical results for 1 and 2
@@ -17,7 +18,14 @@
  * but the transforms mix in cross terms that cancel exactly, whose magnitudes are up to
  * (8/3)^2 ~ 7.1 times the direct ones (1-D F(2,3): the |A^T|, |G|, |B^T| coefficient products
  * sum to 8 per 3 direct terms). So TOL(K) = 7.1 (K + 10) u — about im2col's 9 K u for the
- * U-Net's widths, i.e. the same size of error. Bugs give errors of order 1. */
+ * U-Net's widths, i.e. the same size of error. Bugs give errors of order 1.
+ * F(4x4,3x3) (forward and backward-data only; tol_for43): the same argument with its matrices.
+ * Per 1-D output o, the sum over points e, taps k and inputs i of |A^T[o,e]| |G[e,k]| |B^T[e,i]|
+ * is 16, 17, 24, 48 for o = 0..3 against 3 direct terms, so the worst ratio is 16 per dimension
+ * and 256 in 2-D (the corner output of a tile; entries up to 8 in A^T, 5 in B^T). Roundings per
+ * term: 3 per dimension in B^T d B (6), 1 for U (computed in double, rounded once), 1 product,
+ * K - 1 in the GEMM, 3 per dimension in A^T m A (6): TOL43(K) = 256 (K + 14) u. Bugs give errors
+ * of order 1, far above it; the measured errors are printed (about 10-20x those of F(2,3)). */
 #include "testutil.h"
 
 #include "core/common.h"
@@ -32,6 +40,9 @@
 #include <string.h>
 
 static double tol_for(int K) { return 7.1 * (K + 10) * ldexp(1.0, -24); }
+static double tol_for43(int K) { return 256.0 * (K + 14) * ldexp(1.0, -24); }
+/* the tolerance of output tile m */
+static double tol_m(int K, int m) { return m == 4 ? tol_for43(K) : tol_for(K); }
 
 static float *randn(size_t n, uint32_t index, float scale)
 {
@@ -248,8 +259,9 @@ static void check_filter(geom g, size_t cap, const char *tag)
 }
 
 /* Forward (bias and no bias) and backward-data (dinp pre-filled) of one geometry against the
- * reference, through winograd_* directly with a workspace of `examples` examples. */
-static void check_geom(geom g, int examples, const char *tag)
+ * reference, through winograd_*_tile with output tile m and a workspace of `examples` examples;
+ * for m = 2 also the weight gradient (check_filter). */
+static void check_geom(geom g, int examples, int m, const char *tag)
 {
     const size_t nx = (size_t)g.B * g.H * g.W * g.Cin, ny = (size_t)g.B * g.H * g.W * g.Cout;
     const size_t nw = 9 * (size_t)g.Cin * g.Cout;
@@ -262,38 +274,60 @@ static void check_geom(geom g, int examples, const char *tag)
 
     for (int with_bias = 0; with_bias < 2; with_bias++) {
         const float *bb = with_bias ? b : NULL;
-        ck_assert_int_eq(winograd_forward(y, x, W, bb, col, cap, g.B, g.H, g.W, g.Cin, g.Cout), DDPM_OK);
+        ck_assert_int_eq(winograd_forward_tile(y, x, W, bb, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, m),
+                         DDPM_OK);
         ref_forward(want, S, x, W, bb, g.B, g.H, g.W, g.Cin, g.Cout);
-        snprintf(name, sizeof name, "fwd %s%s", tag, with_bias ? " +b" : "");
+        snprintf(name, sizeof name, "F%d fwd %s%s", m, tag, with_bias ? " +b" : "");
         const double e = cond_err(name, y, want, S, ny);
-        ck_assert_msg(e <= tol_for(g.Cin), "%s: error %.3g > tolerance %.3g", name, e, tol_for(g.Cin));
+        ck_assert_msg(e <= tol_m(g.Cin, m), "%s: error %.3g > tolerance %.3g", name, e, tol_m(g.Cin, m));
     }
     memcpy(dx, dx0, nx * sizeof *dx);
-    ck_assert_int_eq(winograd_backward_data(dx, dy, W, col, cap, g.B, g.H, g.W, g.Cin, g.Cout), DDPM_OK);
+    ck_assert_int_eq(winograd_backward_data_tile(dx, dy, W, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, m),
+                     DDPM_OK);
     ref_backward_data(want, S, dx0, dy, W, g.B, g.H, g.W, g.Cin, g.Cout);
-    snprintf(name, sizeof name, "bwd-data (adds) %s", tag);
+    snprintf(name, sizeof name, "F%d bwd-data (adds) %s", m, tag);
     const double e = cond_err(name, dx, want, S, nx);
     /* +1 for the final addition into the pre-filled dinp */
-    ck_assert_msg(e <= tol_for(g.Cout + 1), "%s: error %.3g > tolerance %.3g", name, e,
-                  tol_for(g.Cout + 1));
+    ck_assert_msg(e <= tol_m(g.Cout + 1, m), "%s: error %.3g > tolerance %.3g", name, e,
+                  tol_m(g.Cout + 1, m));
 
     free(x); free(W); free(b); free(dy); free(dx0); free(col); free(y); free(dx); free(want); free(S);
-    check_filter(g, cap, tag);
+    if (m == 2) check_filter(g, cap, tag);
 }
 
 START_TEST(odd_sizes)
 {
-    check_geom((geom){ 2, 7, 5, 5, 3 }, 2, "B2 7x5 5->3");
-    check_geom((geom){ 2, 7, 5, 5, 3 }, 1, "B2 7x5 5->3 chunk1");
-    check_geom((geom){ 3, 1, 1, 4, 6 }, 3, "B3 1x1 4->6");
-    check_geom((geom){ 2, 2, 3, 3, 7 }, 2, "B2 2x3 3->7");
-    check_geom((geom){ 3, 4, 6, 9, 2 }, 1, "B3 4x6 9->2 chunk1");
+    check_geom((geom){ 2, 7, 5, 5, 3 }, 2, 2, "B2 7x5 5->3");
+    check_geom((geom){ 2, 7, 5, 5, 3 }, 1, 2, "B2 7x5 5->3 chunk1");
+    check_geom((geom){ 3, 1, 1, 4, 6 }, 3, 2, "B3 1x1 4->6");
+    check_geom((geom){ 2, 2, 3, 3, 7 }, 2, 2, "B2 2x3 3->7");
+    check_geom((geom){ 3, 4, 6, 9, 2 }, 1, 2, "B3 4x6 9->2 chunk1");
+}
+END_TEST
+
+/* F(4x4,3x3) at sizes that are not multiples of 4 (partial last tiles in one or both directions;
+ * 1x1 and 2x3 are one tile of mostly padding), chunked and not, and at a U-Net width. */
+START_TEST(f43_odd_sizes)
+{
+    check_geom((geom){ 2, 7, 5, 5, 3 }, 2, 4, "B2 7x5 5->3");
+    check_geom((geom){ 2, 7, 5, 5, 3 }, 1, 4, "B2 7x5 5->3 chunk1");
+    check_geom((geom){ 3, 9, 6, 16, 20 }, 3, 4, "B3 9x6 16->20");
+    check_geom((geom){ 3, 1, 1, 4, 6 }, 3, 4, "B3 1x1 4->6");
+    check_geom((geom){ 2, 2, 3, 3, 7 }, 2, 4, "B2 2x3 3->7");
+    check_geom((geom){ 3, 4, 6, 9, 2 }, 1, 4, "B3 4x6 9->2 chunk1");
+    check_geom((geom){ 2, 27, 29, 16, 24 }, 2, 4, "B2 27x29 16->24");
+}
+END_TEST
+
+START_TEST(f43_unet_width)
+{
+    check_geom((geom){ 1, 32, 32, 128, 128 }, 1, 4, "B1 32x32 128->128");
 }
 END_TEST
 
 START_TEST(unet_width)
 {
-    check_geom((geom){ 1, 28, 28, 32, 32 }, 1, "B1 28x28 32->32");
+    check_geom((geom){ 1, 28, 28, 32, 32 }, 1, 2, "B1 28x28 32->32");
 }
 END_TEST
 
@@ -301,7 +335,7 @@ END_TEST
  * last partial), a one-example workspace the phase-parallel one. */
 START_TEST(fused_schedule)
 {
-    check_geom((geom){ 6, 27, 29, 16, 24 }, 6, "B6 27x29 16->24 fused");
+    check_geom((geom){ 6, 27, 29, 16, 24 }, 6, 2, "B6 27x29 16->24 fused");
 }
 END_TEST
 
@@ -322,15 +356,16 @@ END_TEST
 
 /* Bitwise for 1 vs 2 threads; a one-example workspace vs one for the whole batch to rounding. */
 static void run_both(float *y, float *dx, const float *x, const float *W, const float *b,
-                     const float *dy, const float *dx0, float *col, size_t cap, geom g)
+                     const float *dy, const float *dx0, float *col, size_t cap, geom g, int m)
 {
     const size_t nx = (size_t)g.B * g.H * g.W * g.Cin;
-    ck_assert_int_eq(winograd_forward(y, x, W, b, col, cap, g.B, g.H, g.W, g.Cin, g.Cout), DDPM_OK);
+    ck_assert_int_eq(winograd_forward_tile(y, x, W, b, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, m), DDPM_OK);
     memcpy(dx, dx0, nx * sizeof *dx);
-    ck_assert_int_eq(winograd_backward_data(dx, dy, W, col, cap, g.B, g.H, g.W, g.Cin, g.Cout), DDPM_OK);
+    ck_assert_int_eq(winograd_backward_data_tile(dx, dy, W, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, m),
+                     DDPM_OK);
 }
 
-static void check_bitwise(geom g, const char *tag)
+static void check_bitwise(geom g, int m, const char *tag)
 {
     const size_t nx = (size_t)g.B * g.H * g.W * g.Cin, ny = (size_t)g.B * g.H * g.W * g.Cout;
     const size_t nw = 9 * (size_t)g.Cin * g.Cout;
@@ -345,14 +380,14 @@ static void check_bitwise(geom g, const char *tag)
     }
     const int saved = omp_get_max_threads();
     omp_set_num_threads(1);
-    run_both(y[0], dx[0], x, W, b, dy, dx0, col, all, g);
+    run_both(y[0], dx[0], x, W, b, dy, dx0, col, all, g, m);
     omp_set_num_threads(2);
-    run_both(y[1], dx[1], x, W, b, dy, dx0, col, all, g);
-    run_both(y[2], dx[2], x, W, b, dy, dx0, col, one, g);
+    run_both(y[1], dx[1], x, W, b, dy, dx0, col, all, g, m);
+    run_both(y[2], dx[2], x, W, b, dy, dx0, col, one, g, m);
     omp_set_num_threads(saved);
     const int thr = !memcmp(y[0], y[1], ny * sizeof(float)) && !memcmp(dx[0], dx[1], nx * sizeof(float));
     const int chk = !memcmp(y[1], y[2], ny * sizeof(float)) && !memcmp(dx[1], dx[2], nx * sizeof(float));
-    fprintf(stderr, "%s: 1 vs 2 threads %s; 1-example vs whole-batch workspace %s\n", tag,
+    fprintf(stderr, "F%d %s: 1 vs 2 threads %s; 1-example vs whole-batch workspace %s\n", m, tag,
             thr ? "bit-identical" : "DIFFER", chk ? "bit-identical" : "differ in rounding");
     ck_assert_msg(thr, "%s: results depend on the thread count", tag);
     /* The chunk size changes the GEMMs' row count, and OpenBLAS's rounding depends on the shape
@@ -364,14 +399,14 @@ static void check_bitwise(geom g, const char *tag)
         char name[128];
         snprintf(name, sizeof name, "fwd %s, %s workspace", tag, i == 1 ? "batch" : "1-example");
         const double e = cond_err(name, y[i], want, S, ny);
-        ck_assert_msg(e <= tol_for(g.Cin), "%s: error %.3g", name, e);
+        ck_assert_msg(e <= tol_m(g.Cin, m), "%s: error %.3g", name, e);
     }
     ref_backward_data(want, S, dx0, dy, W, g.B, g.H, g.W, g.Cin, g.Cout);
     for (int i = 1; i < 3; i++) {
         char name[128];
         snprintf(name, sizeof name, "bwd-data %s, %s workspace", tag, i == 1 ? "batch" : "1-example");
         const double e = cond_err(name, dx[i], want, S, nx);
-        ck_assert_msg(e <= tol_for(g.Cout + 1), "%s: error %.3g", name, e);
+        ck_assert_msg(e <= tol_m(g.Cout + 1, m), "%s: error %.3g", name, e);
     }
     free(want);
     free(S);
@@ -384,14 +419,18 @@ static void check_bitwise(geom g, const char *tag)
 
 START_TEST(bitwise_threads_and_chunks)
 {
-    check_bitwise((geom){ 2, 28, 28, 32, 32 }, "B2 28x28 32->32 (phase)");
-    check_bitwise((geom){ 6, 27, 29, 16, 24 }, "B6 27x29 16->24 (fused vs phase)");
+    check_bitwise((geom){ 2, 28, 28, 32, 32 }, 2, "B2 28x28 32->32 (phase)");
+    check_bitwise((geom){ 6, 27, 29, 16, 24 }, 2, "B6 27x29 16->24 (fused vs phase)");
+    /* F(4,3): 2 x 49 tiles (phase); 10 x 56 = 560 tiles >= 16 blocks of 32 (fused) against
+     * 56-tile chunks of the 1-example workspace (phase) */
+    check_bitwise((geom){ 2, 28, 28, 32, 32 }, 4, "B2 28x28 32->32 (phase)");
+    check_bitwise((geom){ 10, 27, 29, 16, 24 }, 4, "B10 27x29 16->24 (fused vs phase)");
 }
 END_TEST
 
 /* conv2d_forward / conv2d_backward at a Winograd shape: out, dinp and dW against the reference,
  * db against a double sum; the workspace from conv2d_workspace_floats. */
-static void check_dispatch(geom g, const char *tag)
+static void check_dispatch(geom g, int want_m, const char *tag)
 {
     const size_t nx = (size_t)g.B * g.H * g.W * g.Cin, ny = (size_t)g.B * g.H * g.W * g.Cout;
     const size_t nw = 9 * (size_t)g.Cin * g.Cout;
@@ -408,18 +447,25 @@ static void check_dispatch(geom g, const char *tag)
     double *want = malloc(nmax * sizeof *want), *S = malloc(nmax * sizeof *S);
     char name[128];
 
+    const int m = winograd_output_tile(cap, g.B, g.H, g.W, g.Cin, g.Cout);
+    ck_assert_int_eq(m, want_m);
     ck_assert_int_eq(conv2d_forward(y, x, W, b, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, 3, 1), DDPM_OK);
+    /* the dispatch runs output tile m: the same bits as winograd_forward_tile with m */
+    float *y2 = malloc(ny * sizeof *y2);
+    ck_assert_int_eq(winograd_forward_tile(y2, x, W, b, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, m), DDPM_OK);
+    ck_assert_msg(!memcmp(y, y2, ny * sizeof *y), "%s: conv2d_forward is not F(%d,3)", tag, m);
+    free(y2);
     ref_forward(want, S, x, W, b, g.B, g.H, g.W, g.Cin, g.Cout);
-    snprintf(name, sizeof name, "conv2d_forward %s (winograd)", tag);
+    snprintf(name, sizeof name, "conv2d_forward %s (winograd F%d)", tag, m);
     double e = cond_err(name, y, want, S, ny);
-    ck_assert_msg(e <= tol_for(g.Cin), "conv2d_forward error %.3g", e);
+    ck_assert_msg(e <= tol_m(g.Cin, m), "conv2d_forward error %.3g", e);
 
     ck_assert_int_eq(conv2d_backward(dx, dW, db, dy, x, W, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, 3, 1),
                      DDPM_OK);
     ref_backward_data(want, S, dx0, dy, W, g.B, g.H, g.W, g.Cin, g.Cout);
     snprintf(name, sizeof name, "conv2d_backward %s dinp (winograd, adds)", tag);
     e = cond_err(name, dx, want, S, nx);
-    ck_assert_msg(e <= tol_for(g.Cout + 1), "conv2d_backward dinp error %.3g", e);
+    ck_assert_msg(e <= tol_m(g.Cout + 1, m), "conv2d_backward dinp error %.3g", e);
 
     /* dW by Winograd too (into a zeroed dW): the tolerance of check_filter */
     float *dW0 = calloc(nw, sizeof *dW0);
@@ -457,8 +503,16 @@ START_TEST(conv2d_dispatch)
     /* the input conv (Cin 1 or 3) stays on im2col: its workspace is the im2col rows */
     ck_assert_uint_eq(conv2d_workspace_floats(28, 28, 1, 32, 3, 1), conv2d_col_floats(28, 28, 1, 3, 1));
     ck_assert_uint_eq(conv2d_workspace_floats(28, 28, 32, 64, 3, 2), conv2d_col_floats(28, 28, 32, 3, 2));
-    check_dispatch((geom){ 3, 9, 6, 16, 20 }, "B3 9x6 16->20");
-    check_dispatch((geom){ 2, 7, 9, 24, 1 }, "B2 7x9 24->1"); /* like the output conv */
+    /* F(2,3) where a chunk holds fewer than 64 F(4,3) tiles (2 examples of 6 or 6 tiles here) */
+    check_dispatch((geom){ 3, 9, 6, 16, 20 }, 2, "B3 9x6 16->20");
+    check_dispatch((geom){ 2, 7, 9, 24, 1 }, 2, "B2 7x9 24->1"); /* like the output conv */
+    /* F(4,3): 24 tiles per example, 3 examples per chunk of this workspace = 72 tiles */
+    check_dispatch((geom){ 8, 16, 24, 16, 8 }, 4, "B8 16x24 16->8");
+    /* the rule itself: images under 4x4 and chunks under 64 tiles take F(2,3) */
+    ck_assert_int_eq(winograd_output_tile((size_t)1 << 30, 64, 3, 28, 32, 32), 2);
+    ck_assert_int_eq(winograd_output_tile((size_t)1 << 30, 8, 4, 4, 256, 256), 2);
+    ck_assert_int_eq(winograd_output_tile((size_t)1 << 30, 64, 4, 4, 256, 256), 4);
+    ck_assert_int_eq(winograd_output_tile(winograd_workspace_floats(8, 8, 512, 256), 128, 8, 8, 512, 256), 2);
 }
 END_TEST
 
@@ -469,6 +523,8 @@ static Suite *winograd_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, odd_sizes);
     tcase_add_test(tc, unet_width);
+    tcase_add_test(tc, f43_odd_sizes);
+    tcase_add_test(tc, f43_unet_width);
     tcase_add_test(tc, fused_schedule);
     tcase_add_test(tc, filter_blocks);
     tcase_add_test(tc, bitwise_threads_and_chunks);

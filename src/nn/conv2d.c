@@ -36,7 +36,8 @@ size_t conv2d_col_floats(int H, int W, int Cin, int k, int stride)
  * 14x14 64->64 11.0 -> 5.0, 7x7 64->64 2.3 -> 1.5; B=8 32x32 128 24.0 -> 11.2, 16x16 256
  * 21.2 -> 11.9, 8x8 256 5.1 -> 3.0, 4x4 256 1.24 -> 0.79 (1.5-2.2x); output conv 28x28 32->1..3
  * 1.6-1.8x; Cin = 16: 1.0-1.4x, but 0.8x at 7x7 and 4x4 (0.07 ms; no such layer in the U-Nets),
- * so the same rule serves all three passes. */
+ * so the same rule serves all three passes. Within Winograd, forward and input gradient pick
+ * F(4x4,3x3) or F(2x2,3x3) by winograd_output_tile (its measurements are in winograd.c). */
 #define WINOGRAD_MIN_CIN 16
 
 static int use_winograd(int Cin, int k, int stride)

@@ -12,10 +12,6 @@
 
 static size_t tiles_per_example(int H, int W) { return (size_t)((H + 1) / 2) * (size_t)((W + 1) / 2); }
 
-size_t winograd_workspace_floats(int H, int W, int Cin, int Cout)
-{
-    return 16 * (size_t)Cin * Cout + 16 * tiles_per_example(H, W) * ((size_t)Cin + Cout);
-}
 
 /* Filter-transform tile: FB input x FB output channels, vectorised over the output channel. */
 #define FB 16
@@ -180,56 +176,277 @@ static void output_tiles(float *y, const float *M, size_t ld, const float *bias,
     }
 }
 
+/* ---- F(4x4, 3x3): 6x6 input tiles at stride 4, 36 points (Lavin & Gray's points 0, +-1, +-2) ---- */
+
+static size_t tiles43_per_example(int H, int W) { return (size_t)((H + 3) / 4) * (size_t)((W + 3) / 4); }
+
+/* U (36, Cin, Cout) = G g G^T (or, with flip, U (36, Cout, Cin) of the backward-data filter, as
+ * filter_transform). G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6;
+ * 0 0 1]. Computed in double and rounded once: 1/6 and 1/24 are not exact in float (in double
+ * they and the few sums add relative errors ~1e-16, far below the float rounding); multiplying by
+ * them rather than dividing keeps the transform cheap beside the GEMMs for small images. */
+#define SIXTH (1.0 / 6.0)
+#define TWENTYFOURTH (1.0 / 24.0)
+static void filter_transform43(float *U, const float *W, int Cin, int Cout, int flip)
+{
+    const size_t CC = (size_t)Cin * Cout;
+    const int nbi = (Cin + FB - 1) / FB, nbo = (Cout + FB - 1) / FB;
+#pragma omp parallel for if (NN_PAR_IF(36 * CC)) schedule(static)
+    for (int blk = 0; blk < nbi * nbo; blk++) {
+        const int ci0 = (blk / nbo) * FB, co0 = (blk % nbo) * FB;
+        const int ni = Cin - ci0 < FB ? Cin - ci0 : FB, no = Cout - co0 < FB ? Cout - co0 : FB;
+        float u[36][FB][FB];
+        for (int i = 0; i < ni; i++) {
+            const float *w = W + (size_t)(ci0 + i) * Cout + co0;
+            double g[9][FB], t[18][FB];
+            for (int k = 0; k < 9; k++) {
+                const float *src = w + (size_t)(flip ? 8 - k : k) * CC;
+                for (int o = 0; o < no; o++) g[k][o] = src[o];
+            }
+            for (int j = 0; j < 3; j++) { /* t = G g, t[r][j] at t[r*3+j] */
+#pragma omp simd
+                for (int o = 0; o < no; o++) {
+                    const double g0 = g[j][o], g1 = g[3 + j][o], g2 = g[6 + j][o];
+                    t[j][o] = 0.25 * g0;
+                    t[3 + j][o] = -SIXTH * (g0 + g1 + g2);
+                    t[6 + j][o] = -SIXTH * (g0 - g1 + g2);
+                    t[9 + j][o] = TWENTYFOURTH * (g0 + 2 * g1 + 4 * g2);
+                    t[12 + j][o] = TWENTYFOURTH * (g0 - 2 * g1 + 4 * g2);
+                    t[15 + j][o] = g2;
+                }
+            }
+            for (int r = 0; r < 6; r++) { /* u = t G^T */
+#pragma omp simd
+                for (int o = 0; o < no; o++) {
+                    const double t0 = t[r * 3][o], t1 = t[r * 3 + 1][o], t2 = t[r * 3 + 2][o];
+                    u[r * 6][i][o] = (float)(0.25 * t0);
+                    u[r * 6 + 1][i][o] = (float)(-SIXTH * (t0 + t1 + t2));
+                    u[r * 6 + 2][i][o] = (float)(-SIXTH * (t0 - t1 + t2));
+                    u[r * 6 + 3][i][o] = (float)(TWENTYFOURTH * (t0 + 2 * t1 + 4 * t2));
+                    u[r * 6 + 4][i][o] = (float)(TWENTYFOURTH * (t0 - 2 * t1 + 4 * t2));
+                    u[r * 6 + 5][i][o] = (float)t2;
+                }
+            }
+        }
+        for (int e = 0; e < 36; e++) {
+            float *dst = U + (size_t)e * CC;
+            if (!flip) {
+                for (int i = 0; i < ni; i++)
+                    memcpy(dst + (size_t)(ci0 + i) * Cout + co0, u[e][i], (size_t)no * sizeof(float));
+            } else {
+                for (int o = 0; o < no; o++)
+                    for (int i = 0; i < ni; i++) dst[(size_t)(co0 + o) * Cin + ci0 + i] = u[e][i][o];
+            }
+        }
+    }
+}
+
+/* One B^T step on six vectors (a column or a row of the tile), B^T =
+ * [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]:
+ * at most 3 roundings per output (the products by 2 and 4 are exact). */
+#define BT43(o0, o1, o2, o3, o4, o5, d0, d1, d2, d3, d4, d5)                                        \
+    do {                                                                                            \
+        const float p12 = (d1) + (d2), m12 = (d1) - (d2), p34 = (d3) + (d4), m43 = (d4) - (d3);    \
+        const float m42 = (d4) - (d2), m31 = (d3) - (d1);                                           \
+        o0 = (4.0f * (d0) + (d4)) - 5.0f * (d2);                                                    \
+        o1 = p34 - 4.0f * p12;                                                                      \
+        o2 = m43 + 4.0f * m12;                                                                      \
+        o3 = m42 + 2.0f * m31;                                                                      \
+        o4 = m42 - 2.0f * m31;                                                                      \
+        o5 = (4.0f * (d1) + (d5)) - 5.0f * (d3);                                                    \
+    } while (0)
+
+/* V (36, ld, C) rows 0.. = B^T d B of tiles [t0, t1) of x (nb, H, W, C): tile (b, ty, tx) is
+ * number (b*th + ty)*tw + tx (th = ceil(H/4), tw = ceil(W/4)) and covers rows 4ty-1..4ty+4,
+ * columns 4tx-1..4tx+4 (zero outside the image). */
+static void input_tiles43(float *V, size_t ld, const float *x, long t0, long t1, int H, int W, int C)
+{
+    const int th = (H + 3) / 4, tw = (W + 3) / 4;
+    for (long t = t0; t < t1; t++) {
+        const int b = (int)(t / ((long)th * tw)), r = (int)(t % ((long)th * tw));
+        const int y0 = 4 * (r / tw) - 1, x0 = 4 * (r % tw) - 1;
+        const float *src[36];
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < 6; j++) {
+                const int y = y0 + i, xx = x0 + j;
+                src[i * 6 + j] = (y >= 0 && y < H && xx >= 0 && xx < W)
+                                     ? x + (((size_t)b * H + y) * W + xx) * C : NULL;
+            }
+        float *vt = V + (size_t)(t - t0) * C;
+        for (int c0 = 0; c0 < C; c0 += CB) {
+            const int n = C - c0 < CB ? C - c0 : CB;
+            float d[36][CB], s[36][CB];
+            for (int p = 0; p < 36; p++) {
+                if (src[p]) memcpy(d[p], src[p] + c0, (size_t)n * sizeof(float));
+                else memset(d[p], 0, (size_t)n * sizeof(float));
+            }
+            for (int j = 0; j < 6; j++) { /* s = B^T d (down each column j) */
+#pragma omp simd
+                for (int c = 0; c < n; c++)
+                    BT43(s[j][c], s[6 + j][c], s[12 + j][c], s[18 + j][c], s[24 + j][c], s[30 + j][c],
+                         d[j][c], d[6 + j][c], d[12 + j][c], d[18 + j][c], d[24 + j][c], d[30 + j][c]);
+            }
+            for (int i = 0; i < 6; i++) { /* V = s B (along each row i) */
+                float *v[6];
+                for (int j = 0; j < 6; j++) v[j] = vt + (size_t)(i * 6 + j) * ld * C + c0;
+                float *v0 = v[0], *v1 = v[1], *v2 = v[2], *v3 = v[3], *v4 = v[4], *v5 = v[5];
+                const float *si = s[i * 6];
+#pragma omp simd
+                for (int c = 0; c < n; c++)
+                    BT43(v0[c], v1[c], v2[c], v3[c], v4[c], v5[c], si[c], si[CB + c], si[2 * CB + c],
+                         si[3 * CB + c], si[4 * CB + c], si[5 * CB + c]);
+            }
+        }
+    }
+}
+
+/* One A^T step on six vectors, A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]:
+ * at most 3 roundings per output (the products by 2, 4 and 8 are exact). */
+#define AT43(o0, o1, o2, o3, m0, m1, m2, m3, m4, m5)                                                \
+    do {                                                                                            \
+        const float p12 = (m1) + (m2), m12 = (m1) - (m2), p34 = (m3) + (m4), m34 = (m3) - (m4);    \
+        o0 = ((m0) + p12) + p34;                                                                    \
+        o1 = m12 + 2.0f * m34;                                                                      \
+        o2 = p12 + 4.0f * p34;                                                                      \
+        o3 = (m12 + (m5)) + 8.0f * m34;                                                             \
+    } while (0)
+
+/* y (nb, H, W, C) = A^T m A (+ bias) for tiles [t0, t1) whose m are rows 0.. of M (36, ld, C),
+ * or y += it when add is set. Each output pixel is in one 4x4 tile. */
+static void output_tiles43(float *y, const float *M, size_t ld, const float *bias, int add, long t0,
+                           long t1, int H, int W, int C)
+{
+    const int th = (H + 3) / 4, tw = (W + 3) / 4;
+    for (long t = t0; t < t1; t++) {
+        const int b = (int)(t / ((long)th * tw)), r = (int)(t % ((long)th * tw));
+        const int y0 = 4 * (r / tw), x0 = 4 * (r % tw);
+        float *dst[16];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++)
+                dst[i * 4 + j] = (y0 + i < H && x0 + j < W)
+                                     ? y + (((size_t)b * H + y0 + i) * W + x0 + j) * C : NULL;
+        const float *mt = M + (size_t)(t - t0) * C;
+        for (int c0 = 0; c0 < C; c0 += CB) {
+            const int n = C - c0 < CB ? C - c0 : CB;
+            float s[24][CB], o[16][CB];
+            for (int j = 0; j < 6; j++) { /* s = A^T m (down each column j) */
+                const float *m[6];
+                for (int i = 0; i < 6; i++) m[i] = mt + (size_t)(i * 6 + j) * ld * C + c0;
+                const float *m0 = m[0], *m1 = m[1], *m2 = m[2], *m3 = m[3], *m4 = m[4], *m5 = m[5];
+#pragma omp simd
+                for (int c = 0; c < n; c++)
+                    AT43(s[j][c], s[6 + j][c], s[12 + j][c], s[18 + j][c], m0[c], m1[c], m2[c], m3[c],
+                         m4[c], m5[c]);
+            }
+            for (int i = 0; i < 4; i++) { /* o = s A (along each row i) */
+                const float *si = s[i * 6];
+#pragma omp simd
+                for (int c = 0; c < n; c++)
+                    AT43(o[i * 4][c], o[i * 4 + 1][c], o[i * 4 + 2][c], o[i * 4 + 3][c], si[c],
+                         si[CB + c], si[2 * CB + c], si[3 * CB + c], si[4 * CB + c], si[5 * CB + c]);
+            }
+            for (int p = 0; p < 16; p++) {
+                float *d = dst[p];
+                if (!d) continue;
+                d += c0;
+                if (add) {
+#pragma omp simd
+                    for (int c = 0; c < n; c++) d[c] += o[p][c];
+                } else if (bias) {
+#pragma omp simd
+                    for (int c = 0; c < n; c++) d[c] = o[p][c] + bias[c0 + c];
+                } else {
+                    memcpy(d, o[p], (size_t)n * sizeof(float));
+                }
+            }
+        }
+    }
+}
+
+/* Floats of U plus one example's V and M for output tiles of m x m (m = 2 or 4). */
+static size_t need_floats(int H, int W, int Cin, int Cout, int m)
+{
+    const size_t P = m == 4 ? 36 : 16, T1 = m == 4 ? tiles43_per_example(H, W) : tiles_per_example(H, W);
+    return P * (size_t)Cin * Cout + P * T1 * ((size_t)Cin + Cout);
+}
+
+size_t winograd_workspace_floats(int H, int W, int Cin, int Cout)
+{
+    const size_t a = need_floats(H, W, Cin, Cout, 2), b = need_floats(H, W, Cin, Cout, 4);
+    return a > b ? a : b;
+}
+
 /* Tiles per block of the fused schedule (V and M of a block stay in L2 for the U-Net's widths),
- * and the fewest blocks per chunk for which it is used (enough to balance the threads). */
+ * for F(2x2,3x3) and F(4x4,3x3), and the fewest blocks per chunk for which it is used (enough to
+ * balance the threads). */
+#ifndef TB
 #define TB 64
+#endif
+#ifndef TB43
+#define TB43 32
+#endif
 #define FUSED_MIN_BLOCKS 16
 
-/* y (B, H, W, Co) (=|+=) the 3x3 convolution of x (B, H, W, Ci) whose transformed filter is
- * already in col[0 .. 16*Ci*Co); the rest of col holds V and M for chunks of examples.
- * A chunk with many tiles is cut into blocks of TB tiles, each transformed, multiplied and
- * transformed back by one thread (one barrier per chunk, V and M stay in cache); a chunk with
- * few tiles runs each phase in parallel (tiles, then the 16 GEMMs, then tiles) so that the
- * threads still share the work. Either way every GEMM is one call whose shape does not depend
- * on the thread count, and every output element is computed by one thread. */
-static int run(float *y, const float *x, const float *bias, int add, float *col, size_t col_cap,
-               int B, int H, int W, int Ci, int Co)
+static void tiles_in(float *V, size_t ld, const float *x, long t0, long t1, int H, int W, int C, int m)
 {
-    const size_t T1 = tiles_per_example(H, W);
-    const size_t nU = 16 * (size_t)Ci * Co, per = 16 * T1 * ((size_t)Ci + Co);
+    if (m == 4) input_tiles43(V, ld, x, t0, t1, H, W, C);
+    else input_tiles(V, ld, x, t0, t1, H, W, C);
+}
+
+static void tiles_out(float *y, const float *M, size_t ld, const float *bias, int add, long t0, long t1,
+                      int H, int W, int C, int m)
+{
+    if (m == 4) output_tiles43(y, M, ld, bias, add, t0, t1, H, W, C);
+    else output_tiles(y, M, ld, bias, add, t0, t1, H, W, C);
+}
+
+/* y (B, H, W, Co) (=|+=) the 3x3 convolution of x (B, H, W, Ci) by F(m x m, 3x3) (P = (m+2)^2
+ * points) whose transformed filter is already in col[0 .. P*Ci*Co); the rest of col holds V and
+ * M for chunks of examples. A chunk with many tiles is cut into blocks of TB (TB43) tiles, each
+ * transformed, multiplied and transformed back by one thread (one barrier per chunk, V and M stay
+ * in cache); a chunk with few tiles runs each phase in parallel (tiles, then the P GEMMs, then
+ * tiles) so that the threads still share the work. Either way every GEMM is one call whose shape
+ * does not depend on the thread count, and every output element is computed by one thread. */
+static int run(float *y, const float *x, const float *bias, int add, float *col, size_t col_cap,
+               int B, int H, int W, int Ci, int Co, int m)
+{
+    const int P = m == 4 ? 36 : 16;
+    const size_t T1 = m == 4 ? tiles43_per_example(H, W) : tiles_per_example(H, W);
+    const size_t nU = (size_t)P * Ci * Co, per = (size_t)P * T1 * ((size_t)Ci + Co);
     size_t c = (col_cap - nU) / per;
     const int chunk = c > (size_t)B ? B : (int)c;
+    const long tb = m == 4 ? TB43 : TB;
     float *V = col + nU;
     for (int b0 = 0; b0 < B; b0 += chunk) {
         const int nb = B - b0 < chunk ? B - b0 : chunk;
         const long nt = (long)nb * (long)T1;
         const float *xc = x + (size_t)b0 * H * W * Ci;
         float *yc = y + (size_t)b0 * H * W * Co;
-        if (nt >= (long)FUSED_MIN_BLOCKS * TB) {
-            const long tb = TB, nblk = (nt + tb - 1) / tb;
+        if (nt >= (long)FUSED_MIN_BLOCKS * tb) {
+            const long nblk = (nt + tb - 1) / tb;
 #pragma omp parallel for if (NN_PAR_IF((size_t)nt * Ci * Co)) schedule(static)
             for (long k = 0; k < nblk; k++) {
                 const long t0 = k * tb, t1 = nt - t0 < tb ? nt : t0 + tb;
                 const int n = (int)(t1 - t0);
-                float *Vk = V + 16 * (size_t)t0 * ((size_t)Ci + Co), *Mk = Vk + 16 * (size_t)n * Ci;
-                input_tiles(Vk, (size_t)n, xc, t0, t1, H, W, Ci);
-                for (int e = 0; e < 16; e++)
+                float *Vk = V + (size_t)P * (size_t)t0 * ((size_t)Ci + Co), *Mk = Vk + (size_t)P * n * Ci;
+                tiles_in(Vk, (size_t)n, xc, t0, t1, H, W, Ci, m);
+                for (int e = 0; e < P; e++)
                     nn_sgemm(CblasNoTrans, CblasNoTrans, n, Co, Ci, 1.0f, Vk + (size_t)e * n * Ci, Ci,
                              col + (size_t)e * Ci * Co, Co, 0.0f, Mk + (size_t)e * n * Co, Co);
-                output_tiles(yc, Mk, (size_t)n, bias, add, t0, t1, H, W, Co);
+                tiles_out(yc, Mk, (size_t)n, bias, add, t0, t1, H, W, Co, m);
             }
             continue;
         }
-        float *M = V + 16 * (size_t)nt * Ci;
-#pragma omp parallel for if (NN_PAR_IF((size_t)nt * 16 * Ci)) schedule(static)
-        for (long t = 0; t < nt; t++) input_tiles(V + (size_t)t * Ci, (size_t)nt, xc, t, t + 1, H, W, Ci);
+        float *M = V + (size_t)P * (size_t)nt * Ci;
+#pragma omp parallel for if (NN_PAR_IF((size_t)nt * P * Ci)) schedule(static)
+        for (long t = 0; t < nt; t++) tiles_in(V + (size_t)t * Ci, (size_t)nt, xc, t, t + 1, H, W, Ci, m);
 #pragma omp parallel for if (NN_PAR_IF((size_t)nt * Ci * Co)) schedule(static)
-        for (int e = 0; e < 16; e++)
+        for (int e = 0; e < P; e++)
             nn_sgemm(CblasNoTrans, CblasNoTrans, (int)nt, Co, Ci, 1.0f, V + (size_t)e * nt * Ci, Ci,
                      col + (size_t)e * Ci * Co, Co, 0.0f, M + (size_t)e * nt * Co, Co);
-#pragma omp parallel for if (NN_PAR_IF((size_t)nt * 16 * Co)) schedule(static)
+#pragma omp parallel for if (NN_PAR_IF((size_t)nt * P * Co)) schedule(static)
         for (long t = 0; t < nt; t++)
-            output_tiles(yc, M + (size_t)t * Co, (size_t)nt, bias, add, t, t + 1, H, W, Co);
+            tiles_out(yc, M + (size_t)t * Co, (size_t)nt, bias, add, t, t + 1, H, W, Co, m);
     }
     return DDPM_OK;
 }
@@ -366,20 +583,65 @@ static int check_cap(size_t col_cap, int H, int W, int Cin, int Cout)
     return DDPM_OK;
 }
 
+int winograd_forward_tile(float *out, const float *inp, const float *W, const float *b, float *col,
+                          size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int m)
+{
+    if (m != 2 && m != 4) return ddpm_error("winograd: output tile %d is not 2 or 4 (internal error)", m);
+    DDPM_TRY(check_cap(col_cap, H, Wd, Cin, Cout));
+    if (m == 4) filter_transform43(col, W, Cin, Cout, 0);
+    else filter_transform(col, W, Cin, Cout, 0);
+    return run(out, inp, b, 0, col, col_cap, B, H, Wd, Cin, Cout, m);
+}
+
+int winograd_backward_data_tile(float *dinp, const float *dout, const float *W, float *col,
+                                size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int m)
+{
+    if (m != 2 && m != 4) return ddpm_error("winograd: output tile %d is not 2 or 4 (internal error)", m);
+    DDPM_TRY(check_cap(col_cap, H, Wd, Cin, Cout));
+    if (m == 4) filter_transform43(col, W, Cin, Cout, 1);
+    else filter_transform(col, W, Cin, Cout, 1);
+    return run(dinp, dout, NULL, 1, col, col_cap, B, H, Wd, Cout, Cin, m);
+}
+
+/* F(4x4,3x3) is used where a chunk (sized by col_cap as in run) holds at least this many 6x6 tiles
+ * and the image is at least 4x4; F(2x2,3x3) elsewhere. Its U is 36 Cin Cout floats (16 for
+ * F(2,3)), transformed once per call and packed by OpenBLAS once per GEMM, i.e. per chunk or
+ * fused block: with few tiles per chunk that fixed cost outweighs the 1.78x fewer multiplies.
+ * Measured on one core, min of 3 interleaved runs, F(2,3) -> F(4,3) ms, forward / input
+ * gradient, with the U-Net's workspace (max(one example, 4M floats)):
+ *   B=64 28x28 32->32   8.4 -> 5.9 / 8.5 -> 5.8      B=8 32x32 128      14.6 -> 9.5 / 14.8 -> 9.9
+ *   B=64 28x28 32->64  14.1 -> 8.8 / 15.1 -> 9.4     B=8 16x16 256      14.2 -> 10.2 / 14.5 -> 10.9
+ *   B=64 14x14 64->64   6.0 -> 4.7 / 6.0 -> 4.9      B=8 8x8 256 (32 t)  4.2 -> 4.1 / 4.3 -> 4.9
+ *   B=64 7x7 64->64     1.8 -> 1.1 / 1.7 -> 1.2      B=8 4x4 256 (8 t)   1.9 -> 2.2 / 1.8 -> 2.9
+ *   B=64 28x28 32->1    3.6 -> 2.7 / 3.5 -> 2.3      B=8 32x32 128->3    2.7 -> 1.7 / 1.7 -> 0.9
+ * and by tiles per chunk (t): 4x4 256 at B=16/32/64 (16/32/64 t) 1.03/1.22/1.23 x forward,
+ * 0.78/0.92/1.19 x input gradient; 8x8 256 at B=16 (64 t) 1.27/1.24 x; 8x8 512->256 and
+ * 4x4 512->256, whose workspace holds one example (4 or 1 t per chunk): 0.6 x and 0.2 x. */
+#define F43_MIN_CHUNK_TILES 64
+
+int winograd_output_tile(size_t col_cap, int B, int H, int W, int Cin, int Cout)
+{
+    if (H < 4 || W < 4) return 2;
+    const size_t nU = 36 * (size_t)Cin * Cout, T1 = tiles43_per_example(H, W);
+    const size_t per = 36 * T1 * ((size_t)Cin + Cout);
+    if (col_cap < nU + per) return 2;
+    size_t chunk = (col_cap - nU) / per;
+    if (chunk > (size_t)B) chunk = (size_t)B;
+    return chunk * T1 >= F43_MIN_CHUNK_TILES ? 4 : 2;
+}
+
 int winograd_forward(float *out, const float *inp, const float *W, const float *b, float *col,
                      size_t col_cap, int B, int H, int Wd, int Cin, int Cout)
 {
-    DDPM_TRY(check_cap(col_cap, H, Wd, Cin, Cout));
-    filter_transform(col, W, Cin, Cout, 0);
-    return run(out, inp, b, 0, col, col_cap, B, H, Wd, Cin, Cout);
+    return winograd_forward_tile(out, inp, W, b, col, col_cap, B, H, Wd, Cin, Cout,
+                                 winograd_output_tile(col_cap, B, H, Wd, Cin, Cout));
 }
 
 int winograd_backward_data(float *dinp, const float *dout, const float *W, float *col,
                            size_t col_cap, int B, int H, int Wd, int Cin, int Cout)
 {
-    DDPM_TRY(check_cap(col_cap, H, Wd, Cin, Cout));
-    filter_transform(col, W, Cin, Cout, 1);
-    return run(dinp, dout, NULL, 1, col, col_cap, B, H, Wd, Cout, Cin);
+    return winograd_backward_data_tile(dinp, dout, W, col, col_cap, B, H, Wd, Cin, Cout,
+                                       winograd_output_tile(col_cap, B, H, Wd, Cin, Cout));
 }
 
 /* Target floats of one block's V and dM (all 16 points) in winograd_backward_filter, and the

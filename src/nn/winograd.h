@@ -16,6 +16,14 @@
  * Backward-data is the same machinery: the input gradient of a 3x3 SAME stride-1 convolution is
  * the convolution of dout with the kernel flipped in (kh, kw) and Cin/Cout swapped.
  *
+ * Forward and backward-data also have F(4x4, 3x3) (Lavin-Gray points 0, +-1, +-2): 6x6 input
+ * tiles at stride 4, U (36, Cin, Cout) (computed in double, rounded once), 36 GEMMs per chunk or
+ * fused block of 32 tiles, 36 multiplies per 16 outputs instead of 64. The same two schedules,
+ * workspace and determinism. It is used where the image is at least 4x4 and a chunk holds at
+ * least 64 of its tiles (winograd_output_tile; the rule and its measurements are in winograd.c).
+ * Its rounding is larger (transform entries up to 8 and 1/24): about 10-20x F(2,3)'s measured
+ * error, bounded by 256 (K + 14) u of the direct sum of |terms| (tests/test_winograd.c).
+ *
  * Backward-filter is the transposed identity: with dM[e] = A dy A^T of every 2x2 output-gradient
  * tile spread to its 16 points (outputs past H x W count as 0),
  *   dU[e] (Cin, Cout)    = sum over the tiles of V[e]^T dM[e]     (16 long-reduction GEMMs)
@@ -40,9 +48,10 @@
 
 #include <stddef.h>
 
-/* U (16*Cin*Cout) plus one example's V and M: 16 * ceil(H/2) * ceil(W/2) * (Cin + Cout).
+/* The larger of F(2,3)'s U (16*Cin*Cout) plus one example's V and M, 16 * ceil(H/2) * ceil(W/2)
+ * * (Cin + Cout), and F(4,3)'s 36*Cin*Cout + 36 * ceil(H/4) * ceil(W/4) * (Cin + Cout).
  * Symmetric in Cin/Cout, so it covers forward, backward-data and backward-filter (dU in U's place,
- * V and dM in V and M's) of the same layer. */
+ * V and dM in V and M's) of the same layer, with either tile. */
 size_t winograd_workspace_floats(int H, int W, int Cin, int Cout);
 
 /* out (B, H, W, Cout) = conv3x3(inp (B, H, W, Cin), W (3, 3, Cin, Cout)) + b (Cout; may be NULL). */
@@ -51,6 +60,16 @@ int winograd_forward(float *out, const float *inp, const float *W, const float *
 /* dinp (B, H, W, Cin) += the input gradient of that convolution given dout (B, H, W, Cout). */
 int winograd_backward_data(float *dinp, const float *dout, const float *W, float *col,
                            size_t col_cap, int B, int H, int Wd, int Cin, int Cout);
+
+/* The output tile the two calls above use: 4 (F(4x4,3x3)) where the image is at least 4x4 and a
+ * chunk of the workspace holds >= 64 of its 6x6 tiles, else 2 (F(2x2,3x3)). The same for both
+ * calls (their workspace use is symmetric in Cin/Cout); measurements in winograd.c. */
+int winograd_output_tile(size_t col_cap, int B, int H, int W, int Cin, int Cout);
+/* The same two calls with the output tile m (2 or 4) given (tests and measurements). */
+int winograd_forward_tile(float *out, const float *inp, const float *W, const float *b, float *col,
+                          size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int m);
+int winograd_backward_data_tile(float *dinp, const float *dout, const float *W, float *col,
+                                size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int m);
 
 /* dW (3, 3, Cin, Cout) += the weight gradient of that convolution given inp (B, H, W, Cin) and
  * dout (B, H, W, Cout). */
