@@ -154,7 +154,7 @@ int clf_forward(const fmnist_classifier *c, clf_acts *a, int B)
                             14, 14, CLF_C2, CLF_C3, 3, 2));
     clf_relu_forward(a->h3, a->h3_pre, (size_t)B * CLF_FLAT);
     dense_forward(a->f_pre, a->h3, p[CLF_FC1_W], p[CLF_FC1_B], B, CLF_FLAT, CLF_D);
-    swish_forward(a->f, a->f_pre, (size_t)B * CLF_D);
+    swish_forward_libm(a->f, a->f_pre, (size_t)B * CLF_D);
     dense_forward(a->logits, a->f, p[CLF_LOGITS_W], p[CLF_LOGITS_B], B, CLF_D,
                   CLASSIFIER_NUM_CLASSES);
     return DDPM_OK;

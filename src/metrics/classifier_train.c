@@ -111,7 +111,7 @@ static int clf_backward(float *const dp[CLF_NUM_PARAMS], clf_grads *g, const fmn
            (g->total - (size_t)(g->df - g->block)) * sizeof(float));
     dense_backward(g->df, dp[CLF_LOGITS_W], dp[CLF_LOGITS_B], g->dlogits, a->f, p[CLF_LOGITS_W], B,
                    CLF_D, CLASSIFIER_NUM_CLASSES);
-    swish_backward(g->df_pre, g->df, a->f_pre, (size_t)B * CLF_D);
+    swish_backward_libm(g->df_pre, g->df, a->f_pre, (size_t)B * CLF_D);
     dense_backward(g->dh3, dp[CLF_FC1_W], dp[CLF_FC1_B], g->df_pre, a->h3, p[CLF_FC1_W], B,
                    CLF_FLAT, CLF_D);
     clf_relu_backward(g->dh3_pre, g->dh3, a->h3_pre, (size_t)B * CLF_FLAT);

@@ -1,5 +1,6 @@
 #include "nn/attention.h"
 
+#include "nn/expf_simd.h"
 #include "nn/gemm.h"
 #include "nn/parallel.h"
 
@@ -13,11 +14,10 @@ static void softmax_rows(float *w, int N)
         float *r = w + (size_t)i * N;
         float mx = r[0];
         for (int j = 1; j < N; j++) mx = r[j] > mx ? r[j] : mx;
+#pragma omp simd
+        for (int j = 0; j < N; j++) r[j] = nn_expf(r[j] - mx);
         double s = 0.0;
-        for (int j = 0; j < N; j++) {
-            r[j] = expf(r[j] - mx);
-            s += r[j];
-        }
+        for (int j = 0; j < N; j++) s += r[j];
         const float inv = (float)(1.0 / s);
         for (int j = 0; j < N; j++) r[j] *= inv;
     }
