@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <glob.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static char g_runs[1024], g_results[1024];
 
@@ -177,6 +180,79 @@ START_TEST(bad_tier_is_a_usage_error)
 }
 END_TEST
 
+/* Ctrl-C / SIGTERM during a driver's evaluation ends it at once (the default action of the
+ * signal, after one line saying that finished pieces are kept) instead of being swallowed by the
+ * training handler; the evaluation cache stays a readable HDF5 file. T = 1000 makes the smoke
+ * evaluation long enough (tens of seconds) to be inside it when the signal comes. */
+START_TEST(sigterm_during_evaluation)
+{
+    const char *bin = getenv("DDPM_BIN");
+    if (!bin) bin = "bin";
+    char runs[1024], results[1024], cmd[4096], exe[1024];
+    snprintf(runs, sizeof runs, "%s", test_tmp_path("sig_runs"));
+    snprintf(results, sizeof results, "%s", test_tmp_path("sig_results"));
+    const char *errp = test_tmp_path("sig_stderr.txt");
+    snprintf(cmd, sizeof cmd, "DDPM_RUNS_DIR='%s' DDPM_RESULTS_DIR='%s' DDPM_QUIET=1 %s/exp_table2 --tier smoke "
+             "--only eps-fixedlarge-mse --set num_diffusion_timesteps=1000 --train-only > /dev/null 2>&1",
+             runs, results, bin);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(exe, sizeof exe, "%s/exp_table2", bin);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        setenv("DDPM_RUNS_DIR", runs, 1);
+        setenv("DDPM_RESULTS_DIR", results, 1);
+        setenv("DDPM_QUIET", "1", 1);
+        if (!freopen(errp, "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(3);
+        execl(exe, exe, "--tier", "smoke", "--only", "eps-fixedlarge-mse", "--set", "num_diffusion_timesteps=1000",
+              (char *)NULL);
+        _exit(4);
+    }
+    /* wait until it reuses the trained run (then it loads the model and evaluates) */
+    char log[8192] = "";
+    for (int i = 0; i < 300 && !strstr(log, "reusing the finished run"); i++) {
+        usleep(100000);
+        FILE *f = fopen(errp, "r");
+        if (f) {
+            size_t n = fread(log, 1, sizeof log - 1, f);
+            log[n] = 0;
+            fclose(f);
+        }
+    }
+    ck_assert_msg(strstr(log, "reusing the finished run"), "driver output: %s", log);
+    usleep(1000000);
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    const double t0 = ddpm_now();
+    int st = 0;
+    pid_t w = 0;
+    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && ddpm_now() - t0 < 20) usleep(20000);
+    const double waited = ddpm_now() - t0;
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    fprintf(stderr, "SIGTERM during evaluation: ended after %.2f s\n", waited);
+    ck_assert_msg(w == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "still running or exited normally");
+    ck_assert(waited < 5);
+    FILE *f = fopen(errp, "r");
+    ck_assert(f != NULL);
+    size_t n = fread(log, 1, sizeof log - 1, f);
+    log[n] = 0;
+    fclose(f);
+    ck_assert_msg(strstr(log, "interrupted: finished evaluation pieces are kept"), "%s", log);
+    glob_t g;
+    snprintf(cmd, sizeof cmd, "%s/smoke/eps-fixedlarge-mse-*/eval.h5", runs);
+    ck_assert_int_eq(glob(cmd, 0, NULL, &g), 0);
+    hid_t h = h5io_open(g.gl_pathv[0], 0);
+    ck_assert_msg(h >= 0, "%s", ddpm_last_error());
+    ck_assert(h5io_attr_exists(h, ".", "settings") == 1);
+    h5io_close(h);
+    globfree(&g);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", runs, results);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *drivers_suite(void)
 {
     Suite *s = suite_create("drivers");
@@ -184,6 +260,7 @@ static Suite *drivers_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, all_drivers_at_smoke_tier);
     tcase_add_test(tc, bad_tier_is_a_usage_error);
+    tcase_add_test(tc, sigterm_during_evaluation);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -18,13 +18,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Ctrl-C / SIGTERM during training: the loop checkpoints and stops; rerunning resumes. */
-static volatile sig_atomic_t g_stop = 0;
+/* Ctrl-C / SIGTERM during training: the loop checkpoints and stops; rerunning resumes. At any
+ * other time (evaluation: each finished piece — test NLL, train NLL, samples — is already
+ * flushed to the run's eval.h5, and nothing is written between pieces) the process says so and
+ * ends at once with the signal's default action. */
+static volatile sig_atomic_t g_stop = 0, g_training = 0;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    g_stop = 1;
+    if (g_training) {
+        g_stop = 1;
+        return;
+    }
+    static const char msg[] = "\ninterrupted: finished evaluation pieces are kept in the run's eval.h5; "
+                              "rerun the same command to continue\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
 int make_dirs(const char *path)
@@ -138,7 +149,10 @@ int experiment_train(const tier_spec *t, const ddpm_config *cfg, variant_result 
         o.argv = argv;
         train_result tr;
         fprintf(stderr, "%s: training in %s\n", r->variant, r->run_dir);
-        DDPM_TRY(train_run(cfg, r->run_dir, &o, &tr));
+        g_training = 1;
+        const int trc = train_run(cfg, r->run_dir, &o, &tr);
+        g_training = 0;
+        DDPM_TRY(trc);
         r->outcome = tr.outcome;
         r->diverged_step = tr.diverged_step;
         r->steps = tr.step;
@@ -176,6 +190,7 @@ static int cache_open(cache *c, const char *path, const tier_spec *t, const ddpm
     c->f = h5io_create(path);
     if (c->f < 0) return DDPM_ERR;
     DDPM_TRY(h5io_attr_str(c->f, ".", "settings", want));
+    if (H5Fflush(c->f, H5F_SCOPE_GLOBAL) < 0) return ddpm_error("%s: flush failed", path); /* readable if killed */
     return DDPM_OK;
 }
 
