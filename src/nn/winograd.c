@@ -12,6 +12,21 @@
 
 static size_t tiles_per_example(int H, int W) { return (size_t)((H + 1) / 2) * (size_t)((W + 1) / 2); }
 
+/* Pixel (b, y, xx) of an NHWC tensor (b, H, W, C), or NULL outside the image (zero padding). */
+static const float *pixel_or_null(const float *x, int b, int y, int xx, int H, int W, int C)
+{
+    return (y >= 0 && y < H && xx >= 0 && xx < W) ? x + (((size_t)b * H + y) * W + xx) * C : NULL;
+}
+
+/* d[p][0..n) = channels c0..c0+n of pixel src[p] (zeros for NULL), p < np. */
+static void load_pixels(float (*d)[CB], const float *const *src, int np, int c0, int n)
+{
+    for (int p = 0; p < np; p++) {
+        if (src[p]) memcpy(d[p], src[p] + c0, (size_t)n * sizeof(float));
+        else memset(d[p], 0, (size_t)n * sizeof(float));
+    }
+}
+
 
 /* Filter-transform tile: FB input x FB output channels, vectorised over the output channel. */
 #define FB 16
@@ -82,17 +97,13 @@ static void input_tiles(float *V, size_t ld, const float *x, long t0, long t1, i
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++) {
                 const int y = y0 + i, xx = x0 + j;
-                src[i * 4 + j] = (y >= 0 && y < H && xx >= 0 && xx < W)
-                                     ? x + (((size_t)b * H + y) * W + xx) * C : NULL;
+                src[i * 4 + j] = pixel_or_null(x, b, y, xx, H, W, C);
             }
         float *vt = V + (size_t)(t - t0) * C;
         for (int c0 = 0; c0 < C; c0 += CB) {
             const int n = C - c0 < CB ? C - c0 : CB;
             float d[16][CB], s[16][CB];
-            for (int p = 0; p < 16; p++) {
-                if (src[p]) memcpy(d[p], src[p] + c0, (size_t)n * sizeof(float));
-                else memset(d[p], 0, (size_t)n * sizeof(float));
-            }
+            load_pixels(d, src, 16, c0, n);
             for (int j = 0; j < 4; j++) { /* s = B^T d (down each column j) */
 #pragma omp simd
                 for (int c = 0; c < n; c++) {
@@ -269,17 +280,13 @@ static void input_tiles43(float *V, size_t ld, const float *x, long t0, long t1,
         for (int i = 0; i < 6; i++)
             for (int j = 0; j < 6; j++) {
                 const int y = y0 + i, xx = x0 + j;
-                src[i * 6 + j] = (y >= 0 && y < H && xx >= 0 && xx < W)
-                                     ? x + (((size_t)b * H + y) * W + xx) * C : NULL;
+                src[i * 6 + j] = pixel_or_null(x, b, y, xx, H, W, C);
             }
         float *vt = V + (size_t)(t - t0) * C;
         for (int c0 = 0; c0 < C; c0 += CB) {
             const int n = C - c0 < CB ? C - c0 : CB;
             float d[36][CB], s[36][CB];
-            for (int p = 0; p < 36; p++) {
-                if (src[p]) memcpy(d[p], src[p] + c0, (size_t)n * sizeof(float));
-                else memset(d[p], 0, (size_t)n * sizeof(float));
-            }
+            load_pixels(d, src, 36, c0, n);
             for (int j = 0; j < 6; j++) { /* s = B^T d (down each column j) */
 #pragma omp simd
                 for (int c = 0; c < n; c++)
@@ -476,27 +483,22 @@ static void filter_grad_tiles(float *V, float *dM, size_t ld, const float *x, co
     for (long t = t0; t < t1; t++) {
         const int b = (int)(t / ((long)th * tw)), r = (int)(t % ((long)th * tw));
         const int ty = r / tw, tx = r % tw;
-        const float *src[2][4];
+        const float *src[8]; /* [k][q]: input rows ra, rb of the tile, columns 0..3 */
         for (int k = 0; k < 2; k++) {
             const int y = 2 * ty - 1 + (k ? bi.rb : bi.ra);
             for (int q = 0; q < 4; q++) {
                 const int xx = 2 * tx - 1 + q;
-                src[k][q] = (y >= 0 && y < H && xx >= 0 && xx < W)
-                                ? x + (((size_t)b * H + y) * W + xx) * Ci : NULL;
+                src[k * 4 + q] = pixel_or_null(x, b, y, xx, H, W, Ci);
             }
         }
         float *vt = V + (size_t)(t - t0) * Ci;
         for (int c0 = 0; c0 < Ci; c0 += CB) {
             const int n = Ci - c0 < CB ? Ci - c0 : CB;
-            float d[2][4][CB], s[4][CB];
-            for (int k = 0; k < 2; k++)
-                for (int q = 0; q < 4; q++) {
-                    if (src[k][q]) memcpy(d[k][q], src[k][q] + c0, (size_t)n * sizeof(float));
-                    else memset(d[k][q], 0, (size_t)n * sizeof(float));
-                }
+            float d[8][CB], s[4][CB];
+            load_pixels(d, src, 8, c0, n);
             for (int q = 0; q < 4; q++) { /* s = row i of B^T d */
 #pragma omp simd
-                for (int c = 0; c < n; c++) s[q][c] = bi.sa * d[0][q][c] + bi.sb * d[1][q][c];
+                for (int c = 0; c < n; c++) s[q][c] = bi.sa * d[q][c] + bi.sb * d[4 + q][c];
             }
             for (int j = 0; j < 4; j++) { /* V[4i + j] = s B[:, j] */
                 const row2 bj = BT_ROWS[j];
@@ -505,26 +507,22 @@ static void filter_grad_tiles(float *V, float *dM, size_t ld, const float *x, co
                 for (int c = 0; c < n; c++) v[c] = bj.sa * s[bj.ra][c] + bj.sb * s[bj.rb][c];
             }
         }
-        const float *gsrc[2][2];
+        const float *gsrc[4]; /* [k][q]: output rows ra, rb of the tile, columns 0..1 */
         for (int k = 0; k < 2; k++) {
             const int y = 2 * ty + (k ? ai.rb : ai.ra);
             for (int q = 0; q < 2; q++) {
                 const int xx = 2 * tx + q;
-                gsrc[k][q] = (y < H && xx < W) ? dy + (((size_t)b * H + y) * W + xx) * Co : NULL;
+                gsrc[k * 2 + q] = pixel_or_null(dy, b, y, xx, H, W, Co);
             }
         }
         float *mt = dM + (size_t)(t - t0) * Co;
         for (int c0 = 0; c0 < Co; c0 += CB) {
             const int n = Co - c0 < CB ? Co - c0 : CB;
-            float g[2][2][CB], s[2][CB];
-            for (int k = 0; k < 2; k++)
-                for (int q = 0; q < 2; q++) {
-                    if (gsrc[k][q]) memcpy(g[k][q], gsrc[k][q] + c0, (size_t)n * sizeof(float));
-                    else memset(g[k][q], 0, (size_t)n * sizeof(float));
-                }
+            float g[4][CB], s[2][CB];
+            load_pixels(g, gsrc, 4, c0, n);
             for (int q = 0; q < 2; q++) { /* s = row i of A g */
 #pragma omp simd
-                for (int c = 0; c < n; c++) s[q][c] = ai.sa * g[0][q][c] + ai.sb * g[1][q][c];
+                for (int c = 0; c < n; c++) s[q][c] = ai.sa * g[q][c] + ai.sb * g[2 + q][c];
             }
             for (int j = 0; j < 4; j++) { /* dM[4i + j] = s A^T[:, j] */
                 const row2 aj = A_ROWS[j];
