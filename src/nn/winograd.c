@@ -31,6 +31,24 @@ static void load_pixels(float (*d)[CB], const float *const *src, int np, int c0,
 /* Filter-transform tile: FB input x FB output channels, vectorised over the output channel. */
 #define FB 16
 
+/* Writes a block's transformed filters u[e][i][o] (ni input x no output channels at ci0, co0) to
+ * U (npts, Cin, Cout), or transposed to U (npts, Cout, Cin) for the backward-data filter. */
+static void store_filter_block(float *U, float (*u)[FB][FB], int npts, int flip, int Cin, int Cout, int ci0,
+                               int co0, int ni, int no)
+{
+    const size_t CC = (size_t)Cin * Cout;
+    for (int e = 0; e < npts; e++) {
+        float *dst = U + (size_t)e * CC;
+        if (!flip) {
+            for (int i = 0; i < ni; i++)
+                memcpy(dst + (size_t)(ci0 + i) * Cout + co0, u[e][i], (size_t)no * sizeof(float));
+        } else {
+            for (int o = 0; o < no; o++)
+                for (int i = 0; i < ni; i++) dst[(size_t)(co0 + o) * Cin + ci0 + i] = u[e][i][o];
+        }
+    }
+}
+
 /* U (16, Cin, Cout) = G g G^T for g[kh][kw] = W[kh][kw][ci][co] (forward filter), or, when
  * flip is set, U (16, Cout, Cin) for g[kh][kw] = W[2-kh][2-kw][ci][co] (backward-data filter:
  * its "input" channels are the layer's Cout). G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
@@ -71,16 +89,7 @@ static void filter_transform(float *U, const float *W, int Cin, int Cout, int fl
                 }
             }
         }
-        for (int e = 0; e < 16; e++) {
-            float *dst = U + (size_t)e * CC;
-            if (!flip) {
-                for (int i = 0; i < ni; i++)
-                    memcpy(dst + (size_t)(ci0 + i) * Cout + co0, u[e][i], (size_t)no * sizeof(float));
-            } else {
-                for (int o = 0; o < no; o++)
-                    for (int i = 0; i < ni; i++) dst[(size_t)(co0 + o) * Cin + ci0 + i] = u[e][i][o];
-            }
-        }
+        store_filter_block(U, u, 16, flip, Cin, Cout, ci0, co0, ni, no);
     }
 }
 
@@ -239,16 +248,7 @@ static void filter_transform43(float *U, const float *W, int Cin, int Cout, int 
                 }
             }
         }
-        for (int e = 0; e < 36; e++) {
-            float *dst = U + (size_t)e * CC;
-            if (!flip) {
-                for (int i = 0; i < ni; i++)
-                    memcpy(dst + (size_t)(ci0 + i) * Cout + co0, u[e][i], (size_t)no * sizeof(float));
-            } else {
-                for (int o = 0; o < no; o++)
-                    for (int i = 0; i < ni; i++) dst[(size_t)(co0 + o) * Cin + ci0 + i] = u[e][i][o];
-            }
-        }
+        store_filter_block(U, u, 36, flip, Cin, Cout, ci0, co0, ni, no);
     }
 }
 
