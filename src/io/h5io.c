@@ -79,8 +79,7 @@ hid_t h5io_open(const char *path, int writable)
     }
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) {
-        if (in_use_elsewhere(path)) ddpm_error("%s: cannot open HDF5 file: %s", path, open_hint(path, writable));
-        else ddpm_error("%s: not a readable HDF5 file (truncated or corrupt?)", path);
+        ddpm_error("%s: cannot open HDF5 file: %s", path, open_hint(path, writable));
         return H5I_INVALID_HID;
     }
     hid_t f = H5Fopen(path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
