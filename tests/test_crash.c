@@ -285,12 +285,8 @@ START_TEST(full_disk_keeps_last_checkpoint)
     remove(out);
     pid_t pid = spawn_train_ex(d2, out, NULL, NULL, 200 * 1024);
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    char text[8192] = "";
-    FILE *f = fopen(out, "r");
-    if (f) {
-        text[fread(text, 1, sizeof text - 1, f)] = 0;
-        fclose(f);
-    }
+    char text[8192];
+    test_read_text(out, text, sizeof text);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "want exit 1 after a failed write, got status %d: %s", st,
                   text);
     ck_assert_msg(strstr(text, "ckpt.h5: checkpoint not written") && strstr(text, "disk full") &&

@@ -212,12 +212,7 @@ START_TEST(sigterm_during_evaluation)
     char log[8192] = "";
     for (int i = 0; i < 300 && !strstr(log, "reusing the finished run"); i++) {
         usleep(100000);
-        FILE *f = fopen(errp, "r");
-        if (f) {
-            size_t n = fread(log, 1, sizeof log - 1, f);
-            log[n] = 0;
-            fclose(f);
-        }
+        test_read_text(errp, log, sizeof log);
     }
     ck_assert_msg(strstr(log, "reusing the finished run"), "driver output: %s", log);
     usleep(1000000);
@@ -234,11 +229,7 @@ START_TEST(sigterm_during_evaluation)
     fprintf(stderr, "SIGTERM during evaluation: ended after %.2f s\n", waited);
     ck_assert_msg(w == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "still running or exited normally");
     ck_assert(waited < 5);
-    FILE *f = fopen(errp, "r");
-    ck_assert(f != NULL);
-    size_t n = fread(log, 1, sizeof log - 1, f);
-    log[n] = 0;
-    fclose(f);
+    ck_assert(test_read_text(errp, log, sizeof log));
     ck_assert_msg(strstr(log, "interrupted: finished evaluation pieces are kept"), "%s", log);
     glob_t g;
     snprintf(cmd, sizeof cmd, "%s/smoke/eps-fixedlarge-mse-*/eval.h5", runs);

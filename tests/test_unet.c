@@ -605,6 +605,18 @@ static herr_t count_datasets(hid_t obj, const char *name, const obj_info *info, 
  *    of the weights. */
 #define COND_FRAC 1e-2
 
+/* max |v| over the elements of the tensors named in zero_list (the exact-zero-gradient ones) */
+static double zero_list_max_abs(const unet *m, const char *zero_list, const float *v)
+{
+    double mx = 0;
+    for (int i = 0; i < unet_num_tensors(m); i++) {
+        const unet_param *tp = unet_tensor(m, i);
+        if (!strstr(zero_list, tp->name)) continue;
+        for (size_t j = 0; j < tp->size; j++) mx = fmax(mx, fabs(v[tp->offset + j]));
+    }
+    return mx;
+}
+
 static void compare_after3(const char *grp, const char *what, const unet *m, const float *got,
                            const float *want, const float *init, const float *gref,
                            const char *zero_list, double ill_abs, double zero_bound, int *nbad)
@@ -782,13 +794,9 @@ static void reference_case(const char *grp)
         }
         gnorm[step] = clip_grad_global_norm(grads, np, 1.0);
         /* the exact-zero gradients are noise at every step; Adam's bound on what it moves them */
-        double gall = 0, gz = 0;
+        double gall = 0;
         for (size_t i = 0; i < np; i++) gall = fmax(gall, fabs(grads[i]));
-        for (int i = 0; i < unet_num_tensors(m); i++) {
-            const unet_param *tp = unet_tensor(m, i);
-            if (!strstr(zero_list, tp->name)) continue;
-            for (size_t j = 0; j < tp->size; j++) gz = fmax(gz, fabs(grads[tp->offset + j]));
-        }
+        const double gz = zero_list_max_abs(m, zero_list, grads);
         ck_assert_msg(gz <= 1e-6 * gall, "step %d: exact-zero gradients up to %.3g (largest %.3g)", step + 1, gz, gall);
         zero_noise = fmax(zero_noise, gz);
         zero_bound += LR * sqrt(1.0 - pow(adam.beta2, step + 1)) * zero_noise / adam.eps;
@@ -808,13 +816,7 @@ static void reference_case(const char *grp)
     ck_assert_int_eq(h5io_get_attr_f64(f, grp, "f64_check_ema_abs", &ill_e), 0);
     ck_assert_int_eq(h5io_get_attr_f64(f, grp, "f64_check_after3_zero_abs", &zero_p), 0);
     /* plus the float rounding of the Adam arithmetic (relative) and of 3 weight updates */
-    double zinit = 0;
-    for (int i = 0; i < unet_num_tensors(m); i++) {
-        const unet_param *tp = unet_tensor(m, i);
-        if (!strstr(zero_list, tp->name)) continue;
-        for (size_t j = 0; j < tp->size; j++) zinit = fmax(zinit, fabs(init[tp->offset + j]));
-    }
-    zero_bound = zero_bound * (1 + 1e-5) + 3 * FLT_EPSILON * zinit;
+    zero_bound = zero_bound * (1 + 1e-5) + 3 * FLT_EPSILON * zero_list_max_abs(m, zero_list, init);
     fprintf(stderr, "[%s] exact-zero gradients: noise up to %.3g; the reference's own float32 drift there %.3g\n",
             grp, zero_noise, zero_p);
     compare_after3(grp, "params", m, params, pwant, init, gwant, zero_list, ill_p, zero_bound, &nbad);

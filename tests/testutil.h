@@ -33,6 +33,17 @@ static inline const char *test_tmp_path(const char *name)
     return b;
 }
 
+/* Reads the text file `path` into out (NUL-terminated, truncated to n-1 bytes; empty when the
+ * file cannot be opened); returns 1 if the file was opened. */
+static inline int test_read_text(const char *path, char *out, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    size_t k = f ? fread(out, 1, n - 1, f) : 0;
+    out[k] = 0;
+    if (f) fclose(f);
+    return f != NULL;
+}
+
 /* Runs a shell command with stdout and stderr captured into out (NUL-terminated, truncated to
  * n-1 bytes); returns its exit status (255 if it did not exit normally). */
 static inline int test_run_capture(const char *cmd, char *out, size_t n)
@@ -43,10 +54,7 @@ static inline int test_run_capture(const char *cmd, char *out, size_t n)
     snprintf(full, len, "%s > '%s' 2>&1", cmd, log);
     int st = system(full);
     free(full);
-    FILE *f = fopen(log, "r");
-    size_t k = f ? fread(out, 1, n - 1, f) : 0;
-    out[k] = 0;
-    if (f) fclose(f);
+    test_read_text(log, out, n);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
 }
 
