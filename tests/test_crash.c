@@ -10,6 +10,7 @@
 #include "testutil.h"
 
 #include "core/common.h"
+#include "core/fs.h"
 #include "core/config.h"
 #include "core/rng.h"
 #include "io/checkpoint.h"
@@ -294,7 +295,7 @@ START_TEST(full_disk_keeps_last_checkpoint)
                   "unclear error: %s", text);
     char ck[1100], tmp[1100];
     snprintf(ck, sizeof ck, "%s/ckpt.h5", d2);
-    atomic_tmp_path(ck, tmp, sizeof tmp);
+    fs_tmp_path(ck, tmp, sizeof tmp);
     ck_assert_msg(access(tmp, F_OK) != 0, "%s left behind", tmp);
     int64_t step;
     ck_assert_msg(checkpoint_read_step(ck, &step) == DDPM_OK, "%s", ddpm_last_error());

@@ -234,7 +234,7 @@ START_TEST(test_stats_files)
     load_case(h, "wellcond", &c);
     h5io_close(h);
     const char *sp = test_tmp_path("stats.h5"), *fp = test_tmp_path("feats.h5");
-    ck_assert(stats_save(sp, c.mu_a, c.sigma_a, c.D, "inception-pool3") == DDPM_OK);
+    ck_assert(stats_save(sp, c.mu_a, c.sigma_a, c.D, "inception-pool3", NULL) == DDPM_OK);
     double *mu, *sg;
     int D;
     ck_assert(stats_load(sp, &mu, &sg, &D) == DDPM_OK && D == c.D);

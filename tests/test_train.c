@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include "core/common.h"
+#include "core/fs.h"
 #include "core/config.h"
 #include "io/checkpoint.h"
 #include "io/h5io.h"
@@ -55,7 +56,7 @@ START_TEST(checkpoint_roundtrip_and_edit)
     ck_assert_int_eq(checkpoint_save(p, &c, m, unet_params(m), ema, &opt, 42, 0, NULL), DDPM_OK);
     ck_assert(access(p, F_OK) == 0);
     char tmp[1100];
-    atomic_tmp_path(p, tmp, sizeof tmp);
+    fs_tmp_path(p, tmp, sizeof tmp);
     ck_assert_msg(access(tmp, F_OK) != 0, "temporary file left behind");
 
     ddpm_config c2;

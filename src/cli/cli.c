@@ -1,6 +1,8 @@
 #include "cli.h"
 
 #include "core/common.h"
+#include "core/fs.h"
+#include "io/filekind.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -79,6 +81,8 @@ static int find(const cli_args *a, const char *name)
     return -1;
 }
 
+int cli_has_opt(const cli_args *a, const char *name) { return find(a, name) >= 0; }
+
 const char *cli_get(const cli_args *a, const char *name)
 {
     int k = find(a, name);
@@ -141,5 +145,68 @@ int cli_config(const cli_args *a, const ddpm_config *base, ddpm_config *out)
     for (int i = 0; i < a->nsets; i++)
         if (config_set(out, a->sets[i]) != DDPM_OK) return cli_fail(a);
     if (config_validate(out) != DDPM_OK) return cli_fail(a);
+    return 0;
+}
+
+int cli_config_of_model(const cli_args *a, const ddpm_config *base, const char *origin, ddpm_config *out)
+{
+    *out = *base;
+    const char *data = cli_get(a, "data");
+    if (data && config_set_kv(out, "data_dir", data, "--data") != DDPM_OK) return cli_fail(a);
+    for (int i = 0; i < a->nsets; i++) {
+        const char *eq = strchr(a->sets[i], '=');
+        char key[128];
+        size_t kl = eq ? (size_t)(eq - a->sets[i]) : strlen(a->sets[i]);
+        snprintf(key, sizeof key, "%.*s", (int)(kl < sizeof key ? kl : sizeof key - 1), a->sets[i]);
+        while (kl && key[kl - 1] == ' ') key[--kl] = 0;
+        ddpm_config trial = *out;
+        if (config_set(&trial, a->sets[i]) != DDPM_OK) return cli_fail(a);
+        config_key_kind kind = config_key_kind_of(key);
+        if (kind == CONFIG_KEY_DATA) {
+            *out = trial;
+            continue;
+        }
+        char have[1024], want[1024];
+        config_value_text(out, key, have, sizeof have);
+        config_value_text(&trial, key, want, sizeof want);
+        if (!strcmp(have, want)) continue;
+        if (kind == CONFIG_KEY_MODEL)
+            fprintf(stderr, "ddpm %s: --set %s=%s: %s was made with %s = %s, and %s defines the trained model; "
+                            "it cannot be overridden (only data_dir can)\n", a->cmd, key, want, origin, key, have, key);
+        else
+            fprintf(stderr, "ddpm %s: --set %s=%s: %s is a training key and means nothing to `ddpm %s` (only "
+                            "data_dir can be set here%s)\n", a->cmd, key, want, key, a->cmd,
+                    !strcmp(key, "seed") || !strcmp(key, "batch_size") ? "; see --seed / --batch" : "");
+        return 2;
+    }
+    if (config_validate(out) != DDPM_OK) return cli_fail(a);
+    return 0;
+}
+
+int cli_check_output(const cli_args *a, const char *name, file_kind kind)
+{
+    const char *out = cli_get(a, name);
+    if (!out) return 0;
+    for (int j = 0; j < a->nopts; j++) {
+        const char *v = a->value[j];
+        if (!a->opts[j].arg || !v || !strcmp(a->opts[j].name, name)) continue;
+        if (fs_same_file(v, out)) {
+            fprintf(stderr, "ddpm %s: --%s %s is the same file as --%s %s; refusing to overwrite an input (give "
+                            "another output name)\n", a->cmd, name, out, a->opts[j].name, v);
+            return 1;
+        }
+    }
+    file_kind have = file_kind_of(out);
+    if (have == FK_DIRECTORY) {
+        fprintf(stderr, "ddpm %s: --%s %s is a directory; give a file name\n", a->cmd, name, out);
+        return 1;
+    }
+    if (have != FK_MISSING && have != kind && !cli_flag(a, "force")) {
+        fprintf(stderr, "ddpm %s: --%s %s exists and is %s, not %s; refusing to overwrite it (give another name%s)\n",
+                a->cmd, name, out, file_kind_name(have), file_kind_name(kind),
+                cli_has_opt(a, "force") ? ", or --force to replace it" : "");
+        return 1;
+    }
+    if (fs_check_writable_dir_of(out) != DDPM_OK) return cli_fail(a);
     return 0;
 }

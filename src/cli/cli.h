@@ -6,6 +6,7 @@
 #define DDPM_CLI_H
 
 #include "core/config.h"
+#include "io/filekind.h"
 
 #include <stdio.h>
 
@@ -35,6 +36,8 @@ int cli_parse(cli_args *a, int argc, char **argv);
 void cli_usage(const cli_args *a, FILE *out);
 const char *cli_get(const cli_args *a, const char *name);
 int cli_flag(const cli_args *a, const char *name);
+/* Whether the command has option `name` at all. */
+int cli_has_opt(const cli_args *a, const char *name);
 /* Integer/float option with a default; on a bad value prints an error and returns 2. */
 int cli_get_int(const cli_args *a, const char *name, long long dflt, long long *out);
 int cli_get_double(const cli_args *a, const char *name, double dflt, double *out);
@@ -45,6 +48,19 @@ int cli_require(const cli_args *a, const char *name);
  * --set, then validation. With base != NULL (a checkpoint's config) that is the start instead
  * of the defaults. `--data DIR` is shorthand for data_dir. Prints the error; returns 0 or 1. */
 int cli_config(const cli_args *a, const ddpm_config *base, ddpm_config *out);
+
+/* The config of a trained model: base (read from the file `origin`, a checkpoint or a samples
+ * file) with --set/--data applied, where only data_dir may change; a model key (ch,
+ * model_mean_type, num_diffusion_timesteps, ...) given another value is refused naming the key,
+ * the file's value and the value asked for. Prints the error; returns 0, 1 or 2. */
+int cli_config_of_model(const cli_args *a, const ddpm_config *base, const char *origin, ddpm_config *out);
+
+/* Checks the output file of option `name` before any work: refused when it is one of the
+ * command's input files (same device and inode, whatever the names), when it exists as a file
+ * of another kind than `kind` (a checkpoint, a run log, statistics, ...) unless --force is
+ * given, or when its directory is missing or not writable. A missing option passes. Prints the
+ * error; returns 0 or 1. */
+int cli_check_output(const cli_args *a, const char *name, file_kind kind);
 
 /* Prints "ddpm CMD: <last library error>" to stderr and returns 1. */
 int cli_fail(const cli_args *a);

@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "core/common.h"
+#include "core/fs.h"
 #include "eval/quality.h"
 #include "io/h5io.h"
 #include "io/runlog.h"
@@ -19,6 +20,8 @@ int cmd_stats(int argc, char **argv)
                                     { "data", "DIR", "shorthand for --set data_dir=DIR" },
                                     { "n", "N", "use the first N images of the split (default all)" },
                                     { "out", "S.h5", "gets mu [D] and sigma [D,D] of the features" },
+                                    { "recompute", NULL, "replace statistics of the same extractor made with other settings" },
+                                    { "force", NULL, "replace --out whatever it is (another kind of file, another extractor)" },
                                     { 0 } };
     cli_args a = { .cmd = "stats", .usage = "[--config F] [--set k=v]... [--n N] --out S.h5",
                    .summary = "Feature statistics of the training split (the FD/FID reference).", .opts = opts };
@@ -29,6 +32,13 @@ int cmd_stats(int argc, char **argv)
     if ((rc = cli_config(&a, NULL, &c))) return rc;
     long long n;
     if ((rc = cli_get_int(&a, "n", 0, &n))) return rc;
+    if (n < 0) {
+        fprintf(stderr, "ddpm stats: --n must be >= 1 (or absent for all images)\n");
+        return 2;
+    }
+    if ((rc = cli_check_output(&a, "out", FK_STATS))) return rc;
+    int mode = cli_flag(&a, "force") ? QUALITY_STATS_REPLACE : cli_flag(&a, "recompute") ? QUALITY_STATS_RECOMPUTE
+                                                                                          : QUALITY_STATS_KEEP;
     quality_result info;
     quality_extractor *e;
     if (quality_extractor_open(&e, &c, &info) != DDPM_OK) return cli_fail(&a);
@@ -39,7 +49,7 @@ int cmd_stats(int argc, char **argv)
     double *mu = NULL, *sigma = NULL;
     int D = 0;
     const char *out = cli_get(&a, "out");
-    rc = quality_reference_stats(e, &info, &c, out, (int)n, &mu, &sigma, &D) != DDPM_OK;
+    rc = quality_reference_stats(e, &info, &c, out, (int)n, mode, &mu, &sigma, &D) != DDPM_OK;
     quality_extractor_free(e);
     ddpm_free(mu);
     ddpm_free(sigma);
@@ -53,6 +63,8 @@ int cmd_eval(int argc, char **argv)
     static const cli_opt opts[] = { { "samples", "F.h5", "a `ddpm sample` file (samples uint8 [N,H,W,C])" },
                                     { "stats", "S.h5", "reference statistics from `ddpm stats` (created if missing)" },
                                     { "n", "N", "reference images when creating --stats (default all)" },
+                                    { "data", "DIR", "shorthand for --set data_dir=DIR (the reference images)" },
+                                    { "recompute", NULL, "replace --stats of the same extractor made with other settings" },
                                     { 0 } };
     cli_args a = { .cmd = "eval", .usage = "--samples F.h5 --stats S.h5",
                    .summary = "FD and IS of samples (FID/IS with the Inception weights, else FD_fmnist/IS_fmnist).",
@@ -62,13 +74,27 @@ int cmd_eval(int argc, char **argv)
     if ((rc = cli_require(&a, "samples")) || (rc = cli_require(&a, "stats"))) return rc;
     long long nref;
     if ((rc = cli_get_int(&a, "n", 0, &nref))) return rc;
+    if (nref < 0) {
+        fprintf(stderr, "ddpm eval: --n must be >= 1 (or absent for all images)\n");
+        return 2;
+    }
     const char *sp = cli_get(&a, "samples");
+    if (fs_same_file(sp, cli_get(&a, "stats"))) {
+        fprintf(stderr, "ddpm eval: --stats %s is the samples file itself; name a statistics file\n", cli_get(&a, "stats"));
+        return 1;
+    }
     hid_t f = h5io_open(sp, 0);
     if (f < 0) return cli_fail(&a);
     ddpm_config base, c;
     uint8_t *img = NULL;
     int rank;
     hsize_t d[H5IO_MAX_RANK];
+    if (h5io_exists(f, "samples") && !h5io_is_uint8(f, "samples")) {
+        h5io_close(f);
+        fprintf(stderr, "ddpm eval: %s: dataset samples is not uint8; eval takes `ddpm sample` output (uint8 0..255), "
+                        "not float images in [-1,1]\n", sp);
+        return 1;
+    }
     if (read_config_attrs(f, "config", &base) != DDPM_OK || h5io_read_u8(f, "samples", &img, &rank, d) != DDPM_OK) {
         h5io_close(f);
         return cli_fail(&a);
@@ -79,9 +105,13 @@ int cmd_eval(int argc, char **argv)
         ddpm_free(img);
         return 1;
     }
-    if ((rc = cli_config(&a, &base, &c))) return rc;
+    if ((rc = cli_config_of_model(&a, &base, sp, &c))) {
+        ddpm_free(img);
+        return rc;
+    }
     quality_result q;
-    rc = quality_metrics(&c, img, (int)d[0], (int)d[1], (int)d[2], (int)d[3], cli_get(&a, "stats"), (int)nref, &q) != DDPM_OK;
+    rc = quality_metrics(&c, img, (int)d[0], (int)d[1], (int)d[2], (int)d[3], cli_get(&a, "stats"), (int)nref,
+                         cli_flag(&a, "recompute") ? QUALITY_STATS_RECOMPUTE : QUALITY_STATS_KEEP, &q) != DDPM_OK;
     ddpm_free(img);
     if (rc) return cli_fail(&a);
     if (!q.available) {

@@ -41,6 +41,7 @@ int cmd_inception(int argc, char **argv)
         { "out", "FEATS.h5", "writes pool3 (N, 2048) and logits (N, 1008, bias-free) float32" },
         { "batch", "N", "images per inception_forward call (default 256; workspace is per thread)" },
         { "stats", "S.h5", "also write mu/sigma of pool3 (a statistics file for ddpm fid)" },
+        { "force", NULL, "replace an existing --out/--stats file of another kind" },
         { "synthetic-seed", "SEED", "test only: deterministic synthetic weights instead of --weights "
                                     "(features labelled " EXTRACTOR_SYNTH ")" },
         { 0 } };
@@ -63,6 +64,7 @@ int cmd_inception(int argc, char **argv)
     }
     const char *in = cli_get(&a, "in"), *out = cli_get(&a, "out");
     h5io_init();
+    if (cli_check_output(&a, "out", FK_FEATURES) || cli_check_output(&a, "stats", FK_STATS)) return 1;
 
     uint8_t *images = NULL;
     int rank = 0;
@@ -112,7 +114,7 @@ int cmd_inception(int argc, char **argv)
 
     const char *extractor = weights ? EXTRACTOR : EXTRACTOR_SYNTH;
     if (rc == DDPM_OK) {
-        hid_t o = h5io_create(out);
+        hid_t o = h5io_create_tmp(out);
         hsize_t dp[2] = { (hsize_t)N, INCEPTION_POOL3 }, dl[2] = { (hsize_t)N, INCEPTION_CLASSES };
         rc = o < 0 ? DDPM_ERR : DDPM_OK;
         if (rc == DDPM_OK) rc = h5io_write_f32(o, "pool3", pool3, 2, dp);
@@ -122,7 +124,8 @@ int cmd_inception(int argc, char **argv)
         if (rc == DDPM_OK) rc = h5io_attr_str(o, "logits", "bias", "none: pool3 . fc.weight^T (Inception Score convention)");
         if (rc == DDPM_OK) rc = h5io_attr_str(o, ".", "images", in);
         if (rc == DDPM_OK) rc = write_provenance(o, "provenance", NULL, argc, argv);
-        if (o >= 0 && h5io_close(o) != DDPM_OK) rc = DDPM_ERR;
+        if (rc == DDPM_OK) rc = h5io_commit(o, out);
+        else h5io_abandon(o, out);
     }
     const char *stats = cli_get(&a, "stats");
     if (rc == DDPM_OK && stats) {
@@ -130,7 +133,7 @@ int cmd_inception(int argc, char **argv)
         double *mu = ddpm_alloc(INCEPTION_POOL3 * sizeof(double));
         double *sigma = ddpm_alloc((size_t)INCEPTION_POOL3 * INCEPTION_POOL3 * sizeof(double));
         if (rc == DDPM_OK) rc = mu && sigma ? feature_stats(pool3, N, INCEPTION_POOL3, mu, sigma) : DDPM_ERR;
-        if (rc == DDPM_OK) rc = stats_save(stats, mu, sigma, INCEPTION_POOL3, extractor);
+        if (rc == DDPM_OK) rc = stats_save(stats, mu, sigma, INCEPTION_POOL3, extractor, NULL);
         ddpm_free(mu);
         ddpm_free(sigma);
     }

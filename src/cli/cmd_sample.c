@@ -18,7 +18,7 @@ static int open_model(cli_args *a, ddpm_model *m, int batch, ddpm_config *c)
     ddpm_config base;
     const char *ckpt = cli_get(a, "ckpt");
     if (checkpoint_read_config(ckpt, &base) != DDPM_OK) return cli_fail(a);
-    int rc = cli_config(a, &base, c);
+    int rc = cli_config_of_model(a, &base, ckpt, c);
     if (rc) return rc;
     if (ddpm_model_open(m, c, ckpt, cli_flag(a, "raw") ? "model" : "ema", batch) != DDPM_OK) return cli_fail(a);
     return 0;
@@ -34,6 +34,7 @@ int cmd_sample(int argc, char **argv)
                                     { "batch", "B", "network batch (default 64)" },
                                     { "record-every", "K", "also record pred_x0 every K steps (progressive)" },
                                     { "raw", NULL, "use model/ weights instead of the EMA" },
+                                    { "force", NULL, "replace an existing --out/--png file of another kind" },
                                     { 0 } };
     cli_args a = { .cmd = "sample", .usage = "--ckpt CKPT [--n N] [--seed S] --out F.h5 [--png G.png]",
                    .summary = "Ancestral sampling from x_T ~ N(0,I) with the EMA weights.", .opts = opts };
@@ -46,6 +47,15 @@ int cmd_sample(int argc, char **argv)
         return rc;
     if (n < 1 || batch < 1) {
         fprintf(stderr, "ddpm sample: --n and --batch must be positive\n");
+        return 2;
+    }
+    if (every < 0) {
+        fprintf(stderr, "ddpm sample: --record-every must be >= 0\n");
+        return 2;
+    }
+    if ((rc = cli_check_output(&a, "out", FK_SAMPLES)) || (rc = cli_check_output(&a, "png", FK_PNG))) return rc;
+    if (cli_get(&a, "png") && !strcmp(cli_get(&a, "png"), cli_get(&a, "out"))) {
+        fprintf(stderr, "ddpm sample: --out and --png name the same file\n");
         return 2;
     }
     ddpm_model m;
@@ -64,7 +74,7 @@ int cmd_sample(int argc, char **argv)
     const char *outp = cli_get(&a, "out"), *png = cli_get(&a, "png");
     if (!rc) {
         images_to_uint8(x, (size_t)n * m.D, u8);
-        hid_t o = h5io_create(outp);
+        hid_t o = h5io_create_tmp(outp);
         hsize_t d[4] = { (hsize_t)n, (hsize_t)m.H, (hsize_t)m.W, (hsize_t)m.C };
         rc = o < 0 || h5io_write_u8(o, "samples", u8, 4, d) != DDPM_OK || h5io_write_f32(o, "x", x, 4, d) != DDPM_OK ||
              h5io_attr_str(o, ".", "ckpt", cli_get(&a, "ckpt")) != DDPM_OK ||
@@ -76,7 +86,8 @@ int cmd_sample(int argc, char **argv)
             rc = h5io_write_f32(o, "pred_xstart", rec, 5, dr) != DDPM_OK ||
                  h5io_attr_i64(o, "pred_xstart", "record_every", every) != DDPM_OK;
         }
-        if (o >= 0 && h5io_close(o) != DDPM_OK) rc = 1;
+        if (!rc) rc = h5io_commit(o, outp) != DDPM_OK;
+        else h5io_abandon(o, outp);
     }
     if (!rc && png) rc = png_write_grid(png, u8, (int)n, m.H, m.W, m.C, 0, 1) != DDPM_OK;
     if (rc) cli_fail(&a);
@@ -96,6 +107,7 @@ int cmd_bpd(int argc, char **argv)
                                     { "seed", "S", "seed of the q_sample noise (default 0)" },
                                     { "batch", "B", "network batch (default 64)" },
                                     { "raw", NULL, "use model/ weights instead of the EMA" },
+                                    { "force", NULL, "replace an existing --out file of another kind" },
                                     { 0 } };
     cli_args a = { .cmd = "bpd", .usage = "--ckpt CKPT [--n N] [--split test|train] --out F.h5",
                    .summary = "Negative log-likelihood bound in bits/dim with all T terms (calc_bpd_loop).",
@@ -112,6 +124,11 @@ int cmd_bpd(int argc, char **argv)
         fprintf(stderr, "ddpm bpd: --split must be test or train\n");
         return 2;
     }
+    if (n < 1 || batch < 1) {
+        fprintf(stderr, "ddpm bpd: --n and --batch must be positive\n");
+        return 2;
+    }
+    if ((rc = cli_check_output(&a, "out", FK_BPD))) return rc;
     ddpm_model m;
     ddpm_config c;
     if ((rc = open_model(&a, &m, (int)(batch < n ? batch : n), &c))) return rc;
@@ -120,7 +137,11 @@ int cmd_bpd(int argc, char **argv)
         ddpm_model_close(&m);
         return cli_fail(&a);
     }
-    if (ds.N < n) n = ds.N;
+    if (ds.N < n) {
+        fprintf(stderr, "ddpm bpd: --n %lld but the %s split of %s has %d images; using all %d\n", n,
+                split ? split : "test", dataset_name(c.dataset), ds.N, ds.N);
+        n = ds.N;
+    }
     const int T = m.diff.T;
     float *x = ddpm_alloc((size_t)n * m.D * sizeof(float));
     double *total = ddpm_alloc((size_t)n * sizeof(double)), *prior = ddpm_alloc((size_t)n * sizeof(double));
@@ -137,14 +158,15 @@ int cmd_bpd(int argc, char **argv)
     if (!rc) {
         progress_end(&pb, NULL);
         const char *outp = cli_get(&a, "out");
-        hid_t o = h5io_create(outp);
+        hid_t o = h5io_create_tmp(outp);
         hsize_t d1[1] = { (hsize_t)n }, d2[2] = { (hsize_t)n, (hsize_t)T };
         rc = o < 0 || h5io_write_f64(o, "total_bpd", total, 1, d1) || h5io_write_f64(o, "prior_bpd", prior, 1, d1) ||
              h5io_write_f64(o, "terms_bpd", terms, 2, d2) || h5io_write_f64(o, "mse", mse, 2, d2) ||
              h5io_attr_f64(o, ".", "mean_bpd", mean) || h5io_attr_str(o, ".", "split", split ? split : "test") ||
              h5io_attr_str(o, ".", "weights", cli_flag(&a, "raw") ? "model" : "ema") ||
              write_config_attrs(o, "config", &c) || write_provenance(o, "provenance", &c, argc, argv);
-        if (o >= 0 && h5io_close(o) != DDPM_OK) rc = 1;
+        if (!rc) rc = h5io_commit(o, outp) != DDPM_OK;
+        else h5io_abandon(o, outp);
         if (!rc) printf("bpd: %.4f bits/dim over %lld %s images; wrote %s\n", mean, n, split ? split : "test", outp);
     }
     if (rc) cli_fail(&a);

@@ -456,3 +456,27 @@ uint64_t config_hash(const ddpm_config *c, char hex[17])
     if (hex) snprintf(hex, 17, "%016llx", (unsigned long long)h);
     return h;
 }
+
+/* Keys whose value is part of what a trained network computes: overriding one against a
+ * checkpoint would silently change the meaning of its weights. */
+static const char *const MODEL_KEYS[] = {
+    "dataset", "image_size", "ch", "ch_mult", "num_res_blocks", "attn_resolutions", "dropout",
+    "resamp_with_conv", "num_diffusion_timesteps", "beta_schedule", "beta_start", "beta_end",
+    "model_mean_type", "model_var_type", "loss_type", "num_groups",
+};
+
+config_key_kind config_key_kind_of(const char *key)
+{
+    for (size_t i = 0; i < DDPM_ARRAY_LEN(MODEL_KEYS); i++)
+        if (!strcmp(key, MODEL_KEYS[i])) return CONFIG_KEY_MODEL;
+    if (!strcmp(key, "data_dir")) return CONFIG_KEY_DATA;
+    return key_index(key) >= 0 ? CONFIG_KEY_TRAINING : CONFIG_KEY_UNKNOWN;
+}
+
+int config_value_text(const ddpm_config *c, const char *key, char *buf, size_t n)
+{
+    int i = key_index(key);
+    if (i < 0) return ddpm_error("unknown config key '%s'", key);
+    value_str(c, i, buf, n);
+    return DDPM_OK;
+}

@@ -72,6 +72,14 @@ uint64_t config_hash(const ddpm_config *c, char hex[17]);
 int config_each(const ddpm_config *c, int (*fn)(const char *key, const char *value, void *user),
                 void *user);
 
+/* What a key means for a checkpoint: MODEL keys define the trained network (architecture,
+ * diffusion, parameterisation, objective) and may not be overridden against a checkpoint;
+ * DATA keys (data_dir) say where data lives; TRAINING keys steer training only. */
+typedef enum { CONFIG_KEY_UNKNOWN, CONFIG_KEY_MODEL, CONFIG_KEY_DATA, CONFIG_KEY_TRAINING } config_key_kind;
+config_key_kind config_key_kind_of(const char *key);
+/* The canonical value text of one key (as config_dump prints it). */
+int config_value_text(const ddpm_config *c, const char *key, char *buf, size_t n);
+
 /* Derived values. */
 int config_in_channels(const ddpm_config *c);
 int config_out_channels(const ddpm_config *c);   /* doubled when model_var_type = learned */

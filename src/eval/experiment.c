@@ -1,6 +1,7 @@
 #include "eval/experiment.h"
 
 #include "core/common.h"
+#include "core/fs.h"
 #include "core/progress.h"
 #include "data/dataset.h"
 #include "eval/ddpm_model.h"
@@ -292,7 +293,7 @@ int experiment_evaluate(const tier_spec *t, variant_result *r, int want_train_bp
         rc = png_write_grid(png_path, samples, n, m.H, m.W, m.C, 0, 1);
     }
     if (rc == DDPM_OK) {
-        rc = quality_metrics(&r->cfg, samples, t->samples_n, m.H, m.W, m.C, refp, t->ref_n, &r->q);
+        rc = quality_metrics(&r->cfg, samples, t->samples_n, m.H, m.W, m.C, refp, t->ref_n, 1, &r->q);
         if (rc == DDPM_OK && r->q.available) {
             h5io_attr_f64(c.f, ".", r->q.fd_name, r->q.fd);
             h5io_attr_f64(c.f, ".", r->q.is_name, r->q.is_mean);
@@ -359,7 +360,7 @@ int driver_selected(const driver_args *a, const char *variant)
 int copy_file(const char *from, const char *to)
 {
     char tmp[1100];
-    atomic_tmp_path(to, tmp, sizeof tmp);
+    fs_tmp_path(to, tmp, sizeof tmp);
     FILE *in = fopen(from, "rb");
     if (!in) return ddpm_error("%s: cannot read (%s)", from, strerror(errno));
     FILE *out = fopen(tmp, "wb");
@@ -378,7 +379,7 @@ int copy_file(const char *from, const char *to)
         unlink(tmp);
         return ddpm_error("%s: copy failed (disk full?)", to);
     }
-    return atomic_commit(tmp, to);
+    return fs_commit(tmp, to);
 }
 
 const char *fmt_num(char *buf, size_t n, const char *fmt, double v)
@@ -501,9 +502,9 @@ int driver_open_tables(const driver_args *a, driver_tables *t)
     char tmp[720];
     snprintf(t->md_path, sizeof t->md_path, "%s/table.md", a->out_dir);
     snprintf(t->csv_path, sizeof t->csv_path, "%s/table.csv", a->out_dir);
-    atomic_tmp_path(t->md_path, tmp, sizeof tmp);
+    fs_tmp_path(t->md_path, tmp, sizeof tmp);
     t->md = fopen(tmp, "w");
-    atomic_tmp_path(t->csv_path, tmp, sizeof tmp);
+    fs_tmp_path(t->csv_path, tmp, sizeof tmp);
     t->csv = fopen(tmp, "w");
     if (!t->md || !t->csv) {
         if (t->md) fclose(t->md);
@@ -519,10 +520,10 @@ int driver_close_tables(driver_tables *t)
     bad |= fclose(t->csv) != 0;
     if (bad) return ddpm_error("%s: writing the result tables failed (disk full?)", t->md_path);
     char tmp[720];
-    atomic_tmp_path(t->md_path, tmp, sizeof tmp);
-    DDPM_TRY(atomic_commit(tmp, t->md_path));
-    atomic_tmp_path(t->csv_path, tmp, sizeof tmp);
-    return atomic_commit(tmp, t->csv_path);
+    fs_tmp_path(t->md_path, tmp, sizeof tmp);
+    DDPM_TRY(fs_commit(tmp, t->md_path));
+    fs_tmp_path(t->csv_path, tmp, sizeof tmp);
+    return fs_commit(tmp, t->csv_path);
 }
 
 void driver_metric_names(const variant_result *res, const int *done, int n, const char **fd_name,

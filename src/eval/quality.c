@@ -3,6 +3,7 @@
 #include "core/common.h"
 #include "core/progress.h"
 #include "data/dataset.h"
+#include "io/filekind.h"
 #include "io/h5io.h"
 #include "metrics/classifier.h"
 #include "metrics/fid.h"
@@ -114,20 +115,53 @@ static int features_chunked(quality_extractor *e, const uint8_t *images, int n, 
     return DDPM_OK;
 }
 
-int quality_reference_stats(quality_extractor *e, const quality_result *info, const ddpm_config *cfg,
-                            const char *path, int ref_n, double **mu, double **sigma, int *D)
+/* The reference description without its "weights=..." word (a retrained extractor's stale cache). */
+static const char *without_weights(const char *ref, char *buf, size_t n)
 {
-    char want[256], have[256] = "";
+    snprintf(buf, n, "%s", ref);
+    char *w = strstr(buf, " weights=");
+    if (w) {
+        char *end = strchr(w + 1, ' ');
+        memmove(w, end ? end : w + strlen(w), strlen(end ? end : w + strlen(w)) + 1);
+    }
+    return buf;
+}
+
+int quality_reference_stats(quality_extractor *e, const quality_result *info, const ddpm_config *cfg,
+                            const char *path, int ref_n, int recompute, double **mu, double **sigma, int *D)
+{
+    char want[256], have[256] = "", have_extractor[128] = "";
     snprintf(want, sizeof want, "extractor=%s weights=%s dataset=%s n=%d", info->extractor, info->weights,
              dataset_name(cfg->dataset), ref_n);
-    if (access(path, F_OK) == 0) {
+    file_kind kind = file_kind_of(path);
+    if (recompute == QUALITY_STATS_REPLACE) kind = FK_MISSING;
+    if (kind != FK_MISSING && kind != FK_STATS)
+        return ddpm_error("%s is %s, not reference statistics; refusing to overwrite it: name a new file for the "
+                          "statistics", path, file_kind_name(kind));
+    if (kind == FK_STATS) {
         hid_t f = h5io_open(path, 0);
-        if (f >= 0) {
-            if (h5io_attr_exists(f, ".", "reference")) h5io_get_attr_str(f, ".", "reference", have, sizeof have);
-            h5io_close(f);
+        if (f < 0) return DDPM_ERR;
+        if (h5io_attr_exists(f, ".", "reference")) h5io_get_attr_str(f, ".", "reference", have, sizeof have);
+        if (h5io_attr_exists(f, ".", "extractor"))
+            h5io_get_attr_str(f, ".", "extractor", have_extractor, sizeof have_extractor);
+        h5io_close(f);
+        if (strcmp(have_extractor, info->extractor))
+            return ddpm_error("%s holds statistics of another feature extractor (%s; this one is %s); refusing to "
+                              "overwrite them: name a new file", path, have_extractor[0] ? have_extractor : "unknown",
+                              info->extractor);
+        if (!strcmp(have, want)) return stats_load(path, mu, sigma, D);
+        if (!have[0] && recompute == QUALITY_STATS_KEEP) {
+            /* Statistics the user brought (`ddpm inception --stats`, a converted reference). */
+            fprintf(stderr, "  %s: %s statistics of unrecorded images; using them as given\n", path, have_extractor);
+            return stats_load(path, mu, sigma, D);
         }
-        if (!strcmp(have, want) && stats_load(path, mu, sigma, D) == DDPM_OK) return DDPM_OK;
-        ddpm_clear_error();
+        char a[256], b[256];
+        if (!strcmp(without_weights(have, a, sizeof a), without_weights(want, b, sizeof b))) {
+            fprintf(stderr, "  %s: reference statistics of other %s weights; recomputing them\n", path, info->extractor);
+        } else if (!recompute) {
+            return ddpm_error("%s holds reference statistics of other settings (%s; asked for %s); pass --recompute "
+                              "to replace them, or name a new file", path, have[0] ? have : "unrecorded", want);
+        }
     }
     dataset ds;
     DDPM_TRY(dataset_load_n(&ds, cfg, 1, ref_n));
@@ -137,12 +171,7 @@ int quality_reference_stats(quality_extractor *e, const quality_result *info, co
     int rc = (!feats || !*mu || !*sigma) ? DDPM_ERR : DDPM_OK;
     if (rc == DDPM_OK) rc = features_chunked(e, ds.pixels, ds.N, ds.H, ds.W, ds.C, feats, NULL, "  reference features");
     if (rc == DDPM_OK) rc = feature_stats(feats, ds.N, e->D, *mu, *sigma);
-    if (rc == DDPM_OK) rc = stats_save(path, *mu, *sigma, e->D, info->extractor);
-    if (rc == DDPM_OK) {
-        hid_t f = h5io_open(path, 1);
-        rc = f < 0 ? DDPM_ERR : h5io_attr_str(f, ".", "reference", want);
-        if (f >= 0 && h5io_close(f) != DDPM_OK) rc = DDPM_ERR;
-    }
+    if (rc == DDPM_OK) rc = stats_save(path, *mu, *sigma, e->D, info->extractor, want);
     *D = e->D;
     ddpm_free(feats);
     dataset_free(&ds);
@@ -150,7 +179,7 @@ int quality_reference_stats(quality_extractor *e, const quality_result *info, co
 }
 
 int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H, int W, int C,
-                    const char *ref_cache, int ref_n, quality_result *out)
+                    const char *ref_cache, int ref_n, int recompute, quality_result *out)
 {
     quality_extractor *e;
     DDPM_TRY(quality_extractor_open(&e, cfg, out));
@@ -159,7 +188,7 @@ int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H,
     int D = 0;
     float *feats = ddpm_alloc((size_t)n * e->D * sizeof(float)), *logits = ddpm_alloc((size_t)n * e->K * sizeof(float));
     int rc = (!feats || !logits) ? DDPM_ERR : DDPM_OK;
-    if (rc == DDPM_OK) rc = quality_reference_stats(e, out, cfg, ref_cache, ref_n, &mu_ref, &sig_ref, &D);
+    if (rc == DDPM_OK) rc = quality_reference_stats(e, out, cfg, ref_cache, ref_n, recompute, &mu_ref, &sig_ref, &D);
     if (rc == DDPM_OK) rc = features_chunked(e, images, n, H, W, C, feats, logits, "  sample features");
     if (rc == DDPM_OK) {
         mu = ddpm_alloc((size_t)D * sizeof(double));

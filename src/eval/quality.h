@@ -37,13 +37,19 @@ int quality_num_classes(const quality_extractor *e);
 int quality_features(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C,
                      float *feats, float *logits);
 
-/* Reference statistics of the first ref_n training images (ref_n <= 0: all), cached at path;
- * the cache is recomputed when the extractor, its weights, the data set or ref_n differ. */
+/* Reference statistics of the first ref_n training images (ref_n <= 0: all), cached at path.
+ * A missing file is created; statistics of the same extractor and settings are reused; of the
+ * same extractor with other weights (a retrained classifier) recomputed. Anything else at path
+ * is refused with an error naming it — a file of another kind, statistics of another extractor,
+ * and (unless recompute = QUALITY_STATS_RECOMPUTE) statistics of other settings (data set,
+ * ref_n); QUALITY_STATS_REPLACE replaces whatever is at path. So no command
+ * overwrites a checkpoint, samples or a 60k-image reference by accident. */
+enum { QUALITY_STATS_KEEP = 0, QUALITY_STATS_RECOMPUTE = 1, QUALITY_STATS_REPLACE = 2 /* any file */ };
 int quality_reference_stats(quality_extractor *e, const quality_result *info, const ddpm_config *cfg,
-                            const char *path, int ref_n, double **mu, double **sigma, int *D);
+                            const char *path, int ref_n, int recompute, double **mu, double **sigma, int *D);
 
 /* FD and IS (10 splits, fewer when n < 10) of images against the cached reference. */
 int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H, int W, int C,
-                    const char *ref_cache, int ref_n, quality_result *out);
+                    const char *ref_cache, int ref_n, int recompute, quality_result *out);
 
 #endif

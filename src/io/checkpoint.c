@@ -1,6 +1,7 @@
 #include "checkpoint.h"
 
 #include "core/common.h"
+#include "core/fs.h"
 #include "io/h5io.h"
 #include "io/runlog.h"
 
@@ -10,22 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-void atomic_tmp_path(const char *path, char *tmp, size_t n) { snprintf(tmp, n, "%s.tmp", path); }
-
-int atomic_commit(const char *tmp, const char *path)
-{
-    if (rename(tmp, path) != 0)
-        return ddpm_error("%s: cannot rename %s into place (%s)", path, tmp, strerror(errno));
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", path);
-    int fd = open(dirname(dir), O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    return DDPM_OK;
-}
 
 static int write_group(hid_t f, const char *prefix, const unet *m, const float *data)
 {
@@ -60,7 +45,7 @@ int checkpoint_save(const char *path, const ddpm_config *cfg, const unet *m, con
                     const float *ema, const adam_state *opt, int64_t step, int argc, char **argv)
 {
     char tmp[1100];
-    atomic_tmp_path(path, tmp, sizeof tmp);
+    fs_tmp_path(path, tmp, sizeof tmp);
     hid_t f = h5io_create(tmp);
     if (f < 0) return ddpm_error("%s: cannot write checkpoint (is the directory writable?)", path);
     int rc = DDPM_OK;
@@ -85,7 +70,7 @@ int checkpoint_save(const char *path, const ddpm_config *cfg, const unet *m, con
         unlink(tmp);
         return ddpm_error_prefix("%s: checkpoint not written", path);
     }
-    return atomic_commit(tmp, path);
+    return fs_commit(tmp, path);
 }
 
 static hid_t open_ckpt(const char *path)

@@ -29,8 +29,4 @@ int checkpoint_load_weights(const char *path, const unet *m, const char *which, 
 int checkpoint_load_train_state(const char *path, const unet *m, float *params, float *ema,
                                 adam_state *opt, int64_t *step);
 
-/* Atomic-write helpers shared with other writers: tmp name, and rename + directory fsync. */
-void atomic_tmp_path(const char *path, char *tmp, size_t n);
-int atomic_commit(const char *tmp, const char *path);
-
 #endif

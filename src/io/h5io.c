@@ -1,6 +1,7 @@
 #include "h5io.h"
 
-#include "../core/common.h"
+#include "core/common.h"
+#include "core/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -110,6 +111,43 @@ int h5io_close_sync(hid_t file, const char *path)
     close(fd);
     if (rc != 0) return ddpm_error("%s: fsync failed", path);
     return DDPM_OK;
+}
+
+int h5io_is_uint8(hid_t loc, const char *name)
+{
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0) return 0;
+    hid_t t = H5Dget_type(d);
+    int ok = t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Tget_size(t) == 1 && H5Tget_sign(t) == H5T_SGN_NONE;
+    if (t >= 0) H5Tclose(t);
+    H5Dclose(d);
+    return ok;
+}
+
+hid_t h5io_create_tmp(const char *path)
+{
+    char tmp[1100];
+    fs_tmp_path(path, tmp, sizeof tmp);
+    return h5io_create(tmp);
+}
+
+int h5io_commit(hid_t file, const char *path)
+{
+    char tmp[1100];
+    fs_tmp_path(path, tmp, sizeof tmp);
+    if (h5io_close_sync(file, tmp) != DDPM_OK) {
+        unlink(tmp);
+        return ddpm_error_prefix("%s not written", path);
+    }
+    return fs_commit(tmp, path);
+}
+
+void h5io_abandon(hid_t file, const char *path)
+{
+    char tmp[1100];
+    fs_tmp_path(path, tmp, sizeof tmp);
+    if (file >= 0) H5Fclose(file);
+    unlink(tmp);
 }
 
 int h5io_exists(hid_t loc, const char *name)

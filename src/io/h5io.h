@@ -20,6 +20,12 @@ hid_t h5io_open(const char *path, int writable);
 int h5io_close(hid_t file);
 /* Closes, then fsyncs the file so a crash after return cannot lose it. */
 int h5io_close_sync(hid_t file, const char *path);
+/* Atomic replacement of PATH: h5io_create_tmp writes PATH.tmp; h5io_commit closes, fsyncs and
+ * renames it over PATH (a crash before leaves PATH as it was); h5io_abandon closes and removes
+ * the temporary after a failure. */
+hid_t h5io_create_tmp(const char *path);
+int h5io_commit(hid_t file, const char *path);
+void h5io_abandon(hid_t file, const char *path);
 /* The file name of an open object, for error messages ("?" if unknown). */
 const char *h5io_filename(hid_t loc, char *buf, size_t n);
 
@@ -34,6 +40,8 @@ int h5io_write_u8(hid_t loc, const char *name, const uint8_t *data, int rank, co
 int h5io_write_u32(hid_t loc, const char *name, const uint32_t *data, int rank, const hsize_t *dims);
 
 /* Shape of a dataset. */
+/* 1 when dataset `name` stores unsigned 8-bit integers (no conversion on read), else 0. */
+int h5io_is_uint8(hid_t loc, const char *name);
 int h5io_shape(hid_t loc, const char *name, int *rank, hsize_t dims[H5IO_MAX_RANK]);
 /* Reads converting to the requested type; allocates *out with ddpm_alloc (free with ddpm_free).
  * rank/dims may be NULL. */

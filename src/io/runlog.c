@@ -1,6 +1,7 @@
 #include "runlog.h"
 
 #include "core/common.h"
+#include "core/fs.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -132,6 +133,11 @@ int runlog_open(runlog *L, const char *path, const ddpm_config *cfg, int argc, c
     char damaged[1100] = "";
     if (resume && access(path, F_OK) == 0) {
         L->file = h5io_open(path, 1);
+        long holder = L->file < 0 ? fs_lock_holder(path) : 0;
+        if (holder > 0)
+            return ddpm_error("%s is open in PID %ld (a reader such as h5py or a notebook holds HDF5's lock); close "
+                              "it there, or open it with HDF5_USE_FILE_LOCKING=FALSE, then rerun: the run and its "
+                              "history are untouched", path, holder);
         if (L->file < 0) {
             snprintf(damaged, sizeof damaged, "%s.damaged", path);
             if (rename(path, damaged) != 0)

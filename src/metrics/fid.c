@@ -126,17 +126,21 @@ int frechet_distance(const double *mu1, const double *s1, const double *mu2, con
 }
 
 int stats_save(const char *path, const double *mu, const double *sigma, int D,
-               const char *extractor)
+               const char *extractor, const char *reference)
 {
-    hid_t f = h5io_create(path);
+    hid_t f = h5io_create_tmp(path);
     if (f < 0) return DDPM_ERR;
     hsize_t d1[1] = { (hsize_t)D }, d2[2] = { (hsize_t)D, (hsize_t)D };
     int rc = h5io_write_f64(f, "mu", mu, 1, d1);
     if (rc == DDPM_OK) rc = h5io_write_f64(f, "sigma", sigma, 2, d2);
     if (rc == DDPM_OK) rc = h5io_attr_str(f, ".", "extractor", extractor ? extractor : "");
     if (rc == DDPM_OK) rc = h5io_attr_i64(f, ".", "version", STATS_VERSION);
-    if (h5io_close(f) != DDPM_OK) rc = DDPM_ERR;
-    return rc;
+    if (rc == DDPM_OK && reference) rc = h5io_attr_str(f, ".", "reference", reference);
+    if (rc != DDPM_OK) {
+        h5io_abandon(f, path);
+        return DDPM_ERR;
+    }
+    return h5io_commit(f, path);
 }
 
 static int load_stats_open(hid_t f, const char *path, double **mu, double **sigma, int *D)

@@ -25,9 +25,10 @@ int frechet_distance(const double *mu1, const double *s1, const double *mu2, con
                      int D, double *out);
 
 /* HDF5 statistics file: datasets mu (D) and sigma (D, D) float64, attributes extractor (what
- * produced the features, e.g. "inception-pool3") and version. */
+ * produced the features, e.g. "inception-pool3"), version and, when not NULL, reference (what
+ * the statistics are of). Written atomically: a crash leaves the previous file intact. */
 int stats_save(const char *path, const double *mu, const double *sigma, int D,
-               const char *extractor);
+               const char *extractor, const char *reference);
 /* Allocates *mu and *sigma with ddpm_alloc (free with ddpm_free). */
 int stats_load(const char *path, double **mu, double **sigma, int *D);
 

@@ -1,6 +1,7 @@
 #include "trainer.h"
 
 #include "core/common.h"
+#include "core/fs.h"
 #include "core/progress.h"
 #include "core/rng.h"
 #include "data/dataset.h"
@@ -25,11 +26,6 @@ void train_opts_default(train_opts *o)
     o->stop_after = -1;
 }
 
-static void join(char *buf, size_t n, const char *dir, const char *file)
-{
-    snprintf(buf, n, "%s/%s", dir, file);
-}
-
 /* Two configs address the same run when they differ at most in train_steps and data_dir. */
 static uint64_t run_identity(const ddpm_config *c)
 {
@@ -39,36 +35,19 @@ static uint64_t run_identity(const ddpm_config *c)
     return config_hash(&k, NULL);
 }
 
-static int write_text_atomic(const char *path, const char *text)
-{
-    char tmp[1100];
-    atomic_tmp_path(path, tmp, sizeof tmp);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return ddpm_error("%s: cannot write (%s)", tmp, strerror(errno));
-    int ok = fputs(text, f) >= 0;
-    ok &= fflush(f) == 0;
-    ok &= fsync(fileno(f)) == 0;
-    ok &= fclose(f) == 0;
-    if (!ok) {
-        unlink(tmp);
-        return ddpm_error("%s: write failed (disk full?)", path);
-    }
-    return atomic_commit(tmp, path);
-}
-
 static int write_status(const char *dir, const char *word, int64_t step)
 {
     char path[1100], text[128];
-    join(path, sizeof path, dir, "status");
+    fs_join(path, sizeof path, dir, "status");
     snprintf(text, sizeof text, "%s %lld\n", word, (long long)step);
-    return write_text_atomic(path, text);
+    return fs_write_text_atomic(path, text);
 }
 
 int train_read_status(const char *dir, char *word, size_t n, int64_t *step)
 {
     char path[1100], w[64];
     long long s = 0;
-    join(path, sizeof path, dir, "status");
+    fs_join(path, sizeof path, dir, "status");
     FILE *f = fopen(path, "r");
     if (!f) return ddpm_error("%s: no status file", path);
     int k = fscanf(f, "%63s %lld", w, &s);
@@ -82,7 +61,7 @@ int train_read_status(const char *dir, char *word, size_t n, int64_t *step)
 int train_is_finished(const ddpm_config *cfg, const char *dir)
 {
     char path[1100];
-    join(path, sizeof path, dir, "ckpt.h5");
+    fs_join(path, sizeof path, dir, "ckpt.h5");
     if (access(path, F_OK) != 0) return 0;
     ddpm_config have;
     int64_t step;
@@ -91,22 +70,12 @@ int train_is_finished(const ddpm_config *cfg, const char *dir)
     return run_identity(&have) == run_identity(cfg) && step >= cfg->train_steps;
 }
 
-static int ensure_dir(const char *dir)
+/* The directory exists (created if needed) and a file can be created in it. */
+static int ensure_dir(const char *dir, int *created)
 {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return ddpm_error("%s: cannot create directory (%s)", buf, strerror(errno));
-            *p = '/';
-        }
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return ddpm_error("%s: cannot create directory (%s)", buf, strerror(errno));
+    DDPM_TRY(fs_mkdir_p(dir, created));
     char probe[1100];
-    join(probe, sizeof probe, dir, ".write-test");
+    DDPM_TRY(fs_join(probe, sizeof probe, dir, ".write-test"));
     FILE *f = fopen(probe, "w");
     if (!f) return ddpm_error("%s: directory is not writable (%s)", dir, strerror(errno));
     fclose(f);
@@ -173,17 +142,16 @@ static int train_step(train_state *s, const ddpm_config *cfg, int64_t step, doub
     return DDPM_OK;
 }
 
-int train_run(const ddpm_config *cfg, const char *dir, const train_opts *o, train_result *res)
+static int train_run_locked(const ddpm_config *cfg, const char *dir, const train_opts *o, train_result *res)
 {
     memset(res, 0, sizeof *res);
     res->diverged_step = -1;
     double t0 = ddpm_now();
     DDPM_TRY(config_validate(cfg));
-    DDPM_TRY(ensure_dir(dir));
     char ckpt[1100], logp[1100], cfgp[1100];
-    join(ckpt, sizeof ckpt, dir, "ckpt.h5");
-    join(logp, sizeof logp, dir, "log.h5");
-    join(cfgp, sizeof cfgp, dir, "config.txt");
+    fs_join(ckpt, sizeof ckpt, dir, "ckpt.h5");
+    fs_join(logp, sizeof logp, dir, "log.h5");
+    fs_join(cfgp, sizeof cfgp, dir, "config.txt");
 
     int resume = 0;
     if (access(ckpt, F_OK) == 0) {
@@ -236,7 +204,7 @@ int train_run(const ddpm_config *cfg, const char *dir, const train_opts *o, trai
         memcpy(s.ema, unet_params(s.net), n * sizeof(float));
         char text[8192];
         config_dump(cfg, text, sizeof text);
-        if (write_text_atomic(cfgp, text) != DDPM_OK) goto done;
+        if (fs_write_text_atomic(cfgp, text) != DDPM_OK) goto done;
     }
     res->resumed_from = (int)step;
     /* A log without a checkpoint belongs to a run that died before its first checkpoint. */
@@ -339,5 +307,31 @@ done:
     res->seconds = ddpm_now() - t0;
     if (L.file >= 0 && runlog_close(&L) != DDPM_OK) rc = DDPM_ERR;
     state_free(&s);
+    return rc;
+}
+
+/* One trainer per run directory: DIR/lock is held for the whole run, so a second `ddpm train`
+ * (or a driver) into the same directory stops at once naming the first one's PID. A run that
+ * fails before writing anything leaves no directory behind. */
+int train_run(const ddpm_config *cfg, const char *dir, const train_opts *o, train_result *res)
+{
+    DDPM_TRY(config_validate(cfg));
+    int created = 0;
+    DDPM_TRY(ensure_dir(dir, &created));
+    fs_dir_lock lock;
+    int rc = fs_lock_dir(&lock, dir, "ddpm train");
+    if (rc == DDPM_OK) rc = train_run_locked(cfg, dir, o, res);
+    char ckpt[1100];
+    if (rc != DDPM_OK && created && fs_join(ckpt, sizeof ckpt, dir, "ckpt.h5") == DDPM_OK && access(ckpt, F_OK) != 0) {
+        static const char *const OURS[] = { "config.txt", "status", "log.h5", "ckpt.h5.tmp" };
+        char p[1100];
+        for (size_t i = 0; i < DDPM_ARRAY_LEN(OURS); i++)
+            if (fs_join(p, sizeof p, dir, OURS[i]) == DDPM_OK) unlink(p);
+        if (lock.fd >= 0 && fs_join(p, sizeof p, dir, "lock") == DDPM_OK) unlink(p);
+        fs_unlock_dir(&lock);
+        rmdir(dir); /* only succeeds when nothing else is in it */
+        return rc;
+    }
+    fs_unlock_dir(&lock);
     return rc;
 }
