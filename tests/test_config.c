@@ -165,7 +165,7 @@ START_TEST(dump_roundtrip_and_hash)
     char dump[8192];
     config_dump(&d, dump, sizeof dump);
     ck_assert_msg(strstr(dump, "ch_mult = 1,2,2,2\n") && strstr(dump, "beta_start = 0.0001\n") &&
-                      strstr(dump, "attn_resolutions = 16\n") && strstr(dump, "lr = 0.00020000000000000001\n"),
+                      strstr(dump, "attn_resolutions = 16\n") && strstr(dump, "lr = 0.0002\n"),
                   "canonical dump changed:\n%s", dump);
 }
 END_TEST

@@ -307,6 +307,43 @@ START_TEST(bad_inputs_are_refused_cleanly)
 }
 END_TEST
 
+/* Medium: a flipped byte in a checkpoint's weights is an error naming the tensor, not a
+ * silently different model. */
+START_TEST(flipped_checkpoint_byte_is_detected)
+{
+    char out[8192];
+    const char *ck = test_tmp_path("cs_ck.h5"), *in = test_tmp_path("cs_in.h5"), *fo = test_tmp_path("cs_out.h5");
+    make_ckpt(ck);
+    float x[28 * 28] = { 0 };
+    int32_t t[1] = { 3 };
+    hid_t f = h5io_create(in);
+    hsize_t d4[4] = { 1, 28, 28, 1 }, d1[1] = { 1 };
+    ck_assert(h5io_write_f32(f, "x", x, 4, d4) == DDPM_OK && h5io_write_i32(f, "t", t, 1, d1) == DDPM_OK);
+    h5io_close(f);
+    ck_assert_msg(ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, in, fo) == 0, "%s", out);
+    f = h5io_open(ck, 0);
+    hid_t d = H5Dopen2(f, "model/down_0/block_0/conv1/W", H5P_DEFAULT);
+    hid_t sp = H5Dget_space(d);
+    hsize_t off[4];
+    unsigned mask;
+    haddr_t addr;
+    hsize_t size;
+    if (H5Dget_chunk_info(d, sp, 0, off, &mask, &addr, &size) < 0) addr = H5Dget_offset(d); /* contiguous */
+    ck_assert(addr != HADDR_UNDEF);
+    H5Sclose(sp);
+    H5Dclose(d);
+    h5io_close(f);
+    FILE *fp = fopen(ck, "r+b");
+    ck_assert(fp && fseek(fp, (long)addr + 37, SEEK_SET) == 0);
+    int c = fgetc(fp);
+    fseek(fp, (long)addr + 37, SEEK_SET);
+    fputc(c ^ 0x10, fp);
+    fclose(fp);
+    ck_assert_int_eq(ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, in, fo), 1);
+    ck_assert_msg(strstr(out, "model/down_0/block_0/conv1/W") && strstr(out, "checksum does not match"), "%s", out);
+}
+END_TEST
+
 static Suite *safety_suite(void)
 {
     Suite *s = suite_create("safety");
@@ -318,6 +355,7 @@ static Suite *safety_suite(void)
     tcase_add_test(tc, log_open_in_a_reader_is_not_damaged);
     tcase_add_test(tc, failed_run_leaves_no_directory);
     tcase_add_test(tc, bad_inputs_are_refused_cleanly);
+    tcase_add_test(tc, flipped_checkpoint_byte_is_detected);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -20,7 +20,10 @@ void cli_usage(const cli_args *a, FILE *out)
                  a->opts[i].arg ? a->opts[i].arg : "");
         fprintf(out, "  %-24s %s\n", left, a->opts[i].help);
     }
-    fprintf(out, "  %-24s %s\n", "--set KEY=VALUE", "override a config key (repeatable)");
+    if (!a->no_set)
+        fprintf(out, "  %-24s %s\n", "--set KEY=VALUE",
+                cli_has_opt(a, "ckpt") || cli_has_opt(a, "samples") ? "data_dir=DIR (the model's keys are the checkpoint's)"
+                                                                    : "override a config key (repeatable)");
     fprintf(out, "  %-24s %s\n", "--help", "this text");
 }
 
@@ -41,6 +44,10 @@ int cli_parse(cli_args *a, int argc, char **argv)
         const char *eq = strchr(s, '=');
         size_t nl = eq ? (size_t)(eq - s) : strlen(s);
         const char *val = eq ? eq + 1 : NULL;
+        if (nl == 3 && !strncmp(s, "set", 3) && a->no_set) {
+            fprintf(stderr, "ddpm %s: takes no --set (it has no config)\n", a->cmd);
+            return 2;
+        }
         if (nl == 3 && !strncmp(s, "set", 3)) {
             if (!val) {
                 if (i + 1 >= argc) { fprintf(stderr, "ddpm %s: --set needs KEY=VALUE\n", a->cmd); return 2; }

@@ -63,7 +63,7 @@ int cmd_bench(int argc, char **argv)
     static const cli_opt opts[] = { { "seconds", "S", "timed seconds per case (default 8)" },
                                     { "case", "NAME", "only this case (mini_train_b64, mini_forward_b256, paper_train_b8, paper_forward_b8; paper_train_b128 is the peak-memory case, run only when named)" },
                                     { 0 } };
-    cli_args a = { .cmd = "bench", .usage = "[--seconds S] [--case NAME]",
+    cli_args a = { .cmd = "bench", .no_set = 1, .usage = "[--seconds S] [--case NAME]",
                    .summary = "Prints `c <case> <images/s>` for the mini and paper U-Nets.", .opts = opts };
     int rc = cli_parse(&a, argc, argv);
     if (rc) return rc < 0 ? 0 : rc;

@@ -45,7 +45,7 @@ int cmd_inception(int argc, char **argv)
         { "synthetic-seed", "SEED", "test only: deterministic synthetic weights instead of --weights "
                                     "(features labelled " EXTRACTOR_SYNTH ")" },
         { 0 } };
-    cli_args a = { .cmd = "inception", .opts = opts,
+    cli_args a = { .cmd = "inception", .opts = opts, .no_set = 1,
                    .usage = "--weights W --in IMAGES.h5 --out FEATS.h5 [--batch N] [--stats S.h5]",
                    .summary = "FID Inception-v3 features (pool3) and logits of uint8 images." };
     int rc = cli_parse(&a, argc, argv);
@@ -150,7 +150,7 @@ int cmd_fid(int argc, char **argv)
         { "a", "A.h5", "features (pool3 or features, (N, D)) or statistics (mu, sigma)" },
         { "b", "B.h5", "the same for the other set" },
         { 0 } };
-    cli_args a = { .cmd = "fid", .opts = opts, .usage = "--a A.h5 --b B.h5",
+    cli_args a = { .cmd = "fid", .opts = opts, .no_set = 1, .usage = "--a A.h5 --b B.h5",
                    .summary = "Frechet distance between two feature sets or cached statistics; prints it." };
     int rc = cli_parse(&a, argc, argv);
     if (rc) return rc < 0 ? 0 : rc;

@@ -23,7 +23,7 @@ int cmd_train(int argc, char **argv)
         { "config", "FILE", "config file (default: official CIFAR-10 values)" },
         { "data", "DIR", "shorthand for --set data_dir=DIR" },
         { "out", "DIR", "run directory (ckpt.h5, log.h5, config.txt, status); resumed if it holds this config" },
-        { "ckpt-every", "N", "checkpoint every N steps (default 500; also every 10 minutes)" },
+        { "ckpt-every", "N", "checkpoint every N steps (default 500; 0: only time-based; also every 10 minutes)" },
         { "stop-after", "N", "stop cleanly (checkpointed) after N total steps" },
         { 0 } };
     cli_args a = { .cmd = "train", .usage = "[--config F] [--set k=v]... --out DIR",
@@ -37,6 +37,10 @@ int cmd_train(int argc, char **argv)
     train_opts_default(&o);
     long long v;
     if ((rc = cli_get_int(&a, "ckpt-every", o.ckpt_every, &v))) return rc;
+    if (v < 0) {
+        fprintf(stderr, "ddpm train: --ckpt-every must be >= 0 (0: only every 10 minutes and at the end)\n");
+        return 2;
+    }
     o.ckpt_every = v;
     if ((rc = cli_get_int(&a, "stop-after", -1, &v))) return rc;
     o.stop_after = v;
@@ -59,8 +63,24 @@ int cmd_train(int argc, char **argv)
                (long long)r.step, el, r.last_loss, dir, dir);
         return 0;
     case TRAIN_INTERRUPTED:
-        printf("train: stopped at step %lld after %s; rerun the same command to resume (checkpoint %s/ckpt.h5)\n",
+        printf("train: stopped at step %lld after %s; rerun the same command to resume (checkpoint %s/ckpt.h5):\n  ddpm",
                (long long)r.step, el, dir);
+        for (int i = 0; i < argc; i++) {
+            const char *s = argv[i];
+            int plain = *s != 0;
+            for (const char *q = s; *q; q++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=,:+", *q)) plain = 0;
+            if (plain) printf(" %s", s);
+            else {
+                printf(" '");
+                for (const char *q = s; *q; q++) {
+                    if (*q == '\'') printf("'\\''");
+                    else putchar(*q);
+                }
+                printf("'");
+            }
+        }
+        printf("\n");
         return g_stop ? 130 : 0;
     default:
         printf("train: diverged (non-finite loss or gradient) at step %lld; last good checkpoint %s/ckpt.h5 "

@@ -1,5 +1,6 @@
 /* ddpm — the command-line tool of the harness (DESIGN.md contract 4). */
 #include "cli/commands.h"
+#include "eval/quality.h"
 #include "io/h5io.h"
 
 #include <stdio.h>
@@ -28,9 +29,17 @@ static const command COMMANDS[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: ddpm COMMAND [options]   (ddpm COMMAND --help for its options)\n\ncommands:\n");
+    fprintf(out, "usage: ddpm COMMAND [options]   (ddpm COMMAND --help for its options; ddpm --version)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         fprintf(out, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(out, "\nenvironment:\n"
+                 "  OMP_NUM_THREADS          threads (results are bit-identical for any count)\n"
+                 "  DDPM_INCEPTION_WEIGHTS   pytorch-fid Inception weights (default " INCEPTION_DEFAULT_PATH ")\n"
+                 "  DDPM_RUNS_DIR            root of the drivers' training runs (default runs/)\n"
+                 "  DDPM_RESULTS_DIR         root of the drivers' results (default results/)\n"
+                 "  DDPM_LOG_FLUSH_SECONDS   how often run logs are flushed (default 5)\n"
+                 "  DDPM_QUIET               set: no progress lines\n"
+                 "  HDF5_USE_FILE_LOCKING    FALSE in a reader's environment to read a file a job has open\n");
 }
 
 int main(int argc, char **argv)
@@ -39,6 +48,11 @@ int main(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("ddpm %s (built with %s, flags %s; HDF5 %d.%d.%d)\n", DDPM_GIT_REV, __VERSION__, DDPM_CFLAGS,
+               H5_VERS_MAJOR, H5_VERS_MINOR, H5_VERS_RELEASE);
+        return 0;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].fn(argc - 1, argv + 1);

@@ -371,6 +371,15 @@ int config_validate(const ddpm_config *c)
             return ddpm_error("config: channel count %d is not divisible by num_groups = %d; "
                               "set num_groups to a divisor", chl, c->num_groups);
     }
+    for (int a = 0; a < c->num_attn; a++) {
+        int r = c->image_size, hit = 0;
+        for (int l = 0; l < c->num_levels; l++, r /= 2) hit |= r == c->attn_resolutions[a];
+        if (!hit)
+            return ddpm_error("config: attn_resolutions names %d, which is no level of this U-Net (image_size %d "
+                              "halved %d times); use resolutions the levels have, or none",
+                              c->attn_resolutions[a], c->image_size, c->num_levels - 1);
+    }
+    if (!(c->lr > 0)) return ddpm_error("config: lr must be > 0 (it is %g)", c->lr);
     if (c->ch % 2) return ddpm_error("config: ch must be even (sinusoidal timestep embedding)");
     if (c->ch < 4) return ddpm_error("config: ch must be at least 4");
     if (c->dataset == DATASET_FASHION_MNIST && c->image_size != 28)
@@ -388,8 +397,21 @@ static void list_str(char *buf, size_t n, const int *v, int k)
     for (int i = 0; i < k && o < n; i++) o += (size_t)snprintf(buf + o, n - o, "%s%d", i ? "," : "", v[i]);
 }
 
-/* Canonical value text of key i. Doubles use %.17g so the text round-trips exactly. */
-static void value_str(const ddpm_config *c, int i, char *b, size_t n)
+/* A double as text that reads back to the same value: the shortest such form for people
+ * (0.1, not 0.10000000000000001), or always %.17g (exact) for config_hash, whose input text
+ * must not change so that run directories keep their addresses. */
+static void fmt_double(char *b, size_t n, double x, int exact)
+{
+    if (!exact)
+        for (int prec = 1; prec < 17; prec++) {
+            snprintf(b, n, "%.*g", prec, x);
+            if (strtod(b, NULL) == x) return;
+        }
+    snprintf(b, n, "%.17g", x);
+}
+
+/* Canonical value text of key i (exact: see fmt_double). */
+static void value_str(const ddpm_config *c, int i, char *b, size_t n, int exact)
 {
     const char *k = KEYS[i];
     if (!strcmp(k, "dataset")) snprintf(b, n, "%s", DATASET_NAMES[c->dataset]);
@@ -399,20 +421,20 @@ static void value_str(const ddpm_config *c, int i, char *b, size_t n)
     else if (!strcmp(k, "ch_mult")) list_str(b, n, c->ch_mult, c->num_levels);
     else if (!strcmp(k, "num_res_blocks")) snprintf(b, n, "%d", c->num_res_blocks);
     else if (!strcmp(k, "attn_resolutions")) list_str(b, n, c->attn_resolutions, c->num_attn);
-    else if (!strcmp(k, "dropout")) snprintf(b, n, "%.17g", c->dropout);
+    else if (!strcmp(k, "dropout")) fmt_double(b, n, c->dropout, exact);
     else if (!strcmp(k, "resamp_with_conv")) snprintf(b, n, "%d", c->resamp_with_conv);
     else if (!strcmp(k, "num_diffusion_timesteps")) snprintf(b, n, "%d", c->num_diffusion_timesteps);
     else if (!strcmp(k, "beta_schedule")) snprintf(b, n, "%s", BETA_NAMES[c->beta_schedule]);
-    else if (!strcmp(k, "beta_start")) snprintf(b, n, "%.17g", c->beta_start);
-    else if (!strcmp(k, "beta_end")) snprintf(b, n, "%.17g", c->beta_end);
+    else if (!strcmp(k, "beta_start")) fmt_double(b, n, c->beta_start, exact);
+    else if (!strcmp(k, "beta_end")) fmt_double(b, n, c->beta_end, exact);
     else if (!strcmp(k, "model_mean_type")) snprintf(b, n, "%s", MEAN_NAMES[c->model_mean_type]);
     else if (!strcmp(k, "model_var_type")) snprintf(b, n, "%s", VAR_NAMES[c->model_var_type]);
     else if (!strcmp(k, "loss_type")) snprintf(b, n, "%s", LOSS_NAMES[c->loss_type]);
     else if (!strcmp(k, "batch_size")) snprintf(b, n, "%d", c->batch_size);
-    else if (!strcmp(k, "lr")) snprintf(b, n, "%.17g", c->lr);
+    else if (!strcmp(k, "lr")) fmt_double(b, n, c->lr, exact);
     else if (!strcmp(k, "warmup")) snprintf(b, n, "%d", c->warmup);
-    else if (!strcmp(k, "grad_clip")) snprintf(b, n, "%.17g", c->grad_clip);
-    else if (!strcmp(k, "ema_decay")) snprintf(b, n, "%.17g", c->ema_decay);
+    else if (!strcmp(k, "grad_clip")) fmt_double(b, n, c->grad_clip, exact);
+    else if (!strcmp(k, "ema_decay")) fmt_double(b, n, c->ema_decay, exact);
     else if (!strcmp(k, "randflip")) snprintf(b, n, "%d", c->randflip);
     else if (!strcmp(k, "train_steps")) snprintf(b, n, "%lld", (long long)c->train_steps);
     else if (!strcmp(k, "seed")) snprintf(b, n, "%llu", (unsigned long long)c->seed);
@@ -425,29 +447,31 @@ int config_each(const ddpm_config *c, int (*fn)(const char *key, const char *val
 {
     char v[1024];
     for (int i = 0; i < NUM_KEYS; i++) {
-        value_str(c, i, v, sizeof v);
+        value_str(c, i, v, sizeof v, 0);
         DDPM_TRY(fn(KEYS[i], v, user));
     }
     return DDPM_OK;
 }
 
-int config_dump(const ddpm_config *c, char *buf, size_t n)
+static int dump_text(const ddpm_config *c, char *buf, size_t n, int exact)
 {
     size_t o = 0;
     char v[1024];
     if (n) buf[0] = 0;
     for (int i = 0; i < NUM_KEYS; i++) {
-        value_str(c, i, v, sizeof v);
+        value_str(c, i, v, sizeof v, exact);
         int w = snprintf(o < n ? buf + o : NULL, o < n ? n - o : 0, "%s = %s\n", KEYS[i], v);
         o += (size_t)w;
     }
     return (int)o;
 }
 
+int config_dump(const ddpm_config *c, char *buf, size_t n) { return dump_text(c, buf, n, 0); }
+
 uint64_t config_hash(const ddpm_config *c, char hex[17])
 {
     char buf[8192];
-    config_dump(c, buf, sizeof buf);
+    dump_text(c, buf, sizeof buf, 1);
     uint64_t h = 1469598103934665603ULL;
     for (const unsigned char *p = (const unsigned char *)buf; *p; p++) {
         h ^= *p;
@@ -477,6 +501,6 @@ int config_value_text(const ddpm_config *c, const char *key, char *buf, size_t n
 {
     int i = key_index(key);
     if (i < 0) return ddpm_error("unknown config key '%s'", key);
-    value_str(c, i, buf, n);
+    value_str(c, i, buf, n, 0);
     return DDPM_OK;
 }

@@ -65,7 +65,8 @@ int config_validate(const ddpm_config *c);
 /* Canonical text: every key in a fixed order, one `key = value` line each. Returns the
  * length written (snprintf semantics). */
 int config_dump(const ddpm_config *c, char *buf, size_t n);
-/* FNV-1a 64 of the canonical text, as 16 hex digits in hex[17]. */
+/* FNV-1a 64 of the canonical text with every double in %.17g form (the form of the first
+ * releases, so run addresses never move), as 16 hex digits in hex[17]. */
 uint64_t config_hash(const ddpm_config *c, char hex[17]);
 
 /* Calls fn(key, value_text) for every key in canonical order (for HDF5 attributes). */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 const char *format_duration(double s, char *buf, int n)
@@ -25,6 +26,8 @@ void progress_begin(progress *p, const char *label, int64_t total, int64_t done_
     p->done_at_start = done_already;
     p->tty = isatty(2);
     p->quiet = getenv("DDPM_QUIET") != NULL;
+    struct winsize ws;
+    p->width = p->tty && ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 0;
 }
 
 static void draw(progress *p, int64_t done, const char *extra, int final)
@@ -34,10 +37,13 @@ static void draw(progress *p, int64_t done, const char *extra, int final)
     double eta = rate > 0 ? (double)(p->total - done) / rate : 0;
     char e1[32], e2[32];
     int pct = p->total > 0 ? (int)(100.0 * (double)done / (double)p->total) : 100;
-    fprintf(stderr, "%s%s %lld/%lld [%3d%%] %.2f/s elapsed %s %s %s%s%s%s", p->tty ? "\r" : "",
-            p->label, (long long)done, (long long)p->total, pct, rate, format_duration(el, e1, 32),
-            final ? "" : "ETA", final ? "" : format_duration(eta, e2, 32), extra ? "  " : "",
-            extra ? extra : "", p->tty ? "\033[K" : "\n");
+    char line[512];
+    snprintf(line, sizeof line, "%s %lld/%lld [%3d%%] %.2f/s elapsed %s %s %s%s%s", p->label, (long long)done,
+             (long long)p->total, pct, rate, format_duration(el, e1, 32), final ? "" : "ETA",
+             final ? "" : format_duration(eta, e2, 32), extra ? "  " : "", extra ? extra : "");
+    /* A line wider than the terminal wraps, and every redraw would then scroll a new line. */
+    if (p->width > 1 && strlen(line) >= (size_t)p->width) line[p->width - 1] = 0;
+    fprintf(stderr, "%s%s%s", p->tty ? "\r" : "", line, p->tty ? "\033[K" : "\n");
     if (final && p->tty) fputc('\n', stderr);
     fflush(stderr);
 }
@@ -48,6 +54,7 @@ void progress_update(progress *p, int64_t done, const char *extra)
     double now = ddpm_now();
     double every = p->tty ? 0.25 : 10.0;
     if (now - p->t_last < every && done < p->total) return;
+    if (!p->tty && done >= p->total) return; /* the final line is progress_end's (piped output: once) */
     p->t_last = now;
     draw(p, done, extra, 0);
 }

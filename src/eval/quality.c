@@ -111,7 +111,7 @@ static int features_chunked(quality_extractor *e, const uint8_t *images, int n, 
                                   logits ? logits + (size_t)i * e->K : NULL));
         progress_update(&pb, i + k, NULL);
     }
-    if (n > chunk) progress_end(&pb, NULL);
+    progress_end(&pb, NULL);
     return DDPM_OK;
 }
 

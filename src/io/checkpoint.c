@@ -20,7 +20,7 @@ static int write_group(hid_t f, const char *prefix, const unet *m, const float *
         hsize_t dims[4];
         for (int k = 0; k < p->rank; k++) dims[k] = (hsize_t)p->shape[k];
         snprintf(name, sizeof name, "%s%s", prefix, p->name);
-        DDPM_TRY(h5io_write_f32(f, name, data + p->offset, p->rank, dims));
+        DDPM_TRY(h5io_write_f32_checksummed(f, name, data + p->offset, p->rank, dims));
     }
     return DDPM_OK;
 }

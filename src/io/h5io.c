@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,7 +57,17 @@ static const char *open_hint(const char *path, int writing)
     if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
     if (access(dir, F_OK) != 0) return "its directory does not exist";
     if (writing && access(dir, W_OK) != 0) return "its directory is not writable";
-    if (access(path, F_OK) == 0) return "not a readable HDF5 file (truncated or corrupt?)";
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return "it is a directory (give the file in it, e.g. DIR/ckpt.h5)";
+    if (access(path, F_OK) == 0) {
+        unsigned char sig[8] = { 0 };
+        FILE *f = fopen(path, "rb");
+        size_t got = f ? fread(sig, 1, sizeof sig, f) : 0;
+        if (f) fclose(f);
+        if (got == 0) return "the file is empty";
+        if (memcmp(sig, "\x89HDF\r\n\x1a\n", 8) != 0) return "not an HDF5 file (a text, config or other file?)";
+        return "not a readable HDF5 file (truncated or corrupt?)";
+    }
     return "check the disk and the permissions";
 }
 
@@ -181,8 +192,8 @@ int h5io_mkgroup(hid_t loc, const char *name)
     return DDPM_OK;
 }
 
-static int write_any(hid_t loc, const char *name, hid_t memtype, hid_t filetype,
-                     const void *data, int rank, const hsize_t *dims)
+static int write_any_dcpl(hid_t loc, const char *name, hid_t memtype, hid_t filetype, const void *data, int rank,
+                          const hsize_t *dims, int checksum)
 {
     if (h5io_exists(loc, name) && H5Ldelete(loc, name, H5P_DEFAULT) < 0)
         FAIL(loc, "cannot replace dataset %s", name);
@@ -190,7 +201,16 @@ static int write_any(hid_t loc, const char *name, hid_t memtype, hid_t filetype,
     if (space < 0) FAIL(loc, "bad shape for dataset %s", name);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t d = H5Dcreate2(loc, name, filetype, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (checksum && rank > 0) {
+        /* One chunk holding the whole tensor, with HDF5's Fletcher32 checksum: a flipped byte
+         * makes the read fail instead of loading silently; h5py and h5dump read it as usual and
+         * recompute it when they write. */
+        H5Pset_chunk(dcpl, rank, dims);
+        H5Pset_fletcher32(dcpl);
+    }
+    hid_t d = H5Dcreate2(loc, name, filetype, space, lcpl, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     H5Pclose(lcpl);
     H5Sclose(space);
     if (d < 0) FAIL(loc, "cannot create dataset %s", name);
@@ -200,8 +220,16 @@ static int write_any(hid_t loc, const char *name, hid_t memtype, hid_t filetype,
     return DDPM_OK;
 }
 
+static int write_any(hid_t loc, const char *name, hid_t memtype, hid_t filetype, const void *data, int rank,
+                     const hsize_t *dims)
+{
+    return write_any_dcpl(loc, name, memtype, filetype, data, rank, dims, 0);
+}
+
 int h5io_write_f32(hid_t loc, const char *name, const float *data, int rank, const hsize_t *dims)
 { return write_any(loc, name, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, data, rank, dims); }
+int h5io_write_f32_checksummed(hid_t loc, const char *name, const float *data, int rank, const hsize_t *dims)
+{ return write_any_dcpl(loc, name, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, data, rank, dims, 1); }
 int h5io_write_f64(hid_t loc, const char *name, const double *data, int rank, const hsize_t *dims)
 { return write_any(loc, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, data, rank, dims); }
 int h5io_write_i32(hid_t loc, const char *name, const int32_t *data, int rank, const hsize_t *dims)
@@ -232,6 +260,26 @@ int h5io_shape(hid_t loc, const char *name, int *rank, hsize_t dims[H5IO_MAX_RAN
     return DDPM_OK;
 }
 
+/* Why H5Dread failed: a dataset with a checksum that no longer matches is a damaged file. */
+static const char *read_failure(hid_t d)
+{
+    int checked = 0;
+    hid_t dcpl = d >= 0 ? H5Dget_create_plist(d) : -1;
+    if (dcpl >= 0) {
+        int nf = H5Pget_nfilters(dcpl);
+        for (int i = 0; i < nf; i++) {
+            unsigned flags;
+            size_t nelem = 0;
+            if (H5Pget_filter2(dcpl, (unsigned)i, &flags, &nelem, NULL, 0, NULL, NULL) == H5Z_FILTER_FLETCHER32)
+                checked = 1;
+        }
+        H5Pclose(dcpl);
+    }
+    return checked ? "its checksum does not match: the file is damaged; restore it from a copy or use an earlier "
+                     "checkpoint"
+                   : "corrupt file or wrong type?";
+}
+
 static int read_alloc(hid_t loc, const char *name, hid_t memtype, size_t esize, void **out,
                       int *rank_out, hsize_t *dims_out)
 {
@@ -244,10 +292,11 @@ static int read_alloc(hid_t loc, const char *name, hid_t memtype, size_t esize, 
     if (!buf) return DDPM_ERR;
     hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
     herr_t st = d < 0 ? -1 : H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    const char *why = st < 0 ? read_failure(d) : "";
     if (d >= 0) H5Dclose(d);
     if (st < 0) {
         ddpm_free(buf);
-        FAIL(loc, "cannot read dataset %s (corrupt file or wrong type?)", name);
+        FAIL(loc, "cannot read dataset %s (%s)", name, why);
     }
     *out = buf;
     if (rank_out) *rank_out = rank;
@@ -289,8 +338,9 @@ static int read_into(hid_t loc, const char *name, hid_t memtype, void *out, int 
     }
     hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
     herr_t st = ds < 0 ? -1 : H5Dread(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
+    const char *why = st < 0 ? read_failure(ds) : "";
     if (ds >= 0) H5Dclose(ds);
-    if (st < 0) FAIL(loc, "cannot read dataset %s (corrupt file or wrong type?)", name);
+    if (st < 0) FAIL(loc, "cannot read dataset %s (%s)", name, why);
     return DDPM_OK;
 }
 

@@ -33,6 +33,8 @@ int h5io_exists(hid_t loc, const char *name);
 
 /* Whole-array writes; an existing dataset of the same name is replaced. */
 int h5io_write_f32(hid_t loc, const char *name, const float *data, int rank, const hsize_t *dims);
+/* The same in one chunk with HDF5's Fletcher32 checksum, verified on every read (checkpoints). */
+int h5io_write_f32_checksummed(hid_t loc, const char *name, const float *data, int rank, const hsize_t *dims);
 int h5io_write_f64(hid_t loc, const char *name, const double *data, int rank, const hsize_t *dims);
 int h5io_write_i32(hid_t loc, const char *name, const int32_t *data, int rank, const hsize_t *dims);
 int h5io_write_i64(hid_t loc, const char *name, const int64_t *data, int rank, const hsize_t *dims);

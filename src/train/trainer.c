@@ -39,7 +39,9 @@ static int write_status(const char *dir, const char *word, int64_t step)
 {
     char path[1100], text[128];
     fs_join(path, sizeof path, dir, "status");
-    snprintf(text, sizeof text, "%s %lld\n", word, (long long)step);
+    /* "running" names the process: after a kill -9 anyone can see it is gone (train_read_status does) */
+    if (!strcmp(word, "running")) snprintf(text, sizeof text, "%s %lld pid %ld\n", word, (long long)step, (long)getpid());
+    else snprintf(text, sizeof text, "%s %lld\n", word, (long long)step);
     return fs_write_text_atomic(path, text);
 }
 
@@ -53,7 +55,9 @@ int train_read_status(const char *dir, char *word, size_t n, int64_t *step)
     int k = fscanf(f, "%63s %lld", w, &s);
     fclose(f);
     if (k != 2) return ddpm_error("%s: unreadable status", path);
-    snprintf(word, n, "%s", w);
+    char lock[1100];
+    if (!strcmp(w, "running") && fs_join(lock, sizeof lock, dir, "lock") == DDPM_OK && fs_lock_holder(lock) == 0)
+        snprintf(w, sizeof w, "interrupted"); /* its trainer is gone (killed): the checkpoint resumes it */
     *step = s;
     return DDPM_OK;
 }

@@ -39,7 +39,8 @@ int train_run(const ddpm_config *cfg, const char *dir, const train_opts *o, trai
 
 /* Whether DIR holds a finished run of this config (ckpt step == train_steps, same hash). */
 int train_is_finished(const ddpm_config *cfg, const char *dir);
-/* Reads DIR/status ("finished 2000", "diverged 731", ...); returns DDPM_ERR if absent. */
+/* Reads DIR/status ("finished 2000", "diverged 731", "running 120 pid 4242", ...); a "running"
+ * run whose trainer no longer holds DIR/lock (killed) reads as "interrupted". DDPM_ERR if absent. */
 int train_read_status(const char *dir, char *word, size_t n, int64_t *step);
 
 #endif
