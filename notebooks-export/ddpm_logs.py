@@ -21,7 +21,7 @@ import numpy as np
 
 TIER = os.environ.get("TIER", "mini")
 ROOT = os.environ.get("DDPM_RESULTS_DIR", "results")
-OUT = os.path.dirname(os.path.abspath(__file__))
+OUT = os.environ.get("NOTEBOOK_OUT") or os.path.dirname(os.path.abspath(__file__))
 T2 = os.path.join(ROOT, TIER, "table2")
 RD = os.path.join(ROOT, TIER, "ratedist")
 print("tier", TIER, "results", os.path.join(ROOT, TIER))

@@ -23,7 +23,10 @@ def cells(text):
 
 def main(path):
     src = open(path).read()
-    out_dir = os.path.dirname(os.path.abspath(path))
+    # NOTEBOOK_OUT (run_notebooks.sh: notebooks-export/<tier>/ for a tier other than mini) keeps
+    # the committed mini-tier export from being overwritten by a smoke-tier run.
+    out_dir = os.environ.get("NOTEBOOK_OUT") or os.path.dirname(os.path.abspath(path))
+    os.makedirs(out_dir, exist_ok=True)
     before = set(f for f in os.listdir(out_dir) if f.endswith(".png"))
     env = {"__file__": os.path.abspath(path), "__name__": "__main__"}
     md = []

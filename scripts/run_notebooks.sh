@@ -9,6 +9,9 @@ if ! $PY -c "import h5py, matplotlib" 2>/dev/null; then
   echo "notebooks: needs Debian's python3-h5py and python3-matplotlib (apt-get install python3-h5py python3-matplotlib)" >&2
   exit 1
 fi
+# The committed export is the mini tier's; any other tier writes to notebooks-export/<tier>/.
+tier=${TIER:-mini}
+if [ "$tier" != mini ]; then export NOTEBOOK_OUT="notebooks-export/$tier"; fi
 for nb in notebooks-export/*.py; do
   $PY scripts/export_notebook.py "$nb"
 done

@@ -344,6 +344,20 @@ START_TEST(flipped_checkpoint_byte_is_detected)
 }
 END_TEST
 
+/* Medium: a driver given an unknown variant stops instead of rewriting the table with every
+ * row "not run here". */
+START_TEST(driver_refuses_unknown_variant)
+{
+    char out[8192], cmd[2048];
+    const char *bin = getenv("DDPM_BIN");
+    snprintf(cmd, sizeof cmd, "DDPM_RESULTS_DIR=%s %s/exp_table2 --tier smoke --only eps-fixedlarge-mze",
+             test_tmp_path("drv_results"), bin ? bin : "bin");
+    ck_assert_int_eq(test_run_capture(cmd, out, sizeof out), 2);
+    ck_assert_msg(strstr(out, "eps-fixedlarge-mze") && strstr(out, "not a variant name"), "%s", out);
+    ck_assert_int_eq(access(test_tmp_path("drv_results"), F_OK), -1);
+}
+END_TEST
+
 static Suite *safety_suite(void)
 {
     Suite *s = suite_create("safety");
@@ -356,6 +370,7 @@ static Suite *safety_suite(void)
     tcase_add_test(tc, failed_run_leaves_no_directory);
     tcase_add_test(tc, bad_inputs_are_refused_cleanly);
     tcase_add_test(tc, flipped_checkpoint_byte_is_detected);
+    tcase_add_test(tc, driver_refuses_unknown_variant);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -326,7 +326,13 @@ int driver_parse(driver_args *a, const char *experiment, const char *summary, in
         } else if (!strcmp(s, "--tier") && has) {
             tier = argv[++i];
         } else if (!strcmp(s, "--only") && has) {
-            if (a->nonly < 16) a->only[a->nonly++] = argv[++i];
+            const char *v = argv[++i];
+            if (!variant_name_valid(v)) {
+                fprintf(stderr, "%s: --only %s: not a variant name (mean-var-loss: xprev|xstart|eps, "
+                                "learned|fixedsmall|fixedlarge, kl|mse; e.g. eps-fixedlarge-mse)\n", argv[0], v);
+                return 2;
+            }
+            if (a->nonly < 16) a->only[a->nonly++] = v;
         } else if (!strcmp(s, "--set") && has) {
             if (a->nsets < 32) a->sets[a->nsets++] = argv[++i];
         } else if (!strcmp(s, "--train-only")) {
@@ -346,6 +352,37 @@ int driver_parse(driver_args *a, const char *experiment, const char *summary, in
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     snprintf(a->out_dir, sizeof a->out_dir, "%s/%s", a->tier.results_dir, experiment);
+    if (a->nonly || a->nsets) {
+        /* A selection or an override is not the experiment: its table goes beside the full one,
+         * in a directory named for what was asked, and says so in its first line. */
+        uint64_t h = 1469598103934665603ULL;
+        size_t o = 0;
+        for (int i = 0; i < a->nonly + a->nsets; i++) {
+            const char *s = i < a->nonly ? a->only[i] : a->sets[i - a->nonly];
+            o += (size_t)snprintf(a->custom + o, o < sizeof a->custom ? sizeof a->custom - o : 0, "%s%s %s",
+                                  o ? " " : "", i < a->nonly ? "--only" : "--set", s);
+            for (const unsigned char *p = (const unsigned char *)s; *p; p++) h = (h ^ *p) * 1099511628211ULL;
+            h = (h ^ (unsigned)(i < a->nonly)) * 1099511628211ULL;
+        }
+        snprintf(a->out_dir, sizeof a->out_dir, "%s/%s-custom-%08llx", a->tier.results_dir, experiment,
+                 (unsigned long long)(h & 0xffffffffULL));
+        fprintf(stderr, "%s: %s is a custom selection: results go to %s/ (the full table in %s/%s/ is left as it is)\n",
+                argv[0], a->custom, a->out_dir, a->tier.results_dir, experiment);
+    }
+    return 0;
+}
+
+int variant_name_valid(const char *v)
+{
+    static const char *const MEAN[] = { "xprev", "xstart", "eps" }, *const VAR[] = { "learned", "fixedsmall", "fixedlarge" },
+                      *const LOSS[] = { "kl", "mse" };
+    char buf[64];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            for (int k = 0; k < 2; k++) {
+                snprintf(buf, sizeof buf, "%s-%s-%s", MEAN[i], VAR[j], LOSS[k]);
+                if (!strcmp(buf, v)) return 1;
+            }
     return 0;
 }
 
@@ -511,6 +548,7 @@ int driver_open_tables(const driver_args *a, driver_tables *t)
         if (t->csv) fclose(t->csv);
         return ddpm_error("%s: cannot write the result tables (%s)", a->out_dir, strerror(errno));
     }
+    if (a->custom[0]) fprintf(t->md, "> Custom run (%s): not the full experiment.\n\n", a->custom);
     return DDPM_OK;
 }
 

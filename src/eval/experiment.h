@@ -67,12 +67,15 @@ typedef struct {
     const char *sets[32];
     int nsets;
     int train_only;
-    char out_dir[512];      /* results/<tier>/<experiment> */
+    char out_dir[512];      /* results/<tier>/<experiment>, or <experiment>-custom-<hash> with --only/--set */
+    char custom[512];       /* "--only V --set k=v" when the run is a custom selection, else "" */
 } driver_args;
 /* Returns 0 ok, 2 usage error (printed), -1 when --help was printed. */
 int driver_parse(driver_args *a, const char *experiment, const char *summary, int argc, char **argv);
 /* Whether variant v is selected by --only (all when none given). */
 int driver_selected(const driver_args *a, const char *variant);
+/* Whether v is a mean-var-loss variant name (eps-fixedlarge-mse, ...). */
+int variant_name_valid(const char *v);
 /* Writes the variant's outcome and numbers as attributes of group variants/<name> in the log,
  * and copies the run's log.h5 to <out_dir>/logs/<variant>.h5. */
 int driver_log_variant(hid_t log, const driver_args *a, const variant_result *r);
