@@ -247,6 +247,15 @@ START_TEST(log_open_in_a_reader_is_not_damaged)
     ck_assert_msg(ddpm(out, sizeof out, "train --config experiments/configs/smoke/base.cfg --set train_steps=4 --out %s",
                        dir) == 0, "%s", out);
     ck_assert_msg(strstr(out, "resuming") && strstr(out, "finished 4 steps"), "%s", out);
+    /* the extended run's config.txt and log say what it now runs under (was stale: 2 steps) */
+    char cfgp[700], text[8192], v[64];
+    snprintf(cfgp, sizeof cfgp, "%s/config.txt", dir);
+    ck_assert(test_read_text(cfgp, text, sizeof text));
+    ck_assert_msg(strstr(text, "train_steps = 4\n"), "%s", text);
+    hid_t f = h5io_open(logp, 0);
+    ck_assert(h5io_get_attr_str(f, "config", "train_steps", v, sizeof v) == DDPM_OK);
+    h5io_close(f);
+    ck_assert_str_eq(v, "4");
 }
 END_TEST
 

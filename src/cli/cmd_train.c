@@ -59,8 +59,8 @@ int cmd_train(int argc, char **argv)
     format_duration(r.seconds, el, sizeof el);
     switch (r.outcome) {
     case TRAIN_FINISHED:
-        printf("train: finished %lld steps in %s (last loss %.5f); checkpoint %s/ckpt.h5, log %s/log.h5\n",
-               (long long)r.step, el, r.last_loss, dir, dir);
+        printf("train: finished %lld steps in %s (loss %.5f at the last step, mean %.5f over the last %d); checkpoint "
+               "%s/ckpt.h5, log %s/log.h5\n", (long long)r.step, el, r.final_loss, r.last_loss, r.last_loss_n, dir, dir);
         return 0;
     case TRAIN_INTERRUPTED:
         printf("train: stopped at step %lld after %s; rerun the same command to resume (checkpoint %s/ckpt.h5):\n  ddpm",

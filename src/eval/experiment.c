@@ -235,6 +235,7 @@ static int bpd_piece(cache *c, ddpm_model *m, const ddpm_config *cfg, int train_
         if (rc == DDPM_OK) rc = h5io_write_f64(c->f, nm[3], mse, 2, d2);
         if (rc == DDPM_OK) rc = h5io_write_f64(c->f, nm[0], total, 1, d1);
         if (rc == DDPM_OK) rc = h5io_attr_f64(c->f, g, "mean_bpd", mean);
+        if (rc == DDPM_OK) rc = h5io_attr_str(c->f, g, "revision", DDPM_GIT_REV); /* the code that computed it */
         if (rc == DDPM_OK && H5Fflush(c->f, H5F_SCOPE_GLOBAL) < 0) rc = ddpm_error("%s: flush failed", c->path);
         *mean_out = mean;
     }
@@ -263,6 +264,7 @@ static int samples_piece(cache *c, ddpm_model *m, const ddpm_config *cfg, int n,
         images_to_uint8(x, (size_t)n * m->D, *out);
         rc = h5io_write_u8(c->f, "samples", *out, 4, d);
         if (rc == DDPM_OK) rc = h5io_attr_i64(c->f, "samples", "seed", (int64_t)(1000 + cfg->seed));
+        if (rc == DDPM_OK) rc = h5io_attr_str(c->f, "samples", "revision", DDPM_GIT_REV);
         if (rc == DDPM_OK && H5Fflush(c->f, H5F_SCOPE_GLOBAL) < 0) rc = ddpm_error("%s: flush failed", c->path);
     }
     ddpm_free(x);
@@ -298,6 +300,7 @@ int experiment_evaluate(const tier_spec *t, variant_result *r, int want_train_bp
             h5io_attr_f64(c.f, ".", r->q.fd_name, r->q.fd);
             h5io_attr_f64(c.f, ".", r->q.is_name, r->q.is_mean);
             h5io_attr_str(c.f, ".", "extractor", r->q.extractor);
+            h5io_attr_str(c.f, ".", "metrics_revision", DDPM_GIT_REV);
         }
     }
     ddpm_free(samples);

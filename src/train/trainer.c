@@ -203,6 +203,10 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
         if (checkpoint_load_train_state(ckpt, s.net, unet_params(s.net), s.ema, &s.opt, &step) != DDPM_OK)
             goto done;
         fprintf(stderr, "train: resuming %s from step %lld\n", dir, (long long)step);
+        /* An extended run (train_steps raised) records the config it now runs under. */
+        char text[8192];
+        config_dump(cfg, text, sizeof text);
+        if (fs_write_text_atomic(cfgp, text) != DDPM_OK) goto done;
     } else {
         unet_init_params(s.net, cfg->seed);
         memcpy(s.ema, unet_params(s.net), n * sizeof(float));
@@ -221,6 +225,7 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
             fprintf(stderr, "train: dropped %lld logged steps after the checkpoint (they are redone)\n", dropped);
     }
     h5io_attr_i64(L.file, ".", "num_params", (int64_t)n);
+    if (resume && write_config_attrs(L.file, "config", cfg) != DDPM_OK) goto done;
     if (write_status(dir, "running", step) != DDPM_OK) goto done;
 
     char hex[17];
@@ -229,8 +234,8 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
             (long long)cfg->train_steps, B, dataset_name(cfg->dataset), s.ds.N, hex);
     progress pb;
     progress_begin(&pb, "train", cfg->train_steps, step);
-    double last_ckpt = ddpm_now(), window = 0;
-    int window_n = 0;
+    double last_ckpt = ddpm_now(), window = 0, recent[100];
+    int window_n = 0, nrecent = 0;
     train_outcome outcome = TRAIN_FINISHED;
     while (step < cfg->train_steps) {
         if ((o->stop && *o->stop) || (o->stop_after >= 0 && step >= o->stop_after)) {
@@ -250,6 +255,8 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
         step++;
         window += loss;
         window_n++;
+        recent[nrecent++ % 100] = loss;
+        res->final_loss = loss;
         if (runlog_append(&L, "step", (double)step) || runlog_append(&L, "loss", loss) ||
             runlog_append(&L, "grad_norm", gnorm) || runlog_append(&L, "lr", lr) ||
             runlog_append(&L, "wall_time", ddpm_now() - t0) ||
@@ -269,12 +276,13 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
         snprintf(extra, sizeof extra, "loss %.4f (avg %.4f) |g| %.3f", loss, window / window_n, gnorm);
         progress_update(&pb, step, extra);
         if (window_n >= 100) {
-            res->last_loss = window / window_n;
             window = 0;
             window_n = 0;
         }
     }
-    if (window_n) res->last_loss = window / window_n;
+    res->last_loss_n = nrecent < 100 ? nrecent : 100;
+    res->last_loss = 0;
+    for (int i = 0; i < res->last_loss_n; i++) res->last_loss += recent[i] / res->last_loss_n;
     if (outcome != TRAIN_DIVERGED) {
         if (checkpoint_save(ckpt, cfg, s.net, unet_params(s.net), s.ema, &s.opt, step, o->argc, o->argv) != DDPM_OK)
             goto ckpt_failed;
