@@ -371,11 +371,11 @@ static int attr_write(hid_t loc, const char *obj, const char *name, hid_t type, 
 
 int h5io_attr_str(hid_t loc, const char *obj, const char *name, const char *value)
 {
+    /* Variable-length UTF-8: what h5py returns as str (fixed-length strings come back as bytes). */
     hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(value) + 1);
-    H5Tset_strpad(t, H5T_STR_NULLTERM);
+    H5Tset_size(t, H5T_VARIABLE);
     H5Tset_cset(t, H5T_CSET_UTF8);
-    int rc = attr_write(loc, obj, name, t, value);
+    int rc = attr_write(loc, obj, name, t, &value);
     H5Tclose(t);
     return rc;
 }
@@ -399,9 +399,18 @@ int h5io_get_attr_str(hid_t loc, const char *obj, const char *name, char *buf, s
     hid_t a = attr_open(loc, obj, name);
     if (a < 0) FAIL(loc, "attribute %s missing on %s", name, obj);
     hid_t ft = H5Aget_type(a);
-    int ok = H5Tget_class(ft) == H5T_STRING;
+    H5T_class_t cls = H5Tget_class(ft);
+    int ok = cls == H5T_STRING || cls == H5T_INTEGER || cls == H5T_FLOAT;
     herr_t st = -1;
-    if (ok) {
+    if (cls == H5T_INTEGER) { /* a number written as a number (config values): its text */
+        long long v = 0;
+        st = H5Aread(a, H5T_NATIVE_LLONG, &v);
+        if (st >= 0) snprintf(buf, n, "%lld", v);
+    } else if (cls == H5T_FLOAT) {
+        double v = 0;
+        st = H5Aread(a, H5T_NATIVE_DOUBLE, &v);
+        if (st >= 0) snprintf(buf, n, "%.17g", v);
+    } else if (ok) {
         if (H5Tis_variable_str(ft) > 0) {
             char *s = NULL;
             hid_t mt = H5Tcopy(H5T_C_S1);
@@ -430,7 +439,7 @@ int h5io_get_attr_str(hid_t loc, const char *obj, const char *name, char *buf, s
     }
     H5Tclose(ft);
     H5Aclose(a);
-    if (!ok || st < 0) FAIL(loc, "attribute %s on %s is not a readable string", name, obj);
+    if (!ok || st < 0) FAIL(loc, "attribute %s on %s is not a readable string or number", name, obj);
     return DDPM_OK;
 }
 

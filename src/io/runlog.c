@@ -64,9 +64,19 @@ typedef struct {
     const char *obj;
 } attr_ctx;
 
+/* Config values go in as what they are: integers as int64, reals as float64, names and lists
+ * (ch_mult = 1,2,2) as strings; read_config_attrs takes either form. */
 static int put_attr(const char *key, const char *value, void *user)
 {
     attr_ctx *c = user;
+    char *end;
+    if (*value) {
+        errno = 0;
+        long long i = strtoll(value, &end, 10);
+        if (!*end && !errno) return h5io_attr_i64(c->loc, c->obj, key, i);
+        double d = strtod(value, &end);
+        if (!*end && !errno) return h5io_attr_f64(c->loc, c->obj, key, d);
+    }
     return h5io_attr_str(c->loc, c->obj, key, value);
 }
 
@@ -166,6 +176,27 @@ int runlog_open(runlog *L, const char *path, const ddpm_config *cfg, int argc, c
     return DDPM_OK;
 }
 
+/* units and description attributes of the series the trainer writes (docs/hdf5-schema.md) */
+static const char *const SERIES_META[][3] = {
+    { "step", "steps", "training steps completed after this row" },
+    { "loss", "loss units of the objective", "mean training loss of the step's batch (mse: per-dimension "
+                                             "squared error; kl: bits/dim of the variational bound terms)" },
+    { "grad_norm", "1", "global L2 norm of the gradient before clipping" },
+    { "lr", "1", "learning rate used by the step (after warmup)" },
+    { "wall_time", "s", "seconds since this invocation started" },
+    { "images_per_sec", "images/s", "throughput of the step" },
+};
+
+static int describe_series(hid_t f, const char *full, const char *name)
+{
+    for (size_t i = 0; i < DDPM_ARRAY_LEN(SERIES_META); i++)
+        if (!strcmp(SERIES_META[i][0], name)) {
+            DDPM_TRY(h5io_attr_str(f, full, "units", SERIES_META[i][1]));
+            return h5io_attr_str(f, full, "description", SERIES_META[i][2]);
+        }
+    return DDPM_OK;
+}
+
 int runlog_append(runlog *L, const char *name, double value)
 {
     int k = -1;
@@ -177,6 +208,7 @@ int runlog_append(runlog *L, const char *name, double value)
         char full[128];
         snprintf(full, sizeof full, "series/%s", name);
         DDPM_TRY(h5io_series_open(&L->series[k], L->file, full, 0));
+        if (!h5io_attr_exists(L->file, full, "units")) DDPM_TRY(describe_series(L->file, full, name));
         snprintf(L->names[k], sizeof L->names[k], "%s", name);
         L->nseries++;
     }
