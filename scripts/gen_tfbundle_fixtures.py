@@ -26,6 +26,7 @@ bfloat16 tensors ("-" otherwise: for float32 they are the bytes).
 Run: /usr/bin/python3 scripts/gen_tfbundle_fixtures.py
 """
 import os
+import struct
 import sys
 
 import numpy as np
@@ -144,6 +145,40 @@ def main():
         f.write("\n".join(h) + "\n")
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
     print("wrote %s (%d bytes)" % (OUT, total))
+    write_fuzz_seeds()
+
+
+def write_fuzz_seeds():
+    """tests/fuzz/corpus/tfbundle/: u16 LE index length | index | data shard
+    (tests/fuzz/fuzz_tfbundle.c); regress_* files are left alone."""
+    corpus = os.path.join(OUT, "..", "..", "fuzz", "corpus", "tfbundle")
+    os.makedirs(corpus, exist_ok=True)
+    for f in os.listdir(corpus):
+        if f.startswith(("valid_", "broken_")):
+            os.remove(os.path.join(corpus, f))
+
+    def seed(name, index, data):
+        with open(os.path.join(corpus, name), "wb") as f:
+            f.write(struct.pack("<H", len(index)) + index + data)
+
+    def files(bundle, shards="00001"):
+        idx = open(os.path.join(OUT, bundle + ".index"), "rb").read()
+        dat = open(os.path.join(OUT, "%s.data-00000-of-%s" % (bundle, shards)), "rb").read()
+        return idx, dat
+    for b in ("mixed", "multiblock", "snappy", "special"):
+        seed("valid_%s.bin" % b, *files(b))
+    idx, dat = files("mixed")
+    seed("broken_bigendian.bin", *files("bigendian"))
+    seed("broken_twoshards.bin", *files("twoshards", "00002"))
+    seed("broken_index_truncated.bin", idx[:len(idx) // 2], b"")
+    seed("broken_data_truncated.bin", idx, dat[:-1])
+    flipped = bytearray(dat)
+    flipped[100] ^= 1
+    seed("broken_data_crc.bin", idx, bytes(flipped))
+    flipped = bytearray(idx)
+    flipped[40] ^= 0x20   # inside the data block: bad block CRC (the harness repairs it)
+    seed("broken_block_crc.bin", bytes(flipped), dat)
+    seed("broken_empty.bin", b"", b"")
 
 
 if __name__ == "__main__":
