@@ -12,8 +12,9 @@ Bundles (PREFIX.index + PREFIX.data-00000-of-00001):
               points every 16 keys.
   snappy      the same tensors, every block Snappy-compressed (kept only when it saves 1/8,
               TF's rule; the script checks each block did compress).
-  special     a DT_STRING entry, a partitioned variable (slices) with its slice entry under a
-              0x00-prefixed key, and one ordinary tensor: listed, and refused by name.
+  special     DT_STRING and DT_VARIANT entries (TF's layouts and CRCs), a partitioned variable
+              (slices) with its slice entry under a 0x00-prefixed key, and one ordinary tensor:
+              listed, CRCs verified, and refused by name.
   bigendian   header endianness BIG: refused.
   twoshards   num_shards 2, a tensor in shard 1 whose file is absent: "shard missing".
 
@@ -118,19 +119,22 @@ def main():
     assert set(data_kinds) == {1}, st  # every data block compressed by at least 1/8
     print("multiblock/snappy: %d data blocks; snappy block types %s" % (len(data_kinds), st["kinds"]))
 
-    # special: DT_STRING entry over 5 stored bytes, a sliced variable + its slice entry
+    # special: DT_STRING and DT_VARIANT entries in TF's layouts (their CRCs are not over the
+    # raw bytes), a sliced variable + its slice entry, one ordinary tensor
     plain = np.array([1.5, -2.5], np.float32)
-    text = b"\x05hello"
+    text, text_crc = tw.string_tensor_bytes([b"hello", b"", b"tf"])
+    var, var_crc = tw.variant_tensor_bytes([b"\x0a\x03abc", b""])
     extent = tw.pb_bytes(1, tw.pb_varint(1, 0) + tw.pb_varint(2, 2))
     sliced = tw.entry_proto(1, (4,), 0, 0, 0, tw.mask(tw.crc32c(b"")), slices=[extent])
     raw = [
-        (b"model/strings", tw.entry_proto(7, (), 0, 8, len(text), tw.mask(tw.crc32c(text)))),
+        (b"model/strings", tw.entry_proto(7, (3,), 0, 8, len(text), tw.mask(text_crc))),
+        (b"model/variant", tw.entry_proto(21, (2,), 0, 8 + len(text), len(var), tw.mask(var_crc))),
         (b"model/partitioned", sliced),
         (b"\x00\x0fmodel/partitioned\x00slice", tw.entry_proto(1, (2,), 0, 0, 8, 0)),
     ]
     w3 = tw.write_bundle(os.path.join(OUT, "special"), [("model/plain", plain)], raw_entries=raw)
     with open(os.path.join(OUT, "special.data-00000-of-00001"), "ab") as f:
-        f.write(text)   # the string tensor's bytes follow the float tensor's 8
+        f.write(text + var)   # after the float tensor's 8 bytes
     record(h, "special", w3)
 
     tw.write_bundle(os.path.join(OUT, "bigendian"), [("x", plain)],

@@ -112,6 +112,32 @@ def entry_proto(dtype, shape, shard_id, offset, size, crc_masked, slices=None):
     return out
 
 
+def string_tensor_bytes(strings):
+    """DT_STRING data as WriteStringTensor lays it out: varint64 lengths, fixed32 Mask(crc of
+    the lengths as uint32 LE), the bytes. Returns (bytes, crc) with crc over the lengths, the
+    4 checksum bytes and the string bytes (what BundleEntryProto.crc32c masks)."""
+    lengths, crc = b"", 0
+    for x in strings:
+        lengths += varint(len(x))
+        crc = crc32c(struct.pack("<I", len(x)), crc)
+    ck = struct.pack("<I", mask(crc))
+    crc = crc32c(ck, crc)
+    body = b"".join(strings)
+    return lengths + ck + body, crc32c(body, crc)
+
+
+def variant_tensor_bytes(elements):
+    """DT_VARIANT data as WriteVariantTensor lays it out: per element varint64 length, the
+    serialized bytes, fixed32 Mask(crc so far). Returns (bytes, crc)."""
+    out, crc = b"", 0
+    for x in elements:
+        crc = crc32c(x, crc32c(struct.pack("<Q", len(x)), crc))
+        ck = struct.pack("<I", mask(crc))
+        out += varint(len(x)) + x + ck
+        crc = crc32c(ck, crc)
+    return out, crc
+
+
 # ---------------------------------------------------------------- Snappy (raw format)
 
 

@@ -420,10 +420,11 @@ START_TEST(test_refusals)
     tfbundle *b = NULL;
     ck_assert_msg(tfbundle_open(&b, DIR "special") == DDPM_OK, "%s", ddpm_last_error());
     /* the slice entry (key 0x00...) is not listed */
-    ck_assert_int_eq(tfbundle_num_tensors(b), 3);
+    ck_assert_int_eq(tfbundle_num_tensors(b), 4);
     ck_assert_str_eq(tfbundle_tensor_name(b, 0), "model/partitioned");
     ck_assert_str_eq(tfbundle_tensor_name(b, 1), "model/plain");
     ck_assert_str_eq(tfbundle_tensor_name(b, 2), "model/strings");
+    ck_assert_str_eq(tfbundle_tensor_name(b, 3), "model/variant");
     io_dtype dt;
     float *f;
     ck_assert(tfbundle_tensor_info(b, 0, &dt, NULL, NULL, NULL) == DDPM_ERR);
@@ -436,12 +437,34 @@ START_TEST(test_refusals)
     fprintf(stderr, "string: %s\n", ddpm_last_error());
     ck_assert(strstr(ddpm_last_error(), "'model/strings'") && strstr(ddpm_last_error(), "DT_STRING"));
     ck_assert_int_eq(tfbundle_tensor_tf_dtype(b, 2), 7);
-    ck_assert_int_eq(tfbundle_check_crc(b, 2), 1);   /* its bytes are there and verify */
+    /* string and variant CRCs follow TF's layouts (lengths as uint32/uint64, embedded checksums) */
+    ck_assert_msg(tfbundle_check_crc(b, 2) == 1, "%s", ddpm_last_error());
+    ck_assert_msg(tfbundle_check_crc(b, 3) == 1, "%s", ddpm_last_error());
     ck_assert(tfbundle_get_f32(b, 2, &f) == DDPM_ERR);
+    ck_assert(tfbundle_tensor_info(b, 3, &dt, NULL, NULL, NULL) == DDPM_ERR);
+    ck_assert(strstr(ddpm_last_error(), "DT_VARIANT"));
     float *plain = NULL;                               /* [1.5, -2.5] */
     ck_assert(tfbundle_get_f32(b, 1, &plain) == DDPM_OK && plain[0] == 1.5f && plain[1] == -2.5f);
     ddpm_free(plain);
     tfbundle_close(b);
+    /* every flip of the string/variant bytes fails their check */
+    size_t sil, sdl;
+    uint8_t *sib = slurp(DIR "special.index", &sil), *sdb = slurp(DIR "special.data-00000-of-00001", &sdl);
+    for (size_t pos = 8; pos < sdl; pos++) {
+        sdb[pos] ^= 0x04;
+        const void *sh1[1] = { sdb };
+        tfbundle *bb = NULL;
+        ck_assert(tfbundle_open_mem(&bb, sib, sil, sh1, &sdl, 1, "sp") == DDPM_OK);
+        ck_assert_int_eq(tfbundle_check_crc(bb, 1), 1);
+        ck_assert_msg(tfbundle_check_crc(bb, 2) + tfbundle_check_crc(bb, 3) == 1,
+                      "flip at %zu: string %d variant %d", pos, tfbundle_check_crc(bb, 2),
+                      tfbundle_check_crc(bb, 3));
+        ck_assert(starts_with(ddpm_last_error(), "sp.data-00000-of-00001: tensor "));
+        tfbundle_close(bb);
+        sdb[pos] ^= 0x04;
+    }
+    free(sib);
+    free(sdb);
     ck_assert_str_eq(tfbundle_tf_dtype_name(19), "DT_HALF");
     ck_assert_str_eq(tfbundle_tf_dtype_name(101), "DT_FLOAT_REF");
 

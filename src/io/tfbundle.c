@@ -1022,24 +1022,115 @@ static int crc_mismatch(const tfbundle *b, const tf_entry *e, uint32_t actual)
                 crc32c_unmask(e->crc_masked));
 }
 
+enum { DT_STRING = 7, DT_VARIANT = 21 };
+
+static uint32_t crc_le(uint32_t crc, uint64_t v, int bytes)
+{
+    uint8_t b[8];
+    for (int k = 0; k < bytes; k++) b[k] = (uint8_t)(v >> (8 * k));
+    return crc32c_extend(crc, b, (size_t)bytes);
+}
+
+/* The CRC TF stores for DT_STRING and DT_VARIANT entries is not over the raw bytes
+ * (tensor_bundle.cc WriteStringTensor / WriteVariantTensor):
+ *   string:  varint64 len[numel] | fixed32 Mask(crc of the lengths) | bytes; the CRC runs over
+ *            each length as a little-endian uint32 (uint64 when >= 2^32), the 4 stored checksum
+ *            bytes, then the string bytes;
+ *   variant: per element varint64 len | bytes | fixed32 Mask(crc so far); the CRC runs over
+ *            len as uint64, the bytes, the 4 checksum bytes.
+ * Sets *crc to the CRC of buf as TF computes it; DDPM_ERR when the layout is broken. */
+static int string_like_crc(const tfbundle *b, const tf_entry *e, const uint8_t *buf, uint32_t *crc)
+{
+    const char *file = b->shards[e->shard].path;
+    size_t n = (size_t)e->size, p = 0;
+    uint32_t c = 0;
+    *crc = 0;
+    if (n == 0) return DDPM_OK;
+    uint64_t numel = 1;
+    if (e->unknown_rank) return ferr(file, "tensor '%.200s': unknown rank", e->name);
+    for (int k = 0; k < e->rank && k < IO_MAX_RANK; k++)
+        if (__builtin_mul_overflow(numel, (uint64_t)e->shape[k], &numel) || numel > n)
+            return ferr(file, "tensor '%.200s': %s shape holds more elements than its %zu bytes",
+                        e->name, tfbundle_tf_dtype_name((int)e->tf_dtype), n);
+    if (e->rank > IO_MAX_RANK)
+        return ferr(file, "tensor '%.200s' has %d dims", e->name, e->rank);
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < numel; i++) {
+        uint64_t len;
+        if (pb_read_varint(buf, n, &p, &len) != DDPM_OK)
+            return fwrap(file, "tensor '%.200s': element %llu length", e->name,
+                         (unsigned long long)i);
+        if (e->tf_dtype == DT_STRING) {
+            c = crc_le(c, len, len <= UINT32_MAX ? 4 : 8);
+            if (__builtin_add_overflow(total, len, &total))
+                return ferr(file, "tensor '%.200s': string lengths overflow", e->name);
+            continue;
+        }
+        if (len > n - p || n - p - len < 4)
+            return ferr(file, "tensor '%.200s': variant element %llu runs past its %zu bytes",
+                        e->name, (unsigned long long)i, n);
+        c = crc_le(c, len, 8);
+        c = crc32c_extend(c, buf + p, (size_t)len);
+        p += (size_t)len;
+        if (crc32c_unmask(le32(buf + p)) != c)
+            return ferr(file, "tensor '%.200s': variant element %llu checksum mismatch (corrupt data "
+                              "file)",
+                        e->name, (unsigned long long)i);
+        c = crc32c_extend(c, buf + p, 4);
+        p += 4;
+    }
+    if (e->tf_dtype == DT_STRING) {
+        if (n - p < 4 || total != n - p - 4)
+            return ferr(file, "tensor '%.200s': string lengths sum to %llu, the entry holds %zu "
+                              "bytes after them",
+                        e->name, (unsigned long long)total, n - p);
+        if (crc32c_unmask(le32(buf + p)) != c)
+            return ferr(file, "tensor '%.200s': string length checksum mismatch (corrupt data file)",
+                        e->name);
+        c = crc32c_extend(c, buf + p, n - p);
+        p = n;
+    }
+    if (p != n)
+        return ferr(file, "tensor '%.200s': %zu bytes after the last element", e->name, n - p);
+    *crc = c;
+    return DDPM_OK;
+}
+
+/* CRC of an entry's stored bytes as TF computes it; DDPM_ERR if a string/variant layout is bad. */
+static int entry_crc(const tfbundle *b, const tf_entry *e, const uint8_t *buf, uint32_t *crc)
+{
+    if (e->tf_dtype == DT_STRING || e->tf_dtype == DT_VARIANT) return string_like_crc(b, e, buf, crc);
+    *crc = crc32c_value(buf, (size_t)e->size);
+    return DDPM_OK;
+}
+
 int tfbundle_check_crc(const tfbundle *b, int i)
 {
     const tf_entry *e;
     if (entry_of(b, i, &e) != DDPM_OK) return -1;
     enum { CHUNK = 1 << 20 };
-    uint8_t *buf = malloc(e->size < CHUNK ? (e->size ? (size_t)e->size : 1) : CHUNK);
-    if (!buf) return ferr(b->index_path, "out of memory"), -1;
     uint32_t crc = 0;
-    for (uint64_t done = 0; done < e->size;) {
-        size_t n = e->size - done < CHUNK ? (size_t)(e->size - done) : CHUNK;
-        if (shard_read(b, e, e->offset + done, buf, n) != DDPM_OK) {
-            free(buf);
-            return -1;
+    if (e->tf_dtype == DT_STRING || e->tf_dtype == DT_VARIANT) {
+        uint8_t *buf = malloc(e->size ? (size_t)e->size : 1);
+        if (!buf) return ferr(b->index_path, "out of memory"), -1;
+        int rc = shard_read(b, e, e->offset, buf, (size_t)e->size);
+        if (rc == DDPM_OK) rc = entry_crc(b, e, buf, &crc);
+        free(buf);
+        if (rc != DDPM_OK) return 0;     /* the stored layout is corrupt: a checksum failure */
+    } else {
+        uint8_t *buf = malloc(e->size < CHUNK ? (e->size ? (size_t)e->size : 1) : CHUNK);
+        if (!buf) return ferr(b->index_path, "out of memory"), -1;
+        for (uint64_t done = 0; done < e->size;) {
+            size_t n = e->size - done < CHUNK ? (size_t)(e->size - done) : CHUNK;
+            if (shard_read(b, e, e->offset + done, buf, n) != DDPM_OK) {
+                free(buf);
+                return -1;
+            }
+            crc = crc32c_extend(crc, buf, n);
+            done += n;
         }
-        crc = crc32c_extend(crc, buf, n);
-        done += n;
+        free(buf);
     }
-    free(buf);
     if (crc != crc32c_unmask(e->crc_masked)) {
         crc_mismatch(b, e, crc);
         return 0;
@@ -1055,7 +1146,8 @@ int tfbundle_read_bytes(const tfbundle *b, int i, void *out, uint64_t nbytes)
         return ferr(b->index_path, "tensor '%.200s' holds %llu bytes, the caller expects %llu",
                     e->name, (unsigned long long)e->size, (unsigned long long)nbytes);
     DDPM_TRY(shard_read(b, e, e->offset, out, (size_t)nbytes));
-    uint32_t crc = crc32c_value(out, (size_t)nbytes);
+    uint32_t crc;
+    DDPM_TRY(entry_crc(b, e, out, &crc));
     if (crc != crc32c_unmask(e->crc_masked)) return crc_mismatch(b, e, crc);
     return DDPM_OK;
 }
