@@ -44,6 +44,12 @@ int tfbundle_get_f32(const tfbundle *b, int i, float **out);
 
 /* --- additions (the functions above are the fixed contract) --- */
 
+/* Notes on the contract: tfbundle_open also takes a PREFIX.data-NNNNN-of-NNNNN path. The
+ * CRC of a DT_STRING / DT_VARIANT entry is checked as TF computes it (over the element lengths
+ * and embedded checksums, tensor_bundle.cc), and a broken layout there counts as a mismatch
+ * (0). On an error, ddpm_last_error() names the file (the .index, or the tensor's data file)
+ * and, for a tensor, its name. */
+
 /* The same from memory (copied; for tests and the fuzz harness): the .index bytes and
  * nshards data shards (shards[s] is PREFIX.data-s-of-N). prefix only names the files in
  * messages ("PREFIX.index", "PREFIX.data-00000-of-00001"). */
