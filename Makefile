@@ -21,6 +21,10 @@ endif
 endif
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+# WERROR=1 (CI) turns every warning into an error; `make CC=clang` builds with the same set.
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
 # -ffp-contract=off: no fused multiply-adds the source does not write, so results do not depend on
 # -march or the compiler's choices (GCC 12 contracts by default even with -std=c11).
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -ffp-contract=off -fopenmp -Isrc $(PKG_CFLAGS)

@@ -11,6 +11,8 @@
 
 #include <stdint.h>
 
+typedef union { uint32_t u; float f; } nn_f32_bits; /* named: clang rejects an anonymous one here */
+
 #pragma omp declare simd notinbranch
 static inline float nn_expf(float x)
 {
@@ -28,7 +30,7 @@ static inline float nn_expf(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     const float y = p * r * r + r + 1.0f;
-    union { uint32_t u; float f; } s;
+    nn_f32_bits s;
     s.u = (uint32_t)((int32_t)fn + 127) << 23;
     return y * s.f;
 }
