@@ -34,7 +34,10 @@ int main(int argc, char **argv)
         return 1;
     }
     variant_result res[2];
-    int done[2] = { 0 }, failed = 0;
+    int done[2] = { 0 }, failed = 0, ndone = 0;
+    const char *names[2] = { ROWS[0].variant, ROWS[1].variant };
+    const int nsel = driver_count_selected(&a, names, 2);
+    const double t_start = ddpm_now();
     for (int i = 0; i < 2 && !failed; i++) {
         if (!driver_selected(&a, ROWS[i].variant)) continue;
         ddpm_config cfg;
@@ -49,6 +52,7 @@ int main(int argc, char **argv)
             failed = 1;
         }
         done[i] = !failed;
+        if (done[i] && !a.train_only) driver_report_variant("table1", &res[i], ++ndone, nsel, t_start);
     }
     if (failed || a.train_only) {
         if (L.file >= 0) runlog_close(&L);

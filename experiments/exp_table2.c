@@ -42,7 +42,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "exp_table2: %s\n", ddpm_last_error());
         return 1;
     }
-    int failed = 0;
+    int failed = 0, ndone = 0;
+    const char *names[6];
+    for (int i = 0; i < 6; i++) names[i] = ROWS[i].variant;
+    const int nsel = driver_count_selected(&a, names, 6);
     for (int i = 0; i < 6; i++) {
         if (!driver_selected(&a, ROWS[i].variant)) continue;
         ddpm_config cfg;
@@ -69,6 +72,7 @@ int main(int argc, char **argv)
             failed = 1;
             break;
         }
+        driver_report_variant("table2", &res[i], ++ndone, nsel, t0);
     }
     if (failed || a.train_only) {
         if (L.file >= 0) runlog_close(&L);

@@ -375,6 +375,26 @@ int driver_parse(driver_args *a, const char *experiment, const char *summary, in
     return 0;
 }
 
+void driver_report_variant(const char *experiment, const variant_result *r, int ndone, int nselected, double t0)
+{
+    char tr[32], ev[32], left[32];
+    double el = ddpm_now() - t0;
+    format_duration(el / ndone * (nselected - ndone), left, sizeof left);
+    fprintf(stderr, "%s: %s done: NLL %.4f bits/dim, %s %.4g, %s %.3g (training %s, evaluation %s); %d of %d variants "
+                    "done%s%s\n", experiment, r->variant, r->bpd_test, r->q.available ? r->q.fd_name : "FD",
+            r->q.available ? r->q.fd : NAN, r->q.available ? r->q.is_name : "IS", r->q.available ? r->q.is_mean : NAN,
+            format_duration(r->train_seconds, tr, sizeof tr), format_duration(r->eval_seconds, ev, sizeof ev), ndone,
+            nselected, ndone < nselected ? ", about " : "", ndone < nselected ? left : "");
+    if (ndone < nselected) fprintf(stderr, "  (remaining time at this invocation's rate so far; reused runs cost nothing)\n");
+}
+
+int driver_count_selected(const driver_args *a, const char *const *variants, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++) k += driver_selected(a, variants[i]);
+    return k;
+}
+
 int variant_name_valid(const char *v)
 {
     static const char *const MEAN[] = { "xprev", "xstart", "eps" }, *const VAR[] = { "learned", "fixedsmall", "fixedlarge" },

@@ -74,6 +74,11 @@ typedef struct {
 int driver_parse(driver_args *a, const char *experiment, const char *summary, int argc, char **argv);
 /* Whether variant v is selected by --only (all when none given). */
 int driver_selected(const driver_args *a, const char *variant);
+/* One line as each variant finishes: its numbers, and how many of the selected variants are
+ * done with the time the rest would take at this invocation's rate (t0: the driver's start). */
+void driver_report_variant(const char *experiment, const variant_result *r, int ndone, int nselected, double t0);
+/* How many of the n variant names are selected by --only (all n without it). */
+int driver_count_selected(const driver_args *a, const char *const *variants, int n);
 /* Whether v is a mean-var-loss variant name (eps-fixedlarge-mse, ...). */
 int variant_name_valid(const char *v);
 /* Writes the variant's outcome and numbers as attributes of group variants/<name> in the log,
