@@ -16,44 +16,29 @@
 #include <stdarg.h>
 #include <sys/wait.h>
 
-static const char *TINY = "--set dataset=fashion_mnist --set image_size=28 --set ch=8 --set ch_mult=1,2 "
-                          "--set num_res_blocks=1 --set attn_resolutions=14 --set num_groups=2 "
-                          "--set num_diffusion_timesteps=20 --set dropout=0.1";
-
-/* Runs `bin/ddpm ARGS`, capturing stderr+stdout into out; returns the exit status. */
-static int ddpm(char *out, size_t n, const char *fmt, ...)
-{
-    char args[4096], cmd[5000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    const char *bin = getenv("DDPM_BIN");
-    snprintf(cmd, sizeof cmd, "%s/ddpm %s", bin ? bin : "bin", args);
-    return test_run_capture(cmd, out, n);
-}
+static const char *TINY = TEST_TINY_MODEL;
 
 START_TEST(usage_errors)
 {
     char out[8192];
-    ck_assert_int_eq(ddpm(out, sizeof out, ""), 2);
-    ck_assert_int_eq(ddpm(out, sizeof out, "frobnicate"), 2);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, ""), 2);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "frobnicate"), 2);
     ck_assert(strstr(out, "unknown command 'frobnicate'"));
-    ck_assert_int_eq(ddpm(out, sizeof out, "sample --n 3"), 2);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "sample --n 3"), 2);
     ck_assert(strstr(out, "--ckpt is required"));
-    ck_assert_int_eq(ddpm(out, sizeof out, "config --bogus 1"), 2);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "config --bogus 1"), 2);
     ck_assert(strstr(out, "unknown option '--bogus'"));
-    ck_assert_int_eq(ddpm(out, sizeof out, "config --set nokey=1"), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "config --set nokey=1"), 1);
     ck_assert(strstr(out, "unknown config key 'nokey'"));
-    ck_assert_int_eq(ddpm(out, sizeof out, "config --config tests/data/missing.cfg"), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "config --config tests/data/missing.cfg"), 1);
     ck_assert(strstr(out, "tests/data/missing.cfg"));
-    ck_assert_int_eq(ddpm(out, sizeof out, "config --set model_var_type=learned"), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "config --set model_var_type=learned"), 1);
     ck_assert(strstr(out, "mse"));
-    ck_assert_int_eq(ddpm(out, sizeof out, "config --set ch=64"), 0);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "config --set ch=64"), 0);
     ck_assert(strstr(out, "ch = 64\n") && strstr(out, "# hash = "));
-    ck_assert_int_eq(ddpm(out, sizeof out, "sample --ckpt tests/data/missing.h5 --out x.h5"), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "sample --ckpt tests/data/missing.h5 --out x.h5"), 1);
     ck_assert(strstr(out, "tests/data/missing.h5: no such file"));
-    ck_assert_int_eq(ddpm(out, sizeof out, "train --help"), 0);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "train --help"), 0);
     ck_assert(strstr(out, "usage: ddpm train"));
 }
 END_TEST
@@ -78,7 +63,7 @@ static void write_inputs(const char *path, int B, const int32_t *t, int with_x0)
 static double mean_loss(const char *ckpt, const char *in, const char *out, const char *var)
 {
     char o[8192];
-    int rc = ddpm(o, sizeof o, "loss --ckpt %s --in %s --out %s %s", ckpt, in, out, var);
+    int rc = test_ddpm(o, sizeof o, "loss --ckpt %s --in %s --out %s %s", ckpt, in, out, var);
     ck_assert_msg(rc == 0, "%s", o);
     hid_t f = h5io_open(out, 0);
     double *l;
@@ -113,11 +98,11 @@ START_TEST(init_forward_loss_sample_bpd)
     char out[8192];
     const char *ck = test_tmp_path("cli_ck.h5"), *in = test_tmp_path("cli_in.h5"), *fo = test_tmp_path("cli_fwd.h5");
     /* learned variance with the kl loss: every output channel carries gradient */
-    ck_assert_msg(ddpm(out, sizeof out, "init %s --set model_var_type=learned --set loss_type=kl --seed 5 --out %s", TINY, ck) == 0,
+    ck_assert_msg(test_ddpm(out, sizeof out, "init %s --set model_var_type=learned --set loss_type=kl --seed 5 --out %s", TINY, ck) == 0,
                   "%s", out);
     int32_t t[3] = { 0, 7, 19 };
     write_inputs(in, 3, t, 0);
-    ck_assert_msg(ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, in, fo) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, in, fo) == 0, "%s", out);
     hid_t f = h5io_open(fo, 0);
     float *y;
     int rank;
@@ -167,7 +152,7 @@ START_TEST(init_forward_loss_sample_bpd)
 
     /* sample and bpd */
     const char *so = test_tmp_path("cli_s.h5"), *png = test_tmp_path("cli_s.png"), *bo = test_tmp_path("cli_b.h5");
-    ck_assert_msg(ddpm(out, sizeof out, "sample --ckpt %s --n 3 --seed 2 --out %s --png %s --record-every 5", ck, so, png) == 0,
+    ck_assert_msg(test_ddpm(out, sizeof out, "sample --ckpt %s --n 3 --seed 2 --out %s --png %s --record-every 5", ck, so, png) == 0,
                   "%s", out);
     uint8_t *img;
     int H, W;
@@ -179,7 +164,7 @@ START_TEST(init_forward_loss_sample_bpd)
     ck_assert_int_eq(h5io_shape(f, "pred_xstart", &rank, d), DDPM_OK);
     ck_assert(rank == 5 && d[0] == 4 && d[1] == 3); /* t = 15, 10, 5, 0 */
     h5io_close(f);
-    ck_assert_msg(ddpm(out, sizeof out, "bpd --ckpt %s --n 2 --out %s", ck, bo) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out, "bpd --ckpt %s --n 2 --out %s", ck, bo) == 0, "%s", out);
     f = h5io_open(bo, 0);
     double *tot, *pri, *terms;
     ck_assert_int_eq(h5io_read_f64(f, "total_bpd", &tot, &rank, d), DDPM_OK);
@@ -195,7 +180,7 @@ START_TEST(init_forward_loss_sample_bpd)
     ddpm_free(tot); ddpm_free(pri); ddpm_free(terms);
     h5io_close(f);
     /* forward input of the wrong shape is refused with the expected shape named */
-    ck_assert_int_eq(ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, li, fo), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, li, fo), 1);
     ck_assert(strstr(out, "dataset x"));
 }
 END_TEST
@@ -207,20 +192,20 @@ START_TEST(stats_and_eval)
      * numbers are finite; FD of the reference images against themselves is ~0. */
     char out[8192];
     const char *ck = test_tmp_path("ev_ck.h5"), *so = test_tmp_path("ev_s.h5"), *st = test_tmp_path("ev_stats.h5");
-    ck_assert_msg(ddpm(out, sizeof out, "init %s --out %s", TINY, ck) == 0, "%s", out);
-    ck_assert_msg(ddpm(out, sizeof out, "sample --ckpt %s --n 16 --out %s", ck, so) == 0, "%s", out);
-    ck_assert_msg(ddpm(out, sizeof out, "stats %s --n 500 --out %s", TINY, st) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out, "init %s --out %s", TINY, ck) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out, "sample --ckpt %s --n 16 --out %s", ck, so) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out, "stats %s --n 500 --out %s", TINY, st) == 0, "%s", out);
     ck_assert_msg(strstr(out, "fmnist-classifier") && strstr(out, "D = 128"), "%s", out);
-    ck_assert_msg(ddpm(out, sizeof out, "eval --samples %s --stats %s --n 500", so, st) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out, "eval --samples %s --stats %s --n 500", so, st) == 0, "%s", out);
     double fd = NAN, is = NAN;
     const char *p = strstr(out, "FD_fmnist ");
     ck_assert_msg(p && sscanf(p, "FD_fmnist %lf  IS_fmnist %lf", &fd, &is) == 2, "%s", out);
     ck_assert_msg(isfinite(fd) && fd > 0 && isfinite(is) && is >= 1.0, "%s", out);
-    ck_assert_msg(ddpm(out, sizeof out, "fid --a %s --b %s", st, st) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out, "fid --a %s --b %s", st, st) == 0, "%s", out);
     double self = NAN;
     p = strstr(out, "FD");
     ck_assert_msg(p && sscanf(strchr(p, ' '), "%lf", &self) == 1 && fabs(self) < 1e-6, "%s", out);
-    ck_assert_int_eq(ddpm(out, sizeof out, "eval --samples %s --stats %s", ck, st), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "eval --samples %s --stats %s", ck, st), 1);
 }
 END_TEST
 

@@ -10,27 +10,14 @@
 #include "core/rng.h"
 #include "io/filekind.h"
 #include "io/h5io.h"
+#include "train/trainer.h"
 
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <time.h>
 
-static const char *TINY = "--set dataset=fashion_mnist --set image_size=28 --set ch=8 --set ch_mult=1,2 "
-                          "--set num_res_blocks=1 --set attn_resolutions=14 --set num_groups=2 "
-                          "--set num_diffusion_timesteps=20 --set dropout=0.1";
-
-static int ddpm(char *out, size_t n, const char *fmt, ...)
-{
-    char args[4096], cmd[5000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    const char *bin = getenv("DDPM_BIN");
-    snprintf(cmd, sizeof cmd, "%s/ddpm %s", bin ? bin : "bin", args);
-    return test_run_capture(cmd, out, n);
-}
+static const char *TINY = TEST_TINY_MODEL;
 
 /* A file's bytes, to prove a refused command left it untouched. */
 static unsigned char *slurp(const char *path, size_t *n)
@@ -58,7 +45,7 @@ static void assert_unchanged(const char *path, const unsigned char *before, size
 static void make_ckpt(const char *ck)
 {
     char out[8192];
-    ck_assert_msg(ddpm(out, sizeof out, "init %s --seed 3 --out %s", TINY, ck) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out, "init %s --seed 3 --out %s", TINY, ck) == 0, "%s", out);
 }
 
 /* High 2: an output that is one of the inputs, by any name, or a file of another kind. */
@@ -69,13 +56,13 @@ START_TEST(output_never_replaces_an_input_or_another_kind)
     make_ckpt(ck);
     size_t n;
     unsigned char *orig = slurp(ck, &n);
-    ck_assert_int_eq(ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s", ck, ck), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s", ck, ck), 1);
     ck_assert_msg(strstr(out, "same file as --ckpt") && strstr(out, ck), "%s", out);
     assert_unchanged(ck, orig, n);
     /* a hard link is the same file under another name */
     unlink(alias);
     ck_assert_int_eq(link(ck, alias), 0);
-    ck_assert_int_eq(ddpm(out, sizeof out, "bpd --ckpt %s --n 2 --out %s", ck, alias), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "bpd --ckpt %s --n 2 --out %s", ck, alias), 1);
     ck_assert_msg(strstr(out, "same file as --ckpt"), "%s", out);
     unlink(alias);
     assert_unchanged(ck, orig, n);
@@ -84,7 +71,7 @@ START_TEST(output_never_replaces_an_input_or_another_kind)
     make_ckpt(other);
     size_t n2;
     unsigned char *orig2 = slurp(other, &n2);
-    ck_assert_int_eq(ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s", ck, other), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s", ck, other), 1);
     ck_assert_msg(strstr(out, "exists and is a checkpoint") && strstr(out, "--force"), "%s", out);
     assert_unchanged(other, orig2, n2);
     float x[2 * 28 * 28];
@@ -94,11 +81,11 @@ START_TEST(output_never_replaces_an_input_or_another_kind)
     hsize_t d4[4] = { 2, 28, 28, 1 }, d1[1] = { 2 };
     ck_assert(h5io_write_f32(f, "x", x, 4, d4) == DDPM_OK && h5io_write_i32(f, "t", t, 1, d1) == DDPM_OK);
     h5io_close(f);
-    ck_assert_int_eq(ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, in, other), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, in, other), 1);
     assert_unchanged(other, orig2, n2);
-    ck_assert_int_eq(ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, in, in), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, in, in), 1);
     ck_assert_msg(strstr(out, "same file as --in"), "%s", out);
-    ck_assert_msg(ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s --force", ck, other) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s --force", ck, other) == 0, "%s", out);
     ck_assert_int_eq(file_kind_of(other), FK_SAMPLES);
     /* init over a trained checkpoint: a trained one has step > 0; simulate by editing step */
     f = h5io_open(ck, 1);
@@ -106,11 +93,11 @@ START_TEST(output_never_replaces_an_input_or_another_kind)
     h5io_close(f);
     free(orig);
     orig = slurp(ck, &n);
-    ck_assert_int_eq(ddpm(out, sizeof out, "init %s --out %s", TINY, ck), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "init %s --out %s", TINY, ck), 1);
     ck_assert_msg(strstr(out, "trained for 1200 steps"), "%s", out);
     assert_unchanged(ck, orig, n);
     /* a missing output directory is reported before any work */
-    ck_assert_int_eq(ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out /nonexistent-dir/s.h5", ck), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out /nonexistent-dir/s.h5", ck), 1);
     ck_assert_msg(strstr(out, "/nonexistent-dir") && strstr(out, "does not exist") && !strstr(out, "sample: wrote"),
                   "%s", out);
     free(orig);
@@ -125,26 +112,26 @@ START_TEST(eval_stats_never_overwrites)
     char out[8192];
     const char *ck = test_tmp_path("st_ck.h5"), *so = test_tmp_path("st_s.h5"), *ref = test_tmp_path("st_ref.h5");
     make_ckpt(ck);
-    ck_assert_msg(ddpm(out, sizeof out, "sample --ckpt %s --n 8 --out %s", ck, so) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out, "sample --ckpt %s --n 8 --out %s", ck, so) == 0, "%s", out);
     size_t nck, ns;
     unsigned char *ck0 = slurp(ck, &nck), *s0 = slurp(so, &ns);
-    ck_assert_int_eq(ddpm(out, sizeof out, "eval --samples %s --stats %s", so, ck), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "eval --samples %s --stats %s", so, ck), 1);
     ck_assert_msg(strstr(out, ck) && strstr(out, "is a checkpoint, not reference statistics"), "%s", out);
     assert_unchanged(ck, ck0, nck);
-    ck_assert_int_eq(ddpm(out, sizeof out, "eval --samples %s --stats %s", so, so), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "eval --samples %s --stats %s", so, so), 1);
     assert_unchanged(so, s0, ns);
-    ck_assert_int_eq(ddpm(out, sizeof out, "stats %s --n 300 --out %s", TINY, ck), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "stats %s --n 300 --out %s", TINY, ck), 1);
     assert_unchanged(ck, ck0, nck);
     /* statistics of 300 images are not replaced by a request for 100 without --recompute */
-    ck_assert_msg(ddpm(out, sizeof out, "stats %s --n 300 --out %s", TINY, ref) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out, "stats %s --n 300 --out %s", TINY, ref) == 0, "%s", out);
     size_t nr;
     unsigned char *r0 = slurp(ref, &nr);
-    ck_assert_int_eq(ddpm(out, sizeof out, "eval --samples %s --stats %s --n 100", so, ref), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "eval --samples %s --stats %s --n 100", so, ref), 1);
     ck_assert_msg(strstr(out, "other settings") && strstr(out, "--recompute"), "%s", out);
     assert_unchanged(ref, r0, nr);
-    ck_assert_msg(ddpm(out, sizeof out, "eval --samples %s --stats %s --n 300", so, ref) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out, "eval --samples %s --stats %s --n 300", so, ref) == 0, "%s", out);
     assert_unchanged(ref, r0, nr); /* reused, not rewritten */
-    ck_assert_msg(ddpm(out, sizeof out, "eval --samples %s --stats %s --n 100 --recompute", so, ref) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out, "eval --samples %s --stats %s --n 100 --recompute", so, ref) == 0, "%s", out);
     hid_t f = h5io_open(ref, 0);
     char have[256];
     ck_assert(h5io_get_attr_str(f, ".", "reference", have, sizeof have) == DDPM_OK);
@@ -210,6 +197,32 @@ START_TEST(second_trainer_is_refused)
 }
 END_TEST
 
+/* Low: after kill -9 the status file still says "running", but names a PID that no longer holds
+ * the run's lock, and train_read_status reports the run as interrupted. */
+START_TEST(killed_run_reads_as_interrupted)
+{
+    char dir[512], status[600], text[256], word[32];
+    snprintf(dir, sizeof dir, "%s", test_tmp_path("killedrun"));
+    snprintf(status, sizeof status, "%s/status", dir);
+    pid_t p = spawn_train(dir, test_tmp_path("killedrun.txt"), "--set train_steps=100000");
+    wait_for_file(status, 60);
+    int64_t step = -1;
+    ck_assert(train_read_status(dir, word, sizeof word, &step) == DDPM_OK);
+    ck_assert_str_eq(word, "running");
+    /* spawn_train runs `timeout ddpm`: kill the trainer itself, not only its parent */
+    char lockp[700], holder[32];
+    snprintf(lockp, sizeof lockp, "%s/lock", dir);
+    ck_assert(test_read_text(lockp, holder, sizeof holder));
+    ck_assert_int_eq(kill((pid_t)strtol(holder, NULL, 10), SIGKILL), 0);
+    int st;
+    waitpid(p, &st, 0);
+    ck_assert(test_read_text(status, text, sizeof text));
+    ck_assert_msg(strstr(text, "running") && strstr(text, "pid"), "%s", text);
+    ck_assert(train_read_status(dir, word, sizeof word, &step) == DDPM_OK);
+    ck_assert_str_eq(word, "interrupted");
+}
+END_TEST
+
 /* High 3: a log held open by a reader (h5py, a notebook) is not "damaged". */
 START_TEST(log_open_in_a_reader_is_not_damaged)
 {
@@ -217,7 +230,7 @@ START_TEST(log_open_in_a_reader_is_not_damaged)
     snprintf(dir, sizeof dir, "%s", test_tmp_path("readerrun"));
     snprintf(logp, sizeof logp, "%s/log.h5", dir);
     snprintf(damaged, sizeof damaged, "%s.damaged", logp);
-    ck_assert_msg(ddpm(out, sizeof out, "train --config experiments/configs/smoke/base.cfg --set train_steps=2 --out %s",
+    ck_assert_msg(test_ddpm(out, sizeof out, "train --config experiments/configs/smoke/base.cfg --set train_steps=2 --out %s",
                        dir) == 0, "%s", out);
     int ready[2], done[2];
     ck_assert(pipe(ready) == 0 && pipe(done) == 0);
@@ -234,7 +247,7 @@ START_TEST(log_open_in_a_reader_is_not_damaged)
     char c = 0;
     ck_assert_int_eq(read(ready[0], &c, 1), 1);
     ck_assert_int_eq(c, 'y');
-    int rc = ddpm(out, sizeof out, "train --config experiments/configs/smoke/base.cfg --set train_steps=4 --out %s", dir);
+    int rc = test_ddpm(out, sizeof out, "train --config experiments/configs/smoke/base.cfg --set train_steps=4 --out %s", dir);
     char pid_text[32];
     snprintf(pid_text, sizeof pid_text, "PID %d", (int)reader);
     ck_assert_msg(rc == 1 && strstr(out, "is open in") && strstr(out, pid_text) &&
@@ -244,7 +257,7 @@ START_TEST(log_open_in_a_reader_is_not_damaged)
     int st;
     waitpid(reader, &st, 0);
     /* the reader gone, the same command resumes and extends the run */
-    ck_assert_msg(ddpm(out, sizeof out, "train --config experiments/configs/smoke/base.cfg --set train_steps=4 --out %s",
+    ck_assert_msg(test_ddpm(out, sizeof out, "train --config experiments/configs/smoke/base.cfg --set train_steps=4 --out %s",
                        dir) == 0, "%s", out);
     ck_assert_msg(strstr(out, "resuming") && strstr(out, "finished 4 steps"), "%s", out);
     /* the extended run's config.txt and log say what it now runs under (was stale: 2 steps) */
@@ -264,7 +277,7 @@ START_TEST(failed_run_leaves_no_directory)
 {
     char out[8192], dir[512];
     snprintf(dir, sizeof dir, "%s", test_tmp_path("norun/deeper"));
-    ck_assert_int_eq(ddpm(out, sizeof out, "train --config experiments/configs/smoke/base.cfg --data /nonexistent-data "
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "train --config experiments/configs/smoke/base.cfg --data /nonexistent-data "
                                            "--out %s", dir), 1);
     ck_assert_msg(access(dir, F_OK) != 0, "%s left behind: %s", dir, out);
 }
@@ -284,7 +297,7 @@ START_TEST(bad_inputs_are_refused_cleanly)
     ck_assert(h5io_write_f32(f, "x0", x, 4, d3) == DDPM_OK && h5io_write_f32(f, "noise", x, 4, d3) == DDPM_OK &&
               h5io_write_i32(f, "t", t, 1, d1) == DDPM_OK);
     h5io_close(f);
-    ck_assert_int_eq(ddpm(out, sizeof out, "loss --ckpt %s --in %s --out %s", ck, in, fo), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "loss --ckpt %s --in %s --out %s", ck, in, fo), 1);
     ck_assert_msg(strstr(out, "dataset x0 must be [B,28,28,1]") && !strstr(out, "free"), "%s", out);
     /* a NaN in the input */
     hsize_t d4[4] = { 2, 28, 28, 1 };
@@ -292,16 +305,16 @@ START_TEST(bad_inputs_are_refused_cleanly)
     f = h5io_create(in);
     ck_assert(h5io_write_f32(f, "x", x, 4, d4) == DDPM_OK && h5io_write_i32(f, "t", t, 1, d1) == DDPM_OK);
     h5io_close(f);
-    ck_assert_int_eq(ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, in, fo), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, in, fo), 1);
     ck_assert_msg(strstr(out, "non-finite") && strstr(out, "dataset x"), "%s", out);
     ck_assert_int_eq(access(fo, F_OK), -1);
     /* keys that define the trained model cannot be overridden against its checkpoint */
-    ck_assert_int_eq(ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s --set model_mean_type=xprev", ck, fo), 2);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s --set model_mean_type=xprev", ck, fo), 2);
     ck_assert_msg(strstr(out, "model_mean_type = eps") && strstr(out, "xprev") && strstr(out, ck), "%s", out);
-    ck_assert_int_eq(ddpm(out, sizeof out, "bpd --ckpt %s --n 2 --out %s --set num_diffusion_timesteps=10", ck, fo), 2);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "bpd --ckpt %s --n 2 --out %s --set num_diffusion_timesteps=10", ck, fo), 2);
     ck_assert_msg(strstr(out, "num_diffusion_timesteps = 20"), "%s", out);
-    ck_assert_int_eq(ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s --set attn_resolutions=none", ck, in, fo), 2);
-    ck_assert_int_eq(ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s --set lr=0.1", ck, fo), 2);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s --set attn_resolutions=none", ck, in, fo), 2);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s --set lr=0.1", ck, fo), 2);
     ck_assert_msg(strstr(out, "training key"), "%s", out);
     /* float images given to eval as samples */
     const char *fs = test_tmp_path("bi_float.h5"), *ref = test_tmp_path("bi_ref.h5");
@@ -309,7 +322,7 @@ START_TEST(bad_inputs_are_refused_cleanly)
     for (int i = 0; i < 2 * 28 * 28; i++) x[i] = (i % 7) / 3.5f - 1.0f;
     ck_assert(h5io_write_f32(f, "samples", x, 4, d4) == DDPM_OK);
     h5io_close(f);
-    ck_assert_int_eq(ddpm(out, sizeof out, "eval --samples %s --stats %s", fs, ref), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "eval --samples %s --stats %s", fs, ref), 1);
     ck_assert_msg(strstr(out, "not uint8"), "%s", out);
     ck_assert_int_eq(access(ref, F_OK), -1);
     free(x);
@@ -329,7 +342,7 @@ START_TEST(flipped_checkpoint_byte_is_detected)
     hsize_t d4[4] = { 1, 28, 28, 1 }, d1[1] = { 1 };
     ck_assert(h5io_write_f32(f, "x", x, 4, d4) == DDPM_OK && h5io_write_i32(f, "t", t, 1, d1) == DDPM_OK);
     h5io_close(f);
-    ck_assert_msg(ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, in, fo) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, in, fo) == 0, "%s", out);
     f = h5io_open(ck, 0);
     hid_t d = H5Dopen2(f, "model/down_0/block_0/conv1/W", H5P_DEFAULT);
     hid_t sp = H5Dget_space(d);
@@ -348,7 +361,7 @@ START_TEST(flipped_checkpoint_byte_is_detected)
     fseek(fp, (long)addr + 37, SEEK_SET);
     fputc(c ^ 0x10, fp);
     fclose(fp);
-    ck_assert_int_eq(ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, in, fo), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, in, fo), 1);
     ck_assert_msg(strstr(out, "model/down_0/block_0/conv1/W") && strstr(out, "checksum does not match"), "%s", out);
 }
 END_TEST
@@ -376,6 +389,7 @@ static Suite *safety_suite(void)
     tcase_add_test(tc, eval_stats_never_overwrites);
     tcase_add_test(tc, second_trainer_is_refused);
     tcase_add_test(tc, log_open_in_a_reader_is_not_damaged);
+    tcase_add_test(tc, killed_run_reads_as_interrupted);
     tcase_add_test(tc, failed_run_leaves_no_directory);
     tcase_add_test(tc, bad_inputs_are_refused_cleanly);
     tcase_add_test(tc, flipped_checkpoint_byte_is_detected);

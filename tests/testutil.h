@@ -58,6 +58,25 @@ static inline int test_run_capture(const char *cmd, char *out, size_t n)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
 }
 
+/* Runs `$DDPM_BIN/ddpm ARGS` (printf-style ARGS), output captured as in test_run_capture. */
+#include <stdarg.h>
+static inline int test_ddpm(char *out, size_t n, const char *fmt, ...)
+{
+    char args[4096], cmd[5000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    const char *bin = getenv("DDPM_BIN");
+    snprintf(cmd, sizeof cmd, "%s/ddpm %s", bin ? bin : "bin", args);
+    return test_run_capture(cmd, out, n);
+}
+
+/* A tiny Fashion-MNIST model for the command-line suites (seconds per command). */
+#define TEST_TINY_MODEL "--set dataset=fashion_mnist --set image_size=28 --set ch=8 --set ch_mult=1,2 "  \
+                        "--set num_res_blocks=1 --set attn_resolutions=14 --set num_groups=2 "          \
+                        "--set num_diffusion_timesteps=20 --set dropout=0.1"
+
 /* Compares got vs want: passes when |g-w| <= atol + rtol*|w| for every element.
  * Prints max abs and rel error; on failure prints the first 5 mismatches. Returns 1 if ok. */
 static inline int test_allclose_f64(const char *what, const double *got, const double *want,

@@ -18,6 +18,18 @@ int ddpm_error(const char *fmt, ...)
     return DDPM_ERR;
 }
 
+int ddpm_error_in(const char *file, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+    return ddpm_error("%s: %s", file, msg);
+}
+
 int ddpm_error_prefix(const char *fmt, ...)
 {
     char old[sizeof g_err];

@@ -20,6 +20,9 @@
 
 /* Sets the thread's last error message (printf-style) and returns DDPM_ERR. */
 int ddpm_error(const char *fmt, ...) DDPM_PRINTF(1, 2);
+/* "file: message" for readers of untrusted files: control characters in the message (names
+ * quoted from the file) become '?', so it stays one printable line. Returns DDPM_ERR. */
+int ddpm_error_in(const char *file, const char *fmt, ...) DDPM_PRINTF(2, 3);
 /* Prefixes the current message: "prefix: old message". Returns DDPM_ERR. */
 int ddpm_error_prefix(const char *fmt, ...) DDPM_PRINTF(1, 2);
 const char *ddpm_last_error(void);

@@ -64,8 +64,8 @@ static const char *open_hint(const char *path, int writing)
         FILE *f = fopen(path, "rb");
         size_t got = f ? fread(sig, 1, sizeof sig, f) : 0;
         if (f) fclose(f);
-        if (got == 0) return "the file is empty";
-        if (memcmp(sig, "\x89HDF\r\n\x1a\n", 8) != 0) return "not an HDF5 file (a text, config or other file?)";
+        if (got == 0) return "not a readable HDF5 file: it is empty";
+        if (memcmp(sig, "\x89HDF\r\n\x1a\n", 8) != 0) return "not a readable HDF5 file: it is no HDF5 at all (a text, config or other file?)";
         return "not a readable HDF5 file (truncated or corrupt?)";
     }
     return "check the disk and the permissions";

@@ -68,20 +68,6 @@ struct tfbundle {
 /* ------------------------------------------------------------------------------------------ */
 /* Messages: one printable line naming the file.                                              */
 
-static int ferr(const char *file, const char *fmt, ...) DDPM_PRINTF(2, 3);
-static int ferr(const char *file, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    /* messages quote tensor names from the file: keep them one printable line */
-    for (char *c = msg; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
-    return ddpm_error("%s: %s", file, msg);
-}
-
 /* "file: context: <the message a lower layer left>" */
 static int fwrap(const char *file, const char *fmt, ...) DDPM_PRINTF(2, 3);
 static int fwrap(const char *file, const char *fmt, ...)
@@ -92,7 +78,7 @@ static int fwrap(const char *file, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(ctx, sizeof ctx, fmt, ap);
     va_end(ap);
-    return ferr(file, "%s: %s", ctx, low);
+    return ddpm_error_in(file, "%s: %s", ctx, low);
 }
 
 static char *dupstr(const char *s)
@@ -172,7 +158,7 @@ static int read_block(const idx_ctx *c, const char *what, uint64_t off, uint64_t
     *owned = NULL;
     uint64_t end = c->len - FOOTER_LEN;   /* blocks precede the footer */
     if (off > end || size > end - off || end - off - size < BLOCK_TRAILER_LEN)
-        return ferr(c->file, "%s at offset %llu, %llu bytes + 5-byte trailer, runs past the %llu "
+        return ddpm_error_in(c->file, "%s at offset %llu, %llu bytes + 5-byte trailer, runs past the %llu "
                              "bytes before the footer (truncated or corrupt index)",
                     what, (unsigned long long)off, (unsigned long long)size,
                     (unsigned long long)end);
@@ -181,7 +167,7 @@ static int read_block(const idx_ctx *c, const char *what, uint64_t off, uint64_t
     uint32_t stored = crc32c_unmask(le32(b + size + 1));
     uint32_t actual = crc32c_value(b, (size_t)size + 1);
     if (stored != actual)
-        return ferr(c->file, "bad block CRC: %s at offset %llu (%llu bytes): stored CRC32C 0x%08x, "
+        return ddpm_error_in(c->file, "bad block CRC: %s at offset %llu (%llu bytes): stored CRC32C 0x%08x, "
                              "contents give 0x%08x (corrupt index)",
                     what, (unsigned long long)off, (unsigned long long)size, stored, actual);
     if (type == 0) {
@@ -190,13 +176,13 @@ static int read_block(const idx_ctx *c, const char *what, uint64_t off, uint64_t
         return DDPM_OK;
     }
     if (type != 1)
-        return ferr(c->file, "%s at offset %llu has compression type %u (known: 0 none, 1 Snappy)",
+        return ddpm_error_in(c->file, "%s at offset %llu has compression type %u (known: 0 none, 1 Snappy)",
                     what, (unsigned long long)off, type);
     size_t ulen;
     if (snappy_uncompressed_length(b, (size_t)size, &ulen) != DDPM_OK)
         return fwrap(c->file, "Snappy %s at offset %llu", what, (unsigned long long)off);
     uint8_t *u = malloc(ulen ? ulen : 1);
-    if (!u) return ferr(c->file, "out of memory decoding a %zu-byte Snappy block", ulen);
+    if (!u) return ddpm_error_in(c->file, "out of memory decoding a %zu-byte Snappy block", ulen);
     if (snappy_decompress(b, (size_t)size, u, ulen) != DDPM_OK) {
         free(u);
         return fwrap(c->file, "Snappy %s at offset %llu", what, (unsigned long long)off);
@@ -234,11 +220,11 @@ static int blk_begin(blk_iter *it, const idx_ctx *c, const char *what, uint64_t 
     it->block_off = off;
     it->b = b;
     if (n < 4)
-        return ferr(c->file, "%s at offset %llu is %zu bytes, too short for its restart count",
+        return ddpm_error_in(c->file, "%s at offset %llu is %zu bytes, too short for its restart count",
                     what, (unsigned long long)off, n);
     uint32_t nr = le32(b + n - 4);
     if (nr > (n - 4) / 4)
-        return ferr(c->file, "%s at offset %llu: %u restart points do not fit in %zu bytes", what,
+        return ddpm_error_in(c->file, "%s at offset %llu: %u restart points do not fit in %zu bytes", what,
                     (unsigned long long)off, nr, n);
     it->nrestarts = nr;
     it->limit = n - 4 - 4 * (size_t)nr;
@@ -248,13 +234,13 @@ static int blk_begin(blk_iter *it, const idx_ctx *c, const char *what, uint64_t 
         uint32_t r = le32(it->restarts + 4 * k);
         if ((k == 0 && r != 0) || (k > 0 && r <= prev) || (it->limit > 0 && r >= it->limit) ||
             (it->limit == 0 && k > 0))
-            return ferr(c->file, "%s at offset %llu: restart point %u at %u is out of order or "
+            return ddpm_error_in(c->file, "%s at offset %llu: restart point %u at %u is out of order or "
                                  "past the %zu bytes of entries",
                         what, (unsigned long long)off, k, r, it->limit);
         prev = r;
     }
     if (nr == 0 && it->limit > 0)
-        return ferr(c->file, "%s at offset %llu has entries but no restart points", what,
+        return ddpm_error_in(c->file, "%s at offset %llu has entries but no restart points", what,
                     (unsigned long long)off);
     if (it->limit == 0) it->next_restart = nr;   /* an empty block's restart [0] names no entry */
     return DDPM_OK;
@@ -265,7 +251,7 @@ static int read_varint32(const blk_iter *it, size_t *pos, uint32_t *v)
     uint64_t x;
     size_t at = *pos;
     if (pb_read_varint(it->b, it->limit, pos, &x) != DDPM_OK || x > UINT32_MAX || *pos - at > 5)
-        return ferr(it->c->file, "%s at offset %llu: bad varint32 in the entry at byte %zu",
+        return ddpm_error_in(it->c->file, "%s at offset %llu: bad varint32 in the entry at byte %zu",
                     it->what, (unsigned long long)it->block_off, at);
     *v = (uint32_t)x;
     return DDPM_OK;
@@ -277,7 +263,7 @@ static int blk_next(blk_iter *it)
     const char *file = it->c->file;
     if (it->pos >= it->limit) {
         if (it->next_restart != it->nrestarts)
-            return ferr(file, "%s at offset %llu: restart point %u is not an entry boundary",
+            return ddpm_error_in(file, "%s at offset %llu: restart point %u is not an entry boundary",
                         it->what, (unsigned long long)it->block_off, it->next_restart);
         return 0;
     }
@@ -289,16 +275,16 @@ static int blk_next(blk_iter *it)
     int is_restart = it->next_restart < it->nrestarts &&
                      le32(it->restarts + 4 * (size_t)it->next_restart) == at;
     if (it->next_restart < it->nrestarts && le32(it->restarts + 4 * (size_t)it->next_restart) < at)
-        return ferr(file, "%s at offset %llu: restart point %u is not an entry boundary", it->what,
+        return ddpm_error_in(file, "%s at offset %llu: restart point %u is not an entry boundary", it->what,
                     (unsigned long long)it->block_off, it->next_restart);
     if (is_restart) it->next_restart++;
     if (shared > it->klen || (is_restart && shared != 0))
-        return ferr(file, "%s at offset %llu: entry at byte %zu shares %u key bytes with a %zu-byte "
+        return ddpm_error_in(file, "%s at offset %llu: entry at byte %zu shares %u key bytes with a %zu-byte "
                           "previous key%s",
                     it->what, (unsigned long long)it->block_off, at, shared, it->klen,
                     is_restart ? " at a restart point" : "");
     if (unshared > it->limit - p || vlen > it->limit - p - unshared)
-        return ferr(file, "%s at offset %llu: entry at byte %zu (key %u + value %u bytes) runs past "
+        return ddpm_error_in(file, "%s at offset %llu: entry at byte %zu (key %u + value %u bytes) runs past "
                           "the %zu bytes of entries",
                     it->what, (unsigned long long)it->block_off, at, unshared, vlen, it->limit);
     size_t klen = (size_t)shared + unshared;
@@ -306,7 +292,7 @@ static int blk_next(blk_iter *it)
         size_t cap = it->kcap ? it->kcap : 64;
         while (cap < klen + 1) cap *= 2;
         uint8_t *k = realloc(it->key, cap);
-        if (!k) return ferr(file, "out of memory for a %zu-byte key", klen);
+        if (!k) return ddpm_error_in(file, "out of memory for a %zu-byte key", klen);
         it->key = k;
         it->kcap = cap;
     }
@@ -339,13 +325,13 @@ static int parse_header(tfbundle *bd, const char *file, const uint8_t *v, size_t
     while ((rc = pb_next(&r, &f)) == 1) {
         if (f.number == 1 || f.number == 2) {
             if (f.wire != PB_VARINT)
-                return ferr(file, "header entry: field %u has wire type %d, expected a varint",
+                return ddpm_error_in(file, "header entry: field %u has wire type %d, expected a varint",
                             f.number, f.wire);
             if (f.number == 1) num_shards = (int64_t)f.u64;
             else endianness = (int64_t)f.u64;
         } else if (f.number == 3) {          /* VersionDef */
             if (f.wire != PB_LEN)
-                return ferr(file, "header entry: version has wire type %d", f.wire);
+                return ddpm_error_in(file, "header entry: version has wire type %d", f.wire);
             pb_reader vr = pb_reader_init(f.data, f.len);
             pb_field g;
             int vrc;
@@ -353,13 +339,13 @@ static int parse_header(tfbundle *bd, const char *file, const uint8_t *v, size_t
                 int32_t x;
                 if (g.number == 1 || g.number == 2) {
                     if (g.wire != PB_VARINT || !pb_as_int32(g.u64, &x))
-                        return ferr(file, "header entry: version field %u is not an int32", g.number);
+                        return ddpm_error_in(file, "header entry: version field %u is not an int32", g.number);
                     if (g.number == 1) producer = x;
                     else min_consumer = x;
                 } else if (g.number == 3) {      /* bad_consumers: packed or not */
                     if (g.wire == PB_VARINT) {
                         if (pb_as_int32(g.u64, &x) && x == 1)
-                            return ferr(file, "this reader's bundle version 1 is listed as a bad "
+                            return ddpm_error_in(file, "this reader's bundle version 1 is listed as a bad "
                                               "consumer of the checkpoint");
                     } else if (g.wire == PB_LEN) {
                         size_t p = 0;
@@ -368,11 +354,11 @@ static int parse_header(tfbundle *bd, const char *file, const uint8_t *v, size_t
                             if (pb_read_varint(g.data, g.len, &p, &u) != DDPM_OK)
                                 return fwrap(file, "header entry: bad_consumers");
                             if (pb_as_int32(u, &x) && x == 1)
-                                return ferr(file, "this reader's bundle version 1 is listed as a "
+                                return ddpm_error_in(file, "this reader's bundle version 1 is listed as a "
                                                   "bad consumer of the checkpoint");
                         }
                     } else {
-                        return ferr(file, "header entry: bad_consumers has wire type %d", g.wire);
+                        return ddpm_error_in(file, "header entry: bad_consumers has wire type %d", g.wire);
                     }
                 }
             }
@@ -381,19 +367,19 @@ static int parse_header(tfbundle *bd, const char *file, const uint8_t *v, size_t
     }
     if (rc < 0) return fwrap(file, "header entry (BundleHeaderProto)");
     if (num_shards < 1 || num_shards > MAX_SHARDS)
-        return ferr(file, "header entry: num_shards is %lld (expected 1..%d)", (long long)num_shards,
+        return ddpm_error_in(file, "header entry: num_shards is %lld (expected 1..%d)", (long long)num_shards,
                     MAX_SHARDS);
     if (endianness == 1)
-        return ferr(file, "the bundle was written big-endian (BundleHeaderProto.endianness = BIG); "
+        return ddpm_error_in(file, "the bundle was written big-endian (BundleHeaderProto.endianness = BIG); "
                           "only little-endian bundles are supported");
     if (endianness != 0)
-        return ferr(file, "header entry: endianness is %lld (0 little or 1 big)",
+        return ddpm_error_in(file, "header entry: endianness is %lld (0 little or 1 big)",
                     (long long)endianness);
     /* CheckVersions(version, kTensorBundleVersion = 1, kTensorBundleMinProducer = 0) */
     if (producer < 0)
-        return ferr(file, "header entry: producer version %d is below the minimum 0", producer);
+        return ddpm_error_in(file, "header entry: producer version %d is below the minimum 0", producer);
     if (min_consumer > 1)
-        return ferr(file, "the checkpoint needs bundle reader version %d; this reader is version 1",
+        return ddpm_error_in(file, "the checkpoint needs bundle reader version %d; this reader is version 1",
                     min_consumer);
     bd->num_shards = (int)num_shards;
     return DDPM_OK;
@@ -407,7 +393,7 @@ static int parse_shape(tf_entry *e, const char *file, const uint8_t *v, size_t n
     while ((rc = pb_next(&r, &f)) == 1) {
         if (f.number == 2) {                 /* Dim { int64 size = 1; string name = 2; } */
             if (f.wire != PB_LEN)
-                return ferr(file, "tensor '%.200s': shape dim has wire type %d", e->name, f.wire);
+                return ddpm_error_in(file, "tensor '%.200s': shape dim has wire type %d", e->name, f.wire);
             int64_t size = 0;
             pb_reader dr = pb_reader_init(f.data, f.len);
             pb_field g;
@@ -415,21 +401,21 @@ static int parse_shape(tf_entry *e, const char *file, const uint8_t *v, size_t n
             while ((drc = pb_next(&dr, &g)) == 1)
                 if (g.number == 1) {
                     if (g.wire != PB_VARINT)
-                        return ferr(file, "tensor '%.200s': dim size has wire type %d", e->name,
+                        return ddpm_error_in(file, "tensor '%.200s': dim size has wire type %d", e->name,
                                     g.wire);
                     size = (int64_t)g.u64;
                 }
             if (drc < 0) return fwrap(file, "tensor '%.200s': shape dim", e->name);
             if (size < 0)
-                return ferr(file, "tensor '%.200s': dim %d is %lld (unknown sizes cannot be stored)",
+                return ddpm_error_in(file, "tensor '%.200s': dim %d is %lld (unknown sizes cannot be stored)",
                             e->name, e->rank, (long long)size);
             if (e->rank < IO_MAX_RANK) e->shape[e->rank] = size;
             if (e->rank == INT32_MAX / 2)
-                return ferr(file, "tensor '%.200s': too many dims", e->name);
+                return ddpm_error_in(file, "tensor '%.200s': too many dims", e->name);
             e->rank++;
         } else if (f.number == 3) {
             if (f.wire != PB_VARINT)
-                return ferr(file, "tensor '%.200s': unknown_rank has wire type %d", e->name, f.wire);
+                return ddpm_error_in(file, "tensor '%.200s': unknown_rank has wire type %d", e->name, f.wire);
             e->unknown_rank = f.u64 != 0;
         }
     }
@@ -448,25 +434,25 @@ static int parse_entry(tf_entry *e, const char *file, const uint8_t *v, size_t n
         int want = f.number == 2 || f.number == 7 ? PB_LEN : f.number == 6 ? PB_FIXED32 : PB_VARINT;
         if (f.number > 7) continue;          /* unknown field: skipped */
         if (f.wire != want)
-            return ferr(file, "tensor '%.200s': field %s has wire type %d, expected %d", e->name,
+            return ddpm_error_in(file, "tensor '%.200s': field %s has wire type %d, expected %d", e->name,
                         FIELD[f.number], f.wire, want);
         int32_t i32;
         switch (f.number) {
         case 1:
             if (!pb_as_int32(f.u64, &i32))
-                return ferr(file, "tensor '%.200s': dtype is not an int32", e->name);
+                return ddpm_error_in(file, "tensor '%.200s': dtype is not an int32", e->name);
             e->tf_dtype = i32;
             break;
         case 2: DDPM_TRY(parse_shape(e, file, f.data, f.len)); break;
         case 3:
             if (!pb_as_int32(f.u64, &i32))
-                return ferr(file, "tensor '%.200s': shard_id is not an int32", e->name);
+                return ddpm_error_in(file, "tensor '%.200s': shard_id is not an int32", e->name);
             e->shard = i32;
             break;
         case 4:
         case 5:
             if ((int64_t)f.u64 < 0)
-                return ferr(file, "tensor '%.200s': %s is negative", e->name, FIELD[f.number]);
+                return ddpm_error_in(file, "tensor '%.200s': %s is negative", e->name, FIELD[f.number]);
             if (f.number == 4) e->offset = f.u64;
             else e->size = f.u64;
             break;
@@ -487,9 +473,9 @@ static int check_entry_size(const tf_entry *e, const char *file)
     uint64_t bytes = io_dtype_size(dt);
     for (int k = 0; k < e->rank; k++)
         if (__builtin_mul_overflow(bytes, (uint64_t)e->shape[k], &bytes))
-            return ferr(file, "tensor '%.200s': shape overflows 64 bits", e->name);
+            return ddpm_error_in(file, "tensor '%.200s': shape overflows 64 bits", e->name);
     if (bytes != e->size)
-        return ferr(file, "tensor '%.200s': %s of %d dims needs %llu bytes, the entry says %llu",
+        return ddpm_error_in(file, "tensor '%.200s': %s of %d dims needs %llu bytes, the entry says %llu",
                     e->name, io_dtype_name(dt), e->rank, (unsigned long long)bytes,
                     (unsigned long long)e->size);
     return DDPM_OK;
@@ -501,24 +487,24 @@ static int check_entry_size(const tf_entry *e, const char *file)
 static int add_entry(tfbundle *bd, const char *file, const uint8_t *key, size_t klen,
                      const uint8_t *val, size_t vlen)
 {
-    if (memchr(key, 0, klen)) return ferr(file, "key of %zu bytes contains a NUL byte", klen);
+    if (memchr(key, 0, klen)) return ddpm_error_in(file, "key of %zu bytes contains a NUL byte", klen);
     if (bd->nt == bd->capt) {
         int cap = bd->capt ? bd->capt * 2 : 64;
         tf_entry *t = realloc(bd->t, (size_t)cap * sizeof *t);
-        if (!t) return ferr(file, "out of memory for %d entries", cap);
+        if (!t) return ddpm_error_in(file, "out of memory for %d entries", cap);
         bd->t = t;
         bd->capt = cap;
     }
     tf_entry *e = &bd->t[bd->nt];
     memset(e, 0, sizeof *e);
     e->name = malloc(klen + 1);
-    if (!e->name) return ferr(file, "out of memory");
+    if (!e->name) return ddpm_error_in(file, "out of memory");
     memcpy(e->name, key, klen);
     e->name[klen] = 0;
     bd->nt++;
     DDPM_TRY(parse_entry(e, file, val, vlen));
     if (!e->sliced && (e->shard < 0 || e->shard >= bd->num_shards))
-        return ferr(file, "tensor '%.200s' is in shard %d of %d", e->name, e->shard, bd->num_shards);
+        return ddpm_error_in(file, "tensor '%.200s' is in shard %d of %d", e->name, e->shard, bd->num_shards);
     return check_entry_size(e, file);
 }
 
@@ -534,7 +520,7 @@ static int remember_key(walk_state *w, const uint8_t *k, size_t n, const char *f
     if (n + 1 > w->last_cap) {
         size_t cap = n + 64;
         uint8_t *p = realloc(w->last, cap);
-        if (!p) return ferr(file, "out of memory");
+        if (!p) return ddpm_error_in(file, "out of memory");
         w->last = p;
         w->last_cap = cap;
     }
@@ -564,21 +550,21 @@ static int walk_data_block(tfbundle *bd, const idx_ctx *c, walk_state *w, uint64
             break;
         }
         if (first && prev_sep && key_cmp(it.key, it.klen, prev_sep, prev_sep_len) <= 0) {
-            rc = ferr(c->file, "index block: the key before the data block at offset %llu does "
+            rc = ddpm_error_in(c->file, "index block: the key before the data block at offset %llu does "
                                "not separate it from the previous block",
                       (unsigned long long)off);
             break;
         }
         first = 0;
         if (w->have_last && key_cmp(it.key, it.klen, w->last, w->last_len) <= 0) {
-            rc = ferr(c->file, "data block at offset %llu: keys are not strictly increasing "
+            rc = ddpm_error_in(c->file, "data block at offset %llu: keys are not strictly increasing "
                                "(entry %ld)",
                       (unsigned long long)off, w->entries);
             break;
         }
         if (w->entries == 0) {
             if (it.klen != 0) {
-                rc = ferr(c->file, "the first key is '%.200s', not the header entry \"\" (not a "
+                rc = ddpm_error_in(c->file, "the first key is '%.200s', not the header entry \"\" (not a "
                                    "TensorFlow checkpoint bundle?)",
                           (const char *)it.key);
                 break;
@@ -592,7 +578,7 @@ static int walk_data_block(tfbundle *bd, const idx_ctx *c, walk_state *w, uint64
     }
     /* the index key of a block is >= its last key */
     if (rc == DDPM_OK && w->have_last && key_cmp(sep, sep_len, w->last, w->last_len) < 0)
-        rc = ferr(c->file, "index entry for the data block at offset %llu sorts before the "
+        rc = ddpm_error_in(c->file, "index entry for the data block at offset %llu sorts before the "
                            "block's last key",
                   (unsigned long long)off);
     free(it.key);
@@ -603,13 +589,13 @@ static int walk_data_block(tfbundle *bd, const idx_ctx *c, walk_state *w, uint64
 static int walk_index(tfbundle *bd, const idx_ctx *c)
 {
     if (c->len < FOOTER_LEN)
-        return ferr(c->file, "%zu bytes, too short for an SSTable footer (48 bytes): truncated or "
+        return ddpm_error_in(c->file, "%zu bytes, too short for an SSTable footer (48 bytes): truncated or "
                              "not a checkpoint index",
                     c->len);
     const uint8_t *foot = c->buf + c->len - FOOTER_LEN;
     uint64_t magic = (uint64_t)le32(foot + 40) | (uint64_t)le32(foot + 44) << 32;
     if (magic != TABLE_MAGIC)
-        return ferr(c->file, "bad magic 0x%016llx at the end (an SSTable ends with 0x%016llx): "
+        return ddpm_error_in(c->file, "bad magic 0x%016llx at the end (an SSTable ends with 0x%016llx): "
                              "truncated or not a TensorFlow checkpoint index",
                     (unsigned long long)magic, (unsigned long long)TABLE_MAGIC);
     uint64_t moff, msize, ioff, isize;
@@ -646,7 +632,7 @@ static int walk_index(tfbundle *bd, const idx_ctx *c)
             break;
         }
         if (have_sep && key_cmp(it.key, it.klen, prev_sep, prev_sep_len) <= 0) {
-            rc = ferr(c->file, "index block: keys are not strictly increasing");
+            rc = ddpm_error_in(c->file, "index block: keys are not strictly increasing");
             break;
         }
         uint64_t boff, bsize;
@@ -660,7 +646,7 @@ static int walk_index(tfbundle *bd, const idx_ctx *c)
         if (rc != DDPM_OK) break;
         uint8_t *ps = realloc(prev_sep, it.klen + 1);
         if (!ps) {
-            rc = ferr(c->file, "out of memory");
+            rc = ddpm_error_in(c->file, "out of memory");
             break;
         }
         prev_sep = ps;
@@ -674,7 +660,7 @@ static int walk_index(tfbundle *bd, const idx_ctx *c)
     free(w.last);
     if (rc < 0) return DDPM_ERR;
     if (w.entries == 0)
-        return ferr(c->file, "the index holds no entries (no header entry \"\"): not a TensorFlow "
+        return ddpm_error_in(c->file, "the index holds no entries (no header entry \"\"): not a TensorFlow "
                              "checkpoint bundle");
     return DDPM_OK;
 }
@@ -715,7 +701,7 @@ static char *shard_name(const char *prefix, int shard, int num_shards)
 static int setup_shards(tfbundle *b, const char *prefix)
 {
     b->shards = calloc((size_t)b->num_shards, sizeof *b->shards);
-    if (!b->shards) return ferr(b->index_path, "out of memory for %d shards", b->num_shards);
+    if (!b->shards) return ddpm_error_in(b->index_path, "out of memory for %d shards", b->num_shards);
     for (int s = 0; s < b->num_shards; s++) b->shards[s].fd = -1;
     for (int i = 0; i < b->nt; i++)
         if (!b->t[i].sliced) b->shards[b->t[i].shard].used = 1;
@@ -732,7 +718,7 @@ static int check_ranges(const tfbundle *b)
         if (e->sliced) continue;
         const tf_shard *s = &b->shards[e->shard];
         if (e->offset > s->size || e->size > s->size - e->offset)
-            return ferr(s->path, "tensor '%.200s' at offset %llu, %llu bytes, runs past the end of "
+            return ddpm_error_in(s->path, "tensor '%.200s' at offset %llu, %llu bytes, runs past the end of "
                                  "the %llu-byte data file (truncated shard?)",
                         e->name, (unsigned long long)e->offset, (unsigned long long)e->size,
                         (unsigned long long)s->size);
@@ -769,17 +755,17 @@ static int read_whole(const char *path, uint8_t **out, size_t *len)
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return ferr(path, "not a regular file");
+        return ddpm_error_in(path, "not a regular file");
     }
     if ((uint64_t)st.st_size > MAX_INDEX_BYTES) {
         close(fd);
-        return ferr(path, "%lld bytes is too large for a checkpoint index", (long long)st.st_size);
+        return ddpm_error_in(path, "%lld bytes is too large for a checkpoint index", (long long)st.st_size);
     }
     size_t n = (size_t)st.st_size;
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf) {
         close(fd);
-        return ferr(path, "out of memory reading %zu bytes", n);
+        return ddpm_error_in(path, "out of memory reading %zu bytes", n);
     }
     size_t got = 0;
     while (got < n) {
@@ -789,7 +775,7 @@ static int read_whole(const char *path, uint8_t **out, size_t *len)
             int e = errno;
             free(buf);
             close(fd);
-            return ferr(path, "read error after %zu of %zu bytes: %s", got, n,
+            return ddpm_error_in(path, "read error after %zu of %zu bytes: %s", got, n,
                         r < 0 ? strerror(e) : "file shrank");
         }
         got += (size_t)r;
@@ -831,11 +817,11 @@ static int open_files(tfbundle **out, const char *path, int index_only)
     int rc = read_whole(index_path, &buf, &len);
     if (rc != DDPM_OK) {
         if (rc == 1 && errno == ENOENT)
-            ferr(index_path, "cannot open: %s (give the checkpoint prefix, e.g. model.ckpt-790000, "
+            ddpm_error_in(index_path, "cannot open: %s (give the checkpoint prefix, e.g. model.ckpt-790000, "
                              "or its .index file)",
                  strerror(ENOENT));
         else if (rc == 1)
-            ferr(index_path, "cannot open: %s", strerror(errno));
+            ddpm_error_in(index_path, "cannot open: %s", strerror(errno));
         free(index_path);
         free(prefix);
         return DDPM_ERR;
@@ -858,10 +844,10 @@ static int open_files(tfbundle **out, const char *path, int index_only)
         sh->fd = open(sh->path, O_RDONLY);
         struct stat st;
         if (sh->fd < 0)
-            rc = ferr(sh->path, "cannot open data shard %d of %d: %s", s, b->num_shards,
+            rc = ddpm_error_in(sh->path, "cannot open data shard %d of %d: %s", s, b->num_shards,
                       strerror(errno));
         else if (fstat(sh->fd, &st) != 0 || !S_ISREG(st.st_mode))
-            rc = ferr(sh->path, "data shard is not a regular file");
+            rc = ddpm_error_in(sh->path, "data shard is not a regular file");
         else
             sh->size = (uint64_t)st.st_size;
     }
@@ -913,7 +899,7 @@ int tfbundle_open_mem(tfbundle **out, const void *index, size_t index_len,
     }
     for (int s = 0; rc == DDPM_OK && s < b->num_shards; s++)
         if (b->shards[s].used && s >= nshards)
-            rc = ferr(b->shards[s].path, "data shard %d of %d is missing", s, b->num_shards);
+            rc = ddpm_error_in(b->shards[s].path, "data shard %d of %d is missing", s, b->num_shards);
     if (rc == DDPM_OK) rc = check_ranges(b);
     if (rc != DDPM_OK) {
         tfbundle_close(b);
@@ -961,7 +947,7 @@ static int entry_of(const tfbundle *b, int i, const tf_entry **e)
                           b ? b->index_path : "tfbundle", i, b ? b->nt : 0);
     *e = &b->t[i];
     if ((*e)->sliced)
-        return ferr(b->index_path, "tensor '%.200s' is a partitioned variable (stored in slices), "
+        return ddpm_error_in(b->index_path, "tensor '%.200s' is a partitioned variable (stored in slices), "
                                    "which this reader does not assemble",
                     (*e)->name);
     return DDPM_OK;
@@ -974,13 +960,13 @@ int tfbundle_tensor_info(const tfbundle *b, int i, io_dtype *dtype, int *rank,
     DDPM_TRY(entry_of(b, i, &e));
     io_dtype dt;
     if (!io_dtype_of_tf(e->tf_dtype, &dt))
-        return ferr(b->index_path, "tensor '%.200s' has dtype %s (%lld), which has no element type "
+        return ddpm_error_in(b->index_path, "tensor '%.200s' has dtype %s (%lld), which has no element type "
                                    "here",
                     e->name, tfbundle_tf_dtype_name((int)e->tf_dtype), (long long)e->tf_dtype);
     if (e->unknown_rank)
-        return ferr(b->index_path, "tensor '%.200s' is stored with an unknown rank", e->name);
+        return ddpm_error_in(b->index_path, "tensor '%.200s' is stored with an unknown rank", e->name);
     if (e->rank > IO_MAX_RANK)
-        return ferr(b->index_path, "tensor '%.200s' has %d dims (at most %d supported)", e->name,
+        return ddpm_error_in(b->index_path, "tensor '%.200s' has %d dims (at most %d supported)", e->name,
                     e->rank, IO_MAX_RANK);
     if (dtype) *dtype = dt;
     if (rank) *rank = e->rank;
@@ -995,7 +981,7 @@ static int shard_read(const tfbundle *b, const tf_entry *e, uint64_t off, void *
 {
     const tf_shard *s = &b->shards[e->shard];
     if (b->index_only)
-        return ferr(s->path, "tensor '%.200s': the bundle was opened without its data shards",
+        return ddpm_error_in(s->path, "tensor '%.200s': the bundle was opened without its data shards",
                     e->name);
     if (s->mem) {
         memcpy(dst, s->mem + off, n);
@@ -1006,7 +992,7 @@ static int shard_read(const tfbundle *b, const tf_entry *e, uint64_t off, void *
         ssize_t r = pread(s->fd, (uint8_t *)dst + got, n - got, (off_t)(off + got));
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0)
-            return ferr(s->path, "tensor '%.200s': read error at offset %llu: %s", e->name,
+            return ddpm_error_in(s->path, "tensor '%.200s': read error at offset %llu: %s", e->name,
                         (unsigned long long)(off + got), r < 0 ? strerror(errno) : "file shrank");
         got += (size_t)r;
     }
@@ -1015,7 +1001,7 @@ static int shard_read(const tfbundle *b, const tf_entry *e, uint64_t off, void *
 
 static int crc_mismatch(const tfbundle *b, const tf_entry *e, uint32_t actual)
 {
-    return ferr(b->shards[e->shard].path, "tensor CRC mismatch: '%.200s' (%llu bytes at offset %llu) "
+    return ddpm_error_in(b->shards[e->shard].path, "tensor CRC mismatch: '%.200s' (%llu bytes at offset %llu) "
                                           "has CRC32C 0x%08x, its entry says 0x%08x (corrupt data "
                                           "file)",
                 e->name, (unsigned long long)e->size, (unsigned long long)e->offset, actual,
@@ -1047,13 +1033,13 @@ static int string_like_crc(const tfbundle *b, const tf_entry *e, const uint8_t *
     *crc = 0;
     if (n == 0) return DDPM_OK;
     uint64_t numel = 1;
-    if (e->unknown_rank) return ferr(file, "tensor '%.200s': unknown rank", e->name);
+    if (e->unknown_rank) return ddpm_error_in(file, "tensor '%.200s': unknown rank", e->name);
     for (int k = 0; k < e->rank && k < IO_MAX_RANK; k++)
         if (__builtin_mul_overflow(numel, (uint64_t)e->shape[k], &numel) || numel > n)
-            return ferr(file, "tensor '%.200s': %s shape holds more elements than its %zu bytes",
+            return ddpm_error_in(file, "tensor '%.200s': %s shape holds more elements than its %zu bytes",
                         e->name, tfbundle_tf_dtype_name((int)e->tf_dtype), n);
     if (e->rank > IO_MAX_RANK)
-        return ferr(file, "tensor '%.200s' has %d dims", e->name, e->rank);
+        return ddpm_error_in(file, "tensor '%.200s' has %d dims", e->name, e->rank);
     uint64_t total = 0;
     for (uint64_t i = 0; i < numel; i++) {
         uint64_t len;
@@ -1063,17 +1049,17 @@ static int string_like_crc(const tfbundle *b, const tf_entry *e, const uint8_t *
         if (e->tf_dtype == DT_STRING) {
             c = crc_le(c, len, len <= UINT32_MAX ? 4 : 8);
             if (__builtin_add_overflow(total, len, &total))
-                return ferr(file, "tensor '%.200s': string lengths overflow", e->name);
+                return ddpm_error_in(file, "tensor '%.200s': string lengths overflow", e->name);
             continue;
         }
         if (len > n - p || n - p - len < 4)
-            return ferr(file, "tensor '%.200s': variant element %llu runs past its %zu bytes",
+            return ddpm_error_in(file, "tensor '%.200s': variant element %llu runs past its %zu bytes",
                         e->name, (unsigned long long)i, n);
         c = crc_le(c, len, 8);
         c = crc32c_extend(c, buf + p, (size_t)len);
         p += (size_t)len;
         if (crc32c_unmask(le32(buf + p)) != c)
-            return ferr(file, "tensor '%.200s': variant element %llu checksum mismatch (corrupt data "
+            return ddpm_error_in(file, "tensor '%.200s': variant element %llu checksum mismatch (corrupt data "
                               "file)",
                         e->name, (unsigned long long)i);
         c = crc32c_extend(c, buf + p, 4);
@@ -1081,17 +1067,17 @@ static int string_like_crc(const tfbundle *b, const tf_entry *e, const uint8_t *
     }
     if (e->tf_dtype == DT_STRING) {
         if (n - p < 4 || total != n - p - 4)
-            return ferr(file, "tensor '%.200s': string lengths sum to %llu, the entry holds %zu "
+            return ddpm_error_in(file, "tensor '%.200s': string lengths sum to %llu, the entry holds %zu "
                               "bytes after them",
                         e->name, (unsigned long long)total, n - p);
         if (crc32c_unmask(le32(buf + p)) != c)
-            return ferr(file, "tensor '%.200s': string length checksum mismatch (corrupt data file)",
+            return ddpm_error_in(file, "tensor '%.200s': string length checksum mismatch (corrupt data file)",
                         e->name);
         c = crc32c_extend(c, buf + p, n - p);
         p = n;
     }
     if (p != n)
-        return ferr(file, "tensor '%.200s': %zu bytes after the last element", e->name, n - p);
+        return ddpm_error_in(file, "tensor '%.200s': %zu bytes after the last element", e->name, n - p);
     *crc = c;
     return DDPM_OK;
 }
@@ -1112,14 +1098,14 @@ int tfbundle_check_crc(const tfbundle *b, int i)
     uint32_t crc = 0;
     if (e->tf_dtype == DT_STRING || e->tf_dtype == DT_VARIANT) {
         uint8_t *buf = malloc(e->size ? (size_t)e->size : 1);
-        if (!buf) return ferr(b->index_path, "out of memory"), -1;
+        if (!buf) return ddpm_error_in(b->index_path, "out of memory"), -1;
         int rc = shard_read(b, e, e->offset, buf, (size_t)e->size);
         if (rc == DDPM_OK) rc = entry_crc(b, e, buf, &crc);
         free(buf);
         if (rc != DDPM_OK) return 0;     /* the stored layout is corrupt: a checksum failure */
     } else {
         uint8_t *buf = malloc(e->size < CHUNK ? (e->size ? (size_t)e->size : 1) : CHUNK);
-        if (!buf) return ferr(b->index_path, "out of memory"), -1;
+        if (!buf) return ddpm_error_in(b->index_path, "out of memory"), -1;
         for (uint64_t done = 0; done < e->size;) {
             size_t n = e->size - done < CHUNK ? (size_t)(e->size - done) : CHUNK;
             if (shard_read(b, e, e->offset + done, buf, n) != DDPM_OK) {
@@ -1143,7 +1129,7 @@ int tfbundle_read_bytes(const tfbundle *b, int i, void *out, uint64_t nbytes)
     const tf_entry *e;
     DDPM_TRY(entry_of(b, i, &e));
     if (nbytes != e->size)
-        return ferr(b->index_path, "tensor '%.200s' holds %llu bytes, the caller expects %llu",
+        return ddpm_error_in(b->index_path, "tensor '%.200s' holds %llu bytes, the caller expects %llu",
                     e->name, (unsigned long long)e->size, (unsigned long long)nbytes);
     DDPM_TRY(shard_read(b, e, e->offset, out, (size_t)nbytes));
     uint32_t crc;
@@ -1184,17 +1170,17 @@ int tfbundle_get_f32(const tfbundle *b, int i, float **out)
     DDPM_TRY(tfbundle_tensor_info(b, i, &dt, &rank, shape, &nbytes));
     const tf_entry *e = &b->t[i];
     if (dt != IO_F32 && dt != IO_F64 && dt != IO_F16 && dt != IO_BF16)
-        return ferr(b->index_path, "tensor '%.200s' is %s, not a floating-point tensor", e->name,
+        return ddpm_error_in(b->index_path, "tensor '%.200s' is %s, not a floating-point tensor", e->name,
                     io_dtype_name(dt));
     size_t numel = (size_t)(nbytes / io_dtype_size(dt));
     if (numel > SIZE_MAX / sizeof(float))
-        return ferr(b->index_path, "tensor '%.200s' is too large", e->name);
+        return ddpm_error_in(b->index_path, "tensor '%.200s' is too large", e->name);
     float *f = ddpm_alloc(numel * sizeof(float));
     if (!f) return DDPM_ERR;
     void *raw = f;
     if (dt != IO_F32 && !(raw = malloc(nbytes ? (size_t)nbytes : 1))) {
         ddpm_free(f);
-        return ferr(b->index_path, "out of memory for tensor '%.200s'", e->name);
+        return ddpm_error_in(b->index_path, "out of memory for tensor '%.200s'", e->name);
     }
     if (tfbundle_read_bytes(b, i, raw, nbytes) != DDPM_OK) {
         if (raw != f) free(raw);

@@ -58,6 +58,7 @@ int train_read_status(const char *dir, char *word, size_t n, int64_t *step)
     char lock[1100];
     if (!strcmp(w, "running") && fs_join(lock, sizeof lock, dir, "lock") == DDPM_OK && fs_lock_holder(lock) == 0)
         snprintf(w, sizeof w, "interrupted"); /* its trainer is gone (killed): the checkpoint resumes it */
+    snprintf(word, n, "%s", w);
     *step = s;
     return DDPM_OK;
 }
