@@ -69,4 +69,18 @@ int pth_get_f64(const pth_file *f, const char *name, double **out, int *rank,
 int pth_get_i64(const pth_file *f, const char *name, int64_t **out, int *rank,
                 int64_t shape[PTH_MAX_RANK]);
 
+/* ---- writing (pth_write.c) ------------------------------------------------------------------
+ * A state_dict of float32 tensors as torch.save (>= 1.6, zip) writes it: archive/data.pkl (a
+ * protocol-2 pickle of an OrderedDict of torch._utils._rebuild_tensor_v2 with persistent ids
+ * ('storage', torch.FloatStorage, 'k', 'cpu', numel)), archive/byteorder, archive/data/k (one
+ * storage per tensor), archive/version; entries stored, data 64-byte aligned. torch.load reads
+ * it (checked by scripts/gen_released_fixtures.py). Tensors keep the given order. */
+typedef struct {
+    const char *name;
+    int rank;
+    int64_t shape[PTH_MAX_RANK];
+    const float *data;   /* contiguous row-major */
+} pth_tensor_out;
+int pth_save_f32(const char *path, const pth_tensor_out *t, int n);
+
 #endif
