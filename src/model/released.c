@@ -135,6 +135,7 @@ static int infer_config(source *s, ddpm_config *cfg, int check, released_report 
     DDPM_TRY(probe(s, "model/conv_in/W", &found, &r, sh));
     if (!found || r != 4) return ddpm_error("%s: no conv_in weight (a U-Net of the DDPM release has one)", s->path);
     int ch = (int)sh[3], cin = (int)sh[2];
+    s->num_levels = CONFIG_MAX_LEVELS;   /* down blocks do not depend on it; fixed below */
     int L = 0, nrb = 0, mult[CONFIG_MAX_LEVELS + 1], attn_lv[CONFIG_MAX_LEVELS + 1];
     char nm[160];
     for (;;) {
