@@ -191,7 +191,7 @@ def write_tf_bundle(d, params, ema):
         tensors[k + "/ExponentialMovingAverage"] = ema[k].numpy()
         tensors[k + "/Adam"] = np.zeros_like(v.numpy())
     tensors["global_step"] = np.array(1000, dtype=np.int64)
-    tfbundle_write.write_bundle(os.path.join(d, "tf", "model.ckpt-1000"), tensors)
+    tfbundle_write.write_bundle(os.path.join(d, "tf", "model.ckpt-1000"), list(tensors.items()))
     print("wrote the TF bundle tf/model.ckpt-1000")
 
 
