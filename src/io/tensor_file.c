@@ -49,6 +49,40 @@ static int has_sstable_magic(const uint8_t *b, size_t n)
     return n >= 48 && !memcmp(b + n - 8, M, 8);
 }
 
+/* The formats that live in one file, from a buffer (not taken over). */
+static int open_buffer(tensor_file *f, const uint8_t *buf, size_t len, const char *label)
+{
+    int rc;
+    if (len >= 4 && !memcmp(buf, "PK\3\4", 4)) {
+        /* a torch archive has a data.pkl record; anything else is read as .npz */
+        zip_archive z;
+        rc = zip_open(&z, buf, len, label, 1);
+        int torch = 0;
+        for (int k = 0; rc == DDPM_OK && k < z.n; k++) {
+            size_t L = z.ent[k].nlen;
+            if (L >= 8 && !memcmp(z.ent[k].name + L - 8, "data.pkl", 8)) torch = 1;
+        }
+        if (rc == DDPM_OK) zip_close(&z);
+        if (rc == DDPM_OK) {
+            f->fmt = torch ? TENSOR_FMT_TORCH_ZIP : TENSOR_FMT_NPZ;
+            rc = torch ? pth_open_mem(&f->pth, buf, len, label) : npy_open_mem(&f->npy, buf, len, label);
+        }
+    } else if (len >= 1 && buf[0] == 0x80) {
+        f->fmt = TENSOR_FMT_TORCH_LEGACY;
+        rc = pth_open_mem(&f->pth, buf, len, label);
+    } else if (len >= 6 && !memcmp(buf, "\x93NUMPY", 6)) {
+        f->fmt = TENSOR_FMT_NPY;
+        rc = npy_open_mem(&f->npy, buf, len, label);
+    } else if (len >= 9 && buf[8] == '{') {
+        f->fmt = TENSOR_FMT_SAFETENSORS;
+        rc = safetensors_open_mem(&f->st, buf, len, label);
+    } else {
+        rc = ddpm_error("%s: unknown format (not a torch file, safetensors, .npy/.npz or a TensorFlow "
+                        "checkpoint .index; for a TF checkpoint pass its prefix or .index file)", label);
+    }
+    return rc;
+}
+
 int tensor_file_open(tensor_file **out, const char *path)
 {
     *out = NULL;
@@ -69,39 +103,31 @@ int tensor_file_open(tensor_file **out, const char *path)
             free(f);
             return rc;
         }
-        if (len >= 4 && !memcmp(buf, "PK\3\4", 4)) {
-            /* a torch archive has a data.pkl record; anything else is read as .npz */
-            zip_archive z;
-            rc = zip_open(&z, buf, len, path, 1);
-            int torch = 0;
-            for (int k = 0; rc == DDPM_OK && k < z.n; k++) {
-                size_t L = z.ent[k].nlen;
-                if (L >= 8 && !memcmp(z.ent[k].name + L - 8, "data.pkl", 8)) torch = 1;
-            }
-            if (rc == DDPM_OK) zip_close(&z);
-            if (rc == DDPM_OK) {
-                f->fmt = torch ? TENSOR_FMT_TORCH_ZIP : TENSOR_FMT_NPZ;
-                rc = torch ? pth_open_mem(&f->pth, buf, len, path) : npy_open_mem(&f->npy, buf, len, path);
-            }
-        } else if (len >= 1 && buf[0] == 0x80) {
-            f->fmt = TENSOR_FMT_TORCH_LEGACY;
-            rc = pth_open_mem(&f->pth, buf, len, path);
-        } else if (len >= 6 && !memcmp(buf, "\x93NUMPY", 6)) {
-            f->fmt = TENSOR_FMT_NPY;
-            rc = npy_open_mem(&f->npy, buf, len, path);
-        } else if (len >= 9 && buf[8] == '{') {
-            f->fmt = TENSOR_FMT_SAFETENSORS;
-            rc = safetensors_open_mem(&f->st, buf, len, path);
-        } else if (has_sstable_magic(buf, len)) {
+        int known = (len >= 4 && !memcmp(buf, "PK\3\4", 4)) || (len >= 1 && buf[0] == 0x80) ||
+                    (len >= 6 && !memcmp(buf, "\x93NUMPY", 6)) || (len >= 9 && buf[8] == '{');
+        if (!known && has_sstable_magic(buf, len)) {
             f->fmt = TENSOR_FMT_TFBUNDLE;
             rc = tfbundle_open(&f->tf, path);
         } else {
-            rc = ddpm_error("%s: unknown format (not a torch file, safetensors, .npy/.npz or a TensorFlow "
-                            "checkpoint .index; for a TF checkpoint pass its prefix or .index file)", path);
+            rc = open_buffer(f, buf, len, path);
         }
         free(buf);
     }
     if (rc != DDPM_OK) {
+        tensor_file_close(f);
+        return DDPM_ERR;
+    }
+    *out = f;
+    return DDPM_OK;
+}
+
+int tensor_file_open_mem(tensor_file **out, const void *data, size_t len, const char *label)
+{
+    *out = NULL;
+    tensor_file *f = calloc(1, sizeof *f);
+    if (!f) return ddpm_error("out of memory");
+    snprintf(f->path, sizeof f->path, "%s", label ? label : "(memory)");
+    if (open_buffer(f, data, len, f->path) != DDPM_OK) {
         tensor_file_close(f);
         return DDPM_ERR;
     }

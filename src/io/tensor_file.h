@@ -12,6 +12,7 @@
 
 #include "io/dtype.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum {
@@ -22,6 +23,9 @@ typedef enum {
 typedef struct tensor_file tensor_file;
 
 int tensor_file_open(tensor_file **out, const char *path);
+/* The single-file formats from a buffer (copied); label names it in messages. A TF bundle
+ * (two files) cannot be opened this way. */
+int tensor_file_open_mem(tensor_file **out, const void *data, size_t len, const char *label);
 void tensor_file_close(tensor_file *f);
 tensor_format tensor_file_format(const tensor_file *f);
 const char *tensor_format_name(tensor_format fmt);   /* "torch zip", "safetensors", ... */
