@@ -5,6 +5,7 @@ every format the released models circulate in, written by the REAL writers where
 Run by hand from the repository root with Debian's python3 (torch, numpy, h5py):
     /usr/bin/python3 scripts/gen_released_fixtures.py            # tests/data/released/ (small, committed)
     /usr/bin/python3 scripts/gen_released_fixtures.py --full DIR # the 35.7M-parameter CIFAR-10 model
+    /usr/bin/python3 scripts/gen_released_fixtures.py --fuzz-corpus  # seeds of fuzz_{safetensors,npy,zip}
     /usr/bin/python3 scripts/gen_released_fixtures.py --check-export DIR [--ref tests/data/released]
         # torch.load what `ddpm export` wrote into DIR and compare with the fixtures in --ref
 
@@ -274,17 +275,92 @@ def check_export(d, ref):
     sys.exit(0 if ok else 1)
 
 
+def write_fuzz_corpus(root="tests/fuzz/corpus"):
+    """Seeds for tests/fuzz/fuzz_{safetensors,npy,zip}.c (valid_* and broken_* inputs)."""
+    import io
+    import zipfile
+    st, npd, zd = (os.path.join(root, n) for n in ("safetensors", "npy", "zip"))
+    for d in (st, npd, zd):
+        os.makedirs(d, exist_ok=True)
+    small = OrderedDict([("a.weight", torch.arange(6, dtype=torch.float32).reshape(2, 3)),
+                         ("b", torch.tensor([1.5, -2.0], dtype=torch.float64)),
+                         ("h", torch.tensor([0.5, 65504.0], dtype=torch.float16))])
+    write_safetensors(os.path.join(st, "valid_small.safetensors"), small, {"format": "pt"})
+    write_safetensors(os.path.join(st, "valid_empty.safetensors"), OrderedDict(), None)
+    with open(os.path.join(st, "valid_small.safetensors"), "rb") as f:
+        good = f.read()
+
+    def put(d, name, data):
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+
+    n = struct.unpack("<Q", good[:8])[0]
+    hdr = good[8:8 + n].decode()
+    put(st, "valid_escaped_name.safetensors", struct.pack("<Q", 80) + (
+        '{"caf\\u00e9\\n":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}'.ljust(80)).encode() + bytes(8))
+    put(st, "broken_truncated.safetensors", good[:len(good) - 3])
+    put(st, "broken_header_len.safetensors", struct.pack("<Q", len(good)) + good[8:])
+    put(st, "broken_dtype.safetensors", good.replace(b'"F16"', b'"F8x"'))
+    put(st, "broken_gap.safetensors", good[:8] + hdr.replace('"shape":[2,3]', '"shape":[2,2]').encode() + good[8 + n:])
+    put(st, "broken_not_json.safetensors", good[:8] + b"[" + good[9:])
+    # npy
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.linspace(-1, 1, 7), version=(2, 0))
+    put(npd, "valid_v2_f8.npy", buf.getvalue())
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.asfortranarray(np.arange(12, dtype=np.int16).reshape(3, 4)))
+    put(npd, "valid_fortran_i2.npy", buf.getvalue())
+    buf = io.BytesIO()
+    np.savez(buf, mu=np.zeros(3), sigma=np.eye(3, dtype=np.float32))
+    put(npd, "valid_stored.npz", buf.getvalue())
+    buf = io.BytesIO()
+    np.savez_compressed(buf, mu=np.ones(4), sigma=np.eye(4))
+    put(npd, "valid_deflated.npz", buf.getvalue())
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.arange(4, dtype=">f4"))
+    put(npd, "broken_bigendian.npy", buf.getvalue())
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.zeros(2, dtype=[("x", "<f4"), ("y", "<i4")]))
+    put(npd, "broken_structured.npy", buf.getvalue())
+    put(npd, "broken_truncated.npy", open(os.path.join(npd, "valid_v2_f8.npy"), "rb").read()[:-5])
+    # zip
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+        z.writestr("archive/version", b"3\n")
+    put(zd, "valid_stored.zip", buf.getvalue())
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("x.npy", b"abc" * 200)
+        z.writestr("y.npy", b"")
+    put(zd, "valid_deflated.zip", buf.getvalue())
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+        with z.open("big", "w", force_zip64=True) as f:
+            f.write(b"0123456789")
+    put(zd, "valid_zip64.zip", buf.getvalue())
+    v = open(os.path.join(zd, "valid_deflated.zip"), "rb").read()
+    put(zd, "broken_truncated.zip", v[:-30])
+    k = 30 + len("x.npy") + 2   # inside the first member's deflate stream
+    put(zd, "broken_deflate_data.zip", v[:k] + bytes([v[k] ^ 0xFF]) + v[k + 1:])
+    print(f"wrote seed corpora under {root}/{{safetensors,npy,zip}}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="tests/data/released")
     ap.add_argument("--full", metavar="DIR", help="write the full-size CIFAR-10 model into DIR instead")
     ap.add_argument("--check-export", metavar="DIR")
     ap.add_argument("--ref", default="tests/data/released")
+    ap.add_argument("--fuzz-corpus", action="store_true",
+                    help="write only the seed corpora tests/fuzz/corpus/{safetensors,npy,zip}")
     args = ap.parse_args()
     if args.check_export:
         check_export(args.check_export, args.ref)
     if args.full:
         generate(args.full, FULL_CFG, 2)
+    elif args.fuzz_corpus:
+        write_fuzz_corpus()
     else:
         generate(args.out, SMALL_CFG, 2)
         write_npz(args.out)
