@@ -92,7 +92,10 @@ int tensor_file_open(tensor_file **out, const char *path)
     int rc;
     char idx[1100];
     snprintf(idx, sizeof idx, "%s.index", path);
-    if (!is_file(path) && is_file(idx)) {
+    /* a TF prefix, or one of its .data-NNNNN-of-NNNNN shards */
+    const char *dp = strstr(path, ".data-");
+    int shard = dp && strlen(dp) == 20 && !strncmp(dp + 11, "-of-", 4);
+    if ((!is_file(path) && is_file(idx)) || shard) {
         f->fmt = TENSOR_FMT_TFBUNDLE;
         rc = tfbundle_open(&f->tf, path);
     } else {
