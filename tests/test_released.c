@@ -18,6 +18,7 @@
 #include "io/pth.h"
 #include "io/safetensors.h"
 #include "io/tensor_file.h"
+#include "io/zip.h"
 #include "metrics/fid.h"
 #include "model/released.h"
 #include "model/unet.h"
@@ -434,6 +435,78 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+/* ---- the writers read back: every rank's tuple opcode, memo beyond 255, names kept ---------- */
+
+START_TEST(test_writers_read_back)
+{
+    enum { N = 300 };   /* > 256 memo entries: LONG_BINPUT/LONG_BINGET */
+    static float data[N][24];
+    pth_tensor_out t[N];
+    safetensors_tensor st[N];
+    char names[N][32];
+    for (int i = 0; i < N; i++) {
+        int rank = i % 6;   /* 0 (scalar) .. 5 */
+        snprintf(names[i], sizeof names[i], "layer.%d.w", i);
+        t[i].name = st[i].name = names[i];
+        t[i].rank = st[i].rank = rank;
+        int64_t numel = 1;
+        for (int k = 0; k < rank; k++) {
+            t[i].shape[k] = st[i].shape[k] = k == 0 ? 2 : k == 1 ? 3 : 1 + (k % 2);
+            numel *= t[i].shape[k];
+        }
+        ck_assert(numel <= 24);
+        for (int e = 0; e < numel; e++) data[i][e] = (float)(i * 100 + e) * 0.125f - 7.0f;
+        t[i].data = data[i];
+        st[i].data = data[i];
+        st[i].dtype = IO_F32;
+    }
+    const char *pp = test_tmp_path("w.pth"), *sp = test_tmp_path("w.safetensors");
+    ck_assert_msg(pth_save_f32(pp, t, N) == DDPM_OK, "%s", ddpm_last_error());
+    const char *meta[] = { "format", "pt", "note", "quote \" and \\ backslash" };
+    ck_assert(safetensors_write(sp, st, N, meta, 2) == DDPM_OK);
+    pth_file *f;
+    ck_assert_msg(pth_open(&f, pp) == DDPM_OK, "%s", ddpm_last_error());
+    safetensors *s;
+    ck_assert_msg(safetensors_open(&s, sp) == DDPM_OK, "%s", ddpm_last_error());
+    ck_assert(pth_is_zip(f) && pth_num_tensors(f) == N && safetensors_num_tensors(s) == N);
+    ck_assert(!strcmp(safetensors_metadata(s, "note"), "quote \" and \\ backslash"));
+    for (int i = 0; i < N; i++) {
+        ck_assert(!strcmp(pth_tensor_name(f, i), names[i]) && !strcmp(safetensors_tensor_name(s, i), names[i]));
+        int r;
+        int64_t sh[PTH_MAX_RANK];
+        float *x, *y;
+        ck_assert(pth_get_f32(f, names[i], &x, &r, sh) == DDPM_OK);
+        ck_assert_int_eq(r, t[i].rank);
+        int64_t numel = 1;
+        for (int k = 0; k < r; k++) {
+            ck_assert(sh[k] == t[i].shape[k]);
+            numel *= sh[k];
+        }
+        ck_assert(!memcmp(x, data[i], (size_t)numel * 4));
+        ck_assert(safetensors_get_f32(s, i, &y) == DDPM_OK && !memcmp(y, data[i], (size_t)numel * 4));
+        ddpm_free(x);
+        ddpm_free(y);
+    }
+    pth_close(f);
+    safetensors_close(s);
+    /* the torch archive is stored, 64-byte aligned: every storage record starts at a multiple of 64 */
+    size_t len;
+    uint8_t *buf = slurp(pp, &len);
+    ck_assert(buf[0] == 'P' && buf[1] == 'K');
+    zip_archive z;
+    ck_assert(zip_open(&z, buf, len, pp, 0) == DDPM_OK);
+    ck_assert_int_eq(z.n, N + 3);   /* data.pkl, byteorder, N storages, version */
+    for (int k = 0; k < z.n; k++) {
+        ck_assert_msg(z.ent[k].data_off % 64 == 0, "entry %d data at %llu", k, (unsigned long long)z.ent[k].data_off);
+        ck_assert(z.ent[k].method == 0 && z.ent[k].nlen > 8 && !memcmp(z.ent[k].name, "archive/", 8));
+    }
+    ck_assert(zip_find(&z, "archive/", 8, "data.pkl") && zip_find(&z, "archive/", 8, "version") &&
+              zip_find(&z, "archive/", 8, "data/299"));
+    zip_close(&z);
+    free(buf);
+}
+END_TEST
+
 /* ---- NumPy ------------------------------------------------------------------------------- */
 
 START_TEST(test_npz_statistics)
@@ -724,6 +797,7 @@ static Suite *released_suite(void)
     tcase_add_test(tc, test_infer_and_check_config);
     tcase_add_test(tc, test_missing_and_extra_tensors);
     tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_writers_read_back);
     tcase_add_test(tc, test_npz_statistics);
     tcase_add_test(tc, test_commands);
     tcase_add_test(tc, test_corrupted_fixtures);

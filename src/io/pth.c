@@ -1,4 +1,5 @@
-/* pth.c — torch.save reader: zip container, legacy stream, and the pickle subset they use.
+/* pth.c — torch.save reader: torch's meaning of the pickle (storages, _rebuild_tensor_v2, persistent
+ * ids) over io/zip.c and io/pickle.c, and the legacy stream.
  * Format notes are in pth.h. Every read is bounds-checked against the file buffer. */
 #include "io/pth.h"
 
