@@ -681,6 +681,133 @@ START_TEST(test_files_named_in_errors)
 }
 END_TEST
 
+/* Handle of the first data block (footer -> index block's first entry). */
+static void first_data_block(const uint8_t *idx, size_t len, uint64_t *off, uint64_t *size)
+{
+    const uint8_t *f = idx + len - 48;
+    size_t p = 0;
+    uint64_t v[4];
+    for (int k = 0; k < 4; k++) ck_assert(pb_read_varint(f, 40, &p, &v[k]) == DDPM_OK);
+    static uint8_t dec[65536];
+    const uint8_t *ib = idx + v[2];
+    if (idx[v[2] + v[3]] == 1) {                        /* a Snappy index block */
+        size_t ulen;
+        ck_assert(snappy_uncompressed_length(ib, v[3], &ulen) == DDPM_OK && ulen <= sizeof dec);
+        ck_assert(snappy_decompress(ib, v[3], dec, ulen) == DDPM_OK);
+        ib = dec;
+        v[3] = ulen;
+    }
+    size_t q = 0;
+    uint64_t shared, unshared, vlen;
+    ck_assert(pb_read_varint(ib, v[3], &q, &shared) == DDPM_OK);
+    ck_assert(pb_read_varint(ib, v[3], &q, &unshared) == DDPM_OK);
+    ck_assert(pb_read_varint(ib, v[3], &q, &vlen) == DDPM_OK);
+    q += unshared;
+    ck_assert(pb_read_varint(ib, v[3], &q, off) == DDPM_OK);
+    ck_assert(pb_read_varint(ib, v[3], &q, size) == DDPM_OK);
+}
+
+static void fix_block_crc(uint8_t *idx, uint64_t off, uint64_t size)
+{
+    uint32_t m = crc32c_mask(crc32c_value(idx + off, (size_t)size + 1));
+    for (int k = 0; k < 4; k++) idx[off + size + 1 + k] = (uint8_t)(m >> (8 * k));
+}
+
+static void expect_open_error(const uint8_t *idx, size_t il, const uint8_t *data, size_t dl,
+                              const char *what, const char *want)
+{
+    const void *sh[1] = { data };
+    tfbundle *b = (tfbundle *)1;
+    ck_assert_msg(tfbundle_open_mem(&b, idx, il, sh, &dl, 1, "crafted") == DDPM_ERR && b == NULL,
+                  "%s: opened", what);
+    fprintf(stderr, "%s: %s\n", what, ddpm_last_error());
+    ck_assert_msg(starts_with(ddpm_last_error(), "crafted.") && strstr(ddpm_last_error(), want),
+                  "%s: '%s' lacks '%s'", what, ddpm_last_error(), want);
+}
+
+/* Corruptions behind a valid block CRC reach the framing and protobuf checks. */
+START_TEST(test_crafted_blocks)
+{
+    size_t il, dl;
+    uint8_t *ib = slurp(DIR "mixed.index", &il), *db = slurp(DIR "mixed.data-00000-of-00001", &dl);
+    uint8_t *c = malloc(il);
+    uint64_t off, size;
+    first_data_block(ib, il, &off, &size);
+    const uint8_t *blk = ib + off;
+
+    memcpy(c, ib, il);
+    c[off + size] = 2;                                  /* block type */
+    fix_block_crc(c, off, size);
+    expect_open_error(c, il, db, dl, "type 2", "compression type 2");
+
+    memcpy(c, ib, il);
+    c[off + size - 4] = 0x7f;                           /* num_restarts */
+    fix_block_crc(c, off, size);
+    expect_open_error(c, il, db, dl, "restart count", "restart points do not fit");
+
+    memcpy(c, ib, il);
+    c[off + size - 8] += 1;                             /* a restart offset off an entry */
+    fix_block_crc(c, off, size);
+    expect_open_error(c, il, db, dl, "restart offset", "restart point");
+
+    memcpy(c, ib, il);                                  /* header entry: shared 0, unshared 0 */
+    ck_assert(blk[0] == 0 && blk[1] == 0);
+    c[off + 1] = 0xff;                                  /* unshared: an unterminated varint */
+    c[off + 2] = 0xff;
+    c[off + 3] = 0xff;
+    c[off + 4] = 0xff;
+    c[off + 5] = 0xff;
+    fix_block_crc(c, off, size);
+    expect_open_error(c, il, db, dl, "varint", "bad varint32");
+
+    memcpy(c, ib, il);                                  /* the header value: 08 01 1a 02 08 01 */
+    ck_assert(blk[2] == 6 && blk[3] == 0x08 && blk[4] == 0x01);
+    c[off + 4] = 0x00;                                  /* num_shards 0 */
+    fix_block_crc(c, off, size);
+    expect_open_error(c, il, db, dl, "num_shards", "num_shards is 0");
+    c[off + 3] = 0x0b;                                  /* wire type 3 (group) */
+    fix_block_crc(c, off, size);
+    expect_open_error(c, il, db, dl, "group", "groups are not supported");
+    c[off + 3] = 0x08;
+    c[off + 4] = 0x81;                                  /* varint runs into the next field */
+    c[off + 5] = 0x9a;
+    c[off + 6] = 0x82;
+    c[off + 7] = 0x88;
+    c[off + 8] = 0x81;
+    fix_block_crc(c, off, size);
+    expect_open_error(c, il, db, dl, "header varint", "varint");
+
+    memcpy(c, ib, il);                                  /* the first tensor entry's key */
+    size_t e1 = 3 + 6;
+    ck_assert(blk[e1] == 0);                            /* shared 0 */
+    c[off + e1] = 1;                                    /* shares 1 byte with the empty key */
+    fix_block_crc(c, off, size);
+    expect_open_error(c, il, db, dl, "shared", "shares 1 key bytes");
+
+    /* Snappy: a copy reaching before the start of the output */
+    size_t sl;
+    uint8_t *sb = slurp(DIR "snappy.index", &sl);
+    first_data_block(sb, sl, &off, &size);
+    ck_assert_uint_eq(sb[off + size], 1);
+    size_t p = 0;
+    uint64_t ulen;
+    ck_assert(pb_read_varint(sb + off, size, &p, &ulen) == DDPM_OK);
+    ck_assert_uint_eq(sb[off + p] & 3, 0);              /* starts with a literal */
+    sb[off + p] = 0x02 | (3 << 2);                      /* now a copy-2 ... */
+    sb[off + p + 1] = 0x10;                             /* ... with offset 16 of 0 bytes */
+    sb[off + p + 2] = 0x00;
+    fix_block_crc(sb, off, size);
+    size_t sdl;
+    uint8_t *sdb = slurp(DIR "snappy.data-00000-of-00001", &sdl);
+    expect_open_error(sb, sl, sdb, sdl, "snappy copy", "Snappy data block at offset 0: snappy: copy");
+    free(sb);
+    free(sdb);
+    free(c);
+    free(ib);
+    free(db);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------------------------ */
 /* Real TensorFlow-written bundles (opt-in)                                                    */
 
@@ -754,6 +881,7 @@ static Suite *tfbundle_suite(void)
     tcase_add_test(tc, test_torture_multiblock);
     tcase_add_test(tc, test_torture_snappy);
     tcase_add_test(tc, test_files_named_in_errors);
+    tcase_add_test(tc, test_crafted_blocks);
     tcase_add_test(tc, test_real_tf_files);
     suite_add_tcase(s, tc);
     return s;
