@@ -30,10 +30,10 @@ float io_half_to_float(uint16_t h)
 double io_elem_f64(io_dtype t, const uint8_t *p)
 {
     switch (t) {
-    case IO_F32: { float x; memcpy(&x, p, 4); return x; }
+    case IO_F32: { float x; memcpy(&x, p, 4); return (double)x; }
     case IO_F64: { double x; memcpy(&x, p, 8); return x; }
-    case IO_F16: return io_half_to_float((uint16_t)rd_le(p, 2));
-    case IO_BF16: { uint32_t b = (uint32_t)rd_le(p, 2) << 16; float x; memcpy(&x, &b, 4); return x; }
+    case IO_F16: return (double)io_half_to_float((uint16_t)rd_le(p, 2));
+    case IO_BF16: { uint32_t b = (uint32_t)rd_le(p, 2) << 16; float x; memcpy(&x, &b, 4); return (double)x; }
     case IO_I64: { int64_t x; memcpy(&x, p, 8); return (double)x; }
     case IO_I32: { int32_t x; memcpy(&x, p, 4); return x; }
     case IO_I16: { int16_t x; memcpy(&x, p, 2); return x; }
