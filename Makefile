@@ -56,7 +56,7 @@ TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
 .PHONY: all setup setup-dev test test-sanitize valgrind bench clean tests \
         exp-table1 exp-table2 exp-ratedist exp-progressive exp-interp \
-        data-cifar10 inception-weights notebooks classifier
+        data-cifar10 inception-weights released-models notebooks classifier
 .DEFAULT_GOAL := all
 # Keep the drivers' object files (make would delete them as intermediates and rebuild each time).
 .SECONDARY:
@@ -137,6 +137,13 @@ data-cifar10:
 	bash scripts/download_cifar10.sh data
 inception-weights:
 	bash scripts/download_inception.sh data
+# A released DDPM model as released/$(MODEL).h5 (scripts/download_released.sh; README "Using the
+# released models"): MODEL=cifar10|celebahq|lsun_bedroom|lsun_cat|lsun_church, SOURCE=official|pesser|diffusers
+MODEL ?= cifar10
+SOURCE ?=
+released-models:
+	$(MAKE) $(BIN_DIR)/ddpm
+	DDPM_BIN=$(BIN_DIR) bash scripts/download_released.sh $(MODEL) '$(SOURCE)' released
 
 notebooks:
 	bash scripts/run_notebooks.sh

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 static const char *const TARGETS[] = { "config", "png", "pth", "fashion_mnist", "cifar10", "checkpoint",
-                                        "tfbundle" };
+                                        "tfbundle", "safetensors", "npy", "zip" };
 
 /* Regular files directly inside dir (what the replay binary runs), or -1 if dir is missing. */
 static int count_files(const char *dir)

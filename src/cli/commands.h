@@ -14,5 +14,9 @@ int cmd_eval(int argc, char **argv);
 int cmd_inception(int argc, char **argv);
 int cmd_fid(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+/* cmd_released.c */
+int cmd_tensors(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

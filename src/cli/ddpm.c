@@ -25,6 +25,9 @@ static const command COMMANDS[] = {
     { "inception", cmd_inception, "FID Inception features (pool3, logits) of images" },
     { "fid", cmd_fid, "Frechet distance between two feature sets or statistics" },
     { "bench", cmd_bench, "U-Net training and forward throughput" },
+    { "tensors", cmd_tensors, "list (and dump to HDF5) the tensors of a TF/torch/safetensors/npz file" },
+    { "convert", cmd_convert, "a released DDPM model (TF, pesser, diffusers) as a checkpoint" },
+    { "export", cmd_export, "a checkpoint as pesser/diffusers torch state_dict or safetensors" },
 };
 
 static void usage(FILE *out)

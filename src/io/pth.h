@@ -14,20 +14,30 @@
  * Malformed input (truncation, unknown opcodes, bad offsets, out-of-range strides) is an error
  * with a message naming the file and the problem; it never reads outside the file.
  *
- * Tensors keep their storage offset/shape/strides; the getters materialize a contiguous copy
+ * The zip container is io/zip.c, the unpickler io/pickle.c; this file gives torch's globals
+ * and persistent ids their meaning. Tensors keep their storage offset/shape/strides; the getters materialize a contiguous copy
  * (row-major) converted to the requested type. */
 #ifndef DDPM_PTH_H
 #define DDPM_PTH_H
 
+#include "io/dtype.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-#define PTH_MAX_RANK 8
-
-typedef enum {
-    PTH_F32, PTH_F64, PTH_F16, PTH_BF16,
-    PTH_I64, PTH_I32, PTH_I16, PTH_I8, PTH_U8, PTH_BOOL
-} pth_dtype;
+/* The element types are the readers' shared io_dtype (io/dtype.h); the PTH_ names stay. */
+#define PTH_MAX_RANK IO_MAX_RANK
+typedef io_dtype pth_dtype;
+#define PTH_F32 IO_F32
+#define PTH_F64 IO_F64
+#define PTH_F16 IO_F16
+#define PTH_BF16 IO_BF16
+#define PTH_I64 IO_I64
+#define PTH_I32 IO_I32
+#define PTH_I16 IO_I16
+#define PTH_I8 IO_I8
+#define PTH_U8 IO_U8
+#define PTH_BOOL IO_BOOL
 
 typedef struct pth_file pth_file;
 
@@ -58,5 +68,19 @@ int pth_get_f64(const pth_file *f, const char *name, double **out, int *rank,
                 int64_t shape[PTH_MAX_RANK]);
 int pth_get_i64(const pth_file *f, const char *name, int64_t **out, int *rank,
                 int64_t shape[PTH_MAX_RANK]);
+
+/* ---- writing (pth_write.c) ------------------------------------------------------------------
+ * A state_dict of float32 tensors as torch.save (>= 1.6, zip) writes it: archive/data.pkl (a
+ * protocol-2 pickle of an OrderedDict of torch._utils._rebuild_tensor_v2 with persistent ids
+ * ('storage', torch.FloatStorage, 'k', 'cpu', numel)), archive/byteorder, archive/data/k (one
+ * storage per tensor), archive/version; entries stored, data 64-byte aligned. torch.load reads
+ * it (checked by scripts/gen_released_fixtures.py). Tensors keep the given order. */
+typedef struct {
+    const char *name;
+    int rank;
+    int64_t shape[PTH_MAX_RANK];
+    const float *data;   /* contiguous row-major */
+} pth_tensor_out;
+int pth_save_f32(const char *path, const pth_tensor_out *t, int n);
 
 #endif

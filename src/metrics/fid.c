@@ -4,6 +4,7 @@
 
 #include "core/common.h"
 #include "io/h5io.h"
+#include "io/npy.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -171,12 +172,48 @@ int stats_load(const char *path, double **mu, double **sigma, int *D)
     return rc;
 }
 
+/* NumPy statistics (.npz with mu [D] and sigma [D,D], e.g. TTUR's fid_stats_cifar10_train.npz). */
+static int load_npz_stats(const char *path, double **mu, double **sigma, int *D)
+{
+    npy_file *f;
+    DDPM_TRY(npy_open(&f, path));
+    int im = npy_find(f, "mu"), is = npy_find(f, "sigma");
+    int rm = 0, rs = 0, rc = DDPM_OK;
+    int64_t sm[IO_MAX_RANK], ss[IO_MAX_RANK];
+    if (im < 0 || is < 0) rc = ddpm_error("%s: a NumPy statistics file needs arrays mu and sigma", path);
+    if (rc == DDPM_OK) rc = npy_array_info(f, im, NULL, &rm, sm, NULL, NULL);
+    if (rc == DDPM_OK) rc = npy_array_info(f, is, NULL, &rs, ss, NULL, NULL);
+    if (rc == DDPM_OK && (rm != 1 || rs != 2 || ss[0] != sm[0] || ss[1] != sm[0] || sm[0] < 1 || sm[0] > 65536))
+        rc = ddpm_error("%s: mu must be [D] and sigma [D,D] (got rank %d and %d)", path, rm, rs);
+    if (rc == DDPM_OK) rc = npy_get_f64(f, im, mu);
+    if (rc == DDPM_OK) rc = npy_get_f64(f, is, sigma);
+    if (rc == DDPM_OK) *D = (int)sm[0];
+    npy_close(f);
+    if (rc != DDPM_OK) {
+        ddpm_free(*mu);
+        ddpm_free(*sigma);
+        *mu = *sigma = NULL;
+    }
+    return rc;
+}
+
+static int is_numpy_file(const char *path)
+{
+    unsigned char m[6] = { 0 };
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return 0;
+    size_t n = fread(m, 1, sizeof m, fp);
+    fclose(fp);
+    return (n >= 4 && !memcmp(m, "PK\3\4", 4)) || (n == 6 && !memcmp(m, "\x93NUMPY", 6));
+}
+
 int stats_load_any(const char *path, double **mu, double **sigma, int *D, char *extractor,
                    size_t extractor_len, long *n_out)
 {
     *mu = *sigma = NULL;
     if (extractor && extractor_len) extractor[0] = 0;
     if (n_out) *n_out = 0;
+    if (is_numpy_file(path)) return load_npz_stats(path, mu, sigma, D);
     hid_t f = h5io_open(path, 0);
     if (f < 0) return DDPM_ERR;
     int rc;

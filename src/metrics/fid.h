@@ -32,7 +32,8 @@ int stats_save(const char *path, const double *mu, const double *sigma, int D,
 /* Allocates *mu and *sigma with ddpm_alloc (free with ddpm_free). */
 int stats_load(const char *path, double **mu, double **sigma, int *D);
 
-/* Either kind of file: statistics (mu, sigma) or features (dataset pool3 or features, (N, D)),
+/* Any of: HDF5 statistics (mu, sigma), a NumPy .npz/.npy statistics file (mu [D], sigma [D,D],
+ * e.g. TTUR's fid_stats_cifar10_train.npz; no extractor attribute), or HDF5 features (dataset pool3 or features, (N, D)),
  * from which statistics are computed. extractor (may be NULL) receives the file's extractor
  * attribute or "" when it has none; *n_out (may be NULL) the number of feature rows (0 for a
  * statistics file). */
