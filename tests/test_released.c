@@ -306,7 +306,7 @@ START_TEST(test_infer_and_check_config)
     struct { const char *set, *key; } bad[] = { { "ch_mult=1,2,2", "ch_mult is 1,2 in the file but 1,2,2" },
                                                 { "ch=8", "ch is 4 in the file but 8" },
                                                 { "num_res_blocks=2", "num_res_blocks is 1" },
-                                                { "attn_resolutions=4", "attn_resolutions is 8" },
+                                                { "attn_resolutions=16", "attn_resolutions is 8" },
                                                 { "dataset=png_gray", "input channels" } };
     for (size_t k = 0; k < DDPM_ARRAY_LEN(bad); k++) {
         load_config("tests/data/released", &c);

@@ -380,6 +380,39 @@ START_TEST(driver_refuses_unknown_variant)
 }
 END_TEST
 
+/* The released-model commands follow the same rules. */
+START_TEST(released_commands_protect_outputs)
+{
+    char out[8192];
+    const char *ck = test_tmp_path("rc_ck.h5"), *copy = test_tmp_path("rc_copy.safetensors");
+    ck_assert_msg(test_ddpm(out, sizeof out, "convert --from tests/data/released/pesser_zip.ckpt --config "
+                                              "tests/data/released/model.cfg --out %s", ck) == 0, "%s", out);
+    hid_t f = h5io_open(ck, 1);
+    ck_assert(h5io_attr_i64(f, ".", "step", 500) == DDPM_OK);
+    h5io_close(f);
+    size_t n;
+    unsigned char *orig = slurp(ck, &n);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "convert --from tests/data/released/pesser_zip.ckpt --config "
+                                                "tests/data/released/model.cfg --out %s", ck), 1);
+    ck_assert_msg(strstr(out, "trained for 500 steps"), "%s", out);
+    assert_unchanged(ck, orig, n);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "export --ckpt %s --format safetensors --out %s", ck, ck), 1);
+    ck_assert_msg(strstr(out, "same file as --ckpt"), "%s", out);
+    assert_unchanged(ck, orig, n);
+    free(orig);
+    FILE *a = fopen("tests/data/released/diffusers.safetensors", "rb"), *b = fopen(copy, "wb");
+    int c;
+    while ((c = fgetc(a)) != EOF) fputc(c, b);
+    fclose(a);
+    fclose(b);
+    orig = slurp(copy, &n);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "tensors %s --out %s", copy, copy), 1);
+    ck_assert_msg(strstr(out, "FILE itself"), "%s", out);
+    assert_unchanged(copy, orig, n);
+    free(orig);
+}
+END_TEST
+
 static Suite *safety_suite(void)
 {
     Suite *s = suite_create("safety");
@@ -394,6 +427,7 @@ static Suite *safety_suite(void)
     tcase_add_test(tc, bad_inputs_are_refused_cleanly);
     tcase_add_test(tc, flipped_checkpoint_byte_is_detected);
     tcase_add_test(tc, driver_refuses_unknown_variant);
+    tcase_add_test(tc, released_commands_protect_outputs);
     suite_add_tcase(s, tc);
     return s;
 }

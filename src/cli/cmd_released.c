@@ -3,6 +3,8 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "core/common.h"
+#include "core/fs.h"
+#include "io/checkpoint.h"
 #include "io/h5io.h"
 #include "io/tensor_file.h"
 #include "model/released.h"
@@ -26,8 +28,10 @@ static int is_group_of_other(const tensor_file *f, const char *name)
 
 int cmd_tensors(int argc, char **argv)
 {
-    static const cli_opt opts[] = { { "out", "T.h5", "write every float32 tensor as a dataset at its name" }, { 0 } };
-    cli_args a = { .cmd = "tensors", .usage = "FILE [--out T.h5]",
+    static const cli_opt opts[] = { { "out", "T.h5", "write every float32 tensor as a dataset at its name" },
+                                    { "force", NULL, "replace an existing --out file of another kind" },
+                                    { 0 } };
+    cli_args a = { .cmd = "tensors", .no_set = 1, .usage = "FILE [--out T.h5]",
                    .summary = "Lists the tensors of a TF checkpoint (prefix or .index), torch file, safetensors, "
                               ".npy or .npz: name, dtype, shape, bytes (TF: CRC32C status).",
                    .opts = opts };
@@ -50,11 +54,18 @@ int cmd_tensors(int argc, char **argv)
         cli_usage(&a, stderr);
         return 2;
     }
+    const char *out = cli_get(&a, "out");
+    if (out && fs_same_file(out, file)) {
+        fprintf(stderr, "ddpm tensors: --out %s is FILE itself; refusing to overwrite an input\n", out);
+        return 1;
+    }
+    if ((rc = cli_check_output(&a, "out", FK_TENSORS))) return rc;
     tensor_file *f;
     if (tensor_file_open(&f, file) != DDPM_OK) return cli_fail(&a);
-    const char *out = cli_get(&a, "out");
     hid_t h = -1;
-    if (out && (h = h5io_create(out)) < 0) {
+    if (out && ((h = h5io_create_tmp(out)) < 0 || h5io_attr_str(h, ".", "kind", "tensors") != DDPM_OK ||
+                h5io_attr_str(h, ".", "source", file) != DDPM_OK)) {
+        h5io_abandon(h, out);
         tensor_file_close(f);
         return cli_fail(&a);
     }
@@ -102,7 +113,8 @@ int cmd_tensors(int argc, char **argv)
     printf("# %d tensors, %llu bytes%s\n", n, (unsigned long long)total, bad ? ", SOME UNREADABLE OR CORRUPT" : "");
     tensor_file_close(f);
     if (h >= 0) {
-        if (h5io_close_sync(h, out) != DDPM_OK && rc == 0) rc = cli_fail(&a);
+        if (rc == 0 && h5io_commit(h, out) != DDPM_OK) rc = cli_fail(&a);
+        else if (rc != 0) h5io_abandon(h, out);
         if (rc == 0) {
             printf("# wrote %d float32 tensors to %s (%d of other dtypes skipped)\n", written, out, skipped);
             if (renamed)
@@ -122,6 +134,7 @@ int cmd_convert(int argc, char **argv)
                                     { "weights", "ema|raw", "what a single-weight source holds (default ema)" },
                                     { "config", "FILE", "config to check the file against (and image_size, num_groups, ...)" },
                                     { "out", "CKPT.h5", "checkpoint to write" },
+                                    { "force", NULL, "replace an existing file (a trained checkpoint, or another kind)" },
                                     { 0 } };
     cli_args a = { .cmd = "convert", .usage = "--from FILE [--weights ema|raw] [--config F] [--set k=v]... --out CKPT.h5",
                    .summary = "Converts a released DDPM model into a project checkpoint (official names, TF layout).",
@@ -133,6 +146,14 @@ int cmd_convert(int argc, char **argv)
     if ((rc = cli_config(&a, NULL, &c))) return rc;
     released_report rep;
     const char *from = cli_get(&a, "from"), *out = cli_get(&a, "out");
+    if ((rc = cli_check_output(&a, "out", FK_CHECKPOINT))) return rc;
+    int64_t trained = 0;
+    if (file_kind_of(out) == FK_CHECKPOINT && !cli_flag(&a, "force") && checkpoint_read_step(out, &trained) == DDPM_OK &&
+        trained > 0) {
+        fprintf(stderr, "ddpm convert: --out %s is a checkpoint trained for %lld steps here; refusing to replace it "
+                        "(give another name, or --force)\n", out, (long long)trained);
+        return 1;
+    }
     if (released_convert(from, cli_get(&a, "weights"), &c, cli_get(&a, "config") != NULL, out, argc, argv, &rep) != DDPM_OK)
         return cli_fail(&a);
     fputs(rep.notes, stdout);
@@ -148,13 +169,15 @@ int cmd_export(int argc, char **argv)
                                     { "format", "pesser|diffusers|safetensors", "what to write" },
                                     { "weights", "ema|raw", "which group (default ema)" },
                                     { "out", "F", "output file (diffusers/safetensors: config.json beside it)" },
+                                    { "force", NULL, "replace an existing --out that is an HDF5 or PNG file" },
                                     { 0 } };
-    cli_args a = { .cmd = "export", .usage = "--ckpt CKPT --format pesser|diffusers|safetensors [--weights ema|raw] --out F",
+    cli_args a = { .cmd = "export", .no_set = 1, .usage = "--ckpt CKPT --format pesser|diffusers|safetensors [--weights ema|raw] --out F",
                    .summary = "Writes a checkpoint as a PyTorch state_dict with pesser's or diffusers' keys, or safetensors.",
                    .opts = opts };
     int rc = cli_parse(&a, argc, argv);
     if (rc) return rc < 0 ? 0 : rc;
     if ((rc = cli_require(&a, "ckpt")) || (rc = cli_require(&a, "format")) || (rc = cli_require(&a, "out"))) return rc;
+    if ((rc = cli_check_output(&a, "out", FK_OTHER))) return rc;
     const char *w = cli_get(&a, "weights");
     char cj[1200];
     if (released_export(cli_get(&a, "ckpt"), cli_get(&a, "format"), w ? w : "ema", cli_get(&a, "out"), cj, sizeof cj) != DDPM_OK)
