@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include "core/common.h"
+#include "dist/dist.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -126,7 +127,7 @@ int cli_require(const cli_args *a, const char *name)
 
 int cli_fail(const cli_args *a)
 {
-    fprintf(stderr, "ddpm %s: %s\n", a->cmd, ddpm_last_error());
+    fprintf(stderr, "%sddpm %s: %s\n", dist_label(), a->cmd, ddpm_last_error());
     return 1;
 }
 
