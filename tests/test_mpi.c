@@ -14,7 +14,8 @@
  * uninterrupted run; a rank killed with SIGKILL mid-run ends the job non-zero and the same command
  * resumes bit-identically; SIGTERM to mpirun checkpoints and prints the resume line; serial
  * bin/ddpm under mpirun -np 2 refuses with a line naming bin/ddpm-mpi; more ranks than
- * grad_blocks is a clear error. */
+ * grad_blocks is a clear error; sample, bpd, stats and eval at P = 1..3 write the serial
+ * commands' datasets (3 global batches, the last one partial). */
 #include "testutil.h"
 
 #include "core/common.h"
@@ -416,6 +417,100 @@ START_TEST(serial_binary_refuses_mpi_launch_and_bad_rank_counts_fail)
 }
 END_TEST
 
+/* Dataset `name` of two HDF5 files is the same bytes. */
+static void assert_same_dataset(const char *f1, const char *f2, const char *name, int is_u8)
+{
+    hid_t a = h5io_open(f1, 0), b = h5io_open(f2, 0);
+    ck_assert_msg(a >= 0 && b >= 0, "%s", ddpm_last_error());
+    int ra, rb;
+    hsize_t da[H5IO_MAX_RANK], db[H5IO_MAX_RANK];
+    void *x, *y;
+    if (is_u8) {
+        ck_assert_int_eq(h5io_read_u8(a, name, (uint8_t **)&x, &ra, da), DDPM_OK);
+        ck_assert_int_eq(h5io_read_u8(b, name, (uint8_t **)&y, &rb, db), DDPM_OK);
+    } else {
+        ck_assert_int_eq(h5io_read_f64(a, name, (double **)&x, &ra, da), DDPM_OK);
+        ck_assert_int_eq(h5io_read_f64(b, name, (double **)&y, &rb, db), DDPM_OK);
+    }
+    ck_assert_int_eq(ra, rb);
+    size_t n = 1;
+    for (int k = 0; k < ra; k++) {
+        ck_assert_int_eq((int)da[k], (int)db[k]);
+        n *= (size_t)da[k];
+    }
+    ck_assert_msg(memcmp(x, y, n * (is_u8 ? 1 : sizeof(double))) == 0, "%s: dataset %s differs from %s", f2, name, f1);
+    free(x);
+    free(y);
+    h5io_close(a);
+    h5io_close(b);
+}
+
+/* The line `ddpm eval` prints (FD, IS), without the sample count. */
+static void eval_line(const char *log, char *out, size_t n)
+{
+    char text[16384];
+    text_of(log, text, sizeof text);
+    const char *p = strstr(text, "FD");
+    ck_assert_msg(p != NULL, "no FD line: %s", text);
+    size_t k = strcspn(p, "\n");
+    snprintf(out, n, "%.*s", (int)k, p);
+}
+
+/* sample (samples, x), bpd (total, prior, terms, mse), stats (mu, sigma) and eval (FD, IS)
+ * with 3 global batches (the last partial) equal the serial commands' at P = 1, 2, 3. */
+START_TEST(eval_commands_equal_serial_for_p_1_to_3)
+{
+    char ck[1200], args[4096], ref_line[512], line[512];
+    snprintf(ck, sizeof ck, "%s/ckpt.h5", ref_dir());
+    const char *log = test_tmp_path("mpi-eval.txt");
+    const char *names[4] = { "serial", "p1", "p2", "p3" };
+    char smp[4][1200], bpd[4][1200], st[4][1200];
+    for (int v = 0; v < 4; v++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "mpi-sample-%s.h5", names[v]);
+        snprintf(smp[v], sizeof smp[v], "%s", test_tmp_path(nm));
+        snprintf(nm, sizeof nm, "mpi-bpd-%s.h5", names[v]);
+        snprintf(bpd[v], sizeof bpd[v], "%s", test_tmp_path(nm));
+        snprintf(nm, sizeof nm, "mpi-stats-%s.h5", names[v]);
+        snprintf(st[v], sizeof st[v], "%s", test_tmp_path(nm));
+        remove(st[v]);
+        const char *cmds[4] = { "sample --ckpt '%s' --n 10 --batch 4 --seed 3 --out '%s'",
+                                "bpd --ckpt '%s' --n 6 --batch 4 --out '%s'",
+                                "stats --config experiments/configs/smoke/base.cfg --n 1100 --out '%s'",
+                                "eval --samples '%s' --stats '%s' --n 1100" };
+        for (int c = 0; c < 4; c++) {
+            char one[2048];
+            if (c == 0) snprintf(one, sizeof one, cmds[c], ck, smp[v]);
+            else if (c == 1) snprintf(one, sizeof one, cmds[c], ck, bpd[v]);
+            else if (c == 2) snprintf(one, sizeof one, cmds[c], st[v]);
+            else snprintf(one, sizeof one, cmds[c], smp[v], st[v]);
+            remove(log);
+            int rc = v == 0 ? sh(log, "OMP_NUM_THREADS=2 timeout 150 %s/ddpm %s", g_bin, one) : mpi_run(log, v, one);
+            char text[16384];
+            text_of(log, text, sizeof text);
+            ck_assert_msg(rc == 0, "%s P=%d: exit %d: %s", one, v, rc, text);
+            if (c == 3) eval_line(log, v == 0 ? ref_line : line, sizeof line);
+        }
+        (void)args;
+        if (v == 0) continue;
+        assert_same_dataset(smp[0], smp[v], "samples", 1);
+        assert_same_dataset(smp[0], smp[v], "x", 0);
+        assert_same_dataset(bpd[0], bpd[v], "total_bpd", 0);
+        assert_same_dataset(bpd[0], bpd[v], "prior_bpd", 0);
+        assert_same_dataset(bpd[0], bpd[v], "terms_bpd", 0);
+        assert_same_dataset(bpd[0], bpd[v], "mse", 0);
+        assert_same_dataset(st[0], st[v], "mu", 0);
+        assert_same_dataset(st[0], st[v], "sigma", 0);
+        ck_assert_msg(!strcmp(line, ref_line), "eval at P=%d: '%s', serial '%s'", v, line, ref_line);
+    }
+    for (int v = 0; v < 4; v++) {
+        remove(smp[v]);
+        remove(bpd[v]);
+        remove(st[v]);
+    }
+}
+END_TEST
+
 static Suite *mpi_suite(void)
 {
     Suite *s = suite_create("mpi");
@@ -431,6 +526,7 @@ static Suite *mpi_suite(void)
         tcase_add_test(tc, killed_rank_ends_job_and_resume_is_identical);
         tcase_add_test(tc, sigterm_to_mpirun_checkpoints_and_resumes);
         tcase_add_test(tc, serial_binary_refuses_mpi_launch_and_bad_rank_counts_fail);
+        tcase_add_test(tc, eval_commands_equal_serial_for_p_1_to_3);
     }
     suite_add_tcase(s, tc);
     return s;

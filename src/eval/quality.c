@@ -3,6 +3,8 @@
 #include "core/common.h"
 #include "core/progress.h"
 #include "data/dataset.h"
+#include "dist/dist.h"
+#include "dist/shard.h"
 #include "io/h5io.h"
 #include "metrics/classifier.h"
 #include "metrics/fid.h"
@@ -104,13 +106,17 @@ static int features_chunked(quality_extractor *e, const uint8_t *images, int n, 
     const size_t per = (size_t)H * W * C;
     progress pb;
     progress_begin(&pb, label, n, 0);
-    for (int i = 0; i < n; i += chunk) {
+    int my0, my1;  /* under MPI: this rank's whole chunks, then everyone gets all rows */
+    shard_batches(n, chunk, &my0, &my1);
+    for (int i = my0; i < my1; i += chunk) {
         int k = n - i < chunk ? n - i : chunk;
         DDPM_TRY(quality_features(e, images + (size_t)i * per, k, H, W, C, feats ? feats + (size_t)i * e->D : NULL,
                                   logits ? logits + (size_t)i * e->K : NULL));
         progress_update(&pb, i + k, NULL);
     }
     if (n > chunk) progress_end(&pb, NULL);
+    if (feats) DDPM_TRY(shard_allgather_rows(feats, n, chunk, (size_t)e->D * sizeof(float)));
+    if (logits) DDPM_TRY(shard_allgather_rows(logits, n, chunk, (size_t)e->K * sizeof(float)));
     return DDPM_OK;
 }
 
@@ -120,14 +126,29 @@ int quality_reference_stats(quality_extractor *e, const quality_result *info, co
     char want[256], have[256] = "";
     snprintf(want, sizeof want, "extractor=%s weights=%s dataset=%s n=%d", info->extractor, info->weights,
              dataset_name(cfg->dataset), ref_n);
-    if (access(path, F_OK) == 0) {
+    /* Under MPI rank 0 alone reads and writes the cache; the others get its answer. */
+    const int root = dist_rank() == 0;
+    int cached = 0;
+    if (root && access(path, F_OK) == 0) {
         hid_t f = h5io_open(path, 0);
         if (f >= 0) {
             if (h5io_attr_exists(f, ".", "reference")) h5io_get_attr_str(f, ".", "reference", have, sizeof have);
             h5io_close(f);
         }
-        if (!strcmp(have, want) && stats_load(path, mu, sigma, D) == DDPM_OK) return DDPM_OK;
-        ddpm_clear_error();
+        cached = !strcmp(have, want) && stats_load(path, mu, sigma, D) == DDPM_OK;
+        if (!cached) ddpm_clear_error();
+    }
+    DDPM_TRY(dist_bcast_bytes(&cached, sizeof cached, 0));
+    if (cached) {
+        if (dist_size() == 1) return DDPM_OK;
+        DDPM_TRY(dist_bcast_bytes(D, sizeof *D, 0));
+        if (!root) {
+            *mu = ddpm_alloc((size_t)*D * sizeof(double));
+            *sigma = ddpm_alloc((size_t)*D * *D * sizeof(double));
+            if (!*mu || !*sigma) return DDPM_ERR;
+        }
+        DDPM_TRY(dist_bcast_bytes(*mu, (size_t)*D * sizeof(double), 0));
+        return dist_bcast_bytes(*sigma, (size_t)*D * *D * sizeof(double), 0);
     }
     dataset ds;
     DDPM_TRY(dataset_load_n(&ds, cfg, 1, ref_n));
@@ -137,8 +158,8 @@ int quality_reference_stats(quality_extractor *e, const quality_result *info, co
     int rc = (!feats || !*mu || !*sigma) ? DDPM_ERR : DDPM_OK;
     if (rc == DDPM_OK) rc = features_chunked(e, ds.pixels, ds.N, ds.H, ds.W, ds.C, feats, NULL, "  reference features");
     if (rc == DDPM_OK) rc = feature_stats(feats, ds.N, e->D, *mu, *sigma);
-    if (rc == DDPM_OK) rc = stats_save(path, *mu, *sigma, e->D, info->extractor);
-    if (rc == DDPM_OK) {
+    if (rc == DDPM_OK && root) rc = stats_save(path, *mu, *sigma, e->D, info->extractor);
+    if (rc == DDPM_OK && root) {
         hid_t f = h5io_open(path, 1);
         rc = f < 0 ? DDPM_ERR : h5io_attr_str(f, ".", "reference", want);
         if (f >= 0 && h5io_close(f) != DDPM_OK) rc = DDPM_ERR;
