@@ -138,21 +138,29 @@ bench:
 	BIN_DIR=$(BIN_DIR) bash scripts/bench.sh
 
 # ---- experiments (TIER=smoke|mini|paper; configs in experiments/configs/<tier>/) ----
+# On MPI (issue 16, src/eval/mpi_launch.h): MPI_NP=4 (mpirun -np 4 --bind-to none) or MPIRUN="the
+# whole launcher line" runs each training, sampling and likelihood as bin/ddpm-mpi under it;
+# GRAD_BLOCKS=16 sets grad_blocks (needed for more than one rank; part of the run hash).
+ifneq ($(strip $(MPI_NP)),)
+MPIRUN ?= mpirun -np $(MPI_NP) --bind-to none
+endif
+export DDPM_MPIRUN := $(MPIRUN)
+DRIVER_ARGS := $(if $(strip $(GRAD_BLOCKS)),--set grad_blocks=$(GRAD_BLOCKS))
 exp-table2:
 	$(MAKE) all
-	$(BIN_DIR)/exp_table2 --tier $(TIER)
+	$(BIN_DIR)/exp_table2 --tier $(TIER) $(DRIVER_ARGS)
 exp-table1:
 	$(MAKE) all
-	$(BIN_DIR)/exp_table1 --tier $(TIER)
+	$(BIN_DIR)/exp_table1 --tier $(TIER) $(DRIVER_ARGS)
 exp-ratedist:
 	$(MAKE) all
-	$(BIN_DIR)/exp_ratedist --tier $(TIER)
+	$(BIN_DIR)/exp_ratedist --tier $(TIER) $(DRIVER_ARGS)
 exp-progressive:
 	$(MAKE) all
-	$(BIN_DIR)/exp_progressive --tier $(TIER)
+	$(BIN_DIR)/exp_progressive --tier $(TIER) $(DRIVER_ARGS)
 exp-interp:
 	$(MAKE) all
-	$(BIN_DIR)/exp_interp --tier $(TIER)
+	$(BIN_DIR)/exp_interp --tier $(TIER) $(DRIVER_ARGS)
 
 # ---- downloads (checksum-verified) ----
 data-cifar10:
