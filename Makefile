@@ -40,7 +40,7 @@ GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 CFLAGS_ALL = $(BASE_CFLAGS) $(OPT) -DDDPM_CFLAGS='"$(OPT)"' -DDDPM_GIT_REV='"$(GIT_REV)"'
 LDLIBS_ALL = $(PKG_LIBS) -fopenmp -lm
 
-LIB_SRC := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
+LIB_SRC := $(shell find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/mpi/*' | sort)
 CLI_SRC := $(wildcard src/cli/*.c)
 EXP_SRC := $(wildcard experiments/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -54,7 +54,7 @@ endif
 EXP_BIN := $(patsubst experiments/%.c,$(BIN_DIR)/%,$(EXP_SRC))
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all setup setup-dev test test-sanitize valgrind bench clean tests \
+.PHONY: all setup setup-dev setup-mpi test test-sanitize valgrind bench clean tests \
         exp-table1 exp-table2 exp-ratedist exp-progressive exp-interp \
         data-cifar10 inception-weights released-models notebooks classifier
 .DEFAULT_GOAL := all
@@ -62,6 +62,27 @@ TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 .SECONDARY:
 
 all: $(BIN_DIR)/ddpm $(EXP_BIN) tests
+
+# ---- bin/ddpm-mpi (issue 16, README "MPI"): only when pkg-config finds Open MPI's ompi-c ----
+# src/mpi/dist_mpi.o is linked before libddpm.a, so the archive's serial dist member is never
+# pulled in; the serial bin/ddpm, the drivers and the tests never see MPI.
+MPI_OK := $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1)
+ifeq ($(MPI_OK),1)
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c)
+MPI_LIBS := $(shell pkg-config --libs ompi-c)
+all: $(BIN_DIR)/ddpm-mpi
+$(BUILD)/mpi/%.o: src/mpi/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(MPI_CFLAGS) -MMD -MP -c $< -o $@
+$(BIN_DIR)/ddpm-mpi: $(CLI_OBJ) $(BUILD)/mpi/dist_mpi.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/mpi/dist_mpi.o $(LIB) $(LDLIBS_ALL) $(MPI_LIBS)
+# the in-process MPI Check binary that tests/test_mpi.c runs under mpirun
+all: $(BUILD)/tests/mpi/test_dist
+$(BUILD)/tests/mpi/test_dist: tests/mpi/test_dist.c $(BUILD)/mpi/dist_mpi.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -Itests -o $@ $< $(BUILD)/mpi/dist_mpi.o $(LIB) $(CHECK_LIBS) $(LDLIBS_ALL) $(MPI_LIBS)
+endif
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -90,6 +111,11 @@ setup:
 	bash scripts/install_deps.sh
 	$(MAKE) all
 
+# Open MPI (openmpi-bin, libopenmpi-dev), then bin/ddpm-mpi
+setup-mpi:
+	bash scripts/install_deps.sh --mpi
+	$(MAKE) all
+
 # setup plus the tools of `make fuzz` and `make valgrind`
 setup-dev:
 	bash scripts/install_deps.sh --dev
@@ -116,21 +142,29 @@ bench:
 	BIN_DIR=$(BIN_DIR) bash scripts/bench.sh
 
 # ---- experiments (TIER=smoke|mini|paper; configs in experiments/configs/<tier>/) ----
+# On MPI (issue 16, src/eval/mpi_launch.h): MPI_NP=4 (mpirun -np 4 --bind-to none) or MPIRUN="the
+# whole launcher line" runs each training, sampling and likelihood as bin/ddpm-mpi under it;
+# GRAD_BLOCKS=16 sets grad_blocks (needed for more than one rank; part of the run hash).
+ifneq ($(strip $(MPI_NP)),)
+MPIRUN ?= mpirun -np $(MPI_NP) --bind-to none
+endif
+export DDPM_MPIRUN := $(MPIRUN)
+DRIVER_ARGS := $(if $(strip $(GRAD_BLOCKS)),--set grad_blocks=$(GRAD_BLOCKS))
 exp-table2:
 	$(MAKE) all
-	$(BIN_DIR)/exp_table2 --tier $(TIER)
+	$(BIN_DIR)/exp_table2 --tier $(TIER) $(DRIVER_ARGS)
 exp-table1:
 	$(MAKE) all
-	$(BIN_DIR)/exp_table1 --tier $(TIER)
+	$(BIN_DIR)/exp_table1 --tier $(TIER) $(DRIVER_ARGS)
 exp-ratedist:
 	$(MAKE) all
-	$(BIN_DIR)/exp_ratedist --tier $(TIER)
+	$(BIN_DIR)/exp_ratedist --tier $(TIER) $(DRIVER_ARGS)
 exp-progressive:
 	$(MAKE) all
-	$(BIN_DIR)/exp_progressive --tier $(TIER)
+	$(BIN_DIR)/exp_progressive --tier $(TIER) $(DRIVER_ARGS)
 exp-interp:
 	$(MAKE) all
-	$(BIN_DIR)/exp_interp --tier $(TIER)
+	$(BIN_DIR)/exp_interp --tier $(TIER) $(DRIVER_ARGS)
 
 # ---- downloads (checksum-verified) ----
 data-cifar10:

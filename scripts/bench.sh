@@ -2,7 +2,8 @@
 # make bench: U-Net throughput of the C code and, when Debian's python3-torch is installed,
 # of PyTorch with the same thread count in the same run, with the ratio and GFLOP/s; then the
 # peak resident memory of a batch-128 paper training step, C beside PyTorch (each in its own
-# process; BENCH_MEMORY=0 skips it, it takes a few minutes).
+# process; BENCH_MEMORY=0 skips it, it takes a few minutes). The _gM cases are the grad_blocks = M
+# training step (M fixed blocks, the unit of the reproducible MPI reduction) beside the whole batch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${BENCH_THREADS:-2}
@@ -27,6 +28,11 @@ awk -v threads="$threads" '
       printf "%-20s %12.2f %12s %8s %14.1f\n", c, ci, ti ? sprintf("%.2f", ti) : "-", ti ? sprintf("%.2fx", ci / ti) : "-", ci * f;
     }
     printf "(%d threads each)\n", threads;
+    # grad_blocks (issue 16): the blocked step beside the whole-batch step of the same batch
+    for (c in cases) if (c ~ /_g[0-9]+$/) {
+      base = c; sub(/_g[0-9]+$/, "", base);
+      if (v["c " base] > 0) printf "%s vs %s: %.3fx the whole-batch throughput\n", c, base, v["c " c] / v["c " base];
+    }
   }' "$out"
 if [ "${BENCH_MEMORY:-1}" != 0 ]; then
   echo

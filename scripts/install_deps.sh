@@ -3,9 +3,12 @@
 # are present. Uses sudo when not root.
 #   install_deps.sh          what building, testing and the experiments need
 #   install_deps.sh --dev    also the tools of `make fuzz` (clang, libFuzzer) and `make valgrind`
+#   install_deps.sh --mpi    also Open MPI for bin/ddpm-mpi (`make setup-mpi`; never libhdf5-openmpi-dev,
+#                            which would re-point `pkg-config hdf5` at the MPI build)
 set -euo pipefail
 pkgs=(build-essential libopenblas-dev libhdf5-dev libpng-dev zlib1g-dev check pkg-config dataset-fashion-mnist)
 if [ "${1:-}" = "--dev" ]; then pkgs+=(clang-14 libclang-rt-14-dev valgrind); fi
+if [ "${1:-}" = "--mpi" ]; then pkgs+=(openmpi-bin libopenmpi-dev); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

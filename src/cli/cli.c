@@ -3,6 +3,7 @@
 #include "core/common.h"
 #include "core/fs.h"
 #include "io/filekind.h"
+#include "dist/dist.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -137,7 +138,7 @@ int cli_require(const cli_args *a, const char *name)
 
 int cli_fail(const cli_args *a)
 {
-    fprintf(stderr, "ddpm %s: %s\n", a->cmd, ddpm_last_error());
+    fprintf(stderr, "%sddpm %s: %s\n", dist_label(), a->cmd, ddpm_last_error());
     return 1;
 }
 
@@ -193,7 +194,7 @@ int cli_config_of_model(const cli_args *a, const ddpm_config *base, const char *
 int cli_check_output(const cli_args *a, const char *name, file_kind kind)
 {
     const char *out = cli_get(a, name);
-    if (!out) return 0;
+    if (!out || dist_rank() != 0) return 0; /* under MPI outputs are rank 0's to write */
     for (int j = 0; j < a->nopts; j++) {
         const char *v = a->value[j];
         if (!a->opts[j].arg || !v || !strcmp(a->opts[j].name, name)) continue;

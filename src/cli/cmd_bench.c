@@ -6,6 +6,8 @@
 #include "cli/commands.h"
 #include "core/common.h"
 #include "core/rng.h"
+#include "dist/blocktree.h"
+#include "dist/dist.h"
 #include "model/unet.h"
 #include "train/optim.h"
 
@@ -14,10 +16,13 @@
 #include <stdio.h>
 #include <string.h>
 
-static int bench_case(const char *name, const ddpm_config *c, int B, int train, double seconds)
+/* M > 1: the grad_blocks step (train/grad_blocks.h): M forward/backward passes of B/M examples,
+ * block gradients folded in the canonical tree, then clip, Adam and EMA on the result. */
+static int bench_case(const char *name, const ddpm_config *c, int B, int train, double seconds, int M)
 {
     unet *m;
-    if (unet_create(&m, c, B) != DDPM_OK) return DDPM_ERR;
+    const int bs = B / M;
+    if (unet_create(&m, c, bs) != DDPM_OK) return DDPM_ERR;
     unet_init_params(m, 0);
     int H = c->image_size, Cin = config_in_channels(c), Cout = config_out_channels(c);
     size_t nx = (size_t)B * H * H * Cin, ny = (size_t)B * H * H * Cout, np = unet_num_params(m);
@@ -26,14 +31,35 @@ static int bench_case(const char *name, const ddpm_config *c, int B, int train, 
     int32_t *t = ddpm_alloc((size_t)B * sizeof(int32_t));
     adam_state opt;
     if (!x || !y || !dy || !ema || !t || adam_init(&opt, np) != DDPM_OK) return DDPM_ERR;
+    blocktree_fold fold;
+    float *grad = M > 1 ? ddpm_alloc(np * sizeof(float)) : NULL;
+    if (M > 1 && (!grad || blocktree_fold_init(&fold, M, 0, M, np) != DDPM_OK)) return DDPM_ERR;
     rng_normal_fill(rng_stream_make(1, RNG_EVAL, 0, 0), x, nx);
     for (int b = 0; b < B; b++) t[b] = (int32_t)((b * 997) % c->num_diffusion_timesteps);
     memcpy(ema, unet_params(m), np * sizeof(float));
     int iters = 0, warm = 1;
     double t0 = 0;
     for (;;) {
-        if (unet_forward(m, x, t, B, train, 0, (uint32_t)iters, y) != DDPM_OK) return DDPM_ERR;
-        if (train) {
+        if (M > 1) {
+            blocktree_fold_reset(&fold);
+            const size_t bx = (size_t)bs * H * H * Cin, by = (size_t)bs * H * H * Cout;
+            for (int k = 0; k < M; k++) {
+                if (unet_forward_at(m, x + k * bx, t + k * bs, bs, 1, 0, (uint32_t)iters, (uint32_t)(k * bs),
+                                    y + k * by) != DDPM_OK)
+                    return DDPM_ERR;
+                for (size_t i = 0; i < by; i++) dy[k * by + i] = 2.0f * y[k * by + i] / (float)ny;
+                unet_zero_grads(m);
+                if (unet_backward(m, dy + k * by) != DDPM_OK) return DDPM_ERR;
+                if (blocktree_fold_push(&fold, k, unet_grads(m)) != DDPM_OK) return DDPM_ERR;
+            }
+            if (dist_tree_allreduce_blocks(M, (const float *const *)fold.buf, fold.count, np, grad) != DDPM_OK)
+                return DDPM_ERR;
+            clip_grad_global_norm(grad, np, 1.0);
+            adam_update(&opt, unet_params(m), grad, 2e-4);
+            ema_update(ema, unet_params(m), np, 0.9999);
+        } else if (unet_forward(m, x, t, B, train, 0, (uint32_t)iters, y) != DDPM_OK) {
+            return DDPM_ERR;
+        } else if (train) {
             for (size_t i = 0; i < ny; i++) dy[i] = 2.0f * y[i] / (float)ny;
             unet_zero_grads(m);
             if (unet_backward(m, dy) != DDPM_OK) return DDPM_ERR;
@@ -53,6 +79,8 @@ static int bench_case(const char *name, const ddpm_config *c, int B, int train, 
     printf("c %s %.2f\n", name, ips);
     fflush(stdout);
     adam_free(&opt);
+    if (M > 1) blocktree_fold_free(&fold);
+    ddpm_free(grad);
     ddpm_free(x); ddpm_free(y); ddpm_free(dy); ddpm_free(ema); ddpm_free(t);
     unet_free(m);
     return DDPM_OK;
@@ -61,7 +89,7 @@ static int bench_case(const char *name, const ddpm_config *c, int B, int train, 
 int cmd_bench(int argc, char **argv)
 {
     static const cli_opt opts[] = { { "seconds", "S", "timed seconds per case (default 8)" },
-                                    { "case", "NAME", "only this case (mini_train_b64, mini_forward_b256, paper_train_b8, paper_forward_b8; paper_train_b128 is the peak-memory case, run only when named)" },
+                                    { "case", "NAME", "only this case (mini_train_b64, mini_train_b64_g8, mini_train_b64_g16, mini_forward_b256, paper_train_b8, paper_forward_b8, paper_train_b32, paper_train_b32_g4; paper_train_b128 is the peak-memory case, run only when named)" },
                                     { 0 } };
     cli_args a = { .cmd = "bench", .no_set = 1, .usage = "[--seconds S] [--case NAME]",
                    .summary = "Prints `c <case> <images/s>` for the mini and paper U-Nets.", .opts = opts };
@@ -76,17 +104,21 @@ int cmd_bench(int argc, char **argv)
                          "attn_resolutions=14" };
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) config_set(&mini, ms[i]);
     config_defaults(&paper);
-    struct { const char *name; const ddpm_config *c; int B, train; } cases[] = {
-        { "mini_train_b64", &mini, 64, 1 }, { "mini_forward_b256", &mini, 256, 0 },
-        { "paper_train_b8", &paper, 8, 1 }, { "paper_forward_b8", &paper, 8, 0 },
-        { "paper_train_b128", &paper, 128, 1 } };
+    /* _gM: the same step with grad_blocks = M (the reproducible MPI reduction's unit) */
+    struct { const char *name; const ddpm_config *c; int B, train, M; } cases[] = {
+        { "mini_train_b64", &mini, 64, 1, 1 }, { "mini_train_b64_g8", &mini, 64, 1, 8 },
+        { "mini_train_b64_g16", &mini, 64, 1, 16 }, { "mini_forward_b256", &mini, 256, 0, 1 },
+        { "paper_train_b8", &paper, 8, 1, 1 }, { "paper_forward_b8", &paper, 8, 0, 1 },
+        { "paper_train_b32", &paper, 32, 1, 1 }, { "paper_train_b32_g4", &paper, 32, 1, 4 },
+        { "paper_train_b128", &paper, 128, 1, 1 } };
     const char *memory_case = "paper_train_b128";
     fprintf(stderr, "bench: %d OpenMP threads\n", omp_get_max_threads());
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const int is_memory = !strcmp(cases[i].name, memory_case);
         if (only ? strcmp(only, cases[i].name) != 0 : is_memory) continue;
         /* The memory case runs two steps (the second one with Adam's moments allocated). */
-        if (bench_case(cases[i].name, cases[i].c, cases[i].B, cases[i].train, is_memory ? 0.0 : secs) != DDPM_OK)
+        if (bench_case(cases[i].name, cases[i].c, cases[i].B, cases[i].train, is_memory ? 0.0 : secs, cases[i].M) !=
+            DDPM_OK)
             return cli_fail(&a);
         if (is_memory) {
             struct rusage ru;

@@ -4,6 +4,7 @@
 #include "core/common.h"
 #include "core/progress.h"
 #include "data/dataset.h"
+#include "dist/dist.h"
 #include "eval/ddpm_model.h"
 #include "image/png_io.h"
 #include "io/checkpoint.h"
@@ -72,8 +73,8 @@ int cmd_sample(int argc, char **argv)
     if (!rc) rc = ddpm_generate(&m, (int)n, (uint64_t)seed, (int)batch, x, (int)every, rec, &nrec, &pb) != DDPM_OK;
     if (!rc) progress_end(&pb, NULL);
     const char *outp = cli_get(&a, "out"), *png = cli_get(&a, "png");
-    if (!rc) {
-        images_to_uint8(x, (size_t)n * m.D, u8);
+    if (!rc) images_to_uint8(x, (size_t)n * m.D, u8);
+    if (!rc && dist_rank() == 0) { /* under MPI rank 0 writes the one output file */
         hid_t o = h5io_create_tmp(outp);
         hsize_t d[4] = { (hsize_t)n, (hsize_t)m.H, (hsize_t)m.W, (hsize_t)m.C };
         rc = o < 0 || h5io_write_u8(o, "samples", u8, 4, d) != DDPM_OK || h5io_write_f32(o, "x", x, 4, d) != DDPM_OK ||
@@ -89,7 +90,7 @@ int cmd_sample(int argc, char **argv)
         if (!rc) rc = h5io_commit(o, outp) != DDPM_OK;
         else h5io_abandon(o, outp);
     }
-    if (!rc && png) rc = png_write_grid(png, u8, (int)n, m.H, m.W, m.C, 0, 1) != DDPM_OK;
+    if (!rc && png && dist_rank() == 0) rc = png_write_grid(png, u8, (int)n, m.H, m.W, m.C, 0, 1) != DDPM_OK;
     if (rc) cli_fail(&a);
     else printf("sample: wrote %lld samples to %s%s%s\n", n, outp, png ? " and " : "", png ? png : "");
     ddpm_free(x); ddpm_free(rec); ddpm_free(u8);
@@ -155,8 +156,8 @@ int cmd_bpd(int argc, char **argv)
     }
     double mean = 0;
     for (int i = 0; !rc && i < n; i++) mean += total[i] / (double)n;
-    if (!rc) {
-        progress_end(&pb, NULL);
+    if (!rc) progress_end(&pb, NULL);
+    if (!rc && dist_rank() == 0) { /* under MPI rank 0 writes the one output file */
         const char *outp = cli_get(&a, "out");
         hid_t o = h5io_create_tmp(outp);
         hsize_t d1[1] = { (hsize_t)n }, d2[2] = { (hsize_t)n, (hsize_t)T };

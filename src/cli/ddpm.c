@@ -1,5 +1,7 @@
 /* ddpm — the command-line tool of the harness (DESIGN.md contract 4). */
 #include "cli/commands.h"
+#include "core/common.h"
+#include "dist/dist.h"
 #include "eval/quality.h"
 #include "io/h5io.h"
 
@@ -45,21 +47,39 @@ static void usage(FILE *out)
                  "  HDF5_USE_FILE_LOCKING    FALSE in a reader's environment to read a file a job has open\n");
 }
 
+/* Under MPI an error (status 1) on any rank ends the whole job at once (dist_abort), so no
+ * rank waits forever in a collective; the outcomes every rank reaches together (finished,
+ * interrupted 130, diverged 3, usage 2) end normally. */
+static int finish(int rc)
+{
+    if (dist_size() > 1 && rc != 0 && rc != 2 && rc != 3 && rc != 130) {
+        fflush(stdout);
+        fflush(stderr);
+        dist_abort(rc);
+    }
+    dist_finalize();
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     h5io_init();
+    if (dist_init(&argc, &argv) != DDPM_OK) {
+        fprintf(stderr, "ddpm: %s\n", ddpm_last_error());
+        return 2;
+    }
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        return finish(argc < 2 ? 2 : 0);
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
         printf("ddpm %s (built with %s, flags %s; HDF5 %d.%d.%d)\n", DDPM_GIT_REV, __VERSION__, DDPM_CFLAGS,
                H5_VERS_MAJOR, H5_VERS_MINOR, H5_VERS_RELEASE);
-        return 0;
+        return finish(0);
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
-        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], COMMANDS[i].name)) return finish(COMMANDS[i].fn(argc - 1, argv + 1));
     fprintf(stderr, "ddpm: unknown command '%s'\n", argv[1]);
     usage(stderr);
-    return 2;
+    return finish(2);
 }

@@ -50,6 +50,7 @@ void config_defaults(ddpm_config *c)
     c->train_steps = 800000;
     c->seed = 0;
     c->num_groups = 32;
+    c->grad_blocks = 1;
 }
 
 /* ---- value parsers: each returns DDPM_OK or an error naming origin and key ---- */
@@ -147,7 +148,7 @@ static const char *const KEYS[] = {
     "dataset", "data_dir", "image_size", "ch", "ch_mult", "num_res_blocks", "attn_resolutions",
     "dropout", "resamp_with_conv", "num_diffusion_timesteps", "beta_schedule", "beta_start",
     "beta_end", "model_mean_type", "model_var_type", "loss_type", "batch_size", "lr", "warmup",
-    "grad_clip", "ema_decay", "randflip", "train_steps", "seed", "num_groups",
+    "grad_clip", "ema_decay", "randflip", "train_steps", "seed", "num_groups", "grad_blocks",
 };
 #define NUM_KEYS ((int)DDPM_ARRAY_LEN(KEYS))
 
@@ -213,12 +214,14 @@ int config_set_kv(ddpm_config *c, const char *key, const char *v, const char *or
         c->seed = (uint64_t)s;
     } else if (!strcmp(key, "num_groups")) {
         return parse_int(v, 1, 4096, &c->num_groups, origin, key);
+    } else if (!strcmp(key, "grad_blocks")) {
+        return parse_int(v, 1, 65536, &c->grad_blocks, origin, key);
     } else {
         return ddpm_error("%s: unknown config key '%s' (known keys: dataset, data_dir, image_size, "
                           "ch, ch_mult, num_res_blocks, attn_resolutions, dropout, resamp_with_conv, "
                           "num_diffusion_timesteps, beta_schedule, beta_start, beta_end, "
                           "model_mean_type, model_var_type, loss_type, batch_size, lr, warmup, "
-                          "grad_clip, ema_decay, randflip, train_steps, seed, num_groups)",
+                          "grad_clip, ema_decay, randflip, train_steps, seed, num_groups, grad_blocks)",
                           origin, key);
     }
     return DDPM_OK;
@@ -386,6 +389,10 @@ int config_validate(const ddpm_config *c)
         return ddpm_error("config: fashion_mnist images are 28x28; set image_size = 28");
     if (c->dataset == DATASET_CIFAR10 && c->image_size != 32)
         return ddpm_error("config: cifar10 images are 32x32; set image_size = 32");
+    if (c->batch_size % c->grad_blocks)
+        return ddpm_error("config: batch_size %d is not divisible by grad_blocks = %d (the batch is cut "
+                          "into grad_blocks equal blocks); set grad_blocks to a divisor of batch_size",
+                          c->batch_size, c->grad_blocks);
     return DDPM_OK;
 }
 
@@ -439,6 +446,7 @@ static void value_str(const ddpm_config *c, int i, char *b, size_t n, int exact)
     else if (!strcmp(k, "train_steps")) snprintf(b, n, "%lld", (long long)c->train_steps);
     else if (!strcmp(k, "seed")) snprintf(b, n, "%llu", (unsigned long long)c->seed);
     else if (!strcmp(k, "num_groups")) snprintf(b, n, "%d", c->num_groups);
+    else if (!strcmp(k, "grad_blocks")) snprintf(b, n, "%d", c->grad_blocks);
     else b[0] = 0;
 }
 
@@ -459,6 +467,7 @@ static int dump_text(const ddpm_config *c, char *buf, size_t n, int exact)
     char v[1024];
     if (n) buf[0] = 0;
     for (int i = 0; i < NUM_KEYS; i++) {
+        if (!strcmp(KEYS[i], "grad_blocks") && c->grad_blocks == 1) continue; /* see config.h */
         value_str(c, i, v, sizeof v, exact);
         int w = snprintf(o < n ? buf + o : NULL, o < n ? n - o : 0, "%s = %s\n", KEYS[i], v);
         o += (size_t)w;

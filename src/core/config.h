@@ -3,7 +3,9 @@
  * Files are `key = value` lines with `#` comments; `--set key=value` overrides. Defaults are
  * the official CIFAR-10 values. Unknown keys, bad values, bad enum names and duplicate keys
  * are errors naming the file, line and key (and the allowed values). config_hash() addresses
- * runs: two configs with the same effective values have the same hash. */
+ * runs: two configs with the same effective values have the same hash. grad_blocks = 1 (the
+ * default, one whole-batch backward) is left out of the canonical text, so every config that
+ * predates the key keeps its hash; any other value is part of it. */
 #ifndef DDPM_CONFIG_H
 #define DDPM_CONFIG_H
 
@@ -48,6 +50,7 @@ typedef struct {
     int64_t train_steps;
     uint64_t seed;
     int num_groups;
+    int grad_blocks;             /* fixed example blocks per batch (the reproducible reduction's unit) */
 } ddpm_config;
 
 void config_defaults(ddpm_config *c);

@@ -85,6 +85,11 @@ int p_mean_variance(const diffusion *d, const float *model_out, const float *xt,
 int training_losses(const diffusion *d, const float *model_out, const float *x0, const float *xt,
                     const float *noise, const int32_t *t, int B, int H, int W, int C,
                     double *loss, float *dmodel_out);
+/* As training_losses for B examples that are a block of a batch of B_total: the gradient is
+ * that of (1/B_total) sum over the whole batch, restricted to these B examples. */
+int training_losses_block(const diffusion *d, const float *model_out, const float *x0, const float *xt,
+                          const float *noise, const int32_t *t, int B, int B_total, int H, int W, int C,
+                          double *loss, float *dmodel_out);
 
 /* The official _vb_terms_bpd per example (B): KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) in
  * bits/dim for t > 0, the discretized decoder NLL in bits/dim for t == 0. pred_xstart (B,H,W,C)

@@ -118,11 +118,19 @@ int training_losses(const diffusion *d, const float *model_out, const float *x0,
                     const float *noise, const int32_t *t, int B, int H, int W, int C,
                     double *loss, float *dmodel_out)
 {
+    return training_losses_block(d, model_out, x0, xt, noise, t, B, B, H, W, C, loss, dmodel_out);
+}
+
+int training_losses_block(const diffusion *d, const float *model_out, const float *x0, const float *xt,
+                          const float *noise, const int32_t *t, int B, int B_total, int H, int W, int C,
+                          double *loss, float *dmodel_out)
+{
+    if (B_total < B) return ddpm_error("training_losses_block: block of %d examples in a batch of %d", B, B_total);
     DDPM_TRY(check_args(d, "training_losses", t, B, H, W, C));
     if (d->loss_type == LOSS_KL) {
         /* the variational bound, no clipping of pred_xstart while training */
         vb_terms_impl(d, model_out, x0, xt, t, B, H, W, C, 0, loss, NULL, NULL, dmodel_out,
-                      1.0 / (double)B);
+                      1.0 / (double)B_total);
         return DDPM_OK;
     }
     if (d->var_type == VAR_LEARNED)
@@ -132,7 +140,7 @@ int training_losses(const diffusion *d, const float *model_out, const float *x0,
         return ddpm_error("training_losses: mse with eps needs the noise");
     /* unweighted MSE against the target of the mean type (eq. 14 for eps) */
     const size_t D = (size_t)H * (size_t)W * (size_t)C;
-    const double g = 2.0 / ((double)B * (double)D);
+    const double g = 2.0 / ((double)B_total * (double)D);
     #pragma omp parallel for schedule(static) if ((size_t)B * D > 8192)
     for (int b = 0; b < B; b++) {
         const int tb = t[b];

@@ -1,6 +1,7 @@
 #include "eval/ddpm_model.h"
 
 #include "core/common.h"
+#include "dist/shard.h"
 #include "io/checkpoint.h"
 
 #include <stdlib.h>
@@ -74,7 +75,9 @@ int ddpm_generate(ddpm_model *m, int n, uint64_t seed, int batch, float *out, in
         rec = ddpm_alloc((size_t)K * batch * m->D * sizeof(float));
         if (!rec) return DDPM_ERR;
     }
-    for (int i0 = 0; i0 < n; i0 += batch) {
+    int my0, my1;  /* under MPI: this rank's whole batches (dist/shard.h) */
+    shard_batches(n, batch, &my0, &my1);
+    for (int i0 = my0; i0 < my1; i0 += batch) {
         int nb = n - i0 < batch ? n - i0 : batch;
         float *x = out + (size_t)i0 * m->D;
         diffusion_sample_xT(x, nb, m->D, seed, (uint32_t)i0);
@@ -89,8 +92,12 @@ int ddpm_generate(ddpm_model *m, int n, uint64_t seed, int batch, float *out, in
             for (int r = 0; r < k; r++)
                 memcpy(record + ((size_t)r * n + i0) * m->D, rec + (size_t)r * nb * m->D, (size_t)nb * m->D * sizeof(float));
     }
-    if (n_recorded) *n_recorded = rec ? K : 0;
     ddpm_free(rec);
+    DDPM_TRY(shard_allgather_rows(out, n, batch, m->D * sizeof(float)));
+    if (record && K > 0)
+        for (int r = 0; r < K; r++)
+            DDPM_TRY(shard_allgather_rows(record + (size_t)r * n * m->D, n, batch, m->D * sizeof(float)));
+    if (n_recorded) *n_recorded = rec ? K : 0;
     return DDPM_OK;
 }
 
@@ -99,7 +106,9 @@ int ddpm_eval_bpd(ddpm_model *m, const float *x0, int n, int batch, uint64_t see
 {
     if (batch <= 0) batch = m->max_batch;
     const int T = m->diff.T;
-    for (int i0 = 0; i0 < n; i0 += batch) {
+    int my0, my1;
+    shard_batches(n, batch, &my0, &my1);
+    for (int i0 = my0; i0 < my1; i0 += batch) {
         int nb = n - i0 < batch ? n - i0 : batch;
         chunk_progress cp = { pb, (int64_t)i0 * T, nb };
         DDPM_TRY(calc_bpd_loop(&m->diff, ddpm_model_denoise, m, x0 + (size_t)i0 * m->D, nb, m->H, m->W, m->C,
@@ -107,5 +116,9 @@ int ddpm_eval_bpd(ddpm_model *m, const float *x0, int n, int batch, uint64_t see
                                terms ? terms + (size_t)i0 * T : NULL, mse ? mse + (size_t)i0 * T : NULL,
                                chunk_cb, &cp));
     }
+    if (total) DDPM_TRY(shard_allgather_rows(total, n, batch, sizeof(double)));
+    if (prior) DDPM_TRY(shard_allgather_rows(prior, n, batch, sizeof(double)));
+    if (terms) DDPM_TRY(shard_allgather_rows(terms, n, batch, (size_t)T * sizeof(double)));
+    if (mse) DDPM_TRY(shard_allgather_rows(mse, n, batch, (size_t)T * sizeof(double)));
     return DDPM_OK;
 }

@@ -1,6 +1,8 @@
 /* ddpm_model.h — a trained model ready for evaluation: the U-Net with weights from a checkpoint
  * (EMA by default) and the diffusion of its config, exposed as a denoise_fn so the library's
- * sampling and likelihood loops can drive it in chunks of at most max_batch examples. */
+ * sampling and likelihood loops can drive it in chunks of at most max_batch examples.
+ * ddpm_generate and ddpm_eval_bpd are collective under MPI: each rank computes whole batches
+ * (dist/shard.h) and every rank returns all n results, the serial bits. */
 #ifndef DDPM_MODEL_EVAL_H
 #define DDPM_MODEL_EVAL_H
 

@@ -1,4 +1,5 @@
 #include "eval/experiment.h"
+#include "eval/mpi_launch.h"
 
 #include "core/common.h"
 #include "core/fs.h"
@@ -151,7 +152,8 @@ int experiment_train(const tier_spec *t, const ddpm_config *cfg, variant_result 
         train_result tr;
         fprintf(stderr, "%s: training in %s\n", r->variant, r->run_dir);
         g_training = 1;
-        const int trc = train_run(cfg, r->run_dir, &o, &tr);
+        const int trc = mpi_launcher() ? mpi_launch_train(cfg, r->run_dir, o.ckpt_every, &tr)
+                                       : train_run(cfg, r->run_dir, &o, &tr);
         g_training = 0;
         DDPM_TRY(trc);
         r->outcome = tr.outcome;
@@ -170,6 +172,7 @@ int experiment_train(const tier_spec *t, const ddpm_config *cfg, variant_result 
 typedef struct {
     hid_t f;
     const char *path;
+    const char *ckpt;  /* the model's checkpoint (for the MPI route, mpi_launch.h) */
 } cache;
 
 static int cache_open(cache *c, const char *path, const tier_spec *t, const ddpm_config *cfg)
@@ -217,7 +220,8 @@ static int bpd_piece(cache *c, ddpm_model *m, const ddpm_config *cfg, int train_
     progress_begin(&pb, label, (int64_t)n * T, 0);
     if (rc == DDPM_OK) {
         dataset_get_range(&ds, 0, n, x);
-        rc = ddpm_eval_bpd(m, x, n, batch, cfg->seed, total, prior, terms, mse, &pb);
+        rc = mpi_launcher() ? mpi_launch_bpd(c->ckpt, cfg, train_split, n, batch, cfg->seed, T, total, prior, terms, mse)
+                            : ddpm_eval_bpd(m, x, n, batch, cfg->seed, total, prior, terms, mse, &pb);
     }
     if (rc == DDPM_OK) {
         progress_end(&pb, NULL);
@@ -258,7 +262,8 @@ static int samples_piece(cache *c, ddpm_model *m, const ddpm_config *cfg, int n,
     if (!x || !*out) { ddpm_free(x); return DDPM_ERR; }
     progress pb;
     progress_begin(&pb, "  sample", (int64_t)n * m->diff.T, 0);
-    int rc = ddpm_generate(m, n, 1000 + cfg->seed, batch, x, 0, NULL, NULL, &pb);
+    int rc = mpi_launcher() ? mpi_launch_sample(c->ckpt, n, 1000 + cfg->seed, batch, x, (size_t)n * m->D)
+                            : ddpm_generate(m, n, 1000 + cfg->seed, batch, x, 0, NULL, NULL, &pb);
     if (rc == DDPM_OK) {
         progress_end(&pb, NULL);
         images_to_uint8(x, (size_t)n * m->D, *out);
@@ -282,6 +287,7 @@ int experiment_evaluate(const tier_spec *t, variant_result *r, int want_train_bp
     ddpm_model m;
     DDPM_TRY(ddpm_model_open(&m, &r->cfg, ckpt, "ema", t->batch));
     cache c;
+    c.ckpt = ckpt;
     if (cache_open(&c, evalp, t, &r->cfg) != DDPM_OK) {
         ddpm_model_close(&m);
         return DDPM_ERR;

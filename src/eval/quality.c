@@ -3,6 +3,8 @@
 #include "core/common.h"
 #include "core/progress.h"
 #include "data/dataset.h"
+#include "dist/dist.h"
+#include "dist/shard.h"
 #include "io/filekind.h"
 #include "io/h5io.h"
 #include "metrics/classifier.h"
@@ -105,13 +107,17 @@ static int features_chunked(quality_extractor *e, const uint8_t *images, int n, 
     const size_t per = (size_t)H * W * C;
     progress pb;
     progress_begin(&pb, label, n, 0);
-    for (int i = 0; i < n; i += chunk) {
+    int my0, my1;  /* under MPI: this rank's whole chunks, then everyone gets all rows */
+    shard_batches(n, chunk, &my0, &my1);
+    for (int i = my0; i < my1; i += chunk) {
         int k = n - i < chunk ? n - i : chunk;
         DDPM_TRY(quality_features(e, images + (size_t)i * per, k, H, W, C, feats ? feats + (size_t)i * e->D : NULL,
                                   logits ? logits + (size_t)i * e->K : NULL));
         progress_update(&pb, i + k, NULL);
     }
     progress_end(&pb, NULL);
+    if (feats) DDPM_TRY(shard_allgather_rows(feats, n, chunk, (size_t)e->D * sizeof(float)));
+    if (logits) DDPM_TRY(shard_allgather_rows(logits, n, chunk, (size_t)e->K * sizeof(float)));
     return DDPM_OK;
 }
 
@@ -127,41 +133,66 @@ static const char *without_weights(const char *ref, char *buf, size_t n)
     return buf;
 }
 
-int quality_reference_stats(quality_extractor *e, const quality_result *info, const ddpm_config *cfg,
-                            const char *path, int ref_n, int recompute, double **mu, double **sigma, int *D)
+/* What the file at path offers (see quality.h): 1 when it holds the statistics asked for (loaded
+ * into mu/sigma), 0 when they are to be computed and written there, DDPM_ERR when path must
+ * not be written. */
+static int stats_cache_lookup(const quality_result *info, const char *path, const char *want, int recompute,
+                              double **mu, double **sigma, int *D)
 {
-    char want[256], have[256] = "", have_extractor[128] = "";
-    snprintf(want, sizeof want, "extractor=%s weights=%s dataset=%s n=%d", info->extractor, info->weights,
-             dataset_name(cfg->dataset), ref_n);
+    char have[256] = "", have_extractor[128] = "";
     file_kind kind = file_kind_of(path);
     if (recompute == QUALITY_STATS_REPLACE) kind = FK_MISSING;
     if (kind != FK_MISSING && kind != FK_STATS)
         return ddpm_error("%s is %s, not reference statistics; refusing to overwrite it: name a new file for the "
                           "statistics", path, file_kind_name(kind));
-    if (kind == FK_STATS) {
-        hid_t f = h5io_open(path, 0);
-        if (f < 0) return DDPM_ERR;
-        if (h5io_attr_exists(f, ".", "reference")) h5io_get_attr_str(f, ".", "reference", have, sizeof have);
-        if (h5io_attr_exists(f, ".", "extractor"))
-            h5io_get_attr_str(f, ".", "extractor", have_extractor, sizeof have_extractor);
-        h5io_close(f);
-        if (strcmp(have_extractor, info->extractor))
-            return ddpm_error("%s holds statistics of another feature extractor (%s; this one is %s); refusing to "
-                              "overwrite them: name a new file", path, have_extractor[0] ? have_extractor : "unknown",
-                              info->extractor);
-        if (!strcmp(have, want)) return stats_load(path, mu, sigma, D);
-        if (!have[0] && recompute == QUALITY_STATS_KEEP) {
-            /* Statistics the user brought (`ddpm inception --stats`, a converted reference). */
-            fprintf(stderr, "  %s: %s statistics of unrecorded images; using them as given\n", path, have_extractor);
-            return stats_load(path, mu, sigma, D);
+    if (kind == FK_MISSING) return 0;
+    hid_t f = h5io_open(path, 0);
+    if (f < 0) return DDPM_ERR;
+    if (h5io_attr_exists(f, ".", "reference")) h5io_get_attr_str(f, ".", "reference", have, sizeof have);
+    if (h5io_attr_exists(f, ".", "extractor")) h5io_get_attr_str(f, ".", "extractor", have_extractor, sizeof have_extractor);
+    h5io_close(f);
+    if (strcmp(have_extractor, info->extractor))
+        return ddpm_error("%s holds statistics of another feature extractor (%s; this one is %s); refusing to "
+                          "overwrite them: name a new file", path, have_extractor[0] ? have_extractor : "unknown",
+                          info->extractor);
+    if (!strcmp(have, want)) return stats_load(path, mu, sigma, D) == DDPM_OK ? 1 : DDPM_ERR;
+    if (!have[0] && recompute == QUALITY_STATS_KEEP) {
+        /* Statistics the user brought (`ddpm inception --stats`, a converted reference). */
+        fprintf(stderr, "  %s: %s statistics of unrecorded images; using them as given\n", path, have_extractor);
+        return stats_load(path, mu, sigma, D) == DDPM_OK ? 1 : DDPM_ERR;
+    }
+    char a[256], b[256];
+    if (!strcmp(without_weights(have, a, sizeof a), without_weights(want, b, sizeof b))) {
+        fprintf(stderr, "  %s: reference statistics of other %s weights; recomputing them\n", path, info->extractor);
+        return 0;
+    }
+    if (!recompute)
+        return ddpm_error("%s holds reference statistics of other settings (%s; asked for %s); pass --recompute "
+                          "to replace them, or name a new file", path, have[0] ? have : "unrecorded", want);
+    return 0;
+}
+
+int quality_reference_stats(quality_extractor *e, const quality_result *info, const ddpm_config *cfg,
+                            const char *path, int ref_n, int recompute, double **mu, double **sigma, int *D)
+{
+    char want[256];
+    snprintf(want, sizeof want, "extractor=%s weights=%s dataset=%s n=%d", info->extractor, info->weights,
+             dataset_name(cfg->dataset), ref_n);
+    /* Under MPI rank 0 alone reads and writes the cache; the others get its answer. */
+    const int root = dist_rank() == 0;
+    int state = root ? stats_cache_lookup(info, path, want, recompute, mu, sigma, D) : 0;
+    DDPM_TRY(dist_bcast_bytes(&state, sizeof state, 0));
+    if (state < 0) return root ? DDPM_ERR : ddpm_error("%s: rank 0 refused the reference statistics (see its message)", path);
+    if (state == 1) {
+        if (dist_size() == 1) return DDPM_OK;
+        DDPM_TRY(dist_bcast_bytes(D, sizeof *D, 0));
+        if (!root) {
+            *mu = ddpm_alloc((size_t)*D * sizeof(double));
+            *sigma = ddpm_alloc((size_t)*D * *D * sizeof(double));
+            if (!*mu || !*sigma) return DDPM_ERR;
         }
-        char a[256], b[256];
-        if (!strcmp(without_weights(have, a, sizeof a), without_weights(want, b, sizeof b))) {
-            fprintf(stderr, "  %s: reference statistics of other %s weights; recomputing them\n", path, info->extractor);
-        } else if (!recompute) {
-            return ddpm_error("%s holds reference statistics of other settings (%s; asked for %s); pass --recompute "
-                              "to replace them, or name a new file", path, have[0] ? have : "unrecorded", want);
-        }
+        DDPM_TRY(dist_bcast_bytes(*mu, (size_t)*D * sizeof(double), 0));
+        return dist_bcast_bytes(*sigma, (size_t)*D * *D * sizeof(double), 0);
     }
     dataset ds;
     DDPM_TRY(dataset_load_n(&ds, cfg, 1, ref_n));
@@ -171,7 +202,7 @@ int quality_reference_stats(quality_extractor *e, const quality_result *info, co
     int rc = (!feats || !*mu || !*sigma) ? DDPM_ERR : DDPM_OK;
     if (rc == DDPM_OK) rc = features_chunked(e, ds.pixels, ds.N, ds.H, ds.W, ds.C, feats, NULL, "  reference features");
     if (rc == DDPM_OK) rc = feature_stats(feats, ds.N, e->D, *mu, *sigma);
-    if (rc == DDPM_OK) rc = stats_save(path, *mu, *sigma, e->D, info->extractor, want);
+    if (rc == DDPM_OK && root) rc = stats_save(path, *mu, *sigma, e->D, info->extractor, want);
     *D = e->D;
     ddpm_free(feats);
     dataset_free(&ds);

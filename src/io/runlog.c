@@ -107,6 +107,8 @@ static int get_attr(const char *key, const char *dflt_value, void *user)
     if (!h5io_attr_exists(c->loc, c->obj, key)) {
         /* data_dir may be absent from files written by other tools: keep the default. */
         if (!strcmp(key, "data_dir") || !strcmp(key, "num_groups")) return DDPM_OK;
+        /* files written before grad_blocks existed lack it: absent means 1 (one whole-batch backward) */
+        if (!strcmp(key, "grad_blocks")) return DDPM_OK;
         return ddpm_error("%s: config attribute '%s' missing on %s", h5io_filename(c->loc, fn, sizeof fn),
                           key, c->obj);
     }

@@ -123,6 +123,7 @@ struct unet {
     int B, train, have_forward;
     uint64_t seed;
     uint32_t step;
+    uint32_t first;                     /* global index of example 0 (dropout streams) */
 };
 
 /* ---- building ---- */
@@ -726,7 +727,8 @@ static int res_forward(unet *m, op *o, int B)
     const float *c2in = a2;
     r->dropped = m->train && m->dropout > 0.0;
     if (r->dropped) {
-        dropout_forward(d2, r->mask, a2, m->dropout, m->seed, r->dropout_layer, m->step, B, (size_t)N * cout);
+        dropout_forward_at(d2, r->mask, a2, m->dropout, m->seed, r->dropout_layer, m->step, m->first, B,
+                           (size_t)N * cout);
         c2in = d2;
     }
     DDPM_TRY(conv2d_forward(y->val, c2in, PRM(r->conv2_W), PRM(r->conv2_b), m->col, m->col_cap, B, H,
@@ -790,6 +792,12 @@ static int op_forward(unet *m, op *o, int B)
 int unet_forward(unet *m, const float *x, const int32_t *t, int B, int train, uint64_t seed,
                  uint32_t step, float *out)
 {
+    return unet_forward_at(m, x, t, B, train, seed, step, 0, out);
+}
+
+int unet_forward_at(unet *m, const float *x, const int32_t *t, int B, int train, uint64_t seed,
+                    uint32_t step, uint32_t first, float *out)
+{
     if (B < 1 || B > m->max_batch)
         return ddpm_error("unet_forward: batch %d outside 1..max_batch (%d) given at create time", B,
                           m->max_batch);
@@ -798,6 +806,7 @@ int unet_forward(unet *m, const float *x, const int32_t *t, int B, int train, ui
     m->train = train;
     m->seed = seed;
     m->step = step;
+    m->first = first;
     const node *xn = &m->nodes[m->x_node];
     memcpy(xn->val, x, (size_t)B * node_floats(xn) * sizeof(float));
 

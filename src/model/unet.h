@@ -77,6 +77,10 @@ void unet_zero_grads(unet *m);
  * copy of x and) the activations the backward needs. */
 int unet_forward(unet *m, const float *x, const int32_t *t, int B, int train, uint64_t seed,
                  uint32_t step, float *out);
+/* As unet_forward for examples first .. first+B-1 of the step's batch: dropout row b draws
+ * stream index first + b, so a block of the batch sees the masks the whole batch would. */
+int unet_forward_at(unet *m, const float *x, const int32_t *t, int B, int train, uint64_t seed,
+                    uint32_t step, uint32_t first, float *out);
 /* dout: (B,H,W,Cout) = dL/dout for the batch of the last forward. ADDS dL/dparams into
  * unet_grads(m). */
 int unet_backward(unet *m, const float *dout);

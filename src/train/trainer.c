@@ -6,10 +6,13 @@
 #include "core/rng.h"
 #include "data/dataset.h"
 #include "diffusion/diffusion.h"
+#include "dist/dist.h"
 #include "io/checkpoint.h"
 #include "io/runlog.h"
 #include "model/unet.h"
+#include "train/grad_blocks.h"
 #include "train/optim.h"
+#include "train/train_dist.h"
 
 #include <errno.h>
 #include <math.h>
@@ -98,6 +101,8 @@ typedef struct {
     float *x0, *xt, *noise, *out, *dout;  /* (B,H,W,C) / (B,H,W,Cout) */
     int32_t *t;
     double *loss;
+    int blocked;      /* grad_blocks > 1 or several ranks: the fixed-block step (grad_blocks.h) */
+    grad_blocks gb;
 } train_state;
 
 static void state_free(train_state *s)
@@ -115,6 +120,7 @@ static void state_free(train_state *s)
     ddpm_free(s->dout);
     ddpm_free(s->t);
     ddpm_free(s->loss);
+    grad_blocks_free(&s->gb);
 }
 
 /* One optimisation step at `step`: returns the mean loss and the pre-clip gradient norm. */
@@ -132,19 +138,35 @@ static int train_step(train_state *s, const ddpm_config *cfg, int64_t step, doub
         rng_normal_fill(rng_stream_make(cfg->seed, RNG_NOISE, st, (uint32_t)b), s->noise + (size_t)b * D, D);
     }
     q_sample(&s->diff, s->x0, s->t, s->noise, B, D, s->xt);
-    DDPM_TRY(unet_forward(s->net, s->xt, s->t, B, 1, cfg->seed, st, s->out));
-    DDPM_TRY(training_losses(&s->diff, s->out, s->x0, s->xt, s->noise, s->t, B, H, W, C, s->loss, s->dout));
+    if (s->blocked) {
+        DDPM_TRY(grad_blocks_step(&s->gb, s->net, &s->diff, cfg, st, s->x0, s->xt, s->noise, s->t, s->out, s->dout,
+                                  s->loss));
+    } else {
+        DDPM_TRY(unet_forward(s->net, s->xt, s->t, B, 1, cfg->seed, st, s->out));
+        DDPM_TRY(training_losses(&s->diff, s->out, s->x0, s->xt, s->noise, s->t, B, H, W, C, s->loss, s->dout));
+        unet_zero_grads(s->net);
+        DDPM_TRY(unet_backward(s->net, s->dout));
+    }
     double m = 0;
     for (int b = 0; b < B; b++) m += s->loss[b];
     *mean_loss = m / B;
-    unet_zero_grads(s->net);
-    DDPM_TRY(unet_backward(s->net, s->dout));
     size_t n = unet_num_params(s->net);
-    *gnorm = clip_grad_global_norm(unet_grads(s->net), n, cfg->grad_clip);
+    float *grads = s->blocked ? s->gb.grad : unet_grads(s->net);
+    *gnorm = clip_grad_global_norm(grads, n, cfg->grad_clip);
     if (!isfinite(*mean_loss) || !isfinite(*gnorm)) return DDPM_OK; /* caller stops before updating */
-    adam_update(&s->opt, unet_params(s->net), unet_grads(s->net), warmed_up_lr(cfg->lr, cfg->warmup, step));
+    adam_update(&s->opt, unet_params(s->net), grads, warmed_up_lr(cfg->lr, cfg->warmup, step));
     ema_update(s->ema, unet_params(s->net), n, cfg->ema_decay);
     return DDPM_OK;
+}
+
+static const char *ranks_note(const ddpm_config *cfg)
+{
+    static char note[96];
+    note[0] = 0;
+    if (dist_size() > 1 || cfg->grad_blocks > 1)
+        snprintf(note, sizeof note, ", %d gradient blocks on %d rank%s", cfg->grad_blocks, dist_size(),
+                 dist_size() > 1 ? "s" : "");
+    return note;
 }
 
 static int train_run_locked(const ddpm_config *cfg, const char *dir, const train_opts *o, train_result *res)
@@ -152,6 +174,8 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
     memset(res, 0, sizeof *res);
     res->diverged_step = -1;
     double t0 = ddpm_now();
+    /* Under MPI only rank 0 touches DIR; the others follow its decisions (train_dist.h). */
+    const int root = dist_rank() == 0;
     DDPM_TRY(config_validate(cfg));
     char ckpt[1100], logp[1100], cfgp[1100];
     fs_join(ckpt, sizeof ckpt, dir, "ckpt.h5");
@@ -159,7 +183,7 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
     fs_join(cfgp, sizeof cfgp, dir, "config.txt");
 
     int resume = 0;
-    if (access(ckpt, F_OK) == 0) {
+    if (root && access(ckpt, F_OK) == 0) {
         ddpm_config have;
         if (checkpoint_read_config(ckpt, &have) != DDPM_OK)
             return ddpm_error_prefix("%s holds an unreadable checkpoint; move it away to start afresh", dir);
@@ -172,6 +196,7 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
         }
         resume = 1;
     }
+    DDPM_TRY(train_dist_agree_int(&resume));
 
     train_state s;
     memset(&s, 0, sizeof s);
@@ -183,7 +208,8 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
     memset(&L, 0, sizeof L);
     L.file = H5I_INVALID_HID;
 
-    if (unet_create(&s.net, cfg, B) != DDPM_OK) goto done;
+    s.blocked = cfg->grad_blocks > 1 || dist_size() > 1;
+    if (unet_create(&s.net, cfg, s.blocked ? grad_blocks_block_size(cfg) : B) != DDPM_OK) goto done;
     if (diffusion_init(&s.diff, cfg) != DDPM_OK) goto done;
     if (dataset_load(&s.ds, cfg, 1) != DDPM_OK) goto done;
     if (batch_sampler_init(&s.sampler, &s.ds, cfg->seed) != DDPM_OK) goto done;
@@ -198,24 +224,27 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
     s.t = ddpm_alloc((size_t)B * sizeof(int32_t));
     s.loss = ddpm_alloc((size_t)B * sizeof(double));
     if (!s.ema || !s.x0 || !s.xt || !s.noise || !s.out || !s.dout || !s.t || !s.loss) goto done;
+    if (s.blocked && grad_blocks_init(&s.gb, cfg, n) != DDPM_OK) goto done;
 
     int64_t step = 0;
     if (resume) {
-        if (checkpoint_load_train_state(ckpt, s.net, unet_params(s.net), s.ema, &s.opt, &step) != DDPM_OK)
+        if (root && checkpoint_load_train_state(ckpt, s.net, unet_params(s.net), s.ema, &s.opt, &step) != DDPM_OK)
             goto done;
-        fprintf(stderr, "train: resuming %s from step %lld\n", dir, (long long)step);
+        if (train_dist_bcast_state(s.net, s.ema, &s.opt, &step) != DDPM_OK) goto done;
+        if (root) fprintf(stderr, "train: resuming %s from step %lld\n", dir, (long long)step);
         /* An extended run (train_steps raised) records the config it now runs under. */
         char text[8192];
         config_dump(cfg, text, sizeof text);
-        if (fs_write_text_atomic(cfgp, text) != DDPM_OK) goto done;
+        if (root && fs_write_text_atomic(cfgp, text) != DDPM_OK) goto done;
     } else {
         unet_init_params(s.net, cfg->seed);
         memcpy(s.ema, unet_params(s.net), n * sizeof(float));
         char text[8192];
         config_dump(cfg, text, sizeof text);
-        if (fs_write_text_atomic(cfgp, text) != DDPM_OK) goto done;
+        if (root && fs_write_text_atomic(cfgp, text) != DDPM_OK) goto done;
     }
     res->resumed_from = (int)step;
+    if (!root) goto follow;
     /* A log without a checkpoint belongs to a run that died before its first checkpoint. */
     if (runlog_open(&L, logp, cfg, o->argc, o->argv, resume && access(logp, F_OK) == 0) != DDPM_OK) goto done;
     if (resume) {
@@ -228,18 +257,23 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
     h5io_attr_i64(L.file, ".", "num_params", (int64_t)n);
     if (resume && write_config_attrs(L.file, "config", cfg) != DDPM_OK) goto done;
     if (write_status(dir, "running", step) != DDPM_OK) goto done;
+follow:
+    if (train_dist_provenance(L.file, L.resume_group[0] ? L.resume_group : "provenance") != DDPM_OK) goto done;
 
     char hex[17];
     config_hash(cfg, hex);
-    fprintf(stderr, "train: %s, %zu parameters, %lld steps of batch %d on %s (%d images), config %s\n", dir, n,
-            (long long)cfg->train_steps, B, dataset_name(cfg->dataset), s.ds.N, hex);
+    if (root)
+        fprintf(stderr, "train: %s, %zu parameters, %lld steps of batch %d on %s (%d images), config %s%s\n", dir,
+                n, (long long)cfg->train_steps, B, dataset_name(cfg->dataset), s.ds.N, hex, ranks_note(cfg));
     progress pb;
-    progress_begin(&pb, "train", cfg->train_steps, step);
+    if (root) progress_begin(&pb, "train", cfg->train_steps, step);
     double last_ckpt = ddpm_now(), window = 0, recent[100];
     int window_n = 0, nrecent = 0;
     train_outcome outcome = TRAIN_FINISHED;
     while (step < cfg->train_steps) {
-        if ((o->stop && *o->stop) || (o->stop_after >= 0 && step >= o->stop_after)) {
+        int stop_req = 0;  /* a signal on any rank stops every rank at the same step */
+        if (dist_any_flag(o->stop && *o->stop, &stop_req) != DDPM_OK) goto done;
+        if (stop_req || (o->stop_after >= 0 && step >= o->stop_after)) {
             outcome = TRAIN_INTERRUPTED;
             break;
         }
@@ -248,8 +282,9 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
         if (!isfinite(loss) || !isfinite(gnorm)) {
             outcome = TRAIN_DIVERGED;
             res->diverged_step = step;
-            fprintf(stderr, "\ntrain: loss %g, gradient norm %g at step %lld: diverged; the last good checkpoint "
-                            "(step %lld) is kept\n", loss, gnorm, (long long)step, (long long)res->step);
+            if (root)
+                fprintf(stderr, "\ntrain: loss %g, gradient norm %g at step %lld: diverged; the last good checkpoint "
+                                "(step %lld) is kept\n", loss, gnorm, (long long)step, (long long)res->step);
             break;
         }
         double lr = warmed_up_lr(cfg->lr, cfg->warmup, step);
@@ -258,21 +293,24 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
         window_n++;
         recent[nrecent++ % 100] = loss;
         res->final_loss = loss;
-        if (runlog_append(&L, "step", (double)step) || runlog_append(&L, "loss", loss) ||
-            runlog_append(&L, "grad_norm", gnorm) || runlog_append(&L, "lr", lr) ||
-            runlog_append(&L, "wall_time", ddpm_now() - t0) ||
-            runlog_append(&L, "images_per_sec", B / (ddpm_now() - ts)))
+        if (root && (runlog_append(&L, "step", (double)step) || runlog_append(&L, "loss", loss) ||
+                     runlog_append(&L, "grad_norm", gnorm) || runlog_append(&L, "lr", lr) ||
+                     runlog_append(&L, "wall_time", ddpm_now() - t0) ||
+                     runlog_append(&L, "images_per_sec", B / (ddpm_now() - ts))))
             goto done;
-        if (runlog_maybe_flush(&L, 0) != DDPM_OK) goto done;
-        int due = (o->ckpt_every > 0 && step % o->ckpt_every == 0) ||
-                  (o->ckpt_seconds > 0 && ddpm_now() - last_ckpt > o->ckpt_seconds);
+        if (root && runlog_maybe_flush(&L, 0) != DDPM_OK) goto done;
+        int due = 0;  /* each rank's clock differs: a checkpoint is due when it is due on any rank */
+        if (dist_any_flag(o->ckpt_seconds > 0 && ddpm_now() - last_ckpt > o->ckpt_seconds, &due) != DDPM_OK) goto done;
+        due |= o->ckpt_every > 0 && step % o->ckpt_every == 0;
         if (due && step < cfg->train_steps) {
-            if (checkpoint_save(ckpt, cfg, s.net, unet_params(s.net), s.ema, &s.opt, step, o->argc, o->argv) != DDPM_OK)
+            if (root &&
+                checkpoint_save(ckpt, cfg, s.net, unet_params(s.net), s.ema, &s.opt, step, o->argc, o->argv) != DDPM_OK)
                 goto ckpt_failed;
             res->step = step;
             last_ckpt = ddpm_now();
-            runlog_maybe_flush(&L, 1);
+            if (root) runlog_maybe_flush(&L, 1);
         }
+        if (!root) continue;
         char extra[96];
         snprintf(extra, sizeof extra, "loss %.4f (avg %.4f) |g| %.3f", loss, window / window_n, gnorm);
         progress_update(&pb, step, extra);
@@ -284,6 +322,12 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
     res->last_loss_n = nrecent < 100 ? nrecent : 100;
     res->last_loss = 0;
     for (int i = 0; i < res->last_loss_n; i++) res->last_loss += recent[i] / res->last_loss_n;
+    if (!root) {
+        res->outcome = outcome;
+        res->step = step;
+        rc = DDPM_OK;
+        goto done;
+    }
     if (outcome != TRAIN_DIVERGED) {
         if (checkpoint_save(ckpt, cfg, s.net, unet_params(s.net), s.ema, &s.opt, step, o->argc, o->argv) != DDPM_OK)
             goto ckpt_failed;
@@ -329,6 +373,7 @@ done:
 int train_run(const ddpm_config *cfg, const char *dir, const train_opts *o, train_result *res)
 {
     DDPM_TRY(config_validate(cfg));
+    if (dist_rank() != 0) return train_run_locked(cfg, dir, o, res); /* rank 0 owns the directory */
     int created = 0;
     DDPM_TRY(ensure_dir(dir, &created));
     fs_dir_lock lock;

@@ -5,7 +5,12 @@
  * interrupted or diverged, and the step). A directory holding a checkpoint of the same config
  * (train_steps aside, so a run can be extended) is resumed; another config is an error.
  * The batch, timesteps, noise and dropout of step s depend only on (seed, s), so an interrupted
- * and resumed run is bit-identical to an uninterrupted one. */
+ * and resumed run is bit-identical to an uninterrupted one.
+ *
+ * grad_blocks > 1 cuts every step into fixed example blocks (train/grad_blocks.h). Under MPI
+ * (bin/ddpm-mpi) train_run is collective: rank 0 alone touches DIR, the ranks split the blocks,
+ * and every rank-dependent decision (resume, stop signal, time-based checkpoint) is agreed
+ * (train/train_dist.h); the run is the same bits as the serial one for any rank count. */
 #ifndef DDPM_TRAINER_H
 #define DDPM_TRAINER_H
 
