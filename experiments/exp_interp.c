@@ -85,7 +85,11 @@ int main(int argc, char **argv)
     snprintf(logp, sizeof logp, "%s/log.h5", a.out_dir);
     if (rc == DDPM_OK) {
         progress_end(&pb, NULL);
-        rc = png_write_grid(pg, grid, (ROWS + 1) * cols, m.H, m.W, m.C, cols, 1);
+        char cap[320];
+        snprintf(cap, sizeof cap, "interpolation, tier %s, %s step %lld (ema). rows 1-3: lambda 0..1 in x_t at t = %d, %d, "
+                 "%d, source images at the ends; row 4: pixel-space interpolation", a.tier.name, r.variant,
+                 (long long)r.steps, tl[0], tl[1], tl[2]);
+        rc = png_write_grid_captioned(pg, grid, (ROWS + 1) * cols, m.H, m.W, m.C, cols, 1, cap);
     }
     runlog lg;
     if (rc == DDPM_OK) {

@@ -98,8 +98,16 @@ int main(int argc, char **argv)
     snprintf(p6, sizeof p6, "%s/progressive.png", a.out_dir);
     snprintf(p7, sizeof p7, "%s/shared_xt.png", a.out_dir);
     snprintf(logp, sizeof logp, "%s/log.h5", a.out_dir);
-    if (rc == DDPM_OK) rc = png_write_grid(p6, grid6, FIG6_SAMPLES * cols6, m.H, m.W, m.C, cols6, 1);
-    if (rc == DDPM_OK) rc = png_write_grid(p7, grid7, FIG7_ROWS * (FIG7_SAMPLES + 2), m.H, m.W, m.C, FIG7_SAMPLES + 2, 1);
+    char cap6[256], cap7[256];
+    snprintf(cap6, sizeof cap6, "progressive generation, tier %s, %s step %lld (ema). rows: %d samples; columns: "
+             "predicted x_0 every %d steps from t = %d, then the sample", a.tier.name, r.variant, (long long)r.steps,
+             FIG6_SAMPLES, every, T - 1);
+    snprintf(cap7, sizeof cap7, "samples sharing x_t, tier %s, %s step %lld. rows: t = %d, %d, %d, %d; columns: x_0, "
+             "x_t, then %d samples from that x_t", a.tier.name, r.variant, (long long)r.steps, tlist[0], tlist[1],
+             tlist[2], tlist[3], FIG7_SAMPLES);
+    if (rc == DDPM_OK) rc = png_write_grid_captioned(p6, grid6, FIG6_SAMPLES * cols6, m.H, m.W, m.C, cols6, 1, cap6);
+    if (rc == DDPM_OK)
+        rc = png_write_grid_captioned(p7, grid7, FIG7_ROWS * (FIG7_SAMPLES + 2), m.H, m.W, m.C, FIG7_SAMPLES + 2, 1, cap7);
     runlog lg;
     if (rc == DDPM_OK) {
         hsize_t d6[5] = { (hsize_t)nrec, FIG6_SAMPLES, (hsize_t)m.H, (hsize_t)m.W, (hsize_t)m.C };

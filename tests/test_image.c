@@ -314,6 +314,40 @@ START_TEST(test_png_errors)
 }
 END_TEST
 
+/* Captions: the band's height follows the wrapped line count, glyphs land where the font puts
+ * them (here "1" and "7" at scale 1 and 2), and a captioned grid is the grid with the band under it. */
+START_TEST(test_caption)
+{
+    ck_assert_int_eq(caption_height("", 100, 1), 0);
+    ck_assert_int_eq(caption_height("ab", 100, 1), 9);                  /* one line: 7 rows + 2 */
+    ck_assert_int_eq(caption_height("aaaa bbbb cccc", 24, 1), 23);      /* 5 characters a line: 3 lines of 7 + 2 */
+    ck_assert_int_eq(caption_height("ab", 100, 2), 18);
+    uint8_t band[9 * 12];
+    ck_assert_int_eq(caption_render(band, 9, 12, 1, "17", 1), DDPM_OK);
+    /* "1" = rows 010 110 010 010 111 at x 1..3, y 2..6; "7" = 111 001 001 001 001 at x 5..7 */
+    static const char *want[9] = { "............", "............", "..#..###....", ".##....#....", "..#....#....",
+                                   "..#....#....", ".###...#....", "............", "............" };
+    for (int y = 0; y < 9; y++)
+        for (int x = 0; x < 12; x++)
+            ck_assert_msg((band[y * 12 + x] == 0) == (want[y][x] == '#'), "pixel (%d,%d)", y, x);
+    uint8_t big[18 * 24 * 3];
+    ck_assert_int_eq(caption_render(big, 18, 24, 3, "1", 2), DDPM_OK);
+    ck_assert(big[(4 * 24 + 4) * 3] == 0 && big[(5 * 24 + 5) * 3 + 2] == 0 && big[(4 * 24 + 2) * 3] == 255);
+    /* a captioned grid: 16 images 4x4, 4x4 tiles with pad 1 -> 22x22, plus a 9-row band */
+    uint8_t imgs[16 * 16];
+    memset(imgs, 128, sizeof imgs);
+    const char *path = test_tmp_path("caption.png");
+    ck_assert_int_eq(png_write_grid_captioned(path, imgs, 16, 4, 4, 1, 0, 1, "ok"), DDPM_OK);
+    uint8_t *got;
+    int H, W;
+    ck_assert_int_eq(png_read(path, &got, &H, &W, 1), DDPM_OK);
+    ck_assert(H == 22 + 9 && W == 22);
+    ck_assert_int_eq(got[0], 128);
+    ck_assert(got[(22 + 2) * W + 2] == 0 && got[(22 + 3) * W + 1] == 0); /* "o" = 010 101 ...: x 2, then x 1 */
+    ddpm_free(got);
+}
+END_TEST
+
 static Suite *image_suite(void)
 {
     Suite *s = suite_create("image");
@@ -324,6 +358,7 @@ static Suite *image_suite(void)
     tcase_add_test(tc, test_png_roundtrip);
     tcase_add_test(tc, test_png_read_formats);
     tcase_add_test(tc, test_png_errors);
+    tcase_add_test(tc, test_caption);
     suite_add_tcase(s, tc);
     return s;
 }

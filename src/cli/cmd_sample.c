@@ -90,7 +90,14 @@ int cmd_sample(int argc, char **argv)
         if (!rc) rc = h5io_commit(o, outp) != DDPM_OK;
         else h5io_abandon(o, outp);
     }
-    if (!rc && png && dist_rank() == 0) rc = png_write_grid(png, u8, (int)n, m.H, m.W, m.C, 0, 1) != DDPM_OK;
+    if (!rc && png && dist_rank() == 0) {
+        char cap[1200];
+        int64_t step = -1;
+        checkpoint_read_step(cli_get(&a, "ckpt"), &step);
+        snprintf(cap, sizeof cap, "%lld samples, seed %lld, %s weights of %s (step %lld), rows then columns",
+                 n, seed, cli_flag(&a, "raw") ? "raw" : "ema", cli_get(&a, "ckpt"), (long long)step);
+        rc = png_write_grid_captioned(png, u8, (int)n, m.H, m.W, m.C, 0, 1, cap) != DDPM_OK;
+    }
     if (rc) cli_fail(&a);
     else printf("sample: wrote %lld samples to %s%s%s\n", n, outp, png ? " and " : "", png ? png : "");
     ddpm_free(x); ddpm_free(rec); ddpm_free(u8);

@@ -298,7 +298,12 @@ int experiment_evaluate(const tier_spec *t, variant_result *r, int want_train_bp
     if (rc == DDPM_OK) rc = samples_piece(&c, &m, &r->cfg, t->samples_n, t->batch, &samples);
     if (rc == DDPM_OK && png_path) {
         int n = t->samples_n < 64 ? t->samples_n : 64;
-        rc = png_write_grid(png_path, samples, n, m.H, m.W, m.C, 0, 1);
+        char cap[256];
+        int side = 1;
+        while (side * side < n) side++;
+        snprintf(cap, sizeof cap, "%s, tier %s, step %lld, ema weights: %d of %d samples (%dx%d, rows then columns), T = %d",
+                 r->variant, t->name, (long long)r->steps, n, t->samples_n, side, side, m.diff.T);
+        rc = png_write_grid_captioned(png_path, samples, n, m.H, m.W, m.C, 0, 1, cap);
     }
     if (rc == DDPM_OK) {
         rc = quality_metrics(&r->cfg, samples, t->samples_n, m.H, m.W, m.C, refp, t->ref_n, 1, &r->q);

@@ -33,6 +33,14 @@ int images_tile(uint8_t *grid, const uint8_t *images, int N, int H, int W, int C
 int png_write_grid(const char *path, const uint8_t *images, int N, int H, int W, int C,
                    int cols, int pad);
 /* pixels (H, W, C) uint8, C = 1 or 3 -> an 8-bit gray or RGB PNG at path (atomic). */
+/* The same grid with a caption band under it (what the picture shows: rows, columns, tier,
+ * checkpoint), text wrapped to the width in a small built-in pixel font. */
+int png_write_grid_captioned(const char *path, const uint8_t *images, int N, int H, int W, int C, int cols, int pad,
+                             const char *caption);
+/* Height of the caption band for text at this width and pixel scale (0 for no text), and its
+ * rendering (black on white) into band [height, width, C]. */
+int caption_height(const char *text, int width, int scale);
+int caption_render(uint8_t *band, int height, int width, int C, const char *text, int scale);
 int png_write(const char *path, const uint8_t *pixels, int H, int W, int C);
 /* Reads a PNG as 8-bit with C = 1 or 3 channels (converting as described above).
  * *out (H, W, C) uint8 is allocated with ddpm_alloc (free with ddpm_free); on error *out is
