@@ -7,7 +7,7 @@
  * uninterrupted run's row for row: rows logged after the last checkpoint are dropped on resume.
  * A log damaged beyond reopening is moved aside and a new one started; the run still finishes.
  * A full disk fails the checkpoint write with a clear error and keeps the previous checkpoint. */
-#include "testutil.h"
+#include "testutil_run.h"
 
 #include "core/common.h"
 #include "core/fs.h"
@@ -102,73 +102,6 @@ static void rmrf(const char *dir)
     ck_assert_int_eq(system(cmd), 0);
 }
 
-static void tiny_config(ddpm_config *c)
-{
-    config_defaults(c);
-    for (size_t i = 0; i < NSETS; i++) ck_assert_int_eq(config_set(c, SETS[i]), DDPM_OK);
-}
-
-/* Compares the checkpoints of two runs bit for bit. */
-static void assert_same_checkpoint(const char *d1, const char *d2)
-{
-    ddpm_config c;
-    tiny_config(&c);
-    unet *m;
-    ck_assert_int_eq(unet_create(&m, &c, 1), DDPM_OK);
-    size_t n = unet_num_params(m);
-    float *p[2], *e[2];
-    adam_state o[2];
-    int64_t step[2];
-    const char *dirs[2] = { d1, d2 };
-    for (int r = 0; r < 2; r++) {
-        char path[1100];
-        snprintf(path, sizeof path, "%s/ckpt.h5", dirs[r]);
-        p[r] = malloc(n * sizeof(float));
-        e[r] = malloc(n * sizeof(float));
-        ck_assert_int_eq(adam_init(&o[r], n), DDPM_OK);
-        ck_assert_msg(checkpoint_load_train_state(path, m, p[r], e[r], &o[r], &step[r]) == DDPM_OK, "%s",
-                      ddpm_last_error());
-    }
-    ck_assert_int_eq(step[0], STEPS);
-    ck_assert_int_eq(step[1], STEPS);
-    ck_assert_int_eq(o[0].t, o[1].t);
-    ck_assert_msg(memcmp(p[0], p[1], n * sizeof(float)) == 0, "weights differ from the uninterrupted run");
-    ck_assert_msg(memcmp(e[0], e[1], n * sizeof(float)) == 0, "EMA weights differ from the uninterrupted run");
-    ck_assert_msg(memcmp(o[0].m, o[1].m, n * sizeof(float)) == 0 && memcmp(o[0].v, o[1].v, n * sizeof(float)) == 0,
-                  "Adam moments differ from the uninterrupted run");
-    for (int r = 0; r < 2; r++) {
-        free(p[r]);
-        free(e[r]);
-        adam_free(&o[r]);
-    }
-    unet_free(m);
-}
-
-/* The per-step series of two logs are equal row for row (wall-clock series excepted). */
-static void assert_same_series(const char *d1, const char *d2)
-{
-    const char *names[] = { "series/step", "series/loss", "series/grad_norm", "series/lr" };
-    char l1[1100], l2[1100];
-    snprintf(l1, sizeof l1, "%s/log.h5", d1);
-    snprintf(l2, sizeof l2, "%s/log.h5", d2);
-    hid_t f1 = h5io_open(l1, 0), f2 = h5io_open(l2, 0);
-    ck_assert_msg(f1 >= 0 && f2 >= 0, "%s", ddpm_last_error());
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        float *a, *b;
-        int ra, rb;
-        hsize_t da[H5IO_MAX_RANK], db[H5IO_MAX_RANK];
-        ck_assert_int_eq(h5io_read_f32(f1, names[i], &a, &ra, da), DDPM_OK);
-        ck_assert_int_eq(h5io_read_f32(f2, names[i], &b, &rb, db), DDPM_OK);
-        ck_assert_msg(ra == 1 && rb == 1 && da[0] == STEPS && db[0] == STEPS, "%s: %llu and %llu rows, want %d",
-                      names[i], (unsigned long long)da[0], (unsigned long long)db[0], STEPS);
-        ck_assert_msg(memcmp(a, b, STEPS * sizeof(float)) == 0, "%s differs from the uninterrupted run", names[i]);
-        free(a);
-        free(b);
-    }
-    h5io_close(f1);
-    h5io_close(f2);
-}
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -226,8 +159,8 @@ START_TEST(kill9_loop_resumes_bit_identical)
     int64_t st;
     ck_assert_int_eq(train_read_status(d2, word, sizeof word, &st), DDPM_OK);
     ck_assert_str_eq(word, "finished");
-    assert_same_checkpoint(d1, d2);
-    assert_same_series(d1, d2);
+    test_assert_same_run_state(d1, d2, STEPS);
+    test_assert_same_series(d1, d2, STEPS);
     rmrf(d1);
     rmrf(d2);
 }
@@ -253,7 +186,7 @@ START_TEST(damaged_log_is_moved_aside)
 
     ck_assert_int_eq(run_train(d2, out), 0);
     ck_assert_msg(access(dp, F_OK) == 0, "the damaged log was not kept as %s", dp);
-    assert_same_checkpoint(d1, d2);
+    test_assert_same_run_state(d1, d2, STEPS);
     hid_t g = h5io_open(lp, 0);
     ck_assert_msg(g >= 0, "%s", ddpm_last_error());
     char prev[1100];
@@ -304,8 +237,8 @@ START_TEST(full_disk_keeps_last_checkpoint)
     ck_assert_int_eq(train_read_status(d2, word, sizeof word, &step), DDPM_OK);
     ck_assert_str_eq(word, "interrupted");
     ck_assert_int_eq(run_train(d2, out), 0);
-    assert_same_checkpoint(d1, d2);
-    assert_same_series(d1, d2);
+    test_assert_same_run_state(d1, d2, STEPS);
+    test_assert_same_series(d1, d2, STEPS);
     rmrf(d1);
     rmrf(d2);
 }

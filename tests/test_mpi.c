@@ -16,7 +16,7 @@
  * bin/ddpm under mpirun -np 2 refuses with a line naming bin/ddpm-mpi; more ranks than
  * grad_blocks is a clear error; sample, bpd, stats and eval at P = 1..3 write the serial
  * commands' datasets (3 global batches, the last one partial). */
-#include "testutil.h"
+#include "testutil_run.h"
 
 #include "core/common.h"
 #include "core/config.h"
@@ -120,67 +120,7 @@ static void text_of(const char *path, char *buf, size_t n)
     if (!test_read_text(path, buf, n)) snprintf(buf, n, "(no output at %s)", path);
 }
 
-/* The training state of two run directories is the same bits; step must be want_step. */
-static void assert_same_state(const char *d1, const char *d2, int64_t want_step)
-{
-    char p1[1200], p2[1200];
-    snprintf(p1, sizeof p1, "%s/ckpt.h5", d1);
-    snprintf(p2, sizeof p2, "%s/ckpt.h5", d2);
-    ddpm_config c;
-    ck_assert_msg(checkpoint_read_config(p1, &c) == DDPM_OK, "%s", ddpm_last_error());
-    ck_assert_int_eq(c.grad_blocks, 4);
-    unet *m;
-    ck_assert_int_eq(unet_create(&m, &c, 1), DDPM_OK);
-    size_t n = unet_num_params(m);
-    float *p[2], *e[2];
-    adam_state o[2];
-    int64_t step[2];
-    const char *paths[2] = { p1, p2 };
-    for (int r = 0; r < 2; r++) {
-        p[r] = malloc(n * sizeof(float));
-        e[r] = malloc(n * sizeof(float));
-        ck_assert_int_eq(adam_init(&o[r], n), DDPM_OK);
-        ck_assert_msg(checkpoint_load_train_state(paths[r], m, p[r], e[r], &o[r], &step[r]) == DDPM_OK, "%s",
-                      ddpm_last_error());
-        ck_assert_int_eq(step[r], want_step);
-    }
-    ck_assert_int_eq(o[0].t, o[1].t);
-    ck_assert_msg(memcmp(p[0], p[1], n * sizeof(float)) == 0, "%s: weights differ from %s", d2, d1);
-    ck_assert_msg(memcmp(e[0], e[1], n * sizeof(float)) == 0, "%s: EMA differs from %s", d2, d1);
-    ck_assert_msg(memcmp(o[0].m, o[1].m, n * sizeof(float)) == 0, "%s: Adam m differs from %s", d2, d1);
-    ck_assert_msg(memcmp(o[0].v, o[1].v, n * sizeof(float)) == 0, "%s: Adam v differs from %s", d2, d1);
-    for (int r = 0; r < 2; r++) {
-        free(p[r]);
-        free(e[r]);
-        adam_free(&o[r]);
-    }
-    unet_free(m);
-}
 
-/* The per-step series step, loss, grad_norm and lr are equal row for row. */
-static void assert_same_series(const char *d1, const char *d2)
-{
-    const char *names[] = { "series/step", "series/loss", "series/grad_norm", "series/lr" };
-    char l1[1200], l2[1200];
-    snprintf(l1, sizeof l1, "%s/log.h5", d1);
-    snprintf(l2, sizeof l2, "%s/log.h5", d2);
-    hid_t f1 = h5io_open(l1, 0), f2 = h5io_open(l2, 0);
-    ck_assert_msg(f1 >= 0 && f2 >= 0, "%s", ddpm_last_error());
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        double *a, *b;
-        int ra, rb;
-        hsize_t da[H5IO_MAX_RANK], db[H5IO_MAX_RANK];
-        ck_assert_int_eq(h5io_read_f64(f1, names[i], &a, &ra, da), DDPM_OK);
-        ck_assert_int_eq(h5io_read_f64(f2, names[i], &b, &rb, db), DDPM_OK);
-        ck_assert_msg(da[0] == STEPS && db[0] == STEPS, "%s: %llu and %llu rows, want %d", names[i],
-                      (unsigned long long)da[0], (unsigned long long)db[0], STEPS);
-        ck_assert_msg(memcmp(a, b, STEPS * sizeof(double)) == 0, "%s: %s differs from %s", d2, names[i], d1);
-        free(a);
-        free(b);
-    }
-    h5io_close(f1);
-    h5io_close(f2);
-}
 
 static int64_t log_nranks(const char *dir)
 {
@@ -231,8 +171,13 @@ START_TEST(training_equals_serial_for_p_1_to_4)
         text_of(log, text, sizeof text);
         ck_assert_msg(rc == 0, "P=%d: exit %d: %s", P, rc, text);
         ck_assert_msg(strstr(text, "train: finished 8 steps"), "P=%d: %s", P, text);
-        assert_same_state(ref_dir(), d, STEPS);
-        assert_same_series(ref_dir(), d);
+        test_assert_same_run_state(ref_dir(), d, STEPS);
+        test_assert_same_series(ref_dir(), d, STEPS);
+        ddpm_config c;
+        char ck[1200];
+        snprintf(ck, sizeof ck, "%s/ckpt.h5", d);
+        ck_assert(checkpoint_read_config(ck, &c) == DDPM_OK);
+        ck_assert_int_eq(c.grad_blocks, 4); /* the blocked path is what is compared */
         ck_assert_int_eq(log_nranks(d), P);
         rmrf(d);
     }
@@ -257,8 +202,8 @@ START_TEST(stop_at_4_ranks_resume_at_2)
     int rc = mpi_run(log, 2, args);
     text_of(log, text, sizeof text);
     ck_assert_msg(rc == 0 && strstr(text, "resuming"), "exit %d: %s", rc, text);
-    assert_same_state(ref_dir(), d, STEPS);
-    assert_same_series(ref_dir(), d);
+    test_assert_same_run_state(ref_dir(), d, STEPS);
+    test_assert_same_series(ref_dir(), d, STEPS);
     rmrf(d);
 }
 END_TEST
@@ -359,8 +304,8 @@ START_TEST(killed_rank_ends_job_and_resume_is_identical)
         int rc = mpi_run(log, 3, args);
         text_of(log, text, sizeof text);
         ck_assert_msg(rc == 0, "resume after the kill: exit %d: %s", rc, text);
-        assert_same_state(ref_dir(), d, STEPS);
-        assert_same_series(ref_dir(), d);
+        test_assert_same_run_state(ref_dir(), d, STEPS);
+        test_assert_same_series(ref_dir(), d, STEPS);
     } else {
         /* the kill came after step STEPS: nothing to compare here */
         fprintf(stderr, "test_mpi: the killed run had passed step %d; its resume is checked by the SIGTERM case\n", STEPS);
@@ -392,8 +337,8 @@ START_TEST(sigterm_to_mpirun_checkpoints_and_resumes)
     int rc = mpi_run(log, 2, args);
     text_of(log, text, sizeof text);
     ck_assert_msg(rc == 0, "resume after SIGTERM: exit %d: %s", rc, text);
-    assert_same_state(ref_dir(), d, STEPS);
-    assert_same_series(ref_dir(), d);
+    test_assert_same_run_state(ref_dir(), d, STEPS);
+    test_assert_same_series(ref_dir(), d, STEPS);
     rmrf(d);
 }
 END_TEST

@@ -25,9 +25,14 @@ int ddpm_error_in(const char *file, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    for (char *c = msg; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+    ddpm_printable(msg);
     return ddpm_error("%s: %s", file, msg);
+}
+
+void ddpm_printable(char *s)
+{
+    for (char *c = s; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
 }
 
 int ddpm_error_prefix(const char *fmt, ...)

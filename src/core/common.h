@@ -23,6 +23,8 @@ int ddpm_error(const char *fmt, ...) DDPM_PRINTF(1, 2);
 /* "file: message" for readers of untrusted files: control characters in the message (names
  * quoted from the file) become '?', so it stays one printable line. Returns DDPM_ERR. */
 int ddpm_error_in(const char *file, const char *fmt, ...) DDPM_PRINTF(2, 3);
+/* Replaces control characters in s by '?' (text quoted from a file, kept one printable line). */
+void ddpm_printable(char *s);
 /* Prefixes the current message: "prefix: old message". Returns DDPM_ERR. */
 int ddpm_error_prefix(const char *fmt, ...) DDPM_PRINTF(1, 2);
 const char *ddpm_last_error(void);

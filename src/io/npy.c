@@ -30,18 +30,7 @@ struct npy_file {
     int n;
 };
 
-static int nerr(const npy_file *f, const char *fmt, ...) DDPM_PRINTF(2, 3);
-static int nerr(const npy_file *f, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    for (char *c = msg; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
-    return ddpm_error("%s: %s", f->label, msg);
-}
+#define nerr(f, ...) ddpm_error_in((f)->label, __VA_ARGS__)
 
 /* ---- the header dict ---------------------------------------------------------------------- */
 

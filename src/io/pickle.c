@@ -75,9 +75,7 @@ int pk_err(const pk_vm *u, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    /* messages quote names and keys from the file: keep them one printable line */
-    for (char *c = msg; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+    ddpm_printable(msg); /* messages quote names and keys from the file */
     return ddpm_error("%s: %s at byte %zu: %s", u->label, u->what, (size_t)(u->p - u->start), msg);
 }
 

@@ -54,19 +54,7 @@ struct pth_file {
     int nt, capt;
 };
 
-static int ferr(const pth_file *f, const char *fmt, ...) DDPM_PRINTF(2, 3);
-static int ferr(const pth_file *f, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    /* messages quote names and keys from the file: keep them one printable line */
-    for (char *c = msg; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
-    return ddpm_error("%s: %s", f->label, msg);
-}
+#define ferr(f, ...) ddpm_error_in((f)->label, __VA_ARGS__)
 
 static int grow(void **p, int *cap, int need, size_t elem)
 {

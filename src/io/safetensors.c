@@ -33,18 +33,7 @@ struct safetensors {
     int nmeta, capmeta;
 };
 
-static int serr(const safetensors *s, const char *fmt, ...) DDPM_PRINTF(2, 3);
-static int serr(const safetensors *s, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    for (char *c = msg; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
-    return ddpm_error("%s: safetensors: %s", s->label, msg);
-}
+#define serr(s, ...) ddpm_error_in((s)->label, "safetensors: " __VA_ARGS__)
 
 static const struct {
     const char *name;

@@ -9,18 +9,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static int zerr(const zip_archive *f, const char *fmt, ...) DDPM_PRINTF(2, 3);
-static int zerr(const zip_archive *f, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    for (char *c = msg; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
-    return ddpm_error("%s: %s", f->label, msg);
-}
+/* errors name the archive; text quoted from it stays one printable line */
+#define zerr(f, ...) ddpm_error_in((f)->label, __VA_ARGS__)
 
 static uint64_t rd_le(const uint8_t *p, int n)
 {
