@@ -191,7 +191,7 @@ int dist_tree_allreduce_blocks(int M, const float *const *node, int nnode, size_
     }
     /* every rank's node labels, from (M, q, P) alone */
     blocktree_node *lab = malloc((size_t)P * BLOCKTREE_MAX_NODES * sizeof *lab);
-    int *k = malloc((size_t)P * sizeof(int)), *first = malloc((size_t)P * sizeof(int));
+    int *k = calloc((size_t)P, sizeof(int)), *first = malloc((size_t)P * sizeof(int));
     int *sc = malloc((size_t)P * sizeof(int)), *sd = malloc((size_t)P * sizeof(int));
     int *rcn = malloc((size_t)P * sizeof(int)), *rdp = malloc((size_t)P * sizeof(int));
     int status = DDPM_OK, total = 0;
