@@ -79,7 +79,7 @@ int main(int argc, char **argv)
         char b[4][48], isbuf[64];
         if (isnan(r->q.is_mean)) snprintf(isbuf, sizeof isbuf, "n/a");
         else snprintf(isbuf, sizeof isbuf, "%.2f±%.2f", r->q.is_mean, r->q.is_std);
-        const char *outcome = r->outcome == TRAIN_DIVERGED ? "diverged" : "finished";
+        const char *outcome = train_outcome_name(r->outcome);
         fprintf(md, "| %s%s | %s | %s | %s (%s) | %.2f±%.2f | %.2f | ≤%.2f (%.2f) |\n", ROWS[i].label,
                 r->outcome == TRAIN_DIVERGED ? " — unstable" : "", isbuf, fmt_num(b[0], 48, "%.3f", r->q.fd),
                 fmt_num(b[1], 48, "%.3f", r->bpd_test), fmt_num(b[2], 48, "%.3f", r->bpd_train), ROWS[i].paper_is,

@@ -121,7 +121,7 @@ int main(int argc, char **argv)
                 outcome, fmt_num(b[0], 48, "%.3f", r->bpd_test), fmt_num(b[1], 48, "%.3f", r->q.fd), isbuf, pis, pfid,
                 isnan(r->train_seconds) ? "n/a" : b[7]);
         fprintf(csv, "%s,%s,%s,%s,%s,%lld,%lld,%.6g,%.6g,%.6g,%.6g,%s,%.6g,%.6g,%.6g,%.1f\n", r->variant, ROWS[i].mean,
-                ROWS[i].var, ROWS[i].loss, r->outcome == TRAIN_DIVERGED ? "diverged" : "finished",
+                ROWS[i].var, ROWS[i].loss, train_outcome_name(r->outcome),
                 (long long)r->diverged_step, (long long)r->steps, r->bpd_test, r->q.fd, r->q.is_mean, r->q.is_std,
                 r->q.available ? r->q.extractor : "none", ROWS[i].paper_is, ROWS[i].paper_is_std, ROWS[i].paper_fid,
                 r->train_seconds);

@@ -420,11 +420,28 @@ START_TEST(blocked_step_matches_whole_batch_and_is_thread_independent)
 }
 END_TEST
 
+/* One word per outcome, and back (the tables once printed an interrupted run as "finished"). */
+START_TEST(outcome_words)
+{
+    const train_outcome all[] = { TRAIN_FINISHED, TRAIN_INTERRUPTED, TRAIN_DIVERGED };
+    const char *want[] = { "finished", "interrupted", "diverged" };
+    for (int i = 0; i < 3; i++) {
+        ck_assert_str_eq(train_outcome_name(all[i]), want[i]);
+        train_outcome o = TRAIN_FINISHED;
+        ck_assert_int_eq(train_outcome_parse(want[i], &o), DDPM_OK);
+        ck_assert_int_eq(o, all[i]);
+    }
+    train_outcome o;
+    ck_assert_int_eq(train_outcome_parse("running", &o), DDPM_ERR);
+}
+END_TEST
+
 static Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, outcome_words);
     tcase_add_test(tc, checkpoint_roundtrip_and_edit);
     tcase_add_test(tc, resume_is_bit_identical);
     tcase_add_test(tc, divergence_keeps_last_good_checkpoint);

@@ -465,7 +465,7 @@ int driver_log_variant(hid_t log, const driver_args *a, const variant_result *r)
     char g[128];
     snprintf(g, sizeof g, "variants/%s", r->variant);
     DDPM_TRY(h5io_mkgroup(log, g));
-    const char *word = r->outcome == TRAIN_FINISHED ? "finished" : r->outcome == TRAIN_DIVERGED ? "diverged" : "interrupted";
+    const char *word = train_outcome_name(r->outcome);
     char hex[17];
     config_hash(&r->cfg, hex);
     DDPM_TRY(h5io_attr_str(log, g, "outcome", word));

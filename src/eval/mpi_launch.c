@@ -52,9 +52,8 @@ int mpi_launch_train(const ddpm_config *cfg, const char *run_dir, int64_t ckpt_e
     if (train_read_status(run_dir, word, sizeof word, &step) != DDPM_OK || (rc != 0 && rc != 3 && rc != 130))
         return ddpm_error("%s/ddpm-mpi train into %s failed (exit %d; its messages are above); fix that and rerun",
                           bin_dir(), run_dir, rc);
-    if (!strcmp(word, "finished")) res->outcome = TRAIN_FINISHED;
-    else if (!strcmp(word, "diverged")) res->outcome = TRAIN_DIVERGED, res->diverged_step = step;
-    else res->outcome = TRAIN_INTERRUPTED;
+    if (train_outcome_parse(word, &res->outcome) != DDPM_OK) res->outcome = TRAIN_INTERRUPTED; /* "running": killed */
+    if (res->outcome == TRAIN_DIVERGED) res->diverged_step = step;
     res->step = res->outcome == TRAIN_DIVERGED ? 0 : step;
     return DDPM_OK;
 }

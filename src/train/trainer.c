@@ -21,6 +21,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+const char *train_outcome_name(train_outcome o)
+{
+    return o == TRAIN_FINISHED ? "finished" : o == TRAIN_DIVERGED ? "diverged" : "interrupted";
+}
+
+int train_outcome_parse(const char *word, train_outcome *o)
+{
+    for (int k = TRAIN_FINISHED; k <= TRAIN_DIVERGED; k++)
+        if (!strcmp(word, train_outcome_name((train_outcome)k))) {
+            *o = (train_outcome)k;
+            return DDPM_OK;
+        }
+    return ddpm_error("'%s' is not a training outcome (finished, interrupted or diverged)", word);
+}
+
 void train_opts_default(train_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -339,7 +354,7 @@ follow:
     }
     if (outcome == TRAIN_FINISHED) progress_end(&pb, NULL);
     res->outcome = outcome;
-    const char *word = outcome == TRAIN_FINISHED ? "finished" : outcome == TRAIN_DIVERGED ? "diverged" : "interrupted";
+    const char *word = train_outcome_name(outcome);
     double total_s = 0;
     if (h5io_attr_exists(L.file, ".", "train_seconds_total")) h5io_get_attr_f64(L.file, ".", "train_seconds_total", &total_s);
     h5io_attr_f64(L.file, ".", "train_seconds_total", total_s + (ddpm_now() - t0));

@@ -41,6 +41,11 @@ typedef struct {
     int resumed_from;        /* step resumed from (0 for a fresh run) */
 } train_result;
 
+/* The one word of each outcome ("finished", "interrupted", "diverged"): status files, logs, tables. */
+const char *train_outcome_name(train_outcome o);
+/* The outcome a word names; DDPM_ERR for any other word. */
+int train_outcome_parse(const char *word, train_outcome *o);
+
 void train_opts_default(train_opts *o);
 int train_run(const ddpm_config *cfg, const char *dir, const train_opts *o, train_result *res);
 
