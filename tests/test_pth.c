@@ -16,19 +16,7 @@
 
 static const char *fixtures[] = { DIR "state_zip.pth", DIR "state_legacy.pth", DIR "state_zip_p4.pth" };
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    ck_assert_msg(fp != NULL, "%s missing: run /usr/bin/python3 scripts/gen_pth_fixtures.py", path);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n);
-    ck_assert(fread(b, 1, (size_t)n, fp) == (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return b;
-}
+#define slurp(path, len) test_slurp(path, len, "run /usr/bin/python3 scripts/gen_pth_fixtures.py")
 
 static hid_t open_expected(void)
 {

@@ -37,27 +37,9 @@
 static const char *SOURCES[] = { "pesser_zip.ckpt", "pesser_legacy.ckpt", "diffusers.bin", "diffusers_legacy.bin",
                                  "diffusers.safetensors", "diffusers_new.safetensors", "tf/model.ckpt-1000" };
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    ck_assert_msg(fp != NULL, "%s missing: run /usr/bin/python3 scripts/gen_released_fixtures.py", path);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n + 1);
-    ck_assert(fread(b, 1, (size_t)n, fp) == (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return b;
-}
+#define slurp(path, len) test_slurp(path, len, "run /usr/bin/python3 scripts/gen_released_fixtures.py")
 
-static void spit(const char *path, const uint8_t *b, size_t n)
-{
-    FILE *fp = fopen(path, "wb");
-    ck_assert_msg(fp != NULL, "cannot write %s", path);
-    ck_assert(fwrite(b, 1, n, fp) == n);
-    fclose(fp);
-}
+#define spit test_spit
 
 static void load_config(const char *dir, ddpm_config *c)
 {

@@ -20,19 +20,7 @@
 static const char *TINY = TEST_TINY_MODEL;
 
 /* A file's bytes, to prove a refused command left it untouched. */
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "%s missing", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len + 1);
-    ck_assert(fread(b, 1, (size_t)len, f) == (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
+#define slurp(path, len) test_slurp(path, len, "")
 
 static void assert_unchanged(const char *path, const unsigned char *before, size_t n)
 {

@@ -25,28 +25,9 @@
 #define DIR "tests/data/tfbundle/"
 #define FIXTURE_VERSION 1
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    ck_assert_msg(fp != NULL, "%s missing: run /usr/bin/python3 scripts/gen_tfbundle_fixtures.py",
-                  path);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n + 1);
-    ck_assert(fread(b, 1, (size_t)n, fp) == (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return b;
-}
+#define slurp(path, len) test_slurp(path, len, "run /usr/bin/python3 scripts/gen_tfbundle_fixtures.py")
 
-static void spit(const char *path, const void *data, size_t n)
-{
-    FILE *fp = fopen(path, "wb");
-    ck_assert_msg(fp != NULL, "cannot write %s", path);
-    ck_assert(n == 0 || fwrite(data, 1, n, fp) == n);
-    fclose(fp);
-}
+#define spit test_spit
 
 static int starts_with(const char *s, const char *prefix)
 {

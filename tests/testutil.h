@@ -58,6 +58,31 @@ static inline int test_run_capture(const char *cmd, char *out, size_t n)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
 }
 
+/* A whole file in memory (malloc'd, one spare byte); asserts it exists, naming `how` (the script
+ * that regenerates a fixture, or "" ) in the failure. */
+static inline unsigned char *test_slurp(const char *path, size_t *len, const char *how)
+{
+    FILE *fp = fopen(path, "rb");
+    ck_assert_msg(fp != NULL, "%s missing%s%s", path, how && *how ? ": " : "", how ? how : "");
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)n + 1);
+    ck_assert(fread(b, 1, (size_t)n, fp) == (size_t)n);
+    fclose(fp);
+    *len = (size_t)n;
+    return b;
+}
+
+/* Writes n bytes to path (asserting it worked). */
+static inline void test_spit(const char *path, const void *data, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    ck_assert_msg(fp != NULL, "cannot write %s", path);
+    ck_assert(n == 0 || fwrite(data, 1, n, fp) == n);
+    fclose(fp);
+}
+
 /* Runs `$DDPM_BIN/ddpm ARGS` (printf-style ARGS), output captured as in test_run_capture. */
 #include <stdarg.h>
 static inline int test_ddpm(char *out, size_t n, const char *fmt, ...)
