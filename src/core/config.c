@@ -3,6 +3,7 @@
 #include "common.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -144,87 +145,100 @@ static int parse_list(const char *v, int *out, int maxn, int *n, int allow_empty
     return DDPM_OK;
 }
 
-static const char *const KEYS[] = {
-    "dataset", "data_dir", "image_size", "ch", "ch_mult", "num_res_blocks", "attn_resolutions",
-    "dropout", "resamp_with_conv", "num_diffusion_timesteps", "beta_schedule", "beta_start",
-    "beta_end", "model_mean_type", "model_var_type", "loss_type", "batch_size", "lr", "warmup",
-    "grad_clip", "ema_decay", "randflip", "train_steps", "seed", "num_groups", "grad_blocks",
+/* The one list of keys: every parse, dump, hash, error text and HDF5 attribute walks it, in this
+ * (canonical) order. */
+typedef enum { K_ENUM, K_STRING, K_INT, K_INT64, K_SEED, K_DOUBLE, K_BOOL, K_LIST } key_type;
+
+typedef struct {
+    const char *name;
+    key_type type;
+    size_t off;                  /* the field */
+    double lo, hi;               /* K_INT, K_INT64, K_DOUBLE bounds */
+    const char *const *names;    /* K_ENUM */
+    int nnames;
+    size_t off_n;                /* K_LIST: its count field */
+    int maxn, allow_empty;       /* K_LIST */
+} key_spec;
+
+#define F(field) offsetof(ddpm_config, field)
+#define ENUM(k, field, names) { k, K_ENUM, F(field), 0, 0, names, (int)DDPM_ARRAY_LEN(names), 0, 0, 0 }
+#define NUM(k, type, field, lo, hi) { k, type, F(field), lo, hi, NULL, 0, 0, 0, 0 }
+#define LIST(k, field, nfield, maxn, empty) { k, K_LIST, F(field), 0, 0, NULL, 0, F(nfield), maxn, empty }
+static const key_spec KEYS[] = {
+    ENUM("dataset", dataset, DATASET_NAMES),
+    NUM("data_dir", K_STRING, data_dir, 0, 0),
+    NUM("image_size", K_INT, image_size, 4, 4096),
+    NUM("ch", K_INT, ch, 1, 4096),
+    LIST("ch_mult", ch_mult, num_levels, CONFIG_MAX_LEVELS, 0),
+    NUM("num_res_blocks", K_INT, num_res_blocks, 1, 64),
+    LIST("attn_resolutions", attn_resolutions, num_attn, CONFIG_MAX_ATTN, 1),
+    NUM("dropout", K_DOUBLE, dropout, 0.0, 0.99),
+    NUM("resamp_with_conv", K_BOOL, resamp_with_conv, 0, 0),
+    NUM("num_diffusion_timesteps", K_INT, num_diffusion_timesteps, 1, 100000),
+    ENUM("beta_schedule", beta_schedule, BETA_NAMES),
+    NUM("beta_start", K_DOUBLE, beta_start, 0.0, 1.0),
+    NUM("beta_end", K_DOUBLE, beta_end, 0.0, 1.0),
+    ENUM("model_mean_type", model_mean_type, MEAN_NAMES),
+    ENUM("model_var_type", model_var_type, VAR_NAMES),
+    ENUM("loss_type", loss_type, LOSS_NAMES),
+    NUM("batch_size", K_INT, batch_size, 1, 65536),
+    NUM("lr", K_DOUBLE, lr, 0.0, 1.0),
+    NUM("warmup", K_INT, warmup, 0, 100000000),
+    NUM("grad_clip", K_DOUBLE, grad_clip, 0.0, 1e30),
+    NUM("ema_decay", K_DOUBLE, ema_decay, 0.0, 1.0),
+    NUM("randflip", K_BOOL, randflip, 0, 0),
+    NUM("train_steps", K_INT64, train_steps, 0, 1099511627776.0 /* 2^40 */),
+    NUM("seed", K_SEED, seed, 0, 0),
+    NUM("num_groups", K_INT, num_groups, 1, 4096),
+    NUM("grad_blocks", K_INT, grad_blocks, 1, 65536),
 };
+#undef F
+#undef ENUM
+#undef NUM
+#undef LIST
 #define NUM_KEYS ((int)DDPM_ARRAY_LEN(KEYS))
+
+static int key_index(const char *k)
+{
+    for (int i = 0; i < NUM_KEYS; i++)
+        if (!strcmp(k, KEYS[i].name)) return i;
+    return -1;
+}
 
 int config_set_kv(ddpm_config *c, const char *key, const char *v, const char *origin)
 {
-    int e;
-    if (!strcmp(key, "dataset")) {
-        DDPM_TRY(parse_enum(v, DATASET_NAMES, 4, &e, origin, key));
-        c->dataset = (dataset_t)e;
-    } else if (!strcmp(key, "data_dir")) {
-        if (strlen(v) >= sizeof c->data_dir)
-            return ddpm_error("%s: key 'data_dir': path too long", origin);
-        snprintf(c->data_dir, sizeof c->data_dir, "%s", v);
-    } else if (!strcmp(key, "image_size")) {
-        return parse_int(v, 4, 4096, &c->image_size, origin, key);
-    } else if (!strcmp(key, "ch")) {
-        return parse_int(v, 1, 4096, &c->ch, origin, key);
-    } else if (!strcmp(key, "ch_mult")) {
-        return parse_list(v, c->ch_mult, CONFIG_MAX_LEVELS, &c->num_levels, 0, origin, key);
-    } else if (!strcmp(key, "num_res_blocks")) {
-        return parse_int(v, 1, 64, &c->num_res_blocks, origin, key);
-    } else if (!strcmp(key, "attn_resolutions")) {
-        return parse_list(v, c->attn_resolutions, CONFIG_MAX_ATTN, &c->num_attn, 1, origin, key);
-    } else if (!strcmp(key, "dropout")) {
-        return parse_double(v, 0.0, 0.99, &c->dropout, origin, key);
-    } else if (!strcmp(key, "resamp_with_conv")) {
-        return parse_bool(v, &c->resamp_with_conv, origin, key);
-    } else if (!strcmp(key, "num_diffusion_timesteps")) {
-        return parse_int(v, 1, 100000, &c->num_diffusion_timesteps, origin, key);
-    } else if (!strcmp(key, "beta_schedule")) {
-        DDPM_TRY(parse_enum(v, BETA_NAMES, 6, &e, origin, key));
-        c->beta_schedule = (beta_schedule_t)e;
-    } else if (!strcmp(key, "beta_start")) {
-        return parse_double(v, 0.0, 1.0, &c->beta_start, origin, key);
-    } else if (!strcmp(key, "beta_end")) {
-        return parse_double(v, 0.0, 1.0, &c->beta_end, origin, key);
-    } else if (!strcmp(key, "model_mean_type")) {
-        DDPM_TRY(parse_enum(v, MEAN_NAMES, 3, &e, origin, key));
-        c->model_mean_type = (model_mean_type_t)e;
-    } else if (!strcmp(key, "model_var_type")) {
-        DDPM_TRY(parse_enum(v, VAR_NAMES, 3, &e, origin, key));
-        c->model_var_type = (model_var_type_t)e;
-    } else if (!strcmp(key, "loss_type")) {
-        DDPM_TRY(parse_enum(v, LOSS_NAMES, 2, &e, origin, key));
-        c->loss_type = (loss_type_t)e;
-    } else if (!strcmp(key, "batch_size")) {
-        return parse_int(v, 1, 65536, &c->batch_size, origin, key);
-    } else if (!strcmp(key, "lr")) {
-        return parse_double(v, 0.0, 1.0, &c->lr, origin, key);
-    } else if (!strcmp(key, "warmup")) {
-        return parse_int(v, 0, 100000000, &c->warmup, origin, key);
-    } else if (!strcmp(key, "grad_clip")) {
-        return parse_double(v, 0.0, 1e30, &c->grad_clip, origin, key);
-    } else if (!strcmp(key, "ema_decay")) {
-        return parse_double(v, 0.0, 1.0, &c->ema_decay, origin, key);
-    } else if (!strcmp(key, "randflip")) {
-        return parse_bool(v, &c->randflip, origin, key);
-    } else if (!strcmp(key, "train_steps")) {
-        return parse_int64(v, 0, INT64_C(1) << 40, &c->train_steps, origin, key);
-    } else if (!strcmp(key, "seed")) {
+    int i = key_index(key);
+    if (i < 0) {
+        char known[600] = "";
+        for (int k = 0; k < NUM_KEYS; k++) {
+            strncat(known, KEYS[k].name, sizeof known - strlen(known) - 1);
+            if (k + 1 < NUM_KEYS) strncat(known, ", ", sizeof known - strlen(known) - 1);
+        }
+        return ddpm_error("%s: unknown config key '%s' (known keys: %s)", origin, key, known);
+    }
+    const key_spec *k = &KEYS[i];
+    char *field = (char *)c + k->off;
+    switch (k->type) {
+    case K_ENUM: return parse_enum(v, k->names, k->nnames, (int *)(void *)field, origin, key);
+    case K_STRING:
+        if (strlen(v) >= sizeof c->data_dir) return ddpm_error("%s: key '%s': path too long", origin, key);
+        snprintf(field, sizeof c->data_dir, "%s", v);
+        return DDPM_OK;
+    case K_INT: return parse_int(v, (int)k->lo, (int)k->hi, (int *)(void *)field, origin, key);
+    case K_INT64: return parse_int64(v, (int64_t)k->lo, (int64_t)k->hi, (int64_t *)(void *)field, origin, key);
+    case K_SEED: {
         int64_t s;
         DDPM_TRY(parse_int64(v, 0, INT64_MAX, &s, origin, key));
-        c->seed = (uint64_t)s;
-    } else if (!strcmp(key, "num_groups")) {
-        return parse_int(v, 1, 4096, &c->num_groups, origin, key);
-    } else if (!strcmp(key, "grad_blocks")) {
-        return parse_int(v, 1, 65536, &c->grad_blocks, origin, key);
-    } else {
-        return ddpm_error("%s: unknown config key '%s' (known keys: dataset, data_dir, image_size, "
-                          "ch, ch_mult, num_res_blocks, attn_resolutions, dropout, resamp_with_conv, "
-                          "num_diffusion_timesteps, beta_schedule, beta_start, beta_end, "
-                          "model_mean_type, model_var_type, loss_type, batch_size, lr, warmup, "
-                          "grad_clip, ema_decay, randflip, train_steps, seed, num_groups, grad_blocks)",
-                          origin, key);
+        *(uint64_t *)(void *)field = (uint64_t)s;
+        return DDPM_OK;
     }
-    return DDPM_OK;
+    case K_DOUBLE: return parse_double(v, k->lo, k->hi, (double *)(void *)field, origin, key);
+    case K_BOOL: return parse_bool(v, (int *)(void *)field, origin, key);
+    case K_LIST:
+        return parse_list(v, (int *)(void *)field, k->maxn, (int *)(void *)((char *)c + k->off_n), k->allow_empty, origin,
+                          key);
+    }
+    return ddpm_error("%s: key '%s': internal error (unknown key type)", origin, key);
 }
 
 static char *trim(char *s)
@@ -235,12 +249,6 @@ static char *trim(char *s)
     return s;
 }
 
-static int key_index(const char *k)
-{
-    for (int i = 0; i < NUM_KEYS; i++)
-        if (!strcmp(k, KEYS[i])) return i;
-    return -1;
-}
 
 int config_load_text(ddpm_config *c, const char *text, const char *origin)
 {
@@ -420,34 +428,20 @@ static void fmt_double(char *b, size_t n, double x, int exact)
 /* Canonical value text of key i (exact: see fmt_double). */
 static void value_str(const ddpm_config *c, int i, char *b, size_t n, int exact)
 {
-    const char *k = KEYS[i];
-    if (!strcmp(k, "dataset")) snprintf(b, n, "%s", DATASET_NAMES[c->dataset]);
-    else if (!strcmp(k, "data_dir")) snprintf(b, n, "%s", c->data_dir);
-    else if (!strcmp(k, "image_size")) snprintf(b, n, "%d", c->image_size);
-    else if (!strcmp(k, "ch")) snprintf(b, n, "%d", c->ch);
-    else if (!strcmp(k, "ch_mult")) list_str(b, n, c->ch_mult, c->num_levels);
-    else if (!strcmp(k, "num_res_blocks")) snprintf(b, n, "%d", c->num_res_blocks);
-    else if (!strcmp(k, "attn_resolutions")) list_str(b, n, c->attn_resolutions, c->num_attn);
-    else if (!strcmp(k, "dropout")) fmt_double(b, n, c->dropout, exact);
-    else if (!strcmp(k, "resamp_with_conv")) snprintf(b, n, "%d", c->resamp_with_conv);
-    else if (!strcmp(k, "num_diffusion_timesteps")) snprintf(b, n, "%d", c->num_diffusion_timesteps);
-    else if (!strcmp(k, "beta_schedule")) snprintf(b, n, "%s", BETA_NAMES[c->beta_schedule]);
-    else if (!strcmp(k, "beta_start")) fmt_double(b, n, c->beta_start, exact);
-    else if (!strcmp(k, "beta_end")) fmt_double(b, n, c->beta_end, exact);
-    else if (!strcmp(k, "model_mean_type")) snprintf(b, n, "%s", MEAN_NAMES[c->model_mean_type]);
-    else if (!strcmp(k, "model_var_type")) snprintf(b, n, "%s", VAR_NAMES[c->model_var_type]);
-    else if (!strcmp(k, "loss_type")) snprintf(b, n, "%s", LOSS_NAMES[c->loss_type]);
-    else if (!strcmp(k, "batch_size")) snprintf(b, n, "%d", c->batch_size);
-    else if (!strcmp(k, "lr")) fmt_double(b, n, c->lr, exact);
-    else if (!strcmp(k, "warmup")) snprintf(b, n, "%d", c->warmup);
-    else if (!strcmp(k, "grad_clip")) fmt_double(b, n, c->grad_clip, exact);
-    else if (!strcmp(k, "ema_decay")) fmt_double(b, n, c->ema_decay, exact);
-    else if (!strcmp(k, "randflip")) snprintf(b, n, "%d", c->randflip);
-    else if (!strcmp(k, "train_steps")) snprintf(b, n, "%lld", (long long)c->train_steps);
-    else if (!strcmp(k, "seed")) snprintf(b, n, "%llu", (unsigned long long)c->seed);
-    else if (!strcmp(k, "num_groups")) snprintf(b, n, "%d", c->num_groups);
-    else if (!strcmp(k, "grad_blocks")) snprintf(b, n, "%d", c->grad_blocks);
-    else b[0] = 0;
+    const key_spec *k = &KEYS[i];
+    const char *field = (const char *)c + k->off;
+    switch (k->type) {
+    case K_ENUM: snprintf(b, n, "%s", k->names[*(const int *)(const void *)field]); break;
+    case K_STRING: snprintf(b, n, "%s", field); break;
+    case K_INT:
+    case K_BOOL: snprintf(b, n, "%d", *(const int *)(const void *)field); break;
+    case K_INT64: snprintf(b, n, "%lld", (long long)*(const int64_t *)(const void *)field); break;
+    case K_SEED: snprintf(b, n, "%llu", (unsigned long long)*(const uint64_t *)(const void *)field); break;
+    case K_DOUBLE: fmt_double(b, n, *(const double *)(const void *)field, exact); break;
+    case K_LIST:
+        list_str(b, n, (const int *)(const void *)field, *(const int *)(const void *)((const char *)c + k->off_n));
+        break;
+    }
 }
 
 int config_each(const ddpm_config *c, int (*fn)(const char *key, const char *value, void *user),
@@ -456,7 +450,7 @@ int config_each(const ddpm_config *c, int (*fn)(const char *key, const char *val
     char v[1024];
     for (int i = 0; i < NUM_KEYS; i++) {
         value_str(c, i, v, sizeof v, 0);
-        DDPM_TRY(fn(KEYS[i], v, user));
+        DDPM_TRY(fn(KEYS[i].name, v, user));
     }
     return DDPM_OK;
 }
@@ -467,9 +461,9 @@ static int dump_text(const ddpm_config *c, char *buf, size_t n, int exact)
     char v[1024];
     if (n) buf[0] = 0;
     for (int i = 0; i < NUM_KEYS; i++) {
-        if (!strcmp(KEYS[i], "grad_blocks") && c->grad_blocks == 1) continue; /* see config.h */
+        if (!strcmp(KEYS[i].name, "grad_blocks") && c->grad_blocks == 1) continue; /* see config.h */
         value_str(c, i, v, sizeof v, exact);
-        int w = snprintf(o < n ? buf + o : NULL, o < n ? n - o : 0, "%s = %s\n", KEYS[i], v);
+        int w = snprintf(o < n ? buf + o : NULL, o < n ? n - o : 0, "%s = %s\n", KEYS[i].name, v);
         o += (size_t)w;
     }
     return (int)o;
