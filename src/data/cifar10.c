@@ -6,6 +6,7 @@
 #include "data/readers.h"
 
 #include "core/common.h"
+#include "core/fs.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -50,13 +51,13 @@ int cifar10_read(dataset *ds, const char *dir, int train, int max_n)
     /* The folder: dir itself, or the folder the official tarball unpacks to. */
     char base[1024], path[1200];
     long long size = 0;
-    DDPM_TRY(data_path_join(base, sizeof base, dir, "cifar-10-batches-bin"));
-    DDPM_TRY(data_path_join(path, sizeof path, dir, names[0]));
+    DDPM_TRY(fs_join(base, sizeof base, dir, "cifar-10-batches-bin"));
+    DDPM_TRY(fs_join(path, sizeof path, dir, names[0]));
     if (is_file(path, &size)) {
         if (snprintf(base, sizeof base, "%s", dir) >= (int)sizeof base)
             return ddpm_error("%s: path too long", dir);
     } else {
-        DDPM_TRY(data_path_join(path, sizeof path, base, names[0]));
+        DDPM_TRY(fs_join(path, sizeof path, base, names[0]));
         if (!is_file(path, &size))
             return ddpm_error("%s/%s: no such file (also looked in %s); %s", dir, names[0], base,
                               DOWNLOAD_HINT);
@@ -64,7 +65,7 @@ int cifar10_read(dataset *ds, const char *dir, int train, int max_n)
 
     long long records[CIFAR_MAX_FILES], total = 0;
     for (int f = 0; f < nfiles; f++) {
-        DDPM_TRY(data_path_join(path, sizeof path, base, names[f]));
+        DDPM_TRY(fs_join(path, sizeof path, base, names[f]));
         if (!is_file(path, &size)) return ddpm_error("%s: no such file; %s", path, DOWNLOAD_HINT);
         if (size == 0 || size % CIFAR_RECORD)
             return ddpm_error("%s: size %lld bytes is not a positive multiple of %d (1 label + "
@@ -86,7 +87,7 @@ int cifar10_read(dataset *ds, const char *dir, int train, int max_n)
     uint8_t rec[CIFAR_RECORD];
     int n = 0;
     for (int f = 0; f < nfiles && n < m; f++) {
-        DDPM_TRY(data_path_join(path, sizeof path, base, names[f]));
+        DDPM_TRY(fs_join(path, sizeof path, base, names[f]));
         FILE *fp = fopen(path, "rb");
         if (!fp) return ddpm_error("%s: cannot open: %s", path, strerror(errno));
         for (long long r = 0; r < records[f] && n < m; r++, n++) {

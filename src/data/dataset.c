@@ -8,13 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-int data_path_join(char *out, size_t n, const char *dir, const char *name)
-{
-    int k = snprintf(out, n, "%s/%s", dir, name);
-    if (k < 0 || (size_t)k >= n) return ddpm_error("%s: path too long", dir);
-    return DDPM_OK;
-}
-
 void data_set_source(dataset *ds, const char *fmt, ...)
 {
     va_list ap;

@@ -7,6 +7,7 @@
 #include "data/readers.h"
 
 #include "core/common.h"
+#include "core/fs.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -34,9 +35,9 @@ static int find_idx(char *path, size_t n, const char *dir, const char *name)
 {
     char gz[128];
     snprintf(gz, sizeof gz, "%s.gz", name);
-    DDPM_TRY(data_path_join(path, n, dir, name));
+    DDPM_TRY(fs_join(path, n, dir, name));
     if (file_exists(path)) return DDPM_OK;
-    DDPM_TRY(data_path_join(path, n, dir, gz));
+    DDPM_TRY(fs_join(path, n, dir, gz));
     if (file_exists(path)) return DDPM_OK;
     return ddpm_error("%s: no such file (nor %s without .gz); %s", path, name, INSTALL_HINT);
 }

@@ -7,6 +7,7 @@
 #include "data/readers.h"
 
 #include "core/common.h"
+#include "core/fs.h"
 #include "image/png_io.h"
 
 #include <dirent.h>
@@ -66,7 +67,7 @@ static int list_pngs(name_list *l, const char *dir)
     while (rc == DDPM_OK && (e = readdir(d)) != NULL) {
         if (!has_png_suffix(e->d_name)) continue;
         struct stat st;
-        if (data_path_join(path, sizeof path, dir, e->d_name) != DDPM_OK) {
+        if (fs_join(path, sizeof path, dir, e->d_name) != DDPM_OK) {
             rc = DDPM_ERR;
             break;
         }
@@ -88,7 +89,7 @@ static int read_all(dataset *ds, const char *dir, const name_list *l, int m, int
     if (!ds->pixels) return DDPM_ERR;
     char path[4096];
     for (int i = 0; i < m; i++) {
-        DDPM_TRY(data_path_join(path, sizeof path, dir, l->names[i]));
+        DDPM_TRY(fs_join(path, sizeof path, dir, l->names[i]));
         uint8_t *img = NULL;
         int h = 0, w = 0;
         DDPM_TRY(png_read(path, &img, &h, &w, C));
@@ -114,7 +115,7 @@ int png_folder_read(dataset *ds, const char *dir, int train, int max_n, int imag
             return ddpm_error("%s: no such directory; set data_dir to a folder of *.png images",
                               folder);
     } else {
-        DDPM_TRY(data_path_join(folder, sizeof folder, dir, "test"));
+        DDPM_TRY(fs_join(folder, sizeof folder, dir, "test"));
         if (stat(folder, &st) != 0 || !S_ISDIR(st.st_mode))
             return ddpm_error("%s: no such directory: the test split of a PNG data set is the "
                               "*.png files in data_dir/test; create it", folder);

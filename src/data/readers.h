@@ -18,8 +18,6 @@ int cifar10_read(dataset *ds, const char *dir, int train, int max_n);
 /* *.png in dir (train) or dir/test (test), C = 1 or 3. */
 int png_folder_read(dataset *ds, const char *dir, int train, int max_n, int image_size, int C);
 
-/* out <- "dir/name"; an error naming dir if it does not fit in n bytes. */
-int data_path_join(char *out, size_t n, const char *dir, const char *name);
 /* ds->source <- printf(fmt, ...), truncated to fit (it is only for logs). */
 void data_set_source(dataset *ds, const char *fmt, ...) DDPM_PRINTF(2, 3);
 

@@ -40,22 +40,6 @@ static void on_signal(int sig)
     raise(sig);
 }
 
-int make_dirs(const char *path)
-{
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return ddpm_error("%s: cannot create directory (%s)", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return ddpm_error("%s: cannot create directory (%s)", buf, strerror(errno));
-    return DDPM_OK;
-}
-
 int tier_get(const char *name, tier_spec *t)
 {
     memset(t, 0, sizeof *t);
@@ -142,7 +126,7 @@ int experiment_train(const tier_spec *t, const ddpm_config *cfg, variant_result 
                 (long long)step);
     } else {
         ddpm_clear_error();
-        DDPM_TRY(make_dirs(t->runs_dir));
+        DDPM_TRY(fs_mkdir_p(t->runs_dir, NULL));
         train_opts o;
         train_opts_default(&o);
         o.ckpt_every = t->ckpt_every;
@@ -520,7 +504,7 @@ int driver_log_variant(hid_t log, const driver_args *a, const variant_result *r)
     snprintf(dir, sizeof dir, "%s/logs", a->out_dir);
     snprintf(to, sizeof to, "%s/%s.h5", dir, r->variant);
     if (access(from, F_OK) == 0) {
-        DDPM_TRY(make_dirs(dir));
+        DDPM_TRY(fs_mkdir_p(dir, NULL));
         DDPM_TRY(copy_file(from, to));
     }
     return DDPM_OK;
@@ -549,7 +533,7 @@ int driver_begin(driver_args *a, const char *experiment, runlog *L, int argc, ch
     DDPM_TRY(tier_config(&a->tier, a->sets, a->nsets, &base));
     DDPM_TRY(tier_check_data(&a->tier, &base));
     if (a->train_only) return DDPM_OK;
-    DDPM_TRY(make_dirs(a->out_dir));
+    DDPM_TRY(fs_mkdir_p(a->out_dir, NULL));
     char logp[700];
     snprintf(logp, sizeof logp, "%s/log.h5", a->out_dir);
     DDPM_TRY(runlog_open(L, logp, &base, argc, argv, 0));
@@ -561,7 +545,7 @@ int driver_open_lsimple(driver_args *a, int argc, char **argv, variant_result *r
 {
     DDPM_TRY(driver_variant_config(a, "eps", "fixedlarge", "mse", cfg));
     DDPM_TRY(tier_check_data(&a->tier, cfg));
-    if (!a->train_only) DDPM_TRY(make_dirs(a->out_dir));
+    if (!a->train_only) DDPM_TRY(fs_mkdir_p(a->out_dir, NULL));
     DDPM_TRY(experiment_train(&a->tier, cfg, r, argc, argv));
     if (r->outcome == TRAIN_DIVERGED)
         return ddpm_error("the L_simple run %s diverged at step %lld; nothing to show", r->run_dir, (long long)r->diverged_step);

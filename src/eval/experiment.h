@@ -54,9 +54,6 @@ int experiment_train(const tier_spec *t, const ddpm_config *cfg, variant_result 
  * samples_n samples (grid written to png_path if not NULL), FD/IS. */
 int experiment_evaluate(const tier_spec *t, variant_result *r, int want_train_bpd, const char *png_path);
 
-/* mkdir -p */
-int make_dirs(const char *path);
-
 #endif
 
 /* Shared by the drivers: parses --tier/--only/--set, sets up results dir and log. */
