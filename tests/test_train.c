@@ -2,7 +2,7 @@
  * step; a parameter edited in the file is what a load returns; bad files give clear errors; an
  * interrupted and resumed run is bit-identical to an uninterrupted one; a run whose loss
  * becomes non-finite stops as "diverged" and keeps its last good checkpoint. */
-#include "testutil.h"
+#include "testutil_run.h"
 
 #include "core/common.h"
 #include "core/fs.h"
@@ -283,31 +283,9 @@ START_TEST(training_thread_count_independent)
         ck_assert_msg(train_run(&c, dirs[k], &o, &r) == DDPM_OK, "%s", ddpm_last_error());
         ck_assert_int_eq(r.outcome, TRAIN_FINISHED);
     }
-    unet *m;
-    ck_assert_int_eq(unet_create(&m, &c, 1), DDPM_OK);
-    size_t n = unet_num_params(m);
-    float *p[2], *e[2];
-    adam_state a[2];
-    int64_t st[2];
-    for (int k = 0; k < 2; k++) {
-        char path[1100];
-        snprintf(path, sizeof path, "%s/ckpt.h5", dirs[k]);
-        p[k] = malloc(n * 4);
-        e[k] = malloc(n * 4);
-        adam_init(&a[k], n);
-        read_all(path, m, p[k], e[k], &a[k], &st[k]);
-    }
-    ck_assert_msg(memcmp(p[0], p[1], n * 4) == 0, "weights differ between 1 and 2 threads");
-    ck_assert_msg(memcmp(e[0], e[1], n * 4) == 0, "EMA weights differ between 1 and 2 threads");
-    ck_assert_msg(memcmp(a[0].m, a[1].m, n * 4) == 0 && memcmp(a[0].v, a[1].v, n * 4) == 0,
-                  "Adam moments differ between 1 and 2 threads");
-    for (int k = 0; k < 2; k++) {
-        free(p[k]);
-        free(e[k]);
-        adam_free(&a[k]);
-        rmrf(dirs[k]);
-    }
-    unet_free(m);
+    /* weights, EMA, Adam moments and step, bit for bit */
+    test_assert_same_run_state(dirs[0], dirs[1], 3);
+    for (int k = 0; k < 2; k++) rmrf(dirs[k]);
 }
 END_TEST
 
@@ -391,30 +369,8 @@ START_TEST(blocked_step_matches_whole_batch_and_is_thread_independent)
                       lb, loss1);
         ck_assert_msg(fabs(gb - gn1) <= 1e-5 * fabs(gn1), "M=%d: first-step gradient norm %.9g, whole batch %.9g",
                       Ms[i], gb, gn1);
-        unet *m;
-        ck_assert_int_eq(unet_create(&m, &b, 1), DDPM_OK);
-        size_t n = unet_num_params(m);
-        float *p[2], *e[2];
-        adam_state a[2];
-        int64_t st[2];
-        for (int k = 0; k < 2; k++) {
-            char path[1100];
-            snprintf(path, sizeof path, "%s/ckpt.h5", dirs[k]);
-            p[k] = malloc(n * 4);
-            e[k] = malloc(n * 4);
-            adam_init(&a[k], n);
-            read_all(path, m, p[k], e[k], &a[k], &st[k]);
-        }
-        ck_assert_msg(memcmp(p[0], p[1], n * 4) == 0 && memcmp(e[0], e[1], n * 4) == 0 &&
-                          memcmp(a[0].m, a[1].m, n * 4) == 0 && memcmp(a[0].v, a[1].v, n * 4) == 0,
-                      "M=%d: the blocked step differs between 1 and 2 threads", Ms[i]);
-        for (int k = 0; k < 2; k++) {
-            free(p[k]);
-            free(e[k]);
-            adam_free(&a[k]);
-            rmrf(dirs[k]);
-        }
-        unet_free(m);
+        test_assert_same_run_state(dirs[0], dirs[1], 3); /* the blocked step: the same bits on 1 and 2 threads */
+        for (int k = 0; k < 2; k++) rmrf(dirs[k]);
     }
     rmrf(whole);
 }
