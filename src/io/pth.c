@@ -6,6 +6,7 @@
 #include "core/common.h"
 #include "io/convert.h"
 #include "io/pickle.h"
+#include "io/readfile.h"
 #include "io/zip.h"
 
 #include <stdarg.h>
@@ -398,27 +399,10 @@ int pth_open_mem(pth_file **out, const void *data, size_t len, const char *label
 int pth_open(pth_file **out, const char *path)
 {
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return ddpm_error("%s: cannot open (does the file exist?)", path);
-    uint8_t *buf = NULL;
-    off_t len = -1;
-    if (fseeko(fp, 0, SEEK_END) == 0) len = ftello(fp);
-    if (len < 0 || fseeko(fp, 0, SEEK_SET) != 0) {
-        fclose(fp);
-        return ddpm_error("%s: cannot determine the file size", path);
-    }
-    buf = malloc(len ? (size_t)len : 1);
-    if (!buf) {
-        fclose(fp);
-        return ddpm_error("%s: out of memory reading %lld bytes", path, (long long)len);
-    }
-    size_t got = fread(buf, 1, (size_t)len, fp);
-    fclose(fp);
-    if (got != (size_t)len) {
-        free(buf);
-        return ddpm_error("%s: read error", path);
-    }
-    return open_owned(out, buf, (size_t)len, path);
+    uint8_t *buf;
+    size_t len;
+    DDPM_TRY(io_read_file(path, &buf, &len, 0));
+    return open_owned(out, buf, len, path);
 }
 
 void pth_close(pth_file *f)
