@@ -51,21 +51,16 @@ static const char *open_hint(const char *path, int writing)
     if (in_use_elsewhere(path))
         return "the file is open in another running process (HDF5 locks files in use); wait for it to finish "
                "or stop it";
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
+    char dir[1024];
+    fs_dirname(path, dir, sizeof dir);
     if (access(dir, F_OK) != 0) return "its directory does not exist";
     if (writing && access(dir, W_OK) != 0) return "its directory is not writable";
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return "it is a directory (give the file in it, e.g. DIR/ckpt.h5)";
-    if (access(path, F_OK) == 0) {
-        unsigned char sig[8] = { 0 };
-        FILE *f = fopen(path, "rb");
-        size_t got = f ? fread(sig, 1, sizeof sig, f) : 0;
-        if (f) fclose(f);
-        if (got == 0) return "not a readable HDF5 file: it is empty";
-        if (memcmp(sig, "\x89HDF\r\n\x1a\n", 8) != 0) return "not a readable HDF5 file: it is no HDF5 at all (a text, config or other file?)";
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return "it is a directory (give the file in it, e.g. DIR/ckpt.h5)";
+        if (st.st_size == 0) return "not a readable HDF5 file: it is empty";
+        /* the library's own signature search (it also finds a superblock after a user block) */
+        if (H5Fis_hdf5(path) <= 0) return "not a readable HDF5 file: it is no HDF5 at all (a text, config or other file?)";
         return "not a readable HDF5 file (truncated or corrupt?)";
     }
     return "check the disk and the permissions";

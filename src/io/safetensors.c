@@ -141,7 +141,7 @@ static int jstring(jp *j, char **out)
                 u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
             } else if (u >= 0xDC00 && u < 0xE000) { free(r); return jerr(j, "lone surrogate"); }
             if (u == 0) { free(r); return jerr(j, "NUL character in a string"); }
-            /* \uXXXX is 6 input bytes, at most 4 output bytes: still no overflow */
+            /* a \u escape is 6 input bytes and at most 4 output bytes: still no overflow */
             if (u < 0x80) *w++ = (char)u;
             else if (u < 0x800) { *w++ = (char)(0xC0 | (u >> 6)); *w++ = (char)(0x80 | (u & 63)); }
             else if (u < 0x10000) {
