@@ -302,6 +302,9 @@ START_TEST(bad_inputs_are_refused_cleanly)
     ck_assert_int_eq(test_ddpm(out, sizeof out, "bpd --ckpt %s --n 2 --out %s --set num_diffusion_timesteps=10", ck, fo), 2);
     ck_assert_msg(strstr(out, "num_diffusion_timesteps = 20"), "%s", out);
     ck_assert_int_eq(test_ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s --set attn_resolutions=none", ck, in, fo), 2);
+    /* spaces around the key (as config files allow) do not slip a model key through */
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s --set ' model_mean_type =xprev'", ck, fo), 2);
+    ck_assert_msg(strstr(out, "model_mean_type = eps"), "%s", out);
     ck_assert_int_eq(test_ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s --set lr=0.1", ck, fo), 2);
     ck_assert_msg(strstr(out, "training key"), "%s", out);
     /* float images given to eval as samples */

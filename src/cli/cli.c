@@ -5,6 +5,7 @@
 #include "io/filekind.h"
 #include "dist/dist.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,13 +163,15 @@ int cli_config_of_model(const cli_args *a, const ddpm_config *base, const char *
     const char *data = cli_get(a, "data");
     if (data && config_set_kv(out, "data_dir", data, "--data") != DDPM_OK) return cli_fail(a);
     for (int i = 0; i < a->nsets; i++) {
-        const char *eq = strchr(a->sets[i], '=');
-        char key[128];
-        size_t kl = eq ? (size_t)(eq - a->sets[i]) : strlen(a->sets[i]);
-        snprintf(key, sizeof key, "%.*s", (int)(kl < sizeof key ? kl : sizeof key - 1), a->sets[i]);
-        while (kl && key[kl - 1] == ' ') key[--kl] = 0;
         ddpm_config trial = *out;
+        /* config_set has checked the form, the key and its length: the key is what precedes '=' */
         if (config_set(&trial, a->sets[i]) != DDPM_OK) return cli_fail(a);
+        const char *k0 = a->sets[i], *eq = strchr(k0, '=');
+        while (isspace((unsigned char)*k0)) k0++;
+        size_t kl = (size_t)(eq - k0);
+        while (kl && isspace((unsigned char)k0[kl - 1])) kl--;
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)kl, k0);
         config_key_kind kind = config_key_kind_of(key);
         if (kind == CONFIG_KEY_DATA) {
             *out = trial;
