@@ -357,8 +357,9 @@ int driver_parse(driver_args *a, const char *experiment, const char *summary, in
         size_t o = 0;
         for (int i = 0; i < a->nonly + a->nsets; i++) {
             const char *s = i < a->nonly ? a->only[i] : a->sets[i - a->nonly];
-            o += (size_t)snprintf(a->custom + o, o < sizeof a->custom ? sizeof a->custom - o : 0, "%s%s %s",
-                                  o ? " " : "", i < a->nonly ? "--only" : "--set", s);
+            if (o < sizeof a->custom) /* the text is for people: cut if long; the hash below sees it all */
+                o += (size_t)snprintf(a->custom + o, sizeof a->custom - o, "%s%s %s", o ? " " : "",
+                                      i < a->nonly ? "--only" : "--set", s);
             for (const unsigned char *p = (const unsigned char *)s; *p; p++) h = (h ^ *p) * 1099511628211ULL;
             h = (h ^ (unsigned)(i < a->nonly)) * 1099511628211ULL;
         }
