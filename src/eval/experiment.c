@@ -533,6 +533,14 @@ int driver_begin(driver_args *a, const char *experiment, runlog *L, int argc, ch
     ddpm_config base;
     DDPM_TRY(tier_config(&a->tier, a->sets, a->nsets, &base));
     DDPM_TRY(tier_check_data(&a->tier, &base));
+    /* What the job costs, before it starts (each loop then shows its own rate and ETA). */
+    const long long T = base.num_diffusion_timesteps;
+    const int nll_n = a->tier.bpd_n + (!strcmp(experiment, "table1") ? a->tier.bpd_train_n : 0); /* Table 1: train NLL too */
+    fprintf(stderr, "%s [%s]: per variant %lld training steps of batch %d%s, then NLL of %d images x %lld terms "
+                    "and %d samples x %lld steps (%lld network forwards, batch %d); finished runs and evaluations "
+                    "are reused, and every loop prints its ETA. Cost per variant on 2 cores: README, Tiers.\n",
+            experiment, a->tier.name, (long long)base.train_steps, base.batch_size, a->train_only ? " (training only)" : "",
+            nll_n, T, a->tier.samples_n, T, (long long)(nll_n + a->tier.samples_n) * T, a->tier.batch);
     if (a->train_only) return DDPM_OK;
     DDPM_TRY(fs_mkdir_p(a->out_dir, NULL));
     char logp[700];
