@@ -43,9 +43,11 @@ LDLIBS_ALL = $(PKG_LIBS) -fopenmp -lm
 LIB_SRC := $(shell find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/mpi/*' | sort)
 CLI_SRC := $(wildcard src/cli/*.c)
 EXP_SRC := $(wildcard experiments/*.c)
+DRIVER_SRC := $(wildcard experiments/driver/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRC))
+DRIVER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(DRIVER_SRC))
 LIB := $(BUILD)/libddpm.a
 BIN_DIR ?= bin
 ifeq ($(SANITIZE),1)
@@ -97,9 +99,14 @@ $(BIN_DIR)/ddpm: $(CLI_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS_ALL)
 
-$(BIN_DIR)/%: $(BUILD)/experiments/%.o $(LIB)
+# the drivers (experiments/*.c) share experiments/driver/ (argument parsing, tables, logs)
+$(BUILD)/experiments/%.o: experiments/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -Iexperiments -MMD -MP -c $< -o $@
+
+$(BIN_DIR)/%: $(BUILD)/experiments/%.o $(DRIVER_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(DRIVER_OBJ) $(LIB) $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: tests/%.c tests/testutil.h tests/testutil_run.h $(LIB)
 	@mkdir -p $(dir $@)

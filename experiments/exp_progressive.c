@@ -10,7 +10,7 @@
 #include "core/rng.h"
 #include "data/dataset.h"
 #include "eval/ddpm_model.h"
-#include "eval/experiment.h"
+#include "driver/driver.h"
 #include "image/png_io.h"
 #include "io/h5io.h"
 #include "io/runlog.h"

@@ -8,7 +8,7 @@
  * from the run's cached likelihood evaluation (the same one as Tables 1–2). */
 #include "core/common.h"
 #include "core/progress.h"
-#include "eval/experiment.h"
+#include "driver/driver.h"
 #include "io/h5io.h"
 #include "io/runlog.h"
 

@@ -3,7 +3,7 @@
  * Reuses Table 2's runs and cached evaluations (runs are addressed by config hash). */
 #include "core/common.h"
 #include "core/progress.h"
-#include "eval/experiment.h"
+#include "driver/driver.h"
 #include "io/h5io.h"
 #include "io/runlog.h"
 

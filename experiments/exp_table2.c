@@ -6,7 +6,7 @@
  * logs. Unstable runs are reported with the step at which the loss became non-finite. */
 #include "core/common.h"
 #include "core/progress.h"
-#include "eval/experiment.h"
+#include "driver/driver.h"
 #include "io/h5io.h"
 #include "io/runlog.h"
 

@@ -169,3 +169,28 @@ void fs_unlock_dir(fs_dir_lock *l)
     close(l->fd);
     l->fd = -1;
 }
+
+int fs_copy_file(const char *from, const char *to)
+{
+    char tmp[1100];
+    fs_tmp_path(to, tmp, sizeof tmp);
+    FILE *in = fopen(from, "rb");
+    if (!in) return ddpm_error("%s: cannot read (%s)", from, strerror(errno));
+    FILE *out = fopen(tmp, "wb");
+    if (!out) {
+        fclose(in);
+        return ddpm_error("%s: cannot write (%s)", tmp, strerror(errno));
+    }
+    char buf[65536];
+    size_t k;
+    int ok = 1;
+    while ((k = fread(buf, 1, sizeof buf, in)) > 0) ok &= fwrite(buf, 1, k, out) == k;
+    ok &= !ferror(in);
+    fclose(in);
+    ok &= fclose(out) == 0;
+    if (!ok) {
+        unlink(tmp);
+        return ddpm_error("%s: copy failed (disk full?)", to);
+    }
+    return fs_commit(tmp, to);
+}

@@ -42,4 +42,7 @@ typedef struct {
 int fs_lock_dir(fs_dir_lock *l, const char *dir, const char *what);
 void fs_unlock_dir(fs_dir_lock *l);
 
+/* Copies `from` to `to` atomically (a temporary beside `to`, then renamed into place). */
+int fs_copy_file(const char *from, const char *to);
+
 #endif

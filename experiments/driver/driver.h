@@ -1,60 +1,16 @@
-/* experiment.h — what every paper-experiment driver shares: tiers, runs addressed by config
- * hash (train once, reuse everywhere), cached evaluations, and result files.
- *
- * Runs live in runs/<tier>/<variant>-<hash>/ (the `ddpm train` layout). A finished run is
- * reused; an unfinished one is resumed. Evaluations of a run are cached in the run directory
- * (eval.h5), keyed by the tier's evaluation settings, so Table 1 costs nothing after Table 2. */
-#ifndef DDPM_EXPERIMENT_H
-#define DDPM_EXPERIMENT_H
+/* driver.h — what every paper-experiment driver shares: argument parsing, the results
+ * directory and experiment log, per-variant reports, and the result tables. */
+#ifndef DDPM_EXPERIMENTS_DRIVER_H
+#define DDPM_EXPERIMENTS_DRIVER_H
 
 #include "core/config.h"
-#include "eval/quality.h"
+#include "eval/evaluate.h"
+#include "eval/run.h"
+#include "eval/tier.h"
 #include "io/h5io.h"
 #include "io/runlog.h"
 
 #include <stdio.h>
-#include "train/trainer.h"
-
-typedef struct {
-    char name[16];          /* smoke | mini | paper */
-    char base_cfg[256];     /* experiments/configs/<tier>/base.cfg */
-    char runs_dir[256];     /* runs/<tier> (DDPM_RUNS_DIR overrides the runs/ root) */
-    char results_dir[256];  /* results/<tier> (DDPM_RESULTS_DIR overrides the results/ root) */
-    int bpd_n;              /* test images for the NLL (all T terms) */
-    int bpd_train_n;        /* train images for the NLL on the training set (Table 1) */
-    int samples_n;          /* samples for the grid and FD/IS */
-    int ref_n;              /* training images for the FD reference statistics (0: all) */
-    int batch;              /* network batch for evaluation */
-    int ckpt_every;
-} tier_spec;
-
-int tier_get(const char *name, tier_spec *t);
-/* The tier's base config with `sets` applied, validated. */
-int tier_config(const tier_spec *t, const char *const *sets, int nsets, ddpm_config *cfg);
-/* Checks the data (and, for the paper tier, says how to get CIFAR-10) before hours are spent. */
-int tier_check_data(const tier_spec *t, const ddpm_config *cfg);
-
-typedef struct {
-    char variant[64];       /* mean-var-loss */
-    ddpm_config cfg;
-    char run_dir[512];
-    train_outcome outcome;
-    int64_t steps;
-    int64_t diverged_step;
-    double train_seconds;   /* wall time recorded in the run log */
-    double bpd_test, bpd_train;   /* NaN when not evaluated */
-    quality_result q;
-    double eval_seconds;
-} variant_result;
-
-/* Trains (or resumes, or reuses) the run of cfg; fills outcome/steps/run_dir. */
-int experiment_train(const tier_spec *t, const ddpm_config *cfg, variant_result *r, int argc, char **argv);
-/* Evaluates a trained run's EMA model at the tier's settings (cached in run_dir/eval.h5):
- * NLL on the first bpd_n test images (and bpd_train_n train images when want_train_bpd),
- * samples_n samples (grid written to png_path if not NULL), FD/IS. */
-int experiment_evaluate(const tier_spec *t, variant_result *r, int want_train_bpd, const char *png_path);
-
-#endif
 
 /* Shared by the drivers: parses --tier/--only/--set, sets up results dir and log. */
 typedef struct {
@@ -81,8 +37,6 @@ int variant_name_valid(const char *v);
 /* Writes the variant's outcome and numbers as attributes of group variants/<name> in the log,
  * and copies the run's log.h5 to <out_dir>/logs/<variant>.h5. */
 int driver_log_variant(hid_t log, const driver_args *a, const variant_result *r);
-/* Copies a file atomically. */
-int copy_file(const char *from, const char *to);
 /* "12.34" or "n/a" */
 const char *fmt_num(char *buf, size_t n, const char *fmt, double v);
 
@@ -108,3 +62,5 @@ void driver_metric_names(const variant_result *res, const int *done, int n, cons
 /* Opens the tier's L_simple model (eps, fixedlarge, mse), training it first if needed (the
  * run Table 2 and Table 1 share). Used by the figure drivers. */
 int driver_open_lsimple(driver_args *a, int argc, char **argv, variant_result *r, ddpm_config *cfg);
+
+#endif

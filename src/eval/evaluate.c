@@ -1,0 +1,165 @@
+#include "eval/evaluate.h"
+#include "eval/mpi_launch.h"
+
+#include "core/common.h"
+#include "core/progress.h"
+#include "data/dataset.h"
+#include "eval/ddpm_model.h"
+#include "image/png_io.h"
+#include "io/h5io.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    hid_t f;
+    const char *path;
+    const char *ckpt;  /* the model's checkpoint (for the MPI route, mpi_launch.h) */
+} cache;
+
+static int cache_open(cache *c, const char *path, const tier_spec *t, const ddpm_config *cfg)
+{
+    c->path = path;
+    char hex[17], want[128], have[128] = "";
+    config_hash(cfg, hex);
+    snprintf(want, sizeof want, "tier=%s bpd_n=%d bpd_train_n=%d samples_n=%d config=%s", t->name, t->bpd_n,
+             t->bpd_train_n, t->samples_n, hex);
+    if (access(path, F_OK) == 0) {
+        c->f = h5io_open(path, 1);
+        if (c->f >= 0 && h5io_attr_exists(c->f, ".", "settings"))
+            h5io_get_attr_str(c->f, ".", "settings", have, sizeof have);
+        if (c->f >= 0 && !strcmp(have, want)) return DDPM_OK;
+        if (c->f >= 0) h5io_close(c->f);
+        fprintf(stderr, "%s: evaluation cache of other settings or unreadable; recomputing\n", path);
+    }
+    ddpm_clear_error();
+    c->f = h5io_create(path);
+    if (c->f < 0) return DDPM_ERR;
+    DDPM_TRY(h5io_attr_str(c->f, ".", "settings", want));
+    if (H5Fflush(c->f, H5F_SCOPE_GLOBAL) < 0) return ddpm_error("%s: flush failed", path); /* readable if killed */
+    return DDPM_OK;
+}
+
+static int bpd_piece(cache *c, ddpm_model *m, const ddpm_config *cfg, int train_split, int n, int batch,
+                     double *mean_out)
+{
+    const char *g = train_split ? "bpd_train" : "bpd_test";
+    char name[64];
+    snprintf(name, sizeof name, "%s/total_bpd", g);
+    if (h5io_exists(c->f, name) && h5io_attr_exists(c->f, g, "mean_bpd"))
+        return h5io_get_attr_f64(c->f, g, "mean_bpd", mean_out);
+    dataset ds;
+    DDPM_TRY(dataset_load_n(&ds, cfg, train_split, n));
+    if (ds.N < n) n = ds.N;
+    const int T = m->diff.T;
+    float *x = ddpm_alloc((size_t)n * m->D * sizeof(float));
+    double *total = ddpm_alloc((size_t)n * sizeof(double)), *prior = ddpm_alloc((size_t)n * sizeof(double));
+    double *terms = ddpm_alloc((size_t)n * T * sizeof(double)), *mse = ddpm_alloc((size_t)n * T * sizeof(double));
+    int rc = (!x || !total || !prior || !terms || !mse) ? DDPM_ERR : DDPM_OK;
+    progress pb;
+    char label[64];
+    snprintf(label, sizeof label, "  nll %s", train_split ? "train" : "test");
+    progress_begin(&pb, label, (int64_t)n * T, 0);
+    if (rc == DDPM_OK) {
+        dataset_get_range(&ds, 0, n, x);
+        rc = mpi_launcher() ? mpi_launch_bpd(c->ckpt, cfg, train_split, n, batch, cfg->seed, T, total, prior, terms, mse)
+                            : ddpm_eval_bpd(m, x, n, batch, cfg->seed, total, prior, terms, mse, &pb);
+    }
+    if (rc == DDPM_OK) {
+        progress_end(&pb, NULL);
+        double mean = 0;
+        for (int i = 0; i < n; i++) mean += total[i];
+        mean /= n;
+        hsize_t d1[1] = { (hsize_t)n }, d2[2] = { (hsize_t)n, (hsize_t)T };
+        char nm[4][64];
+        snprintf(nm[0], 64, "%s/total_bpd", g);
+        snprintf(nm[1], 64, "%s/prior_bpd", g);
+        snprintf(nm[2], 64, "%s/terms_bpd", g);
+        snprintf(nm[3], 64, "%s/mse", g);
+        rc = h5io_write_f64(c->f, nm[1], prior, 1, d1);
+        if (rc == DDPM_OK) rc = h5io_write_f64(c->f, nm[2], terms, 2, d2);
+        if (rc == DDPM_OK) rc = h5io_write_f64(c->f, nm[3], mse, 2, d2);
+        if (rc == DDPM_OK) rc = h5io_write_f64(c->f, nm[0], total, 1, d1);
+        if (rc == DDPM_OK) rc = h5io_attr_f64(c->f, g, "mean_bpd", mean);
+        if (rc == DDPM_OK) rc = h5io_attr_str(c->f, g, "revision", DDPM_GIT_REV); /* the code that computed it */
+        if (rc == DDPM_OK && H5Fflush(c->f, H5F_SCOPE_GLOBAL) < 0) rc = ddpm_error("%s: flush failed", c->path);
+        *mean_out = mean;
+    }
+    ddpm_free(x); ddpm_free(total); ddpm_free(prior); ddpm_free(terms); ddpm_free(mse);
+    dataset_free(&ds);
+    return rc;
+}
+
+static int samples_piece(cache *c, ddpm_model *m, const ddpm_config *cfg, int n, int batch, uint8_t **out)
+{
+    hsize_t d[4] = { (hsize_t)n, (hsize_t)m->H, (hsize_t)m->W, (hsize_t)m->C };
+    if (h5io_exists(c->f, "samples")) {
+        int rank;
+        hsize_t dd[H5IO_MAX_RANK];
+        if (h5io_read_u8(c->f, "samples", out, &rank, dd) == DDPM_OK && rank == 4 && dd[0] == d[0]) return DDPM_OK;
+        ddpm_free(*out);
+    }
+    float *x = ddpm_alloc((size_t)n * m->D * sizeof(float));
+    *out = ddpm_alloc((size_t)n * m->D);
+    if (!x || !*out) { ddpm_free(x); return DDPM_ERR; }
+    progress pb;
+    progress_begin(&pb, "  sample", (int64_t)n * m->diff.T, 0);
+    int rc = mpi_launcher() ? mpi_launch_sample(c->ckpt, n, 1000 + cfg->seed, batch, x, (size_t)n * m->D)
+                            : ddpm_generate(m, n, 1000 + cfg->seed, batch, x, 0, NULL, NULL, &pb);
+    if (rc == DDPM_OK) {
+        progress_end(&pb, NULL);
+        images_to_uint8(x, (size_t)n * m->D, *out);
+        rc = h5io_write_u8(c->f, "samples", *out, 4, d);
+        if (rc == DDPM_OK) rc = h5io_attr_i64(c->f, "samples", "seed", (int64_t)(1000 + cfg->seed));
+        if (rc == DDPM_OK) rc = h5io_attr_str(c->f, "samples", "revision", DDPM_GIT_REV);
+        if (rc == DDPM_OK && H5Fflush(c->f, H5F_SCOPE_GLOBAL) < 0) rc = ddpm_error("%s: flush failed", c->path);
+    }
+    ddpm_free(x);
+    return rc;
+}
+
+int experiment_evaluate(const tier_spec *t, variant_result *r, int want_train_bpd, const char *png_path)
+{
+    if (r->outcome == TRAIN_DIVERGED) return DDPM_OK;
+    double t0 = ddpm_now();
+    char ckpt[700], evalp[700], refp[700];
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt.h5", r->run_dir);
+    snprintf(evalp, sizeof evalp, "%s/eval.h5", r->run_dir);
+    snprintf(refp, sizeof refp, "%s/reference_stats.h5", t->runs_dir);
+    ddpm_model m;
+    DDPM_TRY(ddpm_model_open(&m, &r->cfg, ckpt, "ema", t->batch));
+    cache c;
+    c.ckpt = ckpt;
+    if (cache_open(&c, evalp, t, &r->cfg) != DDPM_OK) {
+        ddpm_model_close(&m);
+        return DDPM_ERR;
+    }
+    uint8_t *samples = NULL;
+    int rc = bpd_piece(&c, &m, &r->cfg, 0, t->bpd_n, t->batch, &r->bpd_test);
+    if (rc == DDPM_OK && want_train_bpd) rc = bpd_piece(&c, &m, &r->cfg, 1, t->bpd_train_n, t->batch, &r->bpd_train);
+    if (rc == DDPM_OK) rc = samples_piece(&c, &m, &r->cfg, t->samples_n, t->batch, &samples);
+    if (rc == DDPM_OK && png_path) {
+        int n = t->samples_n < 64 ? t->samples_n : 64;
+        char cap[256];
+        int side = 1;
+        while (side * side < n) side++;
+        snprintf(cap, sizeof cap, "%s, tier %s, step %lld, ema weights: %d of %d samples (%dx%d, rows then columns), T = %d",
+                 r->variant, t->name, (long long)r->steps, n, t->samples_n, side, side, m.diff.T);
+        rc = png_write_grid_captioned(png_path, samples, n, m.H, m.W, m.C, 0, 1, cap);
+    }
+    if (rc == DDPM_OK) {
+        rc = quality_metrics(&r->cfg, samples, t->samples_n, m.H, m.W, m.C, refp, t->ref_n, 1, &r->q);
+        if (rc == DDPM_OK && r->q.available) {
+            h5io_attr_f64(c.f, ".", r->q.fd_name, r->q.fd);
+            h5io_attr_f64(c.f, ".", r->q.is_name, r->q.is_mean);
+            h5io_attr_str(c.f, ".", "extractor", r->q.extractor);
+            h5io_attr_str(c.f, ".", "metrics_revision", DDPM_GIT_REV);
+        }
+    }
+    ddpm_free(samples);
+    if (h5io_close(c.f) != DDPM_OK) rc = DDPM_ERR;
+    ddpm_model_close(&m);
+    r->eval_seconds = ddpm_now() - t0;
+    return rc;
+}

@@ -1,0 +1,111 @@
+#include "eval/run.h"
+#include "eval/mpi_launch.h"
+
+#include "core/common.h"
+#include "core/fs.h"
+#include "io/h5io.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Ctrl-C / SIGTERM during training: the loop checkpoints and stops; rerunning resumes. At any
+ * other time (evaluation: each finished piece — test NLL, train NLL, samples — is already
+ * flushed to the run's eval.h5, and nothing is written between pieces) the process says so and
+ * ends at once with the signal's default action. */
+static volatile sig_atomic_t g_stop = 0, g_training = 0;
+
+static void on_signal(int sig)
+{
+    if (g_training) {
+        g_stop = 1;
+        return;
+    }
+    static const char msg[] = "\ninterrupted: finished evaluation pieces are kept in the run's eval.h5; "
+                              "rerun the same command to continue\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void experiment_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static void run_dir_of(const tier_spec *t, const ddpm_config *cfg, char *buf, size_t n)
+{
+    char v[64], hex[17];
+    config_variant_name(cfg, v, sizeof v);
+    config_hash(cfg, hex);
+    snprintf(buf, n, "%s/%s-%.8s", t->runs_dir, v, hex);
+}
+
+static double log_train_seconds(const char *run_dir)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/log.h5", run_dir);
+    hid_t f = h5io_open(p, 0);
+    double s = NAN;
+    if (f >= 0) {
+        if (h5io_attr_exists(f, ".", "train_seconds_total")) h5io_get_attr_f64(f, ".", "train_seconds_total", &s);
+        h5io_close(f);
+    }
+    ddpm_clear_error();
+    return s;
+}
+
+int experiment_train(const tier_spec *t, const ddpm_config *cfg, variant_result *r, int argc, char **argv)
+{
+    memset(r, 0, sizeof *r);
+    r->cfg = *cfg;
+    r->bpd_test = r->bpd_train = NAN;
+    r->q.fd = r->q.is_mean = r->q.is_std = NAN;
+    r->diverged_step = -1;
+    config_variant_name(cfg, r->variant, sizeof r->variant);
+    run_dir_of(t, cfg, r->run_dir, sizeof r->run_dir);
+    char word[32];
+    int64_t step;
+    if (train_is_finished(cfg, r->run_dir)) {
+        r->outcome = TRAIN_FINISHED;
+        r->steps = cfg->train_steps;
+        fprintf(stderr, "%s: reusing the finished run %s\n", r->variant, r->run_dir);
+    } else if (train_read_status(r->run_dir, word, sizeof word, &step) == DDPM_OK && !strcmp(word, "diverged")) {
+        /* Training is deterministic: a diverged run would diverge again at the same step. */
+        r->outcome = TRAIN_DIVERGED;
+        r->diverged_step = step;
+        fprintf(stderr, "%s: run %s diverged at step %lld (recorded); not retraining\n", r->variant, r->run_dir,
+                (long long)step);
+    } else {
+        ddpm_clear_error();
+        DDPM_TRY(fs_mkdir_p(t->runs_dir, NULL));
+        train_opts o;
+        train_opts_default(&o);
+        o.ckpt_every = t->ckpt_every;
+        o.stop = &g_stop;
+        o.argc = argc;
+        o.argv = argv;
+        train_result tr;
+        fprintf(stderr, "%s: training in %s\n", r->variant, r->run_dir);
+        g_training = 1;
+        const int trc = mpi_launcher() ? mpi_launch_train(cfg, r->run_dir, o.ckpt_every, &tr)
+                                       : train_run(cfg, r->run_dir, &o, &tr);
+        g_training = 0;
+        DDPM_TRY(trc);
+        r->outcome = tr.outcome;
+        r->diverged_step = tr.diverged_step;
+        r->steps = tr.step;
+        if (tr.outcome == TRAIN_INTERRUPTED)
+            return ddpm_error("training stopped at step %lld (checkpointed in %s); rerun the same command to resume",
+                              (long long)tr.step, r->run_dir);
+    }
+    r->train_seconds = log_train_seconds(r->run_dir);
+    return DDPM_OK;
+}
