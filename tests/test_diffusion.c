@@ -948,6 +948,206 @@ START_TEST(test_p_sample_step_formula)
 }
 END_TEST
 
+/* One workspace reused across the batches of a data set (3 + 3 + 1 of 7 examples, the last
+ * batch smaller than the workspace) gives, bit for bit, what one batch of all 7 gives. */
+START_TEST(test_workspace_reused_over_batches_equals_one_batch)
+{
+    enum { N = 7, BATCH = 3 };
+    for (int v = 0; v < 3; v++) {
+        diffusion d;
+        init_linear(&d, LT, 1e-3, 0.2, MEAN_EPS, (model_var_type_t)v, LOSS_KL);
+        int shape[3] = { LD, LC, v == VAR_LEARNED };
+        const int Cout = v == VAR_LEARNED ? 2 * LC : LC;
+        diffusion_workspace *big = diffusion_workspace_alloc(&d, N, LH, LW, LC, Cout);
+        diffusion_workspace *ws = diffusion_workspace_alloc(&d, BATCH, LH, LW, LC, Cout);
+        ck_assert_msg(big && ws, "%s", ddpm_last_error());
+        ck_assert_int_eq(diffusion_workspace_max_batch(ws), BATCH);
+        /* likelihood */
+        float x0[N * LD];
+        for (int i = 0; i < N * LD; i++) x0[i] = (float)(((i * 37 + 11) % 256) / 127.5 - 1.0);
+        double tot1[N], pri1[N], terms1[N * LT], mse1[N * LT];
+        double totb[N], prib[N], termsb[N * LT], mseb[N * LT];
+        bpd_opts bo;
+        bpd_opts_default(&bo);
+        bo.seed = 5;
+        ck_assert(calc_bpd_loop(tot1, pri1, terms1, mse1, x0, &d, affine_fn, shape, &bo, big, N, LH,
+                                LW, LC) == DDPM_OK);
+        for (int i0 = 0; i0 < N; i0 += BATCH) {
+            const int nb = N - i0 < BATCH ? N - i0 : BATCH;
+            bo.example_offset = (uint32_t)i0;
+            ck_assert(calc_bpd_loop(totb + i0, prib + i0, termsb + i0 * LT, mseb + i0 * LT,
+                                    x0 + i0 * LD, &d, affine_fn, shape, &bo, ws, nb, LH, LW, LC) ==
+                      DDPM_OK);
+        }
+        ck_assert(memcmp(tot1, totb, sizeof tot1) == 0);
+        ck_assert(memcmp(pri1, prib, sizeof pri1) == 0);
+        ck_assert(memcmp(terms1, termsb, sizeof terms1) == 0);
+        ck_assert(memcmp(mse1, mseb, sizeof mse1) == 0);
+        /* sampling with recording, the same workspace again */
+        const int every = 4, K = p_sample_num_recorded(LT - 1, every);
+        float x1[N * LD], xb[N * LD];
+        float *rec1 = malloc((size_t)K * N * LD * sizeof *rec1);
+        float *recb = malloc((size_t)K * BATCH * LD * sizeof *recb);
+        ck_assert(rec1 && recb);
+        diffusion_sample_xT(x1, 13, 0, N, LD);
+        memcpy(xb, x1, sizeof x1);
+        p_sample_opts so;
+        p_sample_opts_default(&so, &d);
+        so.seed = 13;
+        so.record_every = every;
+        int k1 = 0;
+        ck_assert(p_sample_loop(x1, rec1, &k1, &d, affine_fn, shape, &so, big, N, LH, LW, LC) ==
+                  DDPM_OK);
+        ck_assert_int_eq(k1, K);
+        for (int i0 = 0; i0 < N; i0 += BATCH) {
+            const int nb = N - i0 < BATCH ? N - i0 : BATCH;
+            int kb = 0;
+            so.example_offset = (uint32_t)i0;
+            ck_assert(p_sample_loop(xb + i0 * LD, recb, &kb, &d, affine_fn, shape, &so, ws, nb, LH,
+                                    LW, LC) == DDPM_OK);
+            ck_assert_int_eq(kb, K);
+            for (int k = 0; k < K; k++)
+                ck_assert(memcmp(rec1 + ((size_t)k * N + i0) * LD, recb + (size_t)k * nb * LD,
+                                 (size_t)nb * LD * sizeof(float)) == 0);
+        }
+        ck_assert(memcmp(x1, xb, sizeof x1) == 0);
+        free(rec1);
+        free(recb);
+        diffusion_workspace_free(big);
+        diffusion_workspace_free(ws);
+        diffusion_free(&d);
+    }
+}
+END_TEST
+
+/* The option defaults are what callers passed before the options structs: sampling from
+ * t = T - 1 with seed 0 and example offset 0, no recording, no progress; the likelihood with
+ * seed 0 and offset 0. A NULL options pointer means the defaults. */
+START_TEST(test_loop_option_defaults)
+{
+    diffusion d;
+    init_linear(&d, LT, 1e-3, 0.2, MEAN_EPS, VAR_LEARNED, LOSS_KL);
+    int shape[3] = { LD, LC, 1 };
+    p_sample_opts so;
+    memset(&so, 0x5a, sizeof so);
+    p_sample_opts_default(&so, &d);
+    ck_assert_int_eq(so.t_start, LT - 1);
+    ck_assert(so.seed == 0 && so.example_offset == 0 && so.record_every == 0);
+    ck_assert(so.progress == NULL && so.user == NULL);
+    bpd_opts bo;
+    memset(&bo, 0x5a, sizeof bo);
+    bpd_opts_default(&bo);
+    ck_assert(bo.seed == 0 && bo.example_offset == 0 && bo.progress == NULL && bo.user == NULL);
+
+    diffusion_workspace *ws = diffusion_workspace_alloc(&d, LB, LH, LW, LC, 2 * LC);
+    ck_assert_msg(ws != NULL, "%s", ddpm_last_error());
+    float xa[LB * LD], xb[LB * LD], rec[LB * LD];
+    diffusion_sample_xT(xa, 0, 0, LB, LD);
+    memcpy(xb, xa, sizeof xa);
+    const p_sample_opts old = { .t_start = LT - 1, .seed = 0, .example_offset = 0,
+                                .record_every = 0, .progress = NULL, .user = NULL };
+    int ka = -1, kb = -1;
+    ck_assert(p_sample_loop(xa, rec, &ka, &d, affine_fn, shape, NULL, ws, LB, LH, LW, LC) == DDPM_OK);
+    ck_assert(p_sample_loop(xb, NULL, &kb, &d, affine_fn, shape, &old, ws, LB, LH, LW, LC) == DDPM_OK);
+    ck_assert(memcmp(xa, xb, sizeof xa) == 0);
+    ck_assert_int_eq(ka, 0); /* recording is off by default even with a buffer */
+    ck_assert_int_eq(kb, 0);
+    /* and the default seed matters: another seed gives other samples */
+    p_sample_opts other = old;
+    other.seed = 1;
+    diffusion_sample_xT(xb, 0, 0, LB, LD);
+    ck_assert(p_sample_loop(xb, NULL, NULL, &d, affine_fn, shape, &other, ws, LB, LH, LW, LC) == DDPM_OK);
+    ck_assert(memcmp(xa, xb, sizeof xa) != 0);
+
+    float x0[LB * LD];
+    for (int i = 0; i < LB * LD; i++) x0[i] = (float)(((i * 13 + 3) % 256) / 127.5 - 1.0);
+    double ta[LB * LT], tb[LB * LT];
+    const bpd_opts bold = { .seed = 0, .example_offset = 0, .progress = NULL, .user = NULL };
+    ck_assert(calc_bpd_loop(NULL, NULL, ta, NULL, x0, &d, affine_fn, shape, NULL, ws, LB, LH, LW, LC) == DDPM_OK);
+    ck_assert(calc_bpd_loop(NULL, NULL, tb, NULL, x0, &d, affine_fn, shape, &bold, ws, LB, LH, LW, LC) == DDPM_OK);
+    ck_assert(memcmp(ta, tb, sizeof ta) == 0);
+    diffusion_workspace_free(ws);
+    diffusion_free(&d);
+}
+END_TEST
+
+/* A workspace serves only the shapes it was made for, and says so. */
+START_TEST(test_workspace_errors)
+{
+    diffusion d;
+    init_linear(&d, LT, 1e-3, 0.2, MEAN_EPS, VAR_FIXEDSMALL, LOSS_KL);
+    int shape[3] = { LD, LC, 0 };
+    ck_assert(diffusion_workspace_alloc(&d, 2, LH, LW, LC, 2 * LC) == NULL); /* fixed variance: Cout = C */
+    ck_assert(strstr(ddpm_last_error(), "Cout") != NULL);
+    ck_assert(diffusion_workspace_alloc(&d, 0, LH, LW, LC, LC) == NULL);
+    diffusion_workspace_free(NULL);
+    diffusion_workspace *ws = diffusion_workspace_alloc(&d, 2, LH, LW, LC, LC);
+    ck_assert(ws != NULL);
+    float x[4 * LD] = { 0 };
+    double tot[4];
+    ck_assert_int_eq(p_sample_loop(x, NULL, NULL, &d, affine_fn, shape, NULL, ws, 3, LH, LW, LC), DDPM_ERR);
+    ck_assert(strstr(ddpm_last_error(), "up to 2 examples") != NULL);
+    ck_assert_int_eq(calc_bpd_loop(tot, NULL, NULL, NULL, x, &d, affine_fn, shape, NULL, ws, 2, LH, 2 * LW,
+                                   LC), DDPM_ERR);
+    ck_assert_int_eq(calc_bpd_loop(tot, NULL, NULL, NULL, x, &d, affine_fn, shape, NULL, NULL, 2, LH, LW, LC),
+                     DDPM_ERR);
+    ck_assert(strstr(ddpm_last_error(), "diffusion_workspace_alloc") != NULL);
+    diffusion other;
+    init_linear(&other, LT + 1, 1e-3, 0.2, MEAN_EPS, VAR_FIXEDSMALL, LOSS_KL); /* another T */
+    ck_assert_int_eq(calc_bpd_loop(tot, NULL, NULL, NULL, x, &other, affine_fn, shape, NULL, ws, 2, LH, LW,
+                                   LC), DDPM_ERR);
+    p_sample_opts so;
+    p_sample_opts_default(&so, &d);
+    so.t_start = LT;
+    ck_assert_int_eq(p_sample_loop(x, NULL, NULL, &d, affine_fn, shape, &so, ws, 2, LH, LW, LC), DDPM_ERR);
+    diffusion_free(&other);
+    diffusion_workspace_free(ws);
+    diffusion_free(&d);
+}
+END_TEST
+
+/* training_losses ADDS its gradient, as the nn backward passes do: into a zeroed buffer it is
+ * the gradient, called twice it is exactly twice the gradient, and into a filled buffer it is
+ * the sum. */
+START_TEST(test_training_losses_adds_gradient)
+{
+    enum { B = 3, H = 2, W = 2, C = 2, D = H * W * C };
+    const int32_t t[B] = { 0, 5, 900 };
+    float x0[B * D], noise[B * D], xt[B * D];
+    for (int i = 0; i < B * D; i++) x0[i] = (float)(((i * 41 + 9) % 256) / 127.5 - 1.0);
+    rng_normal_fill(rng_stream_make(3, RNG_EVAL, 4, 0), noise, B * D);
+    for (int v = 0; v < 3; v++)
+        for (int l = 0; l < 2; l++) {
+            if (l == LOSS_MSE && v == VAR_LEARNED) continue;
+            diffusion d;
+            init_linear(&d, 1000, 1e-4, 0.02, MEAN_EPS, (model_var_type_t)v, (loss_type_t)l);
+            q_sample(xt, x0, t, noise, &d, B, D);
+            const int Cout = v == VAR_LEARNED ? 2 * C : C, N = B * H * W * Cout;
+            float out[2 * B * D], g1[2 * B * D], g2[2 * B * D], base[2 * B * D];
+            rng_normal_fill(rng_stream_make(3, RNG_EVAL, 5, 0), out, (size_t)N);
+            rng_normal_fill(rng_stream_make(3, RNG_EVAL, 6, 0), base, (size_t)N);
+            double loss1[B], loss2[B];
+            memset(g1, 0, sizeof g1);
+            ck_assert(training_losses(loss1, g1, out, x0, xt, noise, t, &d, B, H, W, C) == DDPM_OK);
+            memset(g2, 0, sizeof g2);
+            ck_assert(training_losses(loss2, g2, out, x0, xt, noise, t, &d, B, H, W, C) == DDPM_OK);
+            ck_assert(training_losses(NULL, g2, out, x0, xt, noise, t, &d, B, H, W, C) == DDPM_OK);
+            ck_assert(memcmp(loss1, loss2, sizeof loss1) == 0);
+            int nonzero = 0;
+            for (int i = 0; i < N; i++) {
+                ck_assert(g2[i] == 2.0f * g1[i]);
+                nonzero += g1[i] != 0.0f;
+            }
+            ck_assert(nonzero > N / 2);
+            float g3[2 * B * D];
+            memcpy(g3, base, sizeof g3);
+            ck_assert(training_losses(NULL, g3, out, x0, xt, noise, t, &d, B, H, W, C) == DDPM_OK);
+            for (int i = 0; i < N; i++) ck_assert(g3[i] == base[i] + g1[i]);
+            diffusion_free(&d);
+        }
+}
+END_TEST
+
 static Suite *diffusion_suite(void)
 {
     Suite *s = suite_create("diffusion");
@@ -971,6 +1171,10 @@ static Suite *diffusion_suite(void)
     tcase_add_test(tc, test_sample_loop_oracle_and_recording);
     tcase_add_test(tc, test_sample_loop_batch_split_and_finiteness);
     tcase_add_test(tc, test_p_sample_step_formula);
+    tcase_add_test(tc, test_workspace_reused_over_batches_equals_one_batch);
+    tcase_add_test(tc, test_loop_option_defaults);
+    tcase_add_test(tc, test_workspace_errors);
+    tcase_add_test(tc, test_training_losses_adds_gradient);
     suite_add_tcase(s, tc);
     return s;
 }
