@@ -25,7 +25,8 @@
 #include "core/config.h"
 
 /* Fills out (B,H,W,Cout) with the network output for x (B,H,W,C) at timesteps t (B).
- * Returns DDPM_OK or DDPM_ERR (error message set). */
+ * Returns DDPM_OK or DDPM_ERR (error message set). A callback: its context comes first, as
+ * C callbacks take it (ddpm_model_denoise in eval/ddpm_model.h is the one the tools pass). */
 typedef int (*denoise_fn)(void *ctx, const float *x, const int32_t *t, int B, float *out);
 
 typedef struct {
