@@ -56,30 +56,37 @@ int main(int argc, char **argv)
         int t = (int)((int64_t)T * (row + 1) / (ROWS + 1));
         tl[row] = t;
         int32_t tt[2] = { t, t };
-        q_sample(&m.diff, x0, tt, noise, 2, D, xt);
+        q_sample(xt, x0, tt, noise, &m.diff, 2, D);
         float *xr = xs + (size_t)row * STEPS * D;
         for (int k = 0; k < STEPS; k++) {
             float lam = (float)k / (STEPS - 1);
             for (size_t j = 0; j < D; j++) xr[(size_t)k * D + j] = (1 - lam) * xt[j] + lam * xt[D + j];
         }
         /* Same example offset for every λ: each λ sees the identical reverse-process noise. */
+        p_sample_opts so;
+        p_sample_opts_default(&so, &m.diff);
+        so.t_start = t;
+        so.seed = 4000 + cfg.seed;
+        so.example_offset = (uint32_t)row;
+        diffusion_workspace *ws = diffusion_workspace_alloc(&m.diff, 1, m.H, m.W, m.C, m.Cout);
+        if (!ws) rc = DDPM_ERR;
         for (int k = 0; k < STEPS && rc == DDPM_OK; k++)
-            rc = p_sample_loop(&m.diff, ddpm_model_denoise, &m, xr + (size_t)k * D, 1, m.H, m.W, m.C, t, 4000 + cfg.seed,
-                               (uint32_t)row, 0, NULL, NULL, NULL, NULL);
-        images_to_uint8(x0, D, grid + (size_t)row * cols * D);
-        for (int k = 0; k < STEPS; k++) images_to_uint8(xr + (size_t)k * D, D, grid + ((size_t)row * cols + 1 + k) * D);
-        images_to_uint8(x0 + D, D, grid + ((size_t)row * cols + cols - 1) * D);
+            rc = p_sample_loop(xr + (size_t)k * D, NULL, NULL, &m.diff, ddpm_model_denoise, &m, &so, ws, 1, m.H, m.W, m.C);
+        diffusion_workspace_free(ws);
+        images_to_uint8(grid + (size_t)row * cols * D, x0, D);
+        for (int k = 0; k < STEPS; k++) images_to_uint8(grid + ((size_t)row * cols + 1 + k) * D, xr + (size_t)k * D, D);
+        images_to_uint8(grid + ((size_t)row * cols + cols - 1) * D, x0 + D, D);
         progress_update(&pb, row + 1, NULL);
     }
     /* Pixel-space interpolation row. */
     float *pix = ddpm_alloc(D * sizeof(float));
-    images_to_uint8(x0, D, grid + (size_t)ROWS * cols * D);
+    images_to_uint8(grid + (size_t)ROWS * cols * D, x0, D);
     for (int k = 0; k < STEPS && pix; k++) {
         float lam = (float)k / (STEPS - 1);
         for (size_t j = 0; j < D; j++) pix[j] = (1 - lam) * x0[j] + lam * x0[D + j];
-        images_to_uint8(pix, D, grid + ((size_t)ROWS * cols + 1 + k) * D);
+        images_to_uint8(grid + ((size_t)ROWS * cols + 1 + k) * D, pix, D);
     }
-    images_to_uint8(x0 + D, D, grid + ((size_t)ROWS * cols + cols - 1) * D);
+    images_to_uint8(grid + ((size_t)ROWS * cols + cols - 1) * D, x0 + D, D);
     char pg[700], logp[700];
     snprintf(pg, sizeof pg, "%s/interp.png", a.out_dir);
     snprintf(logp, sizeof logp, "%s/log.h5", a.out_dir);
@@ -89,7 +96,7 @@ int main(int argc, char **argv)
         snprintf(cap, sizeof cap, "interpolation, tier %s, %s step %lld (ema). rows 1-3: lambda 0..1 in x_t at t = %d, %d, "
                  "%d, source images at the ends; row 4: pixel-space interpolation", a.tier.name, r.variant,
                  (long long)r.steps, tl[0], tl[1], tl[2]);
-        rc = png_write_grid_captioned(pg, grid, (ROWS + 1) * cols, m.H, m.W, m.C, cols, 1, cap);
+        rc = png_write_grid_captioned(pg, grid, cap, (ROWS + 1) * cols, m.H, m.W, m.C, cols, 1);
     }
     runlog lg;
     if (rc == DDPM_OK) {

@@ -63,8 +63,8 @@ int main(int argc, char **argv)
         progress_end(&pb, NULL);
         for (int s = 0; s < FIG6_SAMPLES; s++) {
             for (int k = 0; k < nrec; k++)
-                images_to_uint8(rec + ((size_t)k * FIG6_SAMPLES + s) * D, D, grid6 + ((size_t)s * cols6 + k) * D);
-            images_to_uint8(x + (size_t)s * D, D, grid6 + ((size_t)s * cols6 + nrec) * D);
+                images_to_uint8(grid6 + ((size_t)s * cols6 + k) * D, rec + ((size_t)k * FIG6_SAMPLES + s) * D, D);
+            images_to_uint8(grid6 + ((size_t)s * cols6 + nrec) * D, x + (size_t)s * D, D);
         }
     }
 
@@ -81,14 +81,22 @@ int main(int argc, char **argv)
             tlist[row] = t;
             float *xr = x7 + (size_t)row * FIG7_SAMPLES * D;
             int32_t tt = t;
-            q_sample(&m.diff, src, &tt, noise, 1, D, xr);
-            images_to_uint8(src, D, grid7 + (size_t)row * cols7 * D);
-            images_to_uint8(xr, D, grid7 + ((size_t)row * cols7 + 1) * D);
+            q_sample(xr, src, &tt, noise, &m.diff, 1, D);
+            images_to_uint8(grid7 + (size_t)row * cols7 * D, src, D);
+            images_to_uint8(grid7 + ((size_t)row * cols7 + 1) * D, xr, D);
             for (int s = 1; s < FIG7_SAMPLES; s++) memcpy(xr + (size_t)s * D, xr, D * sizeof(float));
-            rc = p_sample_loop(&m.diff, ddpm_model_denoise, &m, xr, FIG7_SAMPLES, m.H, m.W, m.C, t, 3000 + cfg.seed,
-                               (uint32_t)(row * FIG7_SAMPLES), 0, NULL, NULL, NULL, NULL);
+            p_sample_opts so;
+            p_sample_opts_default(&so, &m.diff);
+            so.t_start = t;
+            so.seed = 3000 + cfg.seed;
+            so.example_offset = (uint32_t)(row * FIG7_SAMPLES);
+            diffusion_workspace *ws = diffusion_workspace_alloc(&m.diff, FIG7_SAMPLES, m.H, m.W, m.C, m.Cout);
+            rc = ws ? p_sample_loop(xr, NULL, NULL, &m.diff, ddpm_model_denoise, &m, &so, ws, FIG7_SAMPLES, m.H, m.W,
+                                    m.C)
+                    : DDPM_ERR;
+            diffusion_workspace_free(ws);
             for (int s = 0; s < FIG7_SAMPLES && rc == DDPM_OK; s++)
-                images_to_uint8(xr + (size_t)s * D, D, grid7 + ((size_t)row * cols7 + 2 + s) * D);
+                images_to_uint8(grid7 + ((size_t)row * cols7 + 2 + s) * D, xr + (size_t)s * D, D);
             progress_update(&pb, row + 1, NULL);
         }
         if (rc == DDPM_OK) progress_end(&pb, NULL);
@@ -105,9 +113,9 @@ int main(int argc, char **argv)
     snprintf(cap7, sizeof cap7, "samples sharing x_t, tier %s, %s step %lld. rows: t = %d, %d, %d, %d; columns: x_0, "
              "x_t, then %d samples from that x_t", a.tier.name, r.variant, (long long)r.steps, tlist[0], tlist[1],
              tlist[2], tlist[3], FIG7_SAMPLES);
-    if (rc == DDPM_OK) rc = png_write_grid_captioned(p6, grid6, FIG6_SAMPLES * cols6, m.H, m.W, m.C, cols6, 1, cap6);
+    if (rc == DDPM_OK) rc = png_write_grid_captioned(p6, grid6, cap6, FIG6_SAMPLES * cols6, m.H, m.W, m.C, cols6, 1);
     if (rc == DDPM_OK)
-        rc = png_write_grid_captioned(p7, grid7, FIG7_ROWS * (FIG7_SAMPLES + 2), m.H, m.W, m.C, FIG7_SAMPLES + 2, 1, cap7);
+        rc = png_write_grid_captioned(p7, grid7, cap7, FIG7_ROWS * (FIG7_SAMPLES + 2), m.H, m.W, m.C, FIG7_SAMPLES + 2, 1);
     runlog lg;
     if (rc == DDPM_OK) {
         hsize_t d6[5] = { (hsize_t)nrec, FIG6_SAMPLES, (hsize_t)m.H, (hsize_t)m.W, (hsize_t)m.C };

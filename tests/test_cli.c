@@ -156,7 +156,7 @@ START_TEST(init_forward_loss_sample_bpd)
                   "%s", out);
     uint8_t *img;
     int H, W;
-    ck_assert_int_eq(png_read(png, &img, &H, &W, 1), DDPM_OK);
+    ck_assert_int_eq(png_read(&img, &H, &W, png, 1), DDPM_OK);
     ddpm_free(img);
     f = h5io_open(so, 0);
     ck_assert_int_eq(h5io_shape(f, "samples", &rank, d), DDPM_OK);

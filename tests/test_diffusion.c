@@ -212,7 +212,7 @@ START_TEST(test_fixedlarge_t0_uses_posterior_variance_1)
     /* and p_mean_variance hands it out at t = 0 */
     float out[4] = { 0.1f, -0.2f, 0.3f, 0.0f }, xt[4] = { 0.5f, 0.5f, -0.5f, 1.0f }, lv[4];
     int32_t t0[1] = { 0 };
-    ck_assert(p_mean_variance(&d, out, xt, t0, 1, 2, 2, 1, 0, NULL, lv, NULL) == DDPM_OK);
+    ck_assert(p_mean_variance(NULL, lv, NULL, out, xt, t0, &d, 0, 1, 2, 2, 1) == DDPM_OK);
     for (int i = 0; i < 4; i++) ck_assert(lv[i] == (float)log(d.posterior_variance[1]));
     diffusion_free(&d);
     init_linear(&d, 1000, 1e-4, 0.02, MEAN_EPS, VAR_FIXEDSMALL, LOSS_MSE);
@@ -294,7 +294,7 @@ START_TEST(test_q_sample_and_posterior_match_reference)
     double *xt64 = rd64(f, "q_sample/xt64", NULL);
     ck_assert_int_eq((int)n, RB * RD);
     float *xt = malloc(n * sizeof *xt), *pm = malloc(n * sizeof *pm);
-    q_sample(&d, x0, t, noise, RB, RD, xt);
+    q_sample(xt, x0, t, noise, &d, RB, RD);
     /* float32 output of a double computation: one rounding, <= 2^-24 relative */
     double *g = malloc(n * sizeof *g);
     for (size_t i = 0; i < n; i++) g[i] = xt[i];
@@ -302,7 +302,7 @@ START_TEST(test_q_sample_and_posterior_match_reference)
     ck_assert(test_allclose_f32("q_sample vs reference float32", xt, xt_ref, n, 1.2e-7, 0));
     /* posterior mean from the float32 x_t the reference used */
     double *pm_ref = rd64(f, "posterior/mean", NULL);
-    q_posterior_mean(&d, x0, xt_ref, t, RB, RD, pm);
+    q_posterior_mean(pm, x0, xt_ref, t, &d, RB, RD);
     for (size_t i = 0; i < n; i++) g[i] = pm[i];
     ck_assert(test_allclose_f64("posterior mean", g, pm_ref, n, 6e-8, 1e-30));
     double *pv = rd64(f, "posterior/variance", NULL), *plv = rd64(f, "posterior/log_variance_clipped", NULL);
@@ -315,7 +315,7 @@ START_TEST(test_q_sample_and_posterior_match_reference)
     ck_assert(test_allclose_f64("posterior log variance clipped", glv, plv, RB, 1e-12, 0));
     /* prior: same double formula; the sum of D terms is the only rounding */
     double *prior_ref = rd64(f, "prior/bpd", NULL), prior[RB];
-    prior_bpd(&d, x0, RB, RD, prior);
+    prior_bpd(prior, x0, &d, RB, RD);
     ck_assert(test_allclose_f64("prior_bpd", prior, prior_ref, RB, 1e-10, 0));
     free(xt); free(pm); free(g);
     ddpm_free(x0); ddpm_free(noise); ddpm_free(xt_ref); ddpm_free(t); ddpm_free(xt64);
@@ -339,7 +339,7 @@ START_TEST(test_prior_bpd_magnitude)
         x[2 * D + k] = 0.0f;
     }
     double p[3];
-    prior_bpd(&d, x, 3, D, p);
+    prior_bpd(p, x, &d, 3, D);
     const double ac = d.alphas_cumprod[999], lv = log(1.0 - ac);
     const double full = 0.5 * (-1.0 - lv + exp(lv) + ac) / log(2.0);  /* x = 1 */
     const double zero = 0.5 * (-1.0 - lv + exp(lv)) / log(2.0);       /* x = 0 */
@@ -367,7 +367,7 @@ START_TEST(test_q_sample_moments)
             for (int i = 0; i < N; i++) x0[i] = vals[v];
             rng_normal_fill(rng_stream_make(77, RNG_EVAL, (uint32_t)a, (uint32_t)v), noise, N);
             int32_t t[1] = { ts[a] };
-            q_sample(&d, x0, t, noise, 1, N, xt);
+            q_sample(xt, x0, t, noise, &d, 1, N);
             double s = 0, s2 = 0;
             for (int i = 0; i < N; i++) s += xt[i];
             double m = s / N;
@@ -405,7 +405,7 @@ START_TEST(test_p_mean_variance_matches_reference)
             snprintf(name, sizeof name, "models/%s_%s/model_out", MEAN_N[m], VAR_N[v]);
             float *out = rd32(f, name, NULL);
             for (int clip = 0; clip < 2; clip++) {
-                ck_assert(p_mean_variance(&d, out, xt, t, RB, RH, RW, RC, clip, mean, lv, px) == DDPM_OK);
+                ck_assert(p_mean_variance(mean, lv, px, out, xt, t, &d, clip, RB, RH, RW, RC) == DDPM_OK);
                 const struct { const char *k; float *got; } outs[] = {
                     { "mean", mean }, { "log_var", lv }, { "pred_xstart", px } };
                 for (int o = 0; o < 3; o++) {
@@ -446,7 +446,7 @@ START_TEST(test_losses_match_reference)
                 char name[128];
                 snprintf(name, sizeof name, "models/%s_%s/model_out", MEAN_N[m], VAR_N[v]);
                 float *out = rd32(f, name, NULL);
-                int rc = training_losses(&d, out, x0, xt, noise, t, RB, RH, RW, RC, loss, NULL);
+                int rc = training_losses(loss, NULL, out, x0, xt, noise, t, &d, RB, RH, RW, RC);
                 if (l == LOSS_MSE && v == VAR_LEARNED) {
                     ck_assert_int_eq(rc, DDPM_ERR); /* invalid combination */
                     ck_assert_ptr_nonnull(strstr(ddpm_last_error(), "learned"));
@@ -463,8 +463,8 @@ START_TEST(test_losses_match_reference)
                 }
                 if (l == LOSS_KL)
                     for (int clip = 0; clip < 2; clip++) {
-                        ck_assert(vb_terms_bpd(&d, out, x0, xt, t, RB, RH, RW, RC, clip, terms,
-                                               NULL, mse) == DDPM_OK);
+                        ck_assert(vb_terms_bpd(terms, NULL, mse, out, x0, xt, t, &d, clip, RB, RH,
+                                               RW, RC) == DDPM_OK);
                         snprintf(name, sizeof name, "models/%s_%s/vb_terms%s", MEAN_N[m], VAR_N[v],
                                  clip ? "_clip" : "");
                         double *want = rd64(f, name, NULL);
@@ -495,12 +495,12 @@ START_TEST(test_argument_errors)
     float a[4] = { 0 }, o[4] = { 0 };
     double loss[1];
     int32_t t[1] = { 10 };
-    ck_assert_int_eq(training_losses(&d, o, a, a, a, t, 1, 2, 2, 1, loss, NULL), DDPM_ERR);
+    ck_assert_int_eq(training_losses(loss, NULL, o, a, a, a, t, &d, 1, 2, 2, 1), DDPM_ERR);
     ck_assert_ptr_nonnull(strstr(ddpm_last_error(), "t[0] = 10"));
     t[0] = -1;
-    ck_assert_int_eq(p_mean_variance(&d, o, a, t, 1, 2, 2, 1, 1, a, NULL, NULL), DDPM_ERR);
-    ck_assert_int_eq(p_sample_step(&d, o, a, 3, NULL, 1, 2, 2, 1, a, NULL), DDPM_ERR);
-    ck_assert_int_eq(p_sample_step(&d, o, a, 0, NULL, 1, 2, 2, 1, a, NULL), DDPM_OK);
+    ck_assert_int_eq(p_mean_variance(a, NULL, NULL, o, a, t, &d, 1, 1, 2, 2, 1), DDPM_ERR);
+    ck_assert_int_eq(p_sample_step(a, NULL, o, a, NULL, &d, 3, 1, 2, 2, 1), DDPM_ERR);
+    ck_assert_int_eq(p_sample_step(a, NULL, o, a, NULL, &d, 0, 1, 2, 2, 1), DDPM_OK);
     diffusion_free(&d);
 }
 END_TEST
@@ -519,11 +519,11 @@ START_TEST(test_oracle_gives_zero_kl)
     for (int m = 0; m < 3; m++) {
         diffusion d;
         init_linear(&d, 1000, 1e-4, 0.02, (model_mean_type_t)m, VAR_FIXEDSMALL, LOSS_KL);
-        q_sample(&d, x0, t, noise, B, D, xt);
-        if (m == MEAN_XPREV) q_posterior_mean(&d, x0, xt, t, B, D, out);
+        q_sample(xt, x0, t, noise, &d, B, D);
+        if (m == MEAN_XPREV) q_posterior_mean(out, x0, xt, t, &d, B, D);
         else memcpy(out, m == MEAN_XSTART ? x0 : noise, sizeof out);
         double loss[B];
-        ck_assert(training_losses(&d, out, x0, xt, noise, t, B, H, W, C, loss, NULL) == DDPM_OK);
+        ck_assert(training_losses(loss, NULL, out, x0, xt, noise, t, &d, B, H, W, C) == DDPM_OK);
         double worst = 0;
         for (int b = 0; b < B; b++) {
             ck_assert_msg(fabs(loss[b]) < 1e-9, "%s t=%d: KL %.3g", MEAN_N[m], t[b], loss[b]);
@@ -550,7 +550,7 @@ static double batch_loss(const diffusion *d, const float *out, const float *x0, 
                          const float *noise, const int32_t *t, int B, int H, int W, int C)
 {
     double loss[16], s = 0;
-    ck_assert(training_losses(d, out, x0, xt, noise, t, B, H, W, C, loss, NULL) == DDPM_OK);
+    ck_assert(training_losses(loss, NULL, out, x0, xt, noise, t, d, B, H, W, C) == DDPM_OK);
     for (int b = 0; b < B; b++) s += loss[b];
     return s / B;
 }
@@ -579,10 +579,10 @@ START_TEST(test_loss_gradients_finite_differences)
                 diffusion d;
                 init_linear(&d, 1000, 1e-4, 0.02, (model_mean_type_t)m, (model_var_type_t)v,
                             (loss_type_t)l);
-                q_sample(&d, x0, t, noise, B, D, xt);
+                q_sample(xt, x0, t, noise, &d, B, D);
                 const int Cout = v == VAR_LEARNED ? 2 * C : C;
                 const int N = B * H * W * Cout;
-                float *out = malloc((size_t)N * sizeof *out), *grad = malloc((size_t)N * sizeof *grad);
+                float *out = malloc((size_t)N * sizeof *out), *grad = calloc((size_t)N, sizeof *grad);
                 double *fd = malloc((size_t)N * sizeof *fd), *an = malloc((size_t)N * sizeof *an);
                 for (int b = 0; b < B; b++) {
                     const int tb = t[b];
@@ -604,7 +604,7 @@ START_TEST(test_loss_gradients_finite_differences)
                                                       0.5 * pert[B * D + i]);
                         }
                 }
-                ck_assert(training_losses(&d, out, x0, xt, noise, t, B, H, W, C, NULL, grad) == DDPM_OK);
+                ck_assert(training_losses(NULL, grad, out, x0, xt, noise, t, &d, B, H, W, C) == DDPM_OK);
                 double gmax = 0;
                 for (int j = 0; j < N; j++) {
                     const float o0 = out[j];
@@ -730,8 +730,12 @@ START_TEST(test_bpd_loop_oracle)
         oracle_ctx ctx = { &d, xstar, LD, LC, 0 };
         double total[LB], prior[LB], terms[LB * LT], mse[LB * LT];
         prog_rec pr = { 0, 0, 0 };
-        ck_assert(calc_bpd_loop(&d, oracle_fn, &ctx, x0, LB, LH, LW, LC, 42, 0, total, prior,
-                                terms, mse, prog_cb, &pr) == DDPM_OK);
+        diffusion_workspace *ws = diffusion_workspace_alloc(&d, LB, LH, LW, LC, LC);
+        ck_assert_msg(ws != NULL, "%s", ddpm_last_error());
+        bpd_opts bo = { .seed = 42, .example_offset = 0, .progress = prog_cb, .user = &pr };
+        ck_assert(calc_bpd_loop(total, prior, terms, mse, x0, &d, oracle_fn, &ctx, &bo, ws, LB, LH,
+                                LW, LC) == DDPM_OK);
+        diffusion_workspace_free(ws);
         ck_assert_int_eq(ctx.calls, LT);
         ck_assert_int_eq(pr.calls, LT);
         ck_assert_int_eq(pr.last_done, LT);
@@ -742,7 +746,7 @@ START_TEST(test_bpd_loop_oracle)
             nll0 -= discretized_gaussian_log_likelihood(xstar[i], xstar[i], 0.5 * d.model_log_variance_fixed[0]);
         nll0 = nll0 / LD / log(2.0);
         double pri_want[1];
-        prior_bpd(&d, xstar, 1, LD, pri_want);
+        prior_bpd(pri_want, xstar, &d, 1, LD);
         double worst_kl = 0, worst_mse = 0;
         for (int b = 0; b < LB; b++) {
             double s = 0;
@@ -780,12 +784,19 @@ START_TEST(test_bpd_loop_batch_split_invariance)
         int shape[3] = { LD, LC, v == VAR_LEARNED };
         double tot4[LB], pri4[LB], terms4[LB * LT], mse4[LB * LT];
         double tot2[LB], pri2[LB], terms2[LB * LT], mse2[LB * LT];
-        ck_assert(calc_bpd_loop(&d, affine_fn, shape, x0, LB, LH, LW, LC, 9, 100, tot4, pri4,
-                                terms4, mse4, NULL, NULL) == DDPM_OK);
-        for (int h = 0; h < 2; h++)
-            ck_assert(calc_bpd_loop(&d, affine_fn, shape, x0 + h * 2 * LD, 2, LH, LW, LC, 9,
-                                    100 + 2 * h, tot2 + 2 * h, pri2 + 2 * h, terms2 + 2 * h * LT,
-                                    mse2 + 2 * h * LT, NULL, NULL) == DDPM_OK);
+        const int Cout = v == VAR_LEARNED ? 2 * LC : LC;
+        diffusion_workspace *ws4 = diffusion_workspace_alloc(&d, LB, LH, LW, LC, Cout);
+        diffusion_workspace *ws2 = diffusion_workspace_alloc(&d, 2, LH, LW, LC, Cout);
+        ck_assert(ws4 && ws2);
+        bpd_opts bo = { .seed = 9, .example_offset = 100 };
+        ck_assert(calc_bpd_loop(tot4, pri4, terms4, mse4, x0, &d, affine_fn, shape, &bo, ws4, LB,
+                                LH, LW, LC) == DDPM_OK);
+        for (int h = 0; h < 2; h++) {
+            bpd_opts bh = { .seed = 9, .example_offset = 100 + 2 * (uint32_t)h };
+            ck_assert(calc_bpd_loop(tot2 + 2 * h, pri2 + 2 * h, terms2 + 2 * h * LT,
+                                    mse2 + 2 * h * LT, x0 + h * 2 * LD, &d, affine_fn, shape, &bh,
+                                    ws2, 2, LH, LW, LC) == DDPM_OK);
+        }
         ck_assert(memcmp(tot4, tot2, sizeof tot4) == 0);
         ck_assert(memcmp(pri4, pri2, sizeof pri4) == 0);
         ck_assert(memcmp(terms4, terms2, sizeof terms4) == 0);
@@ -798,9 +809,12 @@ START_TEST(test_bpd_loop_batch_split_invariance)
         }
         /* a different seed or offset changes the noise, hence the terms */
         double tot_o[LB];
-        ck_assert(calc_bpd_loop(&d, affine_fn, shape, x0, LB, LH, LW, LC, 9, 101, tot_o, NULL,
-                                NULL, NULL, NULL, NULL) == DDPM_OK);
+        bo.example_offset = 101;
+        ck_assert(calc_bpd_loop(tot_o, NULL, NULL, NULL, x0, &d, affine_fn, shape, &bo, ws4, LB,
+                                LH, LW, LC) == DDPM_OK);
         ck_assert(memcmp(tot4, tot_o, sizeof tot4) != 0);
+        diffusion_workspace_free(ws4);
+        diffusion_workspace_free(ws2);
         diffusion_free(&d);
     }
 }
@@ -817,14 +831,19 @@ START_TEST(test_sample_loop_oracle_and_recording)
         init_linear(&d, LT, 1e-3, 0.2, (model_mean_type_t)m, VAR_FIXEDLARGE, LOSS_KL);
         oracle_ctx ctx = { &d, xstar, LD, LC, 0 };
         float x[LB * LD];
-        diffusion_sample_xT(x, LB, LD, 3, 0);
+        diffusion_sample_xT(x, 3, 0, LB, LD);
         const int every = 5, nrec_want = p_sample_num_recorded(LT - 1, every);
         ck_assert_int_eq(nrec_want, 4); /* t = 15, 10, 5, 0 */
         float *rec = malloc((size_t)nrec_want * LB * LD * sizeof *rec);
         int nrec = -1;
         prog_rec pr = { 0, 0, 0 };
-        ck_assert(p_sample_loop(&d, oracle_fn, &ctx, x, LB, LH, LW, LC, LT - 1, 8, 0, every, rec,
-                                &nrec, prog_cb, &pr) == DDPM_OK);
+        diffusion_workspace *ws = diffusion_workspace_alloc(&d, LB, LH, LW, LC, LC);
+        ck_assert_msg(ws != NULL, "%s", ddpm_last_error());
+        p_sample_opts so = { .t_start = LT - 1, .seed = 8, .example_offset = 0,
+                             .record_every = every, .progress = prog_cb, .user = &pr };
+        ck_assert(p_sample_loop(x, rec, &nrec, &d, oracle_fn, &ctx, &so, ws, LB, LH, LW, LC) ==
+                  DDPM_OK);
+        diffusion_workspace_free(ws);
         ck_assert_int_eq(nrec, nrec_want);
         ck_assert_int_eq(ctx.calls, LT);
         ck_assert_int_eq(pr.calls, LT);
@@ -859,20 +878,26 @@ START_TEST(test_sample_loop_batch_split_and_finiteness)
         init_linear(&d, LT, 1e-3, 0.2, MEAN_EPS, (model_var_type_t)v, LOSS_KL);
         int shape[3] = { LD, LC, v == VAR_LEARNED };
         float x4[LB * LD], x2[LB * LD];
-        diffusion_sample_xT(x4, LB, LD, 21, 50);
-        for (int h = 0; h < 2; h++) diffusion_sample_xT(x2 + h * 2 * LD, 2, LD, 21, 50 + 2 * h);
+        diffusion_sample_xT(x4, 21, 50, LB, LD);
+        for (int h = 0; h < 2; h++) diffusion_sample_xT(x2 + h * 2 * LD, 21, 50 + 2 * h, 2, LD);
         ck_assert(memcmp(x4, x2, sizeof x4) == 0);
         const int every = 3, nrec = p_sample_num_recorded(LT - 1, every); /* 19,..: 18,15,...,0 */
         ck_assert_int_eq(nrec, 7);
         float *r4 = malloc((size_t)nrec * LB * LD * sizeof *r4);
         float *r2 = malloc((size_t)nrec * 2 * LD * sizeof *r2);
         int n4 = 0, n2 = 0;
-        ck_assert(p_sample_loop(&d, affine_fn, shape, x4, LB, LH, LW, LC, LT - 1, 6, 50, every, r4,
-                                &n4, NULL, NULL) == DDPM_OK);
+        const int Cout = v == VAR_LEARNED ? 2 * LC : LC;
+        diffusion_workspace *ws4 = diffusion_workspace_alloc(&d, LB, LH, LW, LC, Cout);
+        diffusion_workspace *ws2 = diffusion_workspace_alloc(&d, 2, LH, LW, LC, Cout);
+        ck_assert(ws4 && ws2);
+        p_sample_opts so = { .t_start = LT - 1, .seed = 6, .example_offset = 50, .record_every = every };
+        ck_assert(p_sample_loop(x4, r4, &n4, &d, affine_fn, shape, &so, ws4, LB, LH, LW, LC) ==
+                  DDPM_OK);
         ck_assert_int_eq(n4, nrec);
         for (int h = 0; h < 2; h++) {
-            ck_assert(p_sample_loop(&d, affine_fn, shape, x2 + h * 2 * LD, 2, LH, LW, LC, LT - 1, 6,
-                                    50 + 2 * h, every, r2, &n2, NULL, NULL) == DDPM_OK);
+            so.example_offset = 50 + 2 * (uint32_t)h;
+            ck_assert(p_sample_loop(x2 + h * 2 * LD, r2, &n2, &d, affine_fn, shape, &so, ws2, 2, LH,
+                                    LW, LC) == DDPM_OK);
             ck_assert_int_eq(n2, nrec);
             for (int k = 0; k < nrec; k++)
                 ck_assert(memcmp(r4 + (size_t)k * LB * LD + h * 2 * LD, r2 + (size_t)k * 2 * LD,
@@ -882,6 +907,8 @@ START_TEST(test_sample_loop_batch_split_and_finiteness)
         for (int i = 0; i < LB * LD; i++) ck_assert(isfinite(x4[i]));
         for (int i = 0; i < nrec * LB * LD; i++) ck_assert(r4[i] >= -1.0f && r4[i] <= 1.0f);
         /* the last record is pred_xstart at t = 0, which is x_0's own pre-mean estimate */
+        diffusion_workspace_free(ws4);
+        diffusion_workspace_free(ws2);
         free(r4);
         free(r2);
         diffusion_free(&d);
@@ -904,8 +931,8 @@ START_TEST(test_p_sample_step_formula)
     const int ts[2] = { 0, 400 };
     for (int k = 0; k < 2; k++) {
         int32_t tb[1] = { ts[k] };
-        ck_assert(p_sample_step(&d, out, xt, ts[k], z, 1, 2, 2, C, xp, px) == DDPM_OK);
-        ck_assert(p_mean_variance(&d, out, xt, tb, 1, 2, 2, C, 1, mean, lv, NULL) == DDPM_OK);
+        ck_assert(p_sample_step(xp, px, out, xt, z, &d, ts[k], 1, 2, 2, C) == DDPM_OK);
+        ck_assert(p_mean_variance(mean, lv, NULL, out, xt, tb, &d, 1, 1, 2, 2, C) == DDPM_OK);
         for (int i = 0; i < D; i++) {
             double want = ts[k] == 0 ? mean[i] : mean[i] + exp(0.5 * lv[i]) * z[i];
             ck_assert_msg(fabs(xp[i] - want) <= 1e-6 * (1 + fabs(want)), "t=%d i=%d", ts[k], i);
@@ -915,9 +942,209 @@ START_TEST(test_p_sample_step_formula)
     /* in place */
     float xin[D];
     memcpy(xin, xt, sizeof xt);
-    ck_assert(p_sample_step(&d, out, xin, 400, z, 1, 2, 2, C, xin, NULL) == DDPM_OK);
+    ck_assert(p_sample_step(xin, NULL, out, xin, z, &d, 400, 1, 2, 2, C) == DDPM_OK);
     ck_assert(memcmp(xin, xp, sizeof xp) == 0);
     diffusion_free(&d);
+}
+END_TEST
+
+/* One workspace reused across the batches of a data set (3 + 3 + 1 of 7 examples, the last
+ * batch smaller than the workspace) gives, bit for bit, what one batch of all 7 gives. */
+START_TEST(test_workspace_reused_over_batches_equals_one_batch)
+{
+    enum { N = 7, BATCH = 3 };
+    for (int v = 0; v < 3; v++) {
+        diffusion d;
+        init_linear(&d, LT, 1e-3, 0.2, MEAN_EPS, (model_var_type_t)v, LOSS_KL);
+        int shape[3] = { LD, LC, v == VAR_LEARNED };
+        const int Cout = v == VAR_LEARNED ? 2 * LC : LC;
+        diffusion_workspace *big = diffusion_workspace_alloc(&d, N, LH, LW, LC, Cout);
+        diffusion_workspace *ws = diffusion_workspace_alloc(&d, BATCH, LH, LW, LC, Cout);
+        ck_assert_msg(big && ws, "%s", ddpm_last_error());
+        ck_assert_int_eq(diffusion_workspace_max_batch(ws), BATCH);
+        /* likelihood */
+        float x0[N * LD];
+        for (int i = 0; i < N * LD; i++) x0[i] = (float)(((i * 37 + 11) % 256) / 127.5 - 1.0);
+        double tot1[N], pri1[N], terms1[N * LT], mse1[N * LT];
+        double totb[N], prib[N], termsb[N * LT], mseb[N * LT];
+        bpd_opts bo;
+        bpd_opts_default(&bo);
+        bo.seed = 5;
+        ck_assert(calc_bpd_loop(tot1, pri1, terms1, mse1, x0, &d, affine_fn, shape, &bo, big, N, LH,
+                                LW, LC) == DDPM_OK);
+        for (int i0 = 0; i0 < N; i0 += BATCH) {
+            const int nb = N - i0 < BATCH ? N - i0 : BATCH;
+            bo.example_offset = (uint32_t)i0;
+            ck_assert(calc_bpd_loop(totb + i0, prib + i0, termsb + i0 * LT, mseb + i0 * LT,
+                                    x0 + i0 * LD, &d, affine_fn, shape, &bo, ws, nb, LH, LW, LC) ==
+                      DDPM_OK);
+        }
+        ck_assert(memcmp(tot1, totb, sizeof tot1) == 0);
+        ck_assert(memcmp(pri1, prib, sizeof pri1) == 0);
+        ck_assert(memcmp(terms1, termsb, sizeof terms1) == 0);
+        ck_assert(memcmp(mse1, mseb, sizeof mse1) == 0);
+        /* sampling with recording, the same workspace again */
+        const int every = 4, K = p_sample_num_recorded(LT - 1, every);
+        float x1[N * LD], xb[N * LD];
+        float *rec1 = malloc((size_t)K * N * LD * sizeof *rec1);
+        float *recb = malloc((size_t)K * BATCH * LD * sizeof *recb);
+        ck_assert(rec1 && recb);
+        diffusion_sample_xT(x1, 13, 0, N, LD);
+        memcpy(xb, x1, sizeof x1);
+        p_sample_opts so;
+        p_sample_opts_default(&so, &d);
+        so.seed = 13;
+        so.record_every = every;
+        int k1 = 0;
+        ck_assert(p_sample_loop(x1, rec1, &k1, &d, affine_fn, shape, &so, big, N, LH, LW, LC) ==
+                  DDPM_OK);
+        ck_assert_int_eq(k1, K);
+        for (int i0 = 0; i0 < N; i0 += BATCH) {
+            const int nb = N - i0 < BATCH ? N - i0 : BATCH;
+            int kb = 0;
+            so.example_offset = (uint32_t)i0;
+            ck_assert(p_sample_loop(xb + i0 * LD, recb, &kb, &d, affine_fn, shape, &so, ws, nb, LH,
+                                    LW, LC) == DDPM_OK);
+            ck_assert_int_eq(kb, K);
+            for (int k = 0; k < K; k++)
+                ck_assert(memcmp(rec1 + ((size_t)k * N + i0) * LD, recb + (size_t)k * nb * LD,
+                                 (size_t)nb * LD * sizeof(float)) == 0);
+        }
+        ck_assert(memcmp(x1, xb, sizeof x1) == 0);
+        free(rec1);
+        free(recb);
+        diffusion_workspace_free(big);
+        diffusion_workspace_free(ws);
+        diffusion_free(&d);
+    }
+}
+END_TEST
+
+/* The option defaults are what callers passed before the options structs: sampling from
+ * t = T - 1 with seed 0 and example offset 0, no recording, no progress; the likelihood with
+ * seed 0 and offset 0. A NULL options pointer means the defaults. */
+START_TEST(test_loop_option_defaults)
+{
+    diffusion d;
+    init_linear(&d, LT, 1e-3, 0.2, MEAN_EPS, VAR_LEARNED, LOSS_KL);
+    int shape[3] = { LD, LC, 1 };
+    p_sample_opts so;
+    memset(&so, 0x5a, sizeof so);
+    p_sample_opts_default(&so, &d);
+    ck_assert_int_eq(so.t_start, LT - 1);
+    ck_assert(so.seed == 0 && so.example_offset == 0 && so.record_every == 0);
+    ck_assert(so.progress == NULL && so.user == NULL);
+    bpd_opts bo;
+    memset(&bo, 0x5a, sizeof bo);
+    bpd_opts_default(&bo);
+    ck_assert(bo.seed == 0 && bo.example_offset == 0 && bo.progress == NULL && bo.user == NULL);
+
+    diffusion_workspace *ws = diffusion_workspace_alloc(&d, LB, LH, LW, LC, 2 * LC);
+    ck_assert_msg(ws != NULL, "%s", ddpm_last_error());
+    float xa[LB * LD], xb[LB * LD], rec[LB * LD];
+    diffusion_sample_xT(xa, 0, 0, LB, LD);
+    memcpy(xb, xa, sizeof xa);
+    const p_sample_opts old = { .t_start = LT - 1, .seed = 0, .example_offset = 0,
+                                .record_every = 0, .progress = NULL, .user = NULL };
+    int ka = -1, kb = -1;
+    ck_assert(p_sample_loop(xa, rec, &ka, &d, affine_fn, shape, NULL, ws, LB, LH, LW, LC) == DDPM_OK);
+    ck_assert(p_sample_loop(xb, NULL, &kb, &d, affine_fn, shape, &old, ws, LB, LH, LW, LC) == DDPM_OK);
+    ck_assert(memcmp(xa, xb, sizeof xa) == 0);
+    ck_assert_int_eq(ka, 0); /* recording is off by default even with a buffer */
+    ck_assert_int_eq(kb, 0);
+    /* and the default seed matters: another seed gives other samples */
+    p_sample_opts other = old;
+    other.seed = 1;
+    diffusion_sample_xT(xb, 0, 0, LB, LD);
+    ck_assert(p_sample_loop(xb, NULL, NULL, &d, affine_fn, shape, &other, ws, LB, LH, LW, LC) == DDPM_OK);
+    ck_assert(memcmp(xa, xb, sizeof xa) != 0);
+
+    float x0[LB * LD];
+    for (int i = 0; i < LB * LD; i++) x0[i] = (float)(((i * 13 + 3) % 256) / 127.5 - 1.0);
+    double ta[LB * LT], tb[LB * LT];
+    const bpd_opts bold = { .seed = 0, .example_offset = 0, .progress = NULL, .user = NULL };
+    ck_assert(calc_bpd_loop(NULL, NULL, ta, NULL, x0, &d, affine_fn, shape, NULL, ws, LB, LH, LW, LC) == DDPM_OK);
+    ck_assert(calc_bpd_loop(NULL, NULL, tb, NULL, x0, &d, affine_fn, shape, &bold, ws, LB, LH, LW, LC) == DDPM_OK);
+    ck_assert(memcmp(ta, tb, sizeof ta) == 0);
+    diffusion_workspace_free(ws);
+    diffusion_free(&d);
+}
+END_TEST
+
+/* A workspace serves only the shapes it was made for, and says so. */
+START_TEST(test_workspace_errors)
+{
+    diffusion d;
+    init_linear(&d, LT, 1e-3, 0.2, MEAN_EPS, VAR_FIXEDSMALL, LOSS_KL);
+    int shape[3] = { LD, LC, 0 };
+    ck_assert(diffusion_workspace_alloc(&d, 2, LH, LW, LC, 2 * LC) == NULL); /* fixed variance: Cout = C */
+    ck_assert(strstr(ddpm_last_error(), "Cout") != NULL);
+    ck_assert(diffusion_workspace_alloc(&d, 0, LH, LW, LC, LC) == NULL);
+    diffusion_workspace_free(NULL);
+    diffusion_workspace *ws = diffusion_workspace_alloc(&d, 2, LH, LW, LC, LC);
+    ck_assert(ws != NULL);
+    float x[4 * LD] = { 0 };
+    double tot[4];
+    ck_assert_int_eq(p_sample_loop(x, NULL, NULL, &d, affine_fn, shape, NULL, ws, 3, LH, LW, LC), DDPM_ERR);
+    ck_assert(strstr(ddpm_last_error(), "up to 2 examples") != NULL);
+    ck_assert_int_eq(calc_bpd_loop(tot, NULL, NULL, NULL, x, &d, affine_fn, shape, NULL, ws, 2, LH, 2 * LW,
+                                   LC), DDPM_ERR);
+    ck_assert_int_eq(calc_bpd_loop(tot, NULL, NULL, NULL, x, &d, affine_fn, shape, NULL, NULL, 2, LH, LW, LC),
+                     DDPM_ERR);
+    ck_assert(strstr(ddpm_last_error(), "diffusion_workspace_alloc") != NULL);
+    diffusion other;
+    init_linear(&other, LT + 1, 1e-3, 0.2, MEAN_EPS, VAR_FIXEDSMALL, LOSS_KL); /* another T */
+    ck_assert_int_eq(calc_bpd_loop(tot, NULL, NULL, NULL, x, &other, affine_fn, shape, NULL, ws, 2, LH, LW,
+                                   LC), DDPM_ERR);
+    p_sample_opts so;
+    p_sample_opts_default(&so, &d);
+    so.t_start = LT;
+    ck_assert_int_eq(p_sample_loop(x, NULL, NULL, &d, affine_fn, shape, &so, ws, 2, LH, LW, LC), DDPM_ERR);
+    diffusion_free(&other);
+    diffusion_workspace_free(ws);
+    diffusion_free(&d);
+}
+END_TEST
+
+/* training_losses ADDS its gradient, as the nn backward passes do: into a zeroed buffer it is
+ * the gradient, called twice it is exactly twice the gradient, and into a filled buffer it is
+ * the sum. */
+START_TEST(test_training_losses_adds_gradient)
+{
+    enum { B = 3, H = 2, W = 2, C = 2, D = H * W * C };
+    const int32_t t[B] = { 0, 5, 900 };
+    float x0[B * D], noise[B * D], xt[B * D];
+    for (int i = 0; i < B * D; i++) x0[i] = (float)(((i * 41 + 9) % 256) / 127.5 - 1.0);
+    rng_normal_fill(rng_stream_make(3, RNG_EVAL, 4, 0), noise, B * D);
+    for (int v = 0; v < 3; v++)
+        for (int l = 0; l < 2; l++) {
+            if (l == LOSS_MSE && v == VAR_LEARNED) continue;
+            diffusion d;
+            init_linear(&d, 1000, 1e-4, 0.02, MEAN_EPS, (model_var_type_t)v, (loss_type_t)l);
+            q_sample(xt, x0, t, noise, &d, B, D);
+            const int Cout = v == VAR_LEARNED ? 2 * C : C, N = B * H * W * Cout;
+            float out[2 * B * D], g1[2 * B * D], g2[2 * B * D], base[2 * B * D];
+            rng_normal_fill(rng_stream_make(3, RNG_EVAL, 5, 0), out, (size_t)N);
+            rng_normal_fill(rng_stream_make(3, RNG_EVAL, 6, 0), base, (size_t)N);
+            double loss1[B], loss2[B];
+            memset(g1, 0, sizeof g1);
+            ck_assert(training_losses(loss1, g1, out, x0, xt, noise, t, &d, B, H, W, C) == DDPM_OK);
+            memset(g2, 0, sizeof g2);
+            ck_assert(training_losses(loss2, g2, out, x0, xt, noise, t, &d, B, H, W, C) == DDPM_OK);
+            ck_assert(training_losses(NULL, g2, out, x0, xt, noise, t, &d, B, H, W, C) == DDPM_OK);
+            ck_assert(memcmp(loss1, loss2, sizeof loss1) == 0);
+            int nonzero = 0;
+            for (int i = 0; i < N; i++) {
+                ck_assert(g2[i] == 2.0f * g1[i]);
+                nonzero += g1[i] != 0.0f;
+            }
+            ck_assert(nonzero > N / 2);
+            float g3[2 * B * D];
+            memcpy(g3, base, sizeof g3);
+            ck_assert(training_losses(NULL, g3, out, x0, xt, noise, t, &d, B, H, W, C) == DDPM_OK);
+            for (int i = 0; i < N; i++) ck_assert(g3[i] == base[i] + g1[i]);
+            diffusion_free(&d);
+        }
 }
 END_TEST
 
@@ -944,6 +1171,10 @@ static Suite *diffusion_suite(void)
     tcase_add_test(tc, test_sample_loop_oracle_and_recording);
     tcase_add_test(tc, test_sample_loop_batch_split_and_finiteness);
     tcase_add_test(tc, test_p_sample_step_formula);
+    tcase_add_test(tc, test_workspace_reused_over_batches_equals_one_batch);
+    tcase_add_test(tc, test_loop_option_defaults);
+    tcase_add_test(tc, test_workspace_errors);
+    tcase_add_test(tc, test_training_losses_adds_gradient);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -46,7 +46,7 @@ static void assert_png(const char *exp, const char *file)
     path(p, sizeof p, exp, file);
     uint8_t *img;
     int H, W;
-    ck_assert_msg(png_read(p, &img, &H, &W, 1) == DDPM_OK, "%s", ddpm_last_error());
+    ck_assert_msg(png_read(&img, &H, &W, p, 1) == DDPM_OK, "%s", ddpm_last_error());
     ck_assert(H > 28 && W > 28);
     ddpm_free(img);
 }

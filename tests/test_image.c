@@ -28,7 +28,7 @@ START_TEST(test_to_uint8_edges)
                              0 /* NaN */, 255, 0, 255, 0 };
     size_t n = DDPM_ARRAY_LEN(x);
     uint8_t got[DDPM_ARRAY_LEN(x)];
-    images_to_uint8(x, n, got);
+    images_to_uint8(got, x, n);
     for (size_t i = 0; i < n; i++)
         ck_assert_msg(got[i] == want[i], "x[%zu]=%g: got %d want %d", i, (double)x[i], got[i], want[i]);
 
@@ -36,7 +36,7 @@ START_TEST(test_to_uint8_edges)
     float v[256];
     uint8_t back[256];
     for (int p = 0; p < 256; p++) v[p] = (float)p / 127.5f - 1.0f;
-    images_to_uint8(v, 256, back);
+    images_to_uint8(back, v, 256);
     for (int p = 0; p < 256; p++) ck_assert_msg(back[p] == p, "pixel %d -> %d", p, back[p]);
 }
 END_TEST
@@ -84,7 +84,7 @@ static void check_grid(int N, int H, int W, int C, int cols, int pad, int want_r
     ck_assert_msg(png_write_grid(path, imgs, N, H, W, C, cols, pad) == DDPM_OK, "%s", ddpm_last_error());
     uint8_t *rd = NULL;
     int rh = 0, rw = 0;
-    ck_assert_msg(png_read(path, &rd, &rh, &rw, C) == DDPM_OK, "%s", ddpm_last_error());
+    ck_assert_msg(png_read(&rd, &rh, &rw, path, C) == DDPM_OK, "%s", ddpm_last_error());
     ck_assert_int_eq(rh, gh);
     ck_assert_int_eq(rw, gw);
     ck_assert(memcmp(rd, grid, (size_t)gh * gw * C) == 0);
@@ -150,7 +150,7 @@ START_TEST(test_png_roundtrip)
         ck_assert_msg(!file_exists(tmp), "temporary file left behind");
         uint8_t *rd = NULL;
         int rh, rw;
-        ck_assert_msg(png_read(path, &rd, &rh, &rw, C) == DDPM_OK, "%s", ddpm_last_error());
+        ck_assert_msg(png_read(&rd, &rh, &rw, path, C) == DDPM_OK, "%s", ddpm_last_error());
         ck_assert_int_eq(rh, H);
         ck_assert_int_eq(rw, W);
         ck_assert_msg(memcmp(rd, img, (size_t)H * W * C) == 0, "C=%d round trip differs", C);
@@ -158,7 +158,7 @@ START_TEST(test_png_roundtrip)
 
         /* Cross conversions: gray -> RGB replicates; RGB -> gray is PIL's convert("L"). */
         int C2 = 4 - C;
-        ck_assert_msg(png_read(path, &rd, &rh, &rw, C2) == DDPM_OK, "%s", ddpm_last_error());
+        ck_assert_msg(png_read(&rd, &rh, &rw, path, C2) == DDPM_OK, "%s", ddpm_last_error());
         for (int p = 0; p < H * W; p++) {
             if (C == 1) {
                 for (int c = 0; c < 3; c++) ck_assert_int_eq(rd[3 * p + c], img[p]);
@@ -204,7 +204,7 @@ START_TEST(test_png_read_formats)
     for (int i = 0; i < 5; i++) { row16[2 * i] = v16[i] >> 8; row16[2 * i + 1] = v16[i] & 255; }
     const char *p16 = test_tmp_path("g16.png");
     write_raw_png(p16, 1, 5, 16, PNG_COLOR_TYPE_GRAY, row16, 10, NULL, 0);
-    ck_assert_msg(png_read(p16, &rd, &h, &w, 1) == DDPM_OK, "%s", ddpm_last_error());
+    ck_assert_msg(png_read(&rd, &h, &w, p16, 1) == DDPM_OK, "%s", ddpm_last_error());
     for (int i = 0; i < 5; i++) ck_assert_msg(rd[i] == want16[i], "16-bit %u -> %d", v16[i], rd[i]);
     ddpm_free(rd);
 
@@ -212,7 +212,7 @@ START_TEST(test_png_read_formats)
     const uint8_t rgba[2 * 4] = { 10, 20, 30, 0, 200, 100, 50, 255 };
     const char *pa = test_tmp_path("rgba.png");
     write_raw_png(pa, 1, 2, 8, PNG_COLOR_TYPE_RGB_ALPHA, rgba, 8, NULL, 0);
-    ck_assert_msg(png_read(pa, &rd, &h, &w, 3) == DDPM_OK, "%s", ddpm_last_error());
+    ck_assert_msg(png_read(&rd, &h, &w, pa, 3) == DDPM_OK, "%s", ddpm_last_error());
     const uint8_t want_rgb[6] = { 10, 20, 30, 200, 100, 50 };
     ck_assert(memcmp(rd, want_rgb, 6) == 0);
     ddpm_free(rd);
@@ -221,7 +221,7 @@ START_TEST(test_png_read_formats)
     const uint8_t ga[4] = { 77, 0, 199, 128 };
     const char *pga = test_tmp_path("ga.png");
     write_raw_png(pga, 1, 2, 8, PNG_COLOR_TYPE_GRAY_ALPHA, ga, 4, NULL, 0);
-    ck_assert_msg(png_read(pga, &rd, &h, &w, 1) == DDPM_OK, "%s", ddpm_last_error());
+    ck_assert_msg(png_read(&rd, &h, &w, pga, 1) == DDPM_OK, "%s", ddpm_last_error());
     ck_assert(rd[0] == 77 && rd[1] == 199);
     ddpm_free(rd);
 
@@ -230,7 +230,7 @@ START_TEST(test_png_read_formats)
     const uint8_t idx[3] = { 2, 0, 1 };
     const char *pp = test_tmp_path("pal.png");
     write_raw_png(pp, 1, 3, 8, PNG_COLOR_TYPE_PALETTE, idx, 3, pal, 3);
-    ck_assert_msg(png_read(pp, &rd, &h, &w, 3) == DDPM_OK, "%s", ddpm_last_error());
+    ck_assert_msg(png_read(&rd, &h, &w, pp, 3) == DDPM_OK, "%s", ddpm_last_error());
     const uint8_t want_pal[9] = { 40, 50, 60, 1, 2, 3, 250, 0, 9 };
     ck_assert(memcmp(rd, want_pal, 9) == 0);
     ddpm_free(rd);
@@ -239,7 +239,7 @@ START_TEST(test_png_read_formats)
     const uint8_t bits[1] = { 0xA0 }; /* 1 0 1 0 */
     const char *pb = test_tmp_path("g1.png");
     write_raw_png(pb, 1, 4, 1, PNG_COLOR_TYPE_GRAY, bits, 1, NULL, 0);
-    ck_assert_msg(png_read(pb, &rd, &h, &w, 1) == DDPM_OK, "%s", ddpm_last_error());
+    ck_assert_msg(png_read(&rd, &h, &w, pb, 1) == DDPM_OK, "%s", ddpm_last_error());
     ck_assert(rd[0] == 255 && rd[1] == 0 && rd[2] == 255 && rd[3] == 0);
     ck_assert_int_eq(h, 1);
     ck_assert_int_eq(w, 4);
@@ -273,10 +273,10 @@ START_TEST(test_png_errors)
 
     /* Missing file, not a PNG, truncated PNG: errors naming the file, *out NULL, no crash. */
     const char *missing = test_tmp_path("missing.png");
-    ck_assert_int_eq(png_read(missing, &rd, &h, &w, 1), DDPM_ERR);
+    ck_assert_int_eq(png_read(&rd, &h, &w, missing, 1), DDPM_ERR);
     ck_assert(rd == NULL);
     ck_assert(strstr(ddpm_last_error(), missing) != NULL);
-    ck_assert_int_eq(png_read(file, &rd, &h, &w, 1), DDPM_ERR);
+    ck_assert_int_eq(png_read(&rd, &h, &w, file, 1), DDPM_ERR);
     fprintf(stderr, "not a png: %s\n", ddpm_last_error());
     ck_assert(strstr(ddpm_last_error(), "not a PNG") != NULL);
 
@@ -295,7 +295,7 @@ START_TEST(test_png_errors)
         fclose(in);
         fclose(out);
         free(buf);
-        ck_assert_msg(png_read(tr, &rd, &h, &w, 1) == DDPM_ERR, "truncated at %d read OK", cut);
+        ck_assert_msg(png_read(&rd, &h, &w, tr, 1) == DDPM_ERR, "truncated at %d read OK", cut);
         ck_assert(rd == NULL);
         ck_assert(strstr(ddpm_last_error(), tr) != NULL);
         if (cut == 12) fprintf(stderr, "truncated png: %s\n", ddpm_last_error());
@@ -308,7 +308,7 @@ START_TEST(test_png_errors)
         fseek(g, st.st_size / 2, SEEK_SET);
         fputc(c ^ 0x55, g);
         fclose(g);
-        ck_assert_int_eq(png_read(good, &rd, &h, &w, 1), DDPM_ERR);
+        ck_assert_int_eq(png_read(&rd, &h, &w, good, 1), DDPM_ERR);
         fprintf(stderr, "corrupt png: %s\n", ddpm_last_error());
     }
 }
@@ -323,7 +323,7 @@ START_TEST(test_caption)
     ck_assert_int_eq(caption_height("aaaa bbbb cccc", 24, 1), 23);      /* 5 characters a line: 3 lines of 7 + 2 */
     ck_assert_int_eq(caption_height("ab", 100, 2), 18);
     uint8_t band[9 * 12];
-    ck_assert_int_eq(caption_render(band, 9, 12, 1, "17", 1), DDPM_OK);
+    ck_assert_int_eq(caption_render(band, "17", 1, 9, 12, 1), DDPM_OK);
     /* "1" = rows 010 110 010 010 111 at x 1..3, y 2..6; "7" = 111 001 001 001 001 at x 5..7 */
     static const char *want[9] = { "............", "............", "..#..###....", ".##....#....", "..#....#....",
                                    "..#....#....", ".###...#....", "............", "............" };
@@ -331,16 +331,16 @@ START_TEST(test_caption)
         for (int x = 0; x < 12; x++)
             ck_assert_msg((band[y * 12 + x] == 0) == (want[y][x] == '#'), "pixel (%d,%d)", y, x);
     uint8_t big[18 * 24 * 3];
-    ck_assert_int_eq(caption_render(big, 18, 24, 3, "1", 2), DDPM_OK);
+    ck_assert_int_eq(caption_render(big, "1", 2, 18, 24, 3), DDPM_OK);
     ck_assert(big[(4 * 24 + 4) * 3] == 0 && big[(5 * 24 + 5) * 3 + 2] == 0 && big[(4 * 24 + 2) * 3] == 255);
     /* a captioned grid: 16 images 4x4, 4x4 tiles with pad 1 -> 22x22, plus a 9-row band */
     uint8_t imgs[16 * 16];
     memset(imgs, 128, sizeof imgs);
     const char *path = test_tmp_path("caption.png");
-    ck_assert_int_eq(png_write_grid_captioned(path, imgs, 16, 4, 4, 1, 0, 1, "ok"), DDPM_OK);
+    ck_assert_int_eq(png_write_grid_captioned(path, imgs, "ok", 16, 4, 4, 1, 0, 1), DDPM_OK);
     uint8_t *got;
     int H, W;
-    ck_assert_int_eq(png_read(path, &got, &H, &W, 1), DDPM_OK);
+    ck_assert_int_eq(png_read(&got, &H, &W, path, 1), DDPM_OK);
     ck_assert(H == 22 + 9 && W == 22);
     ck_assert_int_eq(got[0], 128);
     ck_assert(got[(22 + 2) * W + 2] == 0 && got[(22 + 3) * W + 1] == 0); /* "o" = 010 101 ...: x 2, then x 1 */

@@ -162,7 +162,7 @@ static double forward_error(unet *m, const float *params, const char *ref, const
     size_t n = (size_t)(d[0] * d[1] * d[2] * d[3]);
     float *out = malloc(n * sizeof *out);
     memcpy(unet_params(m), params, unet_num_params(m) * sizeof(float));
-    ck_assert(unet_forward(m, x, t, B, 0, 0, 0, out) == DDPM_OK);
+    ck_assert(unet_forward(out, m, x, t, 0, 0, 0, B) == DDPM_OK);
     double err = 0, mag = 0;
     for (size_t i = 0; i < n; i++) {
         double e = fabs((double)out[i] - (double)y[i]);

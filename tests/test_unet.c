@@ -191,9 +191,9 @@ START_TEST(invalid_configs)
     int32_t t[2] = { 0, 1 };
     ck_assert_int_eq(unet_backward(m, y), -1);
     ck_assert(strstr(ddpm_last_error(), "forward") != NULL);
-    ck_assert_int_eq(unet_forward(m, x, t, 2, 0, 0, 0, y), -1);
+    ck_assert_int_eq(unet_forward(y, m, x, t, 0, 0, 0, 2), -1);
     ck_assert(strstr(ddpm_last_error(), "max_batch") != NULL);
-    ck_assert_int_eq(unet_forward(m, x, t, 1, 0, 0, 0, y), 0);
+    ck_assert_int_eq(unet_forward(y, m, x, t, 0, 0, 0, 1), 0);
     ck_assert_int_eq(unet_backward(m, y), 0);
     free(x);
     free(y);
@@ -321,20 +321,20 @@ START_TEST(forward_deterministic)
     rng_normal_fill(rng_stream_make(5, RNG_EVAL, 0, 0), x, nx);
     int32_t t[3] = { 3, 500, 999 };
     /* train = 0: deterministic and dropout-free (seed and step are ignored) */
-    ck_assert_int_eq(unet_forward(m, x, t, B, 0, 1, 1, y1), 0);
-    ck_assert_int_eq(unet_forward(m, x, t, B, 0, 2, 9, y2), 0);
+    ck_assert_int_eq(unet_forward(y1, m, x, t, 0, 1, 1, B), 0);
+    ck_assert_int_eq(unet_forward(y2, m, x, t, 0, 2, 9, B), 0);
     ck_assert(!memcmp(y1, y2, ny * sizeof *y1));
     /* train = 1: dropout changes the output, reproducibly for the same (seed, step) */
-    ck_assert_int_eq(unet_forward(m, x, t, B, 1, 11, 4, y2), 0);
+    ck_assert_int_eq(unet_forward(y2, m, x, t, 1, 11, 4, B), 0);
     ck_assert(memcmp(y1, y2, ny * sizeof *y1));
-    ck_assert_int_eq(unet_forward(m, x, t, B, 1, 11, 4, y3), 0);
+    ck_assert_int_eq(unet_forward(y3, m, x, t, 1, 11, 4, B), 0);
     ck_assert(!memcmp(y2, y3, ny * sizeof *y2));
-    ck_assert_int_eq(unet_forward(m, x, t, B, 1, 11, 5, y3), 0);
+    ck_assert_int_eq(unet_forward(y3, m, x, t, 1, 11, 5, B), 0);
     ck_assert(memcmp(y2, y3, ny * sizeof *y2));
     /* examples are independent: example 1 alone gives the same output as inside the batch
      * (up to GEMM blocking, which may change the float summation order: 1e-5 of max |y|) */
-    ck_assert_int_eq(unet_forward(m, x, t, B, 0, 0, 0, y1), 0);
-    ck_assert_int_eq(unet_forward(m, x + S * S, t + 1, 1, 0, 0, 0, y3), 0);
+    ck_assert_int_eq(unet_forward(y1, m, x, t, 0, 0, 0, B), 0);
+    ck_assert_int_eq(unet_forward(y3, m, x + S * S, t + 1, 0, 0, 0, 1), 0);
     ck_assert(test_max_rel_err_f32(y3, y1 + S * S * 2, S * S * 2) < 1e-5);
     free(x); free(y1); free(y2); free(y3);
     unet_free(m);
@@ -362,7 +362,7 @@ START_TEST(thread_count_independent)
         omp_set_num_threads(k + 1);
         y[k] = malloc(nx * sizeof(float));
         g[k] = malloc(np * sizeof(float));
-        ck_assert_int_eq(unet_forward(m, x, t, B, 1, 3, 2, y[k]), 0);
+        ck_assert_int_eq(unet_forward(y[k], m, x, t, 1, 3, 2, B), 0);
         unet_zero_grads(m);
         ck_assert_int_eq(unet_backward(m, dy), 0);
         memcpy(g[k], unet_grads(m), np * sizeof(float));
@@ -387,7 +387,7 @@ END_TEST
 static double model_loss(unet *m, const float *x, const int32_t *t, int B, int train, const float *R,
                          float *y, size_t ny)
 {
-    ck_assert_int_eq(unet_forward(m, x, t, B, train, 21, 3, y), 0);
+    ck_assert_int_eq(unet_forward(y, m, x, t, train, 21, 3, B), 0);
     double s = 0;
     for (size_t i = 0; i < ny; i++) s += (double)y[i] * R[i];
     return s;
@@ -449,7 +449,7 @@ static void gradient_check(double dropout, int train)
     for (size_t i = 0; i < ny; i++) sabs += fabs((double)y[i] * R[i]);
     const double noise_L = 8 * 5.96e-8 * sabs;
     unet_zero_grads(m);
-    ck_assert_int_eq(unet_backward_input(m, R, dx), 0);
+    ck_assert_int_eq(unet_backward_input(dx, m, R), 0);
     const float *g = unet_grads(m);
     float *p = unet_params(m);
 
@@ -751,7 +751,7 @@ static void reference_case(const char *grp)
     adam_state adam;
     ck_assert_int_eq(adam_init(&adam, np), 0);
     for (int step = 0; step < 3; step++) {
-        ck_assert_int_eq(unet_forward(m, x, t, B, 0, 0, (uint32_t)step, y), 0);
+        ck_assert_int_eq(unet_forward(y, m, x, t, 0, 0, (uint32_t)step, B), 0);
         double L = 0;
         for (size_t i = 0; i < ny; i++) {
             double d = (double)y[i] - target[i];
@@ -857,7 +857,7 @@ START_TEST(recompute_bit_identical)
         int32_t t[2] = { 5, 700 };
         for (int k = 0; k < 2; k++) {
             y[k] = malloc(nx * sizeof(float));
-            ck_assert_int_eq(unet_forward(m[k], x, t, B, 1, 3, 2, y[k]), 0);
+            ck_assert_int_eq(unet_forward(y[k], m[k], x, t, 1, 3, 2, B), 0);
             unet_zero_grads(m[k]);
             ck_assert_int_eq(unet_backward(m[k], dy), 0);
         }

@@ -44,8 +44,8 @@ static int bench_case(const char *name, const ddpm_config *c, int B, int train, 
             blocktree_fold_reset(&fold);
             const size_t bx = (size_t)bs * H * H * Cin, by = (size_t)bs * H * H * Cout;
             for (int k = 0; k < M; k++) {
-                if (unet_forward_at(m, x + k * bx, t + k * bs, bs, 1, 0, (uint32_t)iters, (uint32_t)(k * bs),
-                                    y + k * by) != DDPM_OK)
+                if (unet_forward_at(y + k * by, m, x + k * bx, t + k * bs, 1, 0, (uint32_t)iters, (uint32_t)(k * bs),
+                                    bs) != DDPM_OK)
                     return DDPM_ERR;
                 for (size_t i = 0; i < by; i++) dy[k * by + i] = 2.0f * y[k * by + i] / (float)ny;
                 unet_zero_grads(m);
@@ -57,7 +57,7 @@ static int bench_case(const char *name, const ddpm_config *c, int B, int train, 
             clip_grad_global_norm(grad, np, 1.0);
             adam_update(&opt, unet_params(m), grad, 2e-4);
             ema_update(ema, unet_params(m), np, 0.9999);
-        } else if (unet_forward(m, x, t, B, train, 0, (uint32_t)iters, y) != DDPM_OK) {
+        } else if (unet_forward(y, m, x, t, train, 0, (uint32_t)iters, B) != DDPM_OK) {
             return DDPM_ERR;
         } else if (train) {
             for (size_t i = 0; i < ny; i++) dy[i] = 2.0f * y[i] / (float)ny;

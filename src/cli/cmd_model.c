@@ -171,7 +171,7 @@ int cmd_forward(int argc, char **argv)
     int Cout = config_out_channels(&c);
     size_t ny = (size_t)B * c.image_size * c.image_size * Cout;
     float *y = ddpm_alloc(ny * sizeof(float));
-    rc = y && unet_forward(m, x, t, B, 0, 0, 0, y) == DDPM_OK ? 0 : 1;
+    rc = y && unet_forward(y, m, x, t, 0, 0, 0, B) == DDPM_OK ? 0 : 1;
     if (!rc) {
         hid_t o = h5io_create_tmp(outp);
         hsize_t d[4] = { (hsize_t)B, (hsize_t)c.image_size, (hsize_t)c.image_size, (hsize_t)Cout };
@@ -242,10 +242,10 @@ int cmd_loss(int argc, char **argv)
     double *loss = ddpm_alloc((size_t)B * sizeof(double));
     rc = !xt || !y || !dy || !loss;
     if (!rc) {
-        q_sample(&d, x0, t, noise, B, D / (size_t)B, xt);
+        q_sample(xt, x0, t, noise, &d, B, D / (size_t)B);
         unet_zero_grads(m);
-        rc = unet_forward(m, xt, t, B, 0, 0, 0, y) != DDPM_OK ||
-             training_losses(&d, y, x0, xt, noise, t, B, H, H, C, loss, dy) != DDPM_OK ||
+        rc = unet_forward(y, m, xt, t, 0, 0, 0, B) != DDPM_OK ||
+             training_losses(loss, dy, y, x0, xt, noise, t, &d, B, H, H, C) != DDPM_OK ||
              unet_backward(m, dy) != DDPM_OK;
     }
     if (!rc) {

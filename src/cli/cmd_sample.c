@@ -73,7 +73,7 @@ int cmd_sample(int argc, char **argv)
     if (!rc) rc = ddpm_generate(&m, (int)n, (uint64_t)seed, (int)batch, x, (int)every, rec, &nrec, &pb) != DDPM_OK;
     if (!rc) progress_end(&pb, NULL);
     const char *outp = cli_get(&a, "out"), *png = cli_get(&a, "png");
-    if (!rc) images_to_uint8(x, (size_t)n * m.D, u8);
+    if (!rc) images_to_uint8(u8, x, (size_t)n * m.D);
     if (!rc && dist_rank() == 0) { /* under MPI rank 0 writes the one output file */
         hid_t o = h5io_create_tmp(outp);
         hsize_t d[4] = { (hsize_t)n, (hsize_t)m.H, (hsize_t)m.W, (hsize_t)m.C };
@@ -96,7 +96,7 @@ int cmd_sample(int argc, char **argv)
         checkpoint_read_step(cli_get(&a, "ckpt"), &step);
         snprintf(cap, sizeof cap, "%lld samples, seed %lld, %s weights of %s (step %lld), rows then columns",
                  n, seed, cli_flag(&a, "raw") ? "raw" : "ema", cli_get(&a, "ckpt"), (long long)step);
-        rc = png_write_grid_captioned(png, u8, (int)n, m.H, m.W, m.C, 0, 1, cap) != DDPM_OK;
+        rc = png_write_grid_captioned(png, u8, cap, (int)n, m.H, m.W, m.C, 0, 1) != DDPM_OK;
     }
     if (rc) cli_fail(&a);
     else printf("sample: wrote %lld samples to %s%s%s\n", n, outp, png ? " and " : "", png ? png : "");

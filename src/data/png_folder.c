@@ -92,7 +92,7 @@ static int read_all(dataset *ds, const char *dir, const name_list *l, int m, int
         DDPM_TRY(fs_join(path, sizeof path, dir, l->names[i]));
         uint8_t *img = NULL;
         int h = 0, w = 0;
-        DDPM_TRY(png_read(path, &img, &h, &w, C));
+        DDPM_TRY(png_read(&img, &h, &w, path, C));
         if (h != image_size || w != image_size) {
             ddpm_free(img);
             return ddpm_error("%s: image is %dx%d (HxW), expected %dx%d (image_size); resize the "

@@ -6,6 +6,22 @@
 
 #include "diffusion/diffusion.h"
 
+/* The loops' scratch (workspace.c), each piece for up to max_batch examples. */
+struct diffusion_workspace {
+    int max_batch, H, W, C, Cout, T;
+    float *model_out;   /* (B,H,W,Cout) */
+    float *xt;          /* (B,H,W,C): x_t of the bpd loop, z of the sampling loop */
+    float *pred;        /* (B,H,W,C): pred_xstart of the sampling loop */
+    double *terms_bt;   /* (B,T): the bpd loop's terms before they are summed */
+    double *step_terms; /* (2,B): one step's terms and mse */
+    int32_t *tb;        /* (B): the step's timestep per example */
+    float *block;       /* everything above, carved from one allocation */
+};
+
+/* DDPM_OK if ws can serve a loop over B examples of (H,W,C) under d; else the error names who. */
+int diffusion_workspace_check(const diffusion_workspace *ws, const diffusion *d, const char *who,
+                              int B, int H, int W, int C);
+
 /* discretized_gaussian_log_likelihood and its partial derivatives w.r.t. mean and log_scale
  * (either pointer may be NULL). Where a probability sits on its 1e-12 floor the derivative is
  * 0, as for max(p, 1e-12). */

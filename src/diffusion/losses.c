@@ -22,9 +22,9 @@ static inline int out_channels(const diffusion *d, int C)
     return d->var_type == VAR_LEARNED ? 2 * C : C;
 }
 
-int p_mean_variance(const diffusion *d, const float *model_out, const float *xt, const int32_t *t,
-                    int B, int H, int W, int C, int clip_denoised,
-                    float *mean, float *log_var, float *pred_xstart)
+int p_mean_variance(float *mean, float *log_var, float *pred_xstart, const float *model_out,
+                    const float *xt, const int32_t *t, const diffusion *d, int clip_denoised,
+                    int B, int H, int W, int C)
 {
     DDPM_TRY(check_args(d, "p_mean_variance", t, B, H, W, C));
     const int Cout = out_channels(d, C);
@@ -50,11 +50,11 @@ int p_mean_variance(const diffusion *d, const float *model_out, const float *xt,
 }
 
 /* _vb_terms_bpd per example, optionally with d(grad_scale * sum_b terms[b]) / d model_out
- * written into dmodel_out (the gradient passes through pred_xstart clipping as zero). */
-static void vb_terms_impl(const diffusion *d, const float *model_out, const float *x0,
-                          const float *xt, const int32_t *t, int B, int H, int W, int C,
-                          int clip_denoised, double *terms, float *pred_xstart, double *mse,
-                          float *dmodel_out, double grad_scale)
+ * added into dmodel_out (the gradient passes through pred_xstart clipping as zero). */
+static void vb_terms_impl(double *terms, float *pred_xstart, double *mse, float *dmodel_out,
+                          const float *model_out, const float *x0, const float *xt,
+                          const int32_t *t, const diffusion *d, int clip_denoised,
+                          double grad_scale, int B, int H, int W, int C)
 {
     const int Cout = out_channels(d, C);
     const int learned = d->var_type == VAR_LEARNED;
@@ -91,8 +91,8 @@ static void vb_terms_impl(const diffusion *d, const float *model_out, const floa
                 }
                 if (dmodel_out) {
                     float *go = dmodel_out + px * (size_t)Cout;
-                    go[c] = (float)(g * dl_dm * dm_do);
-                    if (learned) go[C + c] = (float)(g * dl_dlv);
+                    go[c] += (float)(g * dl_dm * dm_do);
+                    if (learned) go[C + c] += (float)(g * dl_dlv);
                 }
                 if (pred_xstart) pred_xstart[i] = (float)px0;
                 const double e = px0 - x0i;
@@ -104,33 +104,33 @@ static void vb_terms_impl(const diffusion *d, const float *model_out, const floa
     }
 }
 
-int vb_terms_bpd(const diffusion *d, const float *model_out, const float *x0, const float *xt,
-                 const int32_t *t, int B, int H, int W, int C, int clip_denoised,
-                 double *terms, float *pred_xstart, double *mse)
+int vb_terms_bpd(double *terms, float *pred_xstart, double *mse, const float *model_out,
+                 const float *x0, const float *xt, const int32_t *t, const diffusion *d,
+                 int clip_denoised, int B, int H, int W, int C)
 {
     DDPM_TRY(check_args(d, "vb_terms_bpd", t, B, H, W, C));
-    vb_terms_impl(d, model_out, x0, xt, t, B, H, W, C, clip_denoised, terms, pred_xstart, mse,
-                  NULL, 0.0);
+    vb_terms_impl(terms, pred_xstart, mse, NULL, model_out, x0, xt, t, d, clip_denoised, 0.0, B,
+                  H, W, C);
     return DDPM_OK;
 }
 
-int training_losses(const diffusion *d, const float *model_out, const float *x0, const float *xt,
-                    const float *noise, const int32_t *t, int B, int H, int W, int C,
-                    double *loss, float *dmodel_out)
+int training_losses(double *loss, float *dmodel_out, const float *model_out, const float *x0,
+                    const float *xt, const float *noise, const int32_t *t, const diffusion *d,
+                    int B, int H, int W, int C)
 {
-    return training_losses_block(d, model_out, x0, xt, noise, t, B, B, H, W, C, loss, dmodel_out);
+    return training_losses_block(loss, dmodel_out, model_out, x0, xt, noise, t, d, B, B, H, W, C);
 }
 
-int training_losses_block(const diffusion *d, const float *model_out, const float *x0, const float *xt,
-                          const float *noise, const int32_t *t, int B, int B_total, int H, int W, int C,
-                          double *loss, float *dmodel_out)
+int training_losses_block(double *loss, float *dmodel_out, const float *model_out, const float *x0,
+                          const float *xt, const float *noise, const int32_t *t, const diffusion *d,
+                          int B, int B_total, int H, int W, int C)
 {
     if (B_total < B) return ddpm_error("training_losses_block: block of %d examples in a batch of %d", B, B_total);
     DDPM_TRY(check_args(d, "training_losses", t, B, H, W, C));
     if (d->loss_type == LOSS_KL) {
         /* the variational bound, no clipping of pred_xstart while training */
-        vb_terms_impl(d, model_out, x0, xt, t, B, H, W, C, 0, loss, NULL, NULL, dmodel_out,
-                      1.0 / (double)B_total);
+        vb_terms_impl(loss, NULL, NULL, dmodel_out, model_out, x0, xt, t, d, 0,
+                      1.0 / (double)B_total, B, H, W, C);
         return DDPM_OK;
     }
     if (d->var_type == VAR_LEARNED)
@@ -154,7 +154,7 @@ int training_losses_block(const diffusion *d, const float *model_out, const floa
             else target = noise[i];
             const double e = (double)model_out[i] - target;
             sum += e * e;
-            if (dmodel_out) dmodel_out[i] = (float)(g * e);
+            if (dmodel_out) dmodel_out[i] += (float)(g * e);
         }
         if (loss) loss[b] = sum / (double)D;
     }

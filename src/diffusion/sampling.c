@@ -7,8 +7,8 @@
 #include "core/rng.h"
 #include "diffusion/diffusion_internal.h"
 
-int p_sample_step(const diffusion *d, const float *model_out, const float *xt, int t,
-                  const float *z, int B, int H, int W, int C, float *x_prev, float *pred_xstart)
+int p_sample_step(float *x_prev, float *pred_xstart, const float *model_out, const float *xt,
+                  const float *z, const diffusion *d, int t, int B, int H, int W, int C)
 {
     if (B < 1 || H < 1 || W < 1 || C < 1)
         return ddpm_error("p_sample_step: bad shape B=%d H=%d W=%d C=%d", B, H, W, C);
@@ -37,34 +37,43 @@ int p_sample_num_recorded(int t_start, int record_every)
     return (record_every > 0 && t_start >= 0) ? t_start / record_every + 1 : 0;
 }
 
-int p_sample_loop(const diffusion *d, denoise_fn fn, void *ctx, float *x, int B, int H, int W,
-                  int C, int t_start, uint64_t seed, uint32_t example_offset,
-                  int record_every, float *record, int *n_recorded,
-                  void (*progress)(void *user, int done, int total), void *user)
+void p_sample_opts_default(p_sample_opts *o, const diffusion *d)
 {
-    if (B < 1 || H < 1 || W < 1 || C < 1)
-        return ddpm_error("p_sample_loop: bad shape B=%d H=%d W=%d C=%d", B, H, W, C);
+    o->t_start = d->T - 1;
+    o->seed = 0;
+    o->example_offset = 0;
+    o->record_every = 0;
+    o->progress = NULL;
+    o->user = NULL;
+}
+
+int p_sample_loop(float *x, float *record, int *n_recorded, const diffusion *d, denoise_fn fn,
+                  void *ctx, const p_sample_opts *opts, diffusion_workspace *ws, int B, int H,
+                  int W, int C)
+{
+    if (n_recorded) *n_recorded = 0;
+    DDPM_TRY(diffusion_workspace_check(ws, d, "p_sample_loop", B, H, W, C));
+    p_sample_opts defaults;
+    if (!opts) {
+        p_sample_opts_default(&defaults, d);
+        opts = &defaults;
+    }
+    const int t_start = opts->t_start, record_every = opts->record_every;
+    const uint64_t seed = opts->seed;
+    const uint32_t example_offset = opts->example_offset;
     if (t_start < 0 || t_start >= d->T)
         return ddpm_error("p_sample_loop: t_start = %d is outside [0, %d)", t_start, d->T);
-    if (n_recorded) *n_recorded = 0;
     const size_t D = (size_t)H * (size_t)W * (size_t)C, BD = (size_t)B * D;
-    const int Cout = d->var_type == VAR_LEARNED ? 2 * C : C;
     const int recording = record != NULL && record_every > 0;
-    float *model_out = ddpm_alloc((size_t)B * (size_t)H * (size_t)W * (size_t)Cout * sizeof(float)); /* (B,H,W,Cout) */
-    float *z = ddpm_alloc(BD * sizeof(float));            /* (B,H,W,C) */
-    float *pred = ddpm_alloc(BD * sizeof(float));         /* (B,H,W,C) */
-    int32_t *tb = ddpm_alloc((size_t)B * sizeof(int32_t)); /* (B) */
-    int rc = DDPM_ERR, k = 0;
-    if (!model_out || !z || !pred || !tb) {
-        ddpm_error_prefix("p_sample_loop (B = %d)", B);
-        goto done;
-    }
+    float *model_out = ws->model_out; /* (B,H,W,Cout) */
+    float *z = ws->xt;                /* (B,H,W,C) */
+    float *pred = ws->pred;           /* (B,H,W,C) */
+    int32_t *tb = ws->tb;             /* (B) */
+    int k = 0;
     for (int t = t_start; t >= 0; t--) {
         for (int b = 0; b < B; b++) tb[b] = t;
-        if (fn(ctx, x, tb, B, model_out) != DDPM_OK) {
-            ddpm_error_prefix("p_sample_loop: model at t = %d", t);
-            goto done;
-        }
+        if (fn(ctx, x, tb, B, model_out) != DDPM_OK)
+            return ddpm_error_prefix("p_sample_loop: model at t = %d", t);
         if (t > 0) {
             #pragma omp parallel for schedule(static) if (BD > 16384)
             for (int b = 0; b < B; b++)
@@ -72,20 +81,13 @@ int p_sample_loop(const diffusion *d, denoise_fn fn, void *ctx, float *x, int B,
                                                 example_offset + (uint32_t)b),
                                 z + (size_t)b * D, D);
         }
-        if (p_sample_step(d, model_out, x, t, t > 0 ? z : NULL, B, H, W, C, x, pred) != DDPM_OK)
-            goto done;
+        DDPM_TRY(p_sample_step(x, pred, model_out, x, t > 0 ? z : NULL, d, t, B, H, W, C));
         if (recording && t % record_every == 0) {
             memcpy(record + (size_t)k * BD, pred, BD * sizeof(float));
             k++;
             if (n_recorded) *n_recorded = k;
         }
-        if (progress) progress(user, t_start - t + 1, t_start + 1);
+        if (opts->progress) opts->progress(opts->user, t_start - t + 1, t_start + 1);
     }
-    rc = DDPM_OK;
-done:
-    ddpm_free(model_out);
-    ddpm_free(z);
-    ddpm_free(pred);
-    ddpm_free(tb);
-    return rc;
+    return DDPM_OK;
 }

@@ -142,8 +142,8 @@ void diffusion_free(diffusion *d)
     memset(d, 0, sizeof *d);
 }
 
-void q_sample(const diffusion *d, const float *x0, const int32_t *t, const float *noise, int B,
-              size_t D, float *xt)
+void q_sample(float *xt, const float *x0, const int32_t *t, const float *noise, const diffusion *d,
+              int B, size_t D)
 {
     for (int b = 0; b < B; b++) {
         const double a = d->sqrt_alphas_cumprod[t[b]], s = d->sqrt_one_minus_alphas_cumprod[t[b]];
@@ -152,8 +152,8 @@ void q_sample(const diffusion *d, const float *x0, const int32_t *t, const float
     }
 }
 
-void q_posterior_mean(const diffusion *d, const float *x0, const float *xt, const int32_t *t,
-                      int B, size_t D, float *mean)
+void q_posterior_mean(float *mean, const float *x0, const float *xt, const int32_t *t,
+                      const diffusion *d, int B, size_t D)
 {
     for (int b = 0; b < B; b++) {
         const double c1 = d->posterior_mean_coef1[t[b]], c2 = d->posterior_mean_coef2[t[b]];
@@ -162,7 +162,7 @@ void q_posterior_mean(const diffusion *d, const float *x0, const float *xt, cons
     }
 }
 
-void diffusion_sample_xT(float *x, int B, size_t D, uint64_t seed, uint32_t example_offset)
+void diffusion_sample_xT(float *x, uint64_t seed, uint32_t example_offset, int B, size_t D)
 {
     for (int b = 0; b < B; b++)
         rng_normal_fill(rng_stream_make(seed, RNG_SAMPLE_XT, 0, example_offset + (uint32_t)b),

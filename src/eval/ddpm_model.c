@@ -46,7 +46,7 @@ int ddpm_model_denoise(void *ctx, const float *x, const int32_t *t, int B, float
     const size_t Dout = (size_t)m->H * m->W * m->Cout;
     for (int b0 = 0; b0 < B; b0 += m->max_batch) {
         int nb = B - b0 < m->max_batch ? B - b0 : m->max_batch;
-        DDPM_TRY(unet_forward(m->net, x + (size_t)b0 * m->D, t + b0, nb, 0, 0, 0, out + (size_t)b0 * Dout));
+        DDPM_TRY(unet_forward(out + (size_t)b0 * Dout, m->net, x + (size_t)b0 * m->D, t + b0, 0, 0, 0, nb));
     }
     return DDPM_OK;
 }
@@ -77,14 +77,27 @@ int ddpm_generate(ddpm_model *m, int n, uint64_t seed, int batch, float *out, in
     }
     int my0, my1;  /* under MPI: this rank's whole batches (dist/shard.h) */
     shard_batches(n, batch, &my0, &my1);
+    /* one workspace for all of this call's batches */
+    diffusion_workspace *ws = NULL;
+    if (my0 < my1 && !(ws = diffusion_workspace_alloc(&m->diff, n < batch ? n : batch, m->H, m->W, m->C, m->Cout))) {
+        ddpm_free(rec);
+        return DDPM_ERR;
+    }
     for (int i0 = my0; i0 < my1; i0 += batch) {
         int nb = n - i0 < batch ? n - i0 : batch;
         float *x = out + (size_t)i0 * m->D;
-        diffusion_sample_xT(x, nb, m->D, seed, (uint32_t)i0);
+        diffusion_sample_xT(x, seed, (uint32_t)i0, nb, m->D);
         chunk_progress cp = { pb, (int64_t)i0 * T, nb };
+        p_sample_opts so;
+        p_sample_opts_default(&so, &m->diff);
+        so.seed = seed;
+        so.example_offset = (uint32_t)i0;
+        so.record_every = rec ? record_every : 0;
+        so.progress = chunk_cb;
+        so.user = &cp;
         int k = 0;
-        if (p_sample_loop(&m->diff, ddpm_model_denoise, m, x, nb, m->H, m->W, m->C, T - 1, seed,
-                          (uint32_t)i0, rec ? record_every : 0, rec, &k, chunk_cb, &cp) != DDPM_OK) {
+        if (p_sample_loop(x, rec, &k, &m->diff, ddpm_model_denoise, m, &so, ws, nb, m->H, m->W, m->C) != DDPM_OK) {
+            diffusion_workspace_free(ws);
             ddpm_free(rec);
             return DDPM_ERR;
         }
@@ -92,6 +105,7 @@ int ddpm_generate(ddpm_model *m, int n, uint64_t seed, int batch, float *out, in
             for (int r = 0; r < k; r++)
                 memcpy(record + ((size_t)r * n + i0) * m->D, rec + (size_t)r * nb * m->D, (size_t)nb * m->D * sizeof(float));
     }
+    diffusion_workspace_free(ws);
     ddpm_free(rec);
     DDPM_TRY(shard_allgather_rows(out, n, batch, m->D * sizeof(float)));
     if (record && K > 0)
@@ -108,14 +122,23 @@ int ddpm_eval_bpd(ddpm_model *m, const float *x0, int n, int batch, uint64_t see
     const int T = m->diff.T;
     int my0, my1;
     shard_batches(n, batch, &my0, &my1);
+    /* one workspace for all of this call's batches */
+    diffusion_workspace *ws = NULL;
+    if (my0 < my1 && !(ws = diffusion_workspace_alloc(&m->diff, n < batch ? n : batch, m->H, m->W, m->C, m->Cout)))
+        return DDPM_ERR;
     for (int i0 = my0; i0 < my1; i0 += batch) {
         int nb = n - i0 < batch ? n - i0 : batch;
         chunk_progress cp = { pb, (int64_t)i0 * T, nb };
-        DDPM_TRY(calc_bpd_loop(&m->diff, ddpm_model_denoise, m, x0 + (size_t)i0 * m->D, nb, m->H, m->W, m->C,
-                               seed, (uint32_t)i0, total ? total + i0 : NULL, prior ? prior + i0 : NULL,
-                               terms ? terms + (size_t)i0 * T : NULL, mse ? mse + (size_t)i0 * T : NULL,
-                               chunk_cb, &cp));
+        bpd_opts bo = { .seed = seed, .example_offset = (uint32_t)i0, .progress = chunk_cb, .user = &cp };
+        if (calc_bpd_loop(total ? total + i0 : NULL, prior ? prior + i0 : NULL,
+                          terms ? terms + (size_t)i0 * T : NULL, mse ? mse + (size_t)i0 * T : NULL,
+                          x0 + (size_t)i0 * m->D, &m->diff, ddpm_model_denoise, m, &bo, ws, nb, m->H,
+                          m->W, m->C) != DDPM_OK) {
+            diffusion_workspace_free(ws);
+            return DDPM_ERR;
+        }
     }
+    diffusion_workspace_free(ws);
     if (total) DDPM_TRY(shard_allgather_rows(total, n, batch, sizeof(double)));
     if (prior) DDPM_TRY(shard_allgather_rows(prior, n, batch, sizeof(double)));
     if (terms) DDPM_TRY(shard_allgather_rows(terms, n, batch, (size_t)T * sizeof(double)));

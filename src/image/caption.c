@@ -62,7 +62,7 @@ int caption_height(const char *text, int width, int scale)
     return lines ? (lines * CAPTION_LINE + 2) * scale : 0;
 }
 
-int caption_render(uint8_t *band, int height, int width, int C, const char *text, int scale)
+int caption_render(uint8_t *band, const char *text, int scale, int height, int width, int C)
 {
     memset(band, 255, (size_t)height * width * C);
     int per = width / (CAPTION_ADV * scale) - 1;
@@ -86,8 +86,8 @@ int caption_render(uint8_t *band, int height, int width, int C, const char *text
     return DDPM_OK;
 }
 
-int png_write_grid_captioned(const char *path, const uint8_t *images, int N, int H, int W, int C, int cols, int pad,
-                             const char *caption)
+int png_write_grid_captioned(const char *path, const uint8_t *images, const char *caption, int N,
+                             int H, int W, int C, int cols, int pad)
 {
     int gh, gw, rows, ncol;
     if (images_tile_size(&gh, &gw, &rows, &ncol, N, H, W, cols, pad) != DDPM_OK) return ddpm_error_prefix("%s", path);
@@ -96,7 +96,7 @@ int png_write_grid_captioned(const char *path, const uint8_t *images, int N, int
     uint8_t *pic = ddpm_alloc((size_t)(gh + ch) * gw * C);
     if (!pic) return ddpm_error_prefix("%s", path);
     int rc = images_tile(pic, images, N, H, W, C, cols, pad);
-    if (rc == DDPM_OK && ch) rc = caption_render(pic + (size_t)gh * gw * C, ch, gw, C, caption, scale);
+    if (rc == DDPM_OK && ch) rc = caption_render(pic + (size_t)gh * gw * C, caption, scale, ch, gw, C);
     if (rc == DDPM_OK) rc = png_write(path, pic, gh + ch, gw, C);
     else ddpm_error_prefix("%s", path);
     ddpm_free(pic);

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-void images_to_uint8(const float *x, size_t n, uint8_t *out)
+void images_to_uint8(uint8_t *out, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         /* (x+1)*127.5 is exact in double for any float x, so the rounding is exact too. */

@@ -104,7 +104,7 @@ static void convert_channels(uint8_t *out, int C, const uint8_t *in, int ch, siz
     }
 }
 
-int png_read(const char *path, uint8_t **out, int *H, int *W, int C)
+int png_read(uint8_t **out, int *H, int *W, const char *path, int C)
 {
     *out = NULL;
     if (C != 1 && C != 3) return ddpm_error("%s: png_read: channels must be 1 or 3, got %d", path, C);

@@ -2,6 +2,7 @@
  * inference, weights file I/O and digest. Training is in classifier_train.c. */
 #include "metrics/classifier.h"
 
+#include "core/carve.h"
 #include "core/common.h"
 #include "io/h5io.h"
 #include "metrics/classifier_internal.h"
@@ -54,19 +55,14 @@ int clf_acts_alloc(clf_acts *a, int cap)
     if (per2 > per) per = per2;
     if (per3 > per) per = per3;
     a->col_cap = per * (B < CLF_COL_EXAMPLES ? B : CLF_COL_EXAMPLES);
-    /* Each piece is rounded up to 16 floats so every tensor stays 64-byte aligned. */
+    /* One block; every tensor 64-byte aligned (core/carve.h). */
     const size_t sizes[] = { n_x, n_h1, n_h1, n_h2, n_h2, n_h3, n_h3, n_f, n_f, n_l, a->col_cap };
     float **dst[] = { &a->x, &a->h1_pre, &a->h1, &a->h2_pre, &a->h2, &a->h3_pre, &a->h3,
                       &a->f_pre, &a->f, &a->logits, &a->col };
-    size_t total = 0;
-    for (size_t i = 0; i < DDPM_ARRAY_LEN(sizes); i++) total += (sizes[i] + 15) / 16 * 16;
-    a->block = ddpm_alloc(total * sizeof(float));
+    const int n = (int)DDPM_ARRAY_LEN(sizes);
+    a->block = ddpm_alloc(carve_total(sizes, n) * sizeof(float));
     if (!a->block) return ddpm_error_prefix("classifier: activations for batch %d", cap);
-    size_t off = 0;
-    for (size_t i = 0; i < DDPM_ARRAY_LEN(sizes); i++) {
-        *dst[i] = a->block + off;
-        off += (sizes[i] + 15) / 16 * 16;
-    }
+    carve(dst, a->block, sizes, n);
     a->cap = cap;
     return DDPM_OK;
 }
@@ -83,11 +79,13 @@ int clf_create(fmnist_classifier **out)
     *out = NULL;
     fmnist_classifier *c = ddpm_alloc(sizeof *c);
     if (!c) return DDPM_ERR;
-    size_t offs[CLF_NUM_PARAMS], n = 0;
+    size_t sizes[CLF_NUM_PARAMS];
+    float **dst[CLF_NUM_PARAMS];
     for (int i = 0; i < CLF_NUM_PARAMS; i++) {
-        offs[i] = n;
-        n += (clf_param_count(i) + 15) / 16 * 16;
+        sizes[i] = clf_param_count(i);
+        dst[i] = &c->p[i];
     }
+    const size_t n = carve_total(sizes, CLF_NUM_PARAMS);
     c->params = ddpm_alloc(n * sizeof(float));
     if (!c->params) {
         classifier_free(c);
@@ -95,7 +93,7 @@ int clf_create(fmnist_classifier **out)
     }
     /* Padding between tensors stays zero and is excluded from the digest. */
     c->nparams = n;
-    for (int i = 0; i < CLF_NUM_PARAMS; i++) c->p[i] = c->params + offs[i];
+    carve(dst, c->params, sizes, CLF_NUM_PARAMS);
     *out = c;
     return DDPM_OK;
 }

@@ -3,6 +3,7 @@
  * decay. Deterministic for a seed (docs/classifier.md: and for 1 or 2 threads). */
 #include "metrics/classifier.h"
 
+#include "core/carve.h"
 #include "core/common.h"
 #include "core/progress.h"
 #include "core/rng.h"
@@ -89,16 +90,12 @@ static int grads_alloc(clf_grads *g, int B)
                              b * 28 * 28 * CLF_C1, b * 28 * 28 * CLF_C1 };
     float **dst[] = { &g->dlogits, &g->df, &g->df_pre, &g->dh3, &g->dh3_pre, &g->dh2,
                       &g->dh2_pre, &g->dh1, &g->dh1_pre };
-    size_t total = 0;
-    for (size_t i = 0; i < DDPM_ARRAY_LEN(sizes); i++) total += (sizes[i] + 15) / 16 * 16;
+    const int n = (int)DDPM_ARRAY_LEN(sizes);
+    const size_t total = carve_total(sizes, n);
     g->block = ddpm_alloc(total * sizeof(float));
     if (!g->block) return ddpm_error_prefix("classifier_train: gradients for batch %d", B);
     g->total = total;
-    size_t off = 0;
-    for (size_t i = 0; i < DDPM_ARRAY_LEN(sizes); i++) {
-        *dst[i] = g->block + off;
-        off += (sizes[i] + 15) / 16 * 16;
-    }
+    carve(dst, g->block, sizes, n);
     return DDPM_OK;
 }
 

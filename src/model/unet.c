@@ -1,5 +1,6 @@
 #include "model/unet.h"
 
+#include "core/carve.h"
 #include "core/common.h"
 #include "core/rng.h"
 #include "nn/attention.h"
@@ -469,25 +470,20 @@ static int set_keys(unet *m, const ddpm_config *cfg)
 
 /* ---- activation arena ---- */
 
-/* Hands out 64-byte aligned slices; with base == NULL it only counts. */
-static float *take(float *base, size_t *used, size_t nfloats)
-{
-    float *p = base ? base + *used : NULL;
-    *used += (nfloats + 15) & ~(size_t)15;
-    return p;
-}
-
 static size_t node_floats(const node *n) { return (size_t)n->H * n->W * n->C; }
 
 /* Col workspace target: a few million floats lets the GEMMs of small layers span several
  * examples without holding the whole batch's im2col. */
 #define COL_TARGET_FLOATS ((size_t)4 << 20)
 
+/* Lays the activations out in 64-byte aligned slices (core/carve.h); with base == NULL it only
+ * counts. Returns the floats used. */
 static size_t plan_arena(unet *m, float *base)
 {
     const size_t B = (size_t)m->max_batch, G = (size_t)m->G;
-    size_t used = 0, max_node = 0, max_nn = 1, max_cout = 1, max_col = 1;
-#define TAKE(n) take(base, &used, (n))
+    size_t max_node = 0, max_nn = 1, max_cout = 1, max_col = 1;
+    carve_cursor cur = { base, 0 };
+#define TAKE(n) carve_next(&cur, (n))
     for (int i = 0; i < m->nnodes; i++) {
         node *n = &m->nodes[i];
         size_t sz = B * node_floats(n);
@@ -568,7 +564,7 @@ static size_t plan_arena(unet *m, float *base)
     m->col_cap = cap;
     m->col = TAKE(cap);
 #undef TAKE
-    return used;
+    return cur.used;
 }
 
 /* ---- public: lifetime and parameter table ---- */
@@ -789,14 +785,14 @@ static int op_forward(unet *m, op *o, int B)
     return ddpm_error("unet: internal error, unknown op");
 }
 
-int unet_forward(unet *m, const float *x, const int32_t *t, int B, int train, uint64_t seed,
-                 uint32_t step, float *out)
+int unet_forward(float *out, unet *m, const float *x, const int32_t *t, int train, uint64_t seed,
+                 uint32_t step, int B)
 {
-    return unet_forward_at(m, x, t, B, train, seed, step, 0, out);
+    return unet_forward_at(out, m, x, t, train, seed, step, 0, B);
 }
 
-int unet_forward_at(unet *m, const float *x, const int32_t *t, int B, int train, uint64_t seed,
-                    uint32_t step, uint32_t first, float *out)
+int unet_forward_at(float *out, unet *m, const float *x, const int32_t *t, int train,
+                    uint64_t seed, uint32_t step, uint32_t first, int B)
 {
     if (B < 1 || B > m->max_batch)
         return ddpm_error("unet_forward: batch %d outside 1..max_batch (%d) given at create time", B,
@@ -952,7 +948,7 @@ static int op_backward(unet *m, op *o, int B, int want_dx)
     return ddpm_error("unet: internal error, unknown op");
 }
 
-int unet_backward_input(unet *m, const float *dout, float *dx)
+int unet_backward_input(float *dx, unet *m, const float *dout)
 {
     if (!m->have_forward)
         return ddpm_error("unet_backward: no forward pass to differentiate (call unet_forward first)");
@@ -983,4 +979,4 @@ int unet_backward_input(unet *m, const float *dout, float *dx)
     return DDPM_OK;
 }
 
-int unet_backward(unet *m, const float *dout) { return unet_backward_input(m, dout, NULL); }
+int unet_backward(unet *m, const float *dout) { return unet_backward_input(NULL, m, dout); }

@@ -72,20 +72,22 @@ double unet_tensor_init_scale(const unet *m, int i);
 void unet_init_params(unet *m, uint64_t seed);
 void unet_zero_grads(unet *m);
 
-/* x: (B,H,W,Cin) NHWC, t: (B) int32 timesteps, out: (B,H,W,Cout). train=1 applies dropout keyed
- * by (seed, step); train=0 is deterministic and dropout-free. 1 <= B <= max_batch. Keeps (a
- * copy of x and) the activations the backward needs. */
-int unet_forward(unet *m, const float *x, const int32_t *t, int B, int train, uint64_t seed,
-                 uint32_t step, float *out);
+/* out: (B,H,W,Cout) = the network on x: (B,H,W,Cin) NHWC at t: (B) int32 timesteps. m (the
+ * parameters, and the caches it keeps for the backward: a copy of x and the activations) follows
+ * the output, as the calling convention puts caches (docs/architecture.md). train=1 applies
+ * dropout keyed by (seed, step); train=0 is deterministic and dropout-free.
+ * 1 <= B <= max_batch. */
+int unet_forward(float *out, unet *m, const float *x, const int32_t *t, int train, uint64_t seed,
+                 uint32_t step, int B);
 /* As unet_forward for examples first .. first+B-1 of the step's batch: dropout row b draws
  * stream index first + b, so a block of the batch sees the masks the whole batch would. */
-int unet_forward_at(unet *m, const float *x, const int32_t *t, int B, int train, uint64_t seed,
-                    uint32_t step, uint32_t first, float *out);
+int unet_forward_at(float *out, unet *m, const float *x, const int32_t *t, int train,
+                    uint64_t seed, uint32_t step, uint32_t first, int B);
 /* dout: (B,H,W,Cout) = dL/dout for the batch of the last forward. ADDS dL/dparams into
  * unet_grads(m). */
 int unet_backward(unet *m, const float *dout);
 /* As unet_backward, and also ADDS dL/dx (B,H,W,Cin) into dx when dx != NULL. */
-int unet_backward_input(unet *m, const float *dout, float *dx);
+int unet_backward_input(float *dx, unet *m, const float *dout);
 
 int unet_in_channels(const unet *m);
 int unet_out_channels(const unet *m);

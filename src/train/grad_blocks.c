@@ -57,9 +57,11 @@ int grad_blocks_step(grad_blocks *g, unet *net, const diffusion *d, const ddpm_c
     blocktree_fold_reset(&g->fold);
     for (int m = g->first; m < g->end; m++) {
         const size_t e0 = (size_t)m * b;  /* global index of the block's first example */
-        DDPM_TRY(unet_forward_at(net, xt + e0 * D, t + e0, b, 1, cfg->seed, step, (uint32_t)e0, out + e0 * Dout));
-        DDPM_TRY(training_losses_block(d, out + e0 * Dout, x0 + e0 * D, xt + e0 * D, noise + e0 * D, t + e0, b, B,
-                                       H, W, C, loss + e0, dout + e0 * Dout));
+        DDPM_TRY(unet_forward_at(out + e0 * Dout, net, xt + e0 * D, t + e0, 1, cfg->seed, step, (uint32_t)e0, b));
+        /* training_losses_block adds its gradient: start from zero */
+        memset(dout + e0 * Dout, 0, (size_t)b * Dout * sizeof(float));
+        DDPM_TRY(training_losses_block(loss + e0, dout + e0 * Dout, out + e0 * Dout, x0 + e0 * D, xt + e0 * D,
+                                       noise + e0 * D, t + e0, d, b, B, H, W, C));
         unet_zero_grads(net);
         DDPM_TRY(unet_backward(net, dout + e0 * Dout));
         DDPM_TRY(blocktree_fold_push(&g->fold, m, unet_grads(net)));

@@ -152,13 +152,15 @@ static int train_step(train_state *s, const ddpm_config *cfg, int64_t step, doub
                                      (uint32_t)cfg->num_diffusion_timesteps);
         rng_normal_fill(rng_stream_make(cfg->seed, RNG_NOISE, st, (uint32_t)b), s->noise + (size_t)b * D, D);
     }
-    q_sample(&s->diff, s->x0, s->t, s->noise, B, D, s->xt);
+    q_sample(s->xt, s->x0, s->t, s->noise, &s->diff, B, D);
     if (s->blocked) {
         DDPM_TRY(grad_blocks_step(&s->gb, s->net, &s->diff, cfg, st, s->x0, s->xt, s->noise, s->t, s->out, s->dout,
                                   s->loss));
     } else {
-        DDPM_TRY(unet_forward(s->net, s->xt, s->t, B, 1, cfg->seed, st, s->out));
-        DDPM_TRY(training_losses(&s->diff, s->out, s->x0, s->xt, s->noise, s->t, B, H, W, C, s->loss, s->dout));
+        DDPM_TRY(unet_forward(s->out, s->net, s->xt, s->t, 1, cfg->seed, st, B));
+        /* training_losses adds its gradient: start from zero */
+        memset(s->dout, 0, (size_t)B * H * W * config_out_channels(cfg) * sizeof(float));
+        DDPM_TRY(training_losses(s->loss, s->dout, s->out, s->x0, s->xt, s->noise, s->t, &s->diff, B, H, W, C));
         unet_zero_grads(s->net);
         DDPM_TRY(unet_backward(s->net, s->dout));
     }

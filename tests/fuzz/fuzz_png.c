@@ -64,7 +64,7 @@ static void check_png(const char *path, const uint8_t *data, size_t size)
     uint8_t *rgb = (uint8_t *)1, *gray = (uint8_t *)1;
     int H3 = -1, W3 = -1, H1 = -1, W1 = -1;
     ddpm_clear_error();
-    int rc3 = png_read(path, &rgb, &H3, &W3, 3);
+    int rc3 = png_read(&rgb, &H3, &W3, path, 3);
     fuzz_verdict("png_read", rc3);
     if (rc3 != DDPM_OK) {
         FUZZ_EXPECT(rc3 == DDPM_ERR && rgb == NULL, "png_read(C=3) returned %d, out %p", rc3,
@@ -72,7 +72,7 @@ static void check_png(const char *path, const uint8_t *data, size_t size)
         fuzz_expect_error_message("png_read(C=3)");
     }
     ddpm_clear_error();
-    int rc1 = png_read(path, &gray, &H1, &W1, 1);
+    int rc1 = png_read(&gray, &H1, &W1, path, 1);
     if (rc1 != DDPM_OK) {
         FUZZ_EXPECT(rc1 == DDPM_ERR && gray == NULL, "png_read(C=1) returned %d", rc1);
         fuzz_expect_error_message("png_read(C=1)");
