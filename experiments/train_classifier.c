@@ -15,7 +15,7 @@
 #include "core/config.h"
 #include "data/dataset.h"
 #include "io/h5io.h"
-#include "io/runlog.h"
+#include "io/provenance.h"
 #include "metrics/classifier.h"
 
 #include <cblas.h>

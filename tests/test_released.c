@@ -12,7 +12,6 @@
  * With DDPM_RELEASED_FULL_DIR set (scripts/gen_released_fixtures.py --full DIR) the same
  * conversions run on the 35.7M-parameter CIFAR-10 model. */
 #include "core/common.h"
-#include "io/checkpoint.h"
 #include "io/h5io.h"
 #include "io/npy.h"
 #include "io/pth.h"
@@ -20,8 +19,9 @@
 #include "io/tensor_file.h"
 #include "io/zip.h"
 #include "metrics/fid.h"
-#include "model/released.h"
 #include "model/unet.h"
+#include "train/checkpoint.h"
+#include "train/released.h"
 #include "testutil.h"
 
 #include <stdint.h>

@@ -7,7 +7,7 @@
 #include "core/fs.h"
 #include "eval/quality.h"
 #include "io/h5io.h"
-#include "io/runlog.h"
+#include "io/provenance.h"
 #include "metrics/fid.h"
 
 #include <math.h>

@@ -6,7 +6,7 @@
 #include "core/common.h"
 #include "core/progress.h"
 #include "io/h5io.h"
-#include "io/runlog.h"
+#include "io/provenance.h"
 #include "metrics/fid.h"
 #include "metrics/inception.h"
 

@@ -7,9 +7,10 @@
 #include "data/dataset.h"
 #include "eval/ddpm_model.h"
 #include "image/png_io.h"
-#include "io/checkpoint.h"
 #include "io/h5io.h"
+#include "io/provenance.h"
 #include "io/runlog.h"
+#include "train/checkpoint.h"
 
 #include <errno.h>
 #include <math.h>
