@@ -2,9 +2,9 @@
  * against scripts/gen_fid_reference.py (numpy/scipy as pytorch-fid computes them, plus a
  * 40-digit mpmath evaluation of the same formula) and against closed forms. */
 #include "core/common.h"
+#include "features/fid.h"
+#include "features/inception_score.h"
 #include "io/h5io.h"
-#include "metrics/fid.h"
-#include "metrics/inception_score.h"
 #include "testutil.h"
 
 #define REF "tests/data/fid_ref.h5"

@@ -17,12 +17,12 @@
  * Every layer helper (im2col convolution, pools, resize) is also compared with a plain loop at
  * odd sizes. */
 #include "core/common.h"
+#include "features/inception.h"
+#include "features/synth_weights.h"
 #include "io/h5io.h"
-#include "metrics/conv_im2col.h"
-#include "metrics/inception.h"
-#include "metrics/pool2d.h"
-#include "metrics/resize.h"
-#include "metrics/synth_weights.h"
+#include "nn/conv_im2col.h"
+#include "nn/pool2d.h"
+#include "nn/resize.h"
 #include "testutil.h"
 
 #include <stdint.h>

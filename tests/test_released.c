@@ -12,13 +12,13 @@
  * With DDPM_RELEASED_FULL_DIR set (scripts/gen_released_fixtures.py --full DIR) the same
  * conversions run on the 35.7M-parameter CIFAR-10 model. */
 #include "core/common.h"
+#include "features/fid.h"
 #include "io/h5io.h"
 #include "io/npy.h"
 #include "io/pth.h"
 #include "io/safetensors.h"
 #include "io/tensor_file.h"
 #include "io/zip.h"
-#include "metrics/fid.h"
 #include "model/unet.h"
 #include "train/checkpoint.h"
 #include "train/released.h"
