@@ -62,7 +62,9 @@ int config_load_text(ddpm_config *c, const char *text, const char *origin);
 int config_set(ddpm_config *c, const char *assignment);
 /* Sets key to value; `origin` (e.g. "cfg.txt:12") prefixes errors. */
 int config_set_kv(ddpm_config *c, const char *key, const char *value, const char *origin);
-/* Cross-key checks (mse with learned variance, sizes that the U-Net cannot halve, ...). */
+/* The one validator of the model keys: each model key's range (the parser's, also for a config
+ * filled in code), then cross-key checks (mse with learned variance, sizes the U-Net cannot
+ * halve, channels vs num_groups, ...). One line naming the key on error. */
 int config_validate(const ddpm_config *c);
 
 /* Canonical text: every key in a fixed order, one `key = value` line each. Returns the
