@@ -534,6 +534,14 @@ uint64_t config_hash(const ddpm_config *c, char hex[17])
     return h;
 }
 
+uint64_t config_run_hash(const ddpm_config *c, char hex[17])
+{
+    ddpm_config k = *c;
+    k.train_steps = 0;
+    k.data_dir[0] = 0;
+    return config_hash(&k, hex);
+}
+
 /* Keys whose value is part of what a trained network computes: overriding one against a
  * checkpoint would silently change the meaning of its weights. */
 static const char *const MODEL_KEYS[] = {
