@@ -118,21 +118,7 @@ static void conv_ref(double *out, const double *x, const double *W, const double
                      int Wd, int Cin, int Cout, int k, int s)
 {
     int Ho = ref_out_size(H, s), Wo = ref_out_size(Wd, s), ph = ref_pad(H, k, s), pw = ref_pad(Wd, k, s);
-    for (int n = 0; n < B; n++)
-        for (int oh = 0; oh < Ho; oh++)
-            for (int ow = 0; ow < Wo; ow++)
-                for (int co = 0; co < Cout; co++) {
-                    double acc = b[co];
-                    for (int kh = 0; kh < k; kh++)
-                        for (int kw = 0; kw < k; kw++) {
-                            int ih = oh * s - ph + kh, iw = ow * s - pw + kw;
-                            if (ih < 0 || ih >= H || iw < 0 || iw >= Wd) continue;
-                            for (int ci = 0; ci < Cin; ci++)
-                                acc += x[((n * H + ih) * Wd + iw) * Cin + ci] *
-                                       W[((kh * k + kw) * Cin + ci) * Cout + co];
-                        }
-                    out[((n * Ho + oh) * Wo + ow) * Cout + co] = acc;
-                }
+    test_conv_ref(out, NULL, x, W, b, B, H, Wd, Cin, Cout, k, k, s, s, ph, pw, Ho, Wo);
 }
 
 static void dense_ref(double *out, const double *x, const double *W, const double *b, int N, int Cin,

@@ -145,11 +145,7 @@ static float *load_group(const char *ckpt, const unet *m, const char *which)
 
 static double forward_error(unet *m, const float *params, const char *ref, const char *yname)
 {
-    hid_t h = h5io_open(ref, 0);
-    ck_assert(h >= 0);
-    int64_t v = 0;
-    ck_assert_msg(h5io_get_attr_i64(h, ".", "version", &v) == DDPM_OK && v == FIXTURE_VERSION,
-                  "%s is version %lld: rerun scripts/gen_released_fixtures.py", ref, (long long)v);
+    hid_t h = test_ref_open(ref, FIXTURE_VERSION, "scripts/gen_released_fixtures.py");
     float *x, *y;
     int32_t *t;
     int r;
