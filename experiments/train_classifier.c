@@ -14,9 +14,9 @@
 #include "core/common.h"
 #include "core/config.h"
 #include "data/dataset.h"
+#include "features/classifier.h"
 #include "io/h5io.h"
-#include "io/runlog.h"
-#include "metrics/classifier.h"
+#include "io/provenance.h"
 
 #include <cblas.h>
 #include <omp.h>

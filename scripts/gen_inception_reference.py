@@ -8,7 +8,7 @@ tests/test_inception.c (run by hand, never by the build or the tests):
         # pt_inception-2015-12-05-6726825d.pth) to check inception_load_pth by hand
 
 The published weights (95 MB) cannot be shipped, and random full-size weights are too big to
-commit, so every parameter is a pure function of its state_dict name (src/metrics/synth_weights.h
+commit, so every parameter is a pure function of its state_dict name (src/features/synth_weights.h
 states the hash; the C port implements the same): fnv1a64(name) ^ splitmix64(seed) keys a
 splitmix64 stream of 24-bit uniforms, scaled per tensor kind (He-uniform convolutions,
 BatchNorm near identity) so activations stay O(1) through all 94 layers.

@@ -1,4 +1,4 @@
-/* test_classifier.c — the shipped Fashion-MNIST extractor (src/metrics/classifier.h):
+/* test_classifier.c — the shipped Fashion-MNIST extractor (src/features/classifier.h):
  * accuracy of the shipped weights, FD_fmnist / IS_fmnist sanity, determinism of training,
  * load errors. Needs experiments/classifier/fmnist_classifier.h5 and the Fashion-MNIST data
  * (dataset-fashion-mnist); run from the repository root. */
@@ -8,10 +8,10 @@
 #include "core/config.h"
 #include "core/rng.h"
 #include "data/dataset.h"
+#include "features/classifier.h"
+#include "features/fid.h"
+#include "features/inception_score.h"
 #include "io/h5io.h"
-#include "metrics/classifier.h"
-#include "metrics/fid.h"
-#include "metrics/inception_score.h"
 
 #include <cblas.h>
 #include <omp.h>

@@ -137,6 +137,47 @@ START_TEST(validation_errors)
 }
 END_TEST
 
+/* config_validate applies the KEYS table's ranges of the model keys to a config filled in code
+ * (num_groups = 0 used to reach a division by zero in the cross-key checks). Training keys keep
+ * their parse-time range only (a test trains with lr = 1e30 on purpose). */
+START_TEST(model_key_ranges_in_code)
+{
+    ddpm_config c;
+    config_defaults(&c);
+    c.num_groups = 0;
+    ck_assert_int_eq(config_validate(&c), DDPM_ERR);
+    ck_assert_msg(strstr(ddpm_last_error(), "'num_groups'") && strstr(ddpm_last_error(), "[1, 4096]"), "%s",
+                  ddpm_last_error());
+    ck_assert_ptr_null(strchr(ddpm_last_error(), '\n'));
+    config_defaults(&c);
+    c.num_levels = 0;
+    ck_assert_int_eq(config_validate(&c), DDPM_ERR);
+    ck_assert_msg(strstr(ddpm_last_error(), "'ch_mult'"), "%s", ddpm_last_error());
+    config_defaults(&c);
+    c.ch_mult[1] = 0;
+    ck_assert_int_eq(config_validate(&c), DDPM_ERR);
+    ck_assert_msg(strstr(ddpm_last_error(), "'ch_mult'"), "%s", ddpm_last_error());
+    config_defaults(&c);
+    c.dropout = 1.0;
+    ck_assert_int_eq(config_validate(&c), DDPM_ERR);
+    ck_assert_msg(strstr(ddpm_last_error(), "'dropout'"), "%s", ddpm_last_error());
+    config_defaults(&c);
+    c.num_res_blocks = 65;
+    ck_assert_int_eq(config_validate(&c), DDPM_ERR);
+    ck_assert_msg(strstr(ddpm_last_error(), "'num_res_blocks'") && strstr(ddpm_last_error(), "65"), "%s",
+                  ddpm_last_error());
+    config_defaults(&c);
+    c.model_var_type = (model_var_type_t)7;
+    ck_assert_int_eq(config_validate(&c), DDPM_ERR);
+    ck_assert_msg(strstr(ddpm_last_error(), "'model_var_type'"), "%s", ddpm_last_error());
+    config_defaults(&c);
+    c.lr = 1e30; /* a training key: not re-checked */
+    ck_assert_msg(config_validate(&c) == DDPM_OK, "%s", ddpm_last_error());
+    config_defaults(&c);
+    ck_assert_int_eq(config_validate(&c), DDPM_OK);
+}
+END_TEST
+
 START_TEST(dump_roundtrip_and_hash)
 {
     ddpm_config a, b;
@@ -196,6 +237,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, bad_inputs_name_file_line_key);
     tcase_add_test(tc, set_overrides_and_errors);
     tcase_add_test(tc, validation_errors);
+    tcase_add_test(tc, model_key_ranges_in_code);
     tcase_add_test(tc, dump_roundtrip_and_hash);
     tcase_add_test(tc, load_file_errors);
     suite_add_tcase(s, tc);

@@ -22,18 +22,7 @@
 
 /* ---------------------------------------------------------------- reference file helpers */
 
-static hid_t ref_open(void)
-{
-    h5io_init();
-    hid_t f = h5io_open(REF_PATH, 0);
-    ck_assert_msg(f != H5I_INVALID_HID, "cannot open %s (%s); %s", REF_PATH, ddpm_last_error(),
-                  REF_REGEN);
-    int64_t v = -1;
-    ck_assert_msg(h5io_get_attr_i64(f, ".", "version", &v) == DDPM_OK && v == REF_VERSION,
-                  "%s has version %lld, the test expects %d; %s", REF_PATH, (long long)v,
-                  REF_VERSION, REF_REGEN);
-    return f;
-}
+static hid_t ref_open(void) { return test_ref_open(REF_PATH, REF_VERSION, "scripts/gen_diffusion_reference.py"); }
 
 static size_t numel(int rank, const hsize_t *dims)
 {

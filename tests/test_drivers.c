@@ -6,8 +6,10 @@
 #include "testutil.h"
 
 #include "core/common.h"
+#include "core/config.h"
 #include "image/png_io.h"
 #include "io/h5io.h"
+#include "train/checkpoint.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <glob.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -244,6 +247,64 @@ START_TEST(sigterm_during_evaluation)
 }
 END_TEST
 
+/* Run directories are named by config_run_hash (train_steps and data_dir left out). A directory
+ * named the old way (full config_hash) is renamed to the new name with one line, and its finished
+ * run is reused; when the new one exists too, the old one is left alone. */
+START_TEST(run_dir_migration)
+{
+    const char *bin = getenv("DDPM_BIN");
+    if (!bin) bin = "bin";
+    char runs[1024], results[1024], cmd[4096], out[16384], pat[1200];
+    snprintf(runs, sizeof runs, "%s", test_tmp_path("mig_runs"));
+    snprintf(results, sizeof results, "%s", test_tmp_path("mig_results"));
+    snprintf(cmd, sizeof cmd, "DDPM_RUNS_DIR='%s' DDPM_RESULTS_DIR='%s' DDPM_QUIET=1 %s/exp_table2 --tier smoke "
+             "--only eps-fixedlarge-mse --train-only", runs, results, bin);
+    ck_assert_msg(test_run_capture(cmd, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "training in"), "%s", out);
+    snprintf(pat, sizeof pat, "%s/smoke/eps-fixedlarge-mse-*", runs);
+    glob_t g;
+    ck_assert_int_eq(glob(pat, 0, NULL, &g), 0);
+    ck_assert_int_eq((int)g.gl_pathc, 1);
+    char fresh[1200], old[1200], ckpt[1300];
+    snprintf(fresh, sizeof fresh, "%s", g.gl_pathv[0]);
+    globfree(&g);
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt.h5", fresh);
+    ddpm_config c;
+    ck_assert_msg(checkpoint_read_config(ckpt, &c) == DDPM_OK, "%s", ddpm_last_error());
+    char run_hex[17], full_hex[17], want[1200];
+    config_run_hash(&c, run_hex);
+    config_hash(&c, full_hex);
+    ck_assert_msg(strncmp(run_hex, full_hex, 8) != 0, "smoke config: run hash and config hash agree (%s)", run_hex);
+    snprintf(want, sizeof want, "%s/smoke/eps-fixedlarge-mse-%.8s", runs, run_hex);
+    ck_assert_str_eq(fresh, want);
+    /* a run extended to more steps is the same run: the same hash */
+    ddpm_config longer = c;
+    longer.train_steps *= 2;
+    snprintf(longer.data_dir, sizeof longer.data_dir, "/elsewhere");
+    ck_assert_uint_eq(config_run_hash(&longer, NULL), config_run_hash(&c, NULL));
+    ck_assert_uint_ne(config_hash(&longer, NULL), config_hash(&c, NULL));
+
+    /* a directory of the old name moves to the new one, and its run is reused */
+    snprintf(old, sizeof old, "%s/smoke/eps-fixedlarge-mse-%.8s", runs, full_hex);
+    ck_assert_int_eq(rename(fresh, old), 0);
+    ck_assert_msg(test_run_capture(cmd, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "run directory renamed to"), "%s", out);
+    ck_assert_msg(strstr(out, "reusing the finished run"), "%s", out);
+    ck_assert_msg(!strstr(out, "training in"), "the migrated run was retrained:\n%s", out);
+    ck_assert_int_eq(access(fresh, F_OK), 0);
+    ck_assert_int_ne(access(old, F_OK), 0);
+
+    /* both present: the new one is used, the old one stays */
+    ck_assert_int_eq(mkdir(old, 0755), 0);
+    ck_assert_msg(test_run_capture(cmd, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(!strstr(out, "renamed"), "%s", out);
+    ck_assert_msg(strstr(out, "reusing the finished run"), "%s", out);
+    ck_assert_int_eq(access(old, F_OK), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", runs, results);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *drivers_suite(void)
 {
     Suite *s = suite_create("drivers");
@@ -252,6 +313,7 @@ static Suite *drivers_suite(void)
     tcase_add_test(tc, all_drivers_at_smoke_tier);
     tcase_add_test(tc, bad_tier_is_a_usage_error);
     tcase_add_test(tc, sigterm_during_evaluation);
+    tcase_add_test(tc, run_dir_migration);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -2,25 +2,16 @@
  * against scripts/gen_fid_reference.py (numpy/scipy as pytorch-fid computes them, plus a
  * 40-digit mpmath evaluation of the same formula) and against closed forms. */
 #include "core/common.h"
+#include "features/fid.h"
+#include "features/inception_score.h"
 #include "io/h5io.h"
-#include "metrics/fid.h"
-#include "metrics/inception_score.h"
 #include "testutil.h"
 
 #define REF "tests/data/fid_ref.h5"
 #define REF_VERSION 1
 #define EPS64 0x1p-52
 
-static hid_t open_ref(void)
-{
-    h5io_init();
-    hid_t h = h5io_open(REF, 0);
-    ck_assert_msg(h >= 0, "%s (run /usr/bin/python3 scripts/gen_fid_reference.py)", ddpm_last_error());
-    int64_t v = 0;
-    ck_assert_msg(h5io_get_attr_i64(h, ".", "version", &v) == DDPM_OK && v == REF_VERSION,
-                  REF " has version %lld, want %d: rerun scripts/gen_fid_reference.py", (long long)v, REF_VERSION);
-    return h;
-}
+static hid_t open_ref(void) { return test_ref_open(REF, REF_VERSION, "scripts/gen_fid_reference.py"); }
 
 typedef struct {
     int N, D;

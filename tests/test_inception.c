@@ -17,12 +17,12 @@
  * Every layer helper (im2col convolution, pools, resize) is also compared with a plain loop at
  * odd sizes. */
 #include "core/common.h"
+#include "features/inception.h"
+#include "features/synth_weights.h"
 #include "io/h5io.h"
-#include "metrics/conv_im2col.h"
-#include "metrics/inception.h"
-#include "metrics/pool2d.h"
-#include "metrics/resize.h"
-#include "metrics/synth_weights.h"
+#include "nn/conv_im2col.h"
+#include "nn/pool2d.h"
+#include "nn/resize.h"
 #include "testutil.h"
 
 #include <stdint.h>
@@ -31,17 +31,7 @@
 #define REF_VERSION 1
 #define SYNTH_SEED 2015
 
-static hid_t open_ref(void)
-{
-    h5io_init();
-    hid_t h = h5io_open(REF, 0);
-    ck_assert_msg(h >= 0, "%s (run /usr/bin/python3 scripts/gen_inception_reference.py)", ddpm_last_error());
-    int64_t v = 0;
-    ck_assert_msg(h5io_get_attr_i64(h, ".", "version", &v) == DDPM_OK && v == REF_VERSION,
-                  REF " has version %lld, want %d: rerun scripts/gen_inception_reference.py",
-                  (long long)v, REF_VERSION);
-    return h;
-}
+static hid_t open_ref(void) { return test_ref_open(REF, REF_VERSION, "scripts/gen_inception_reference.py"); }
 
 /* ---- the weight hash ------------------------------------------------------------------- */
 
@@ -81,30 +71,19 @@ static void fill_uniform(float *x, size_t n, uint64_t seed)
     synth_fill(x, n, "test", seed, 0.0, 1.0);
 }
 
-/* Plain 7-deep loop in double; also returns sum |w x| per output for the error bound. */
+/* testutil's plain-loop convolution in double (sum |w x| per output for the error bound), then
+ * the ReLU. */
 static void conv_naive(double *out, double *absum, const float *in, const float *w, const float *b,
                        int relu, int B, int H, int W, int Cin, int Cout, conv_geom g, int Ho, int Wo)
 {
-    for (int n = 0; n < B; n++)
-        for (int oy = 0; oy < Ho; oy++)
-            for (int ox = 0; ox < Wo; ox++)
-                for (int co = 0; co < Cout; co++) {
-                    double s = b ? b[co] : 0, a = b ? fabs(b[co]) : 0;
-                    for (int ky = 0; ky < g.kh; ky++)
-                        for (int kx = 0; kx < g.kw; kx++) {
-                            int iy = oy * g.sh - g.ph + ky, ix = ox * g.sw - g.pw + kx;
-                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                            for (int ci = 0; ci < Cin; ci++) {
-                                double t = (double)in[(((size_t)n * H + iy) * W + ix) * Cin + ci] *
-                                           w[(((size_t)ky * g.kw + kx) * Cin + ci) * Cout + co];
-                                s += t;
-                                a += fabs(t);
-                            }
-                        }
-                    size_t o = (((size_t)n * Ho + oy) * Wo + ox) * Cout + co;
-                    out[o] = relu && s < 0 ? 0 : s;
-                    absum[o] = a;
-                }
+    double *in64 = test_f64_of_f32(in, (size_t)B * H * W * Cin);
+    double *w64 = test_f64_of_f32(w, (size_t)g.kh * g.kw * Cin * Cout), *b64 = test_f64_of_f32(b, (size_t)Cout);
+    test_conv_ref(out, absum, in64, w64, b64, B, H, W, Cin, Cout, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, Ho, Wo);
+    if (relu)
+        for (size_t o = 0; o < (size_t)B * Ho * Wo * Cout; o++) out[o] = out[o] < 0 ? 0 : out[o];
+    free(in64);
+    free(w64);
+    free(b64);
 }
 
 START_TEST(test_conv_im2col_vs_naive)

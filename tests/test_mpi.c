@@ -20,9 +20,9 @@
 
 #include "core/common.h"
 #include "core/config.h"
-#include "io/checkpoint.h"
 #include "io/h5io.h"
 #include "model/unet.h"
+#include "train/checkpoint.h"
 #include "train/optim.h"
 #include "train/trainer.h"
 

@@ -24,6 +24,7 @@
 #include "nn/gemm.h"
 #include "nn/groupnorm.h"
 #include "nn/parallel.h"
+#include "nn/relu.h"
 #include "nn/resample.h"
 #include "nn/swish.h"
 #include "nn/expf_simd.h"
@@ -118,21 +119,7 @@ static void conv_ref(double *out, const double *x, const double *W, const double
                      int Wd, int Cin, int Cout, int k, int s)
 {
     int Ho = ref_out_size(H, s), Wo = ref_out_size(Wd, s), ph = ref_pad(H, k, s), pw = ref_pad(Wd, k, s);
-    for (int n = 0; n < B; n++)
-        for (int oh = 0; oh < Ho; oh++)
-            for (int ow = 0; ow < Wo; ow++)
-                for (int co = 0; co < Cout; co++) {
-                    double acc = b[co];
-                    for (int kh = 0; kh < k; kh++)
-                        for (int kw = 0; kw < k; kw++) {
-                            int ih = oh * s - ph + kh, iw = ow * s - pw + kw;
-                            if (ih < 0 || ih >= H || iw < 0 || iw >= Wd) continue;
-                            for (int ci = 0; ci < Cin; ci++)
-                                acc += x[((n * H + ih) * Wd + iw) * Cin + ci] *
-                                       W[((kh * k + kw) * Cin + ci) * Cout + co];
-                        }
-                    out[((n * Ho + oh) * Wo + ow) * Cout + co] = acc;
-                }
+    test_conv_ref(out, NULL, x, W, b, B, H, Wd, Cin, Cout, k, k, s, s, ph, pw, Ho, Wo);
 }
 
 static void dense_ref(double *out, const double *x, const double *W, const double *b, int N, int Cin,
@@ -769,6 +756,28 @@ START_TEST(gemm_split_thread_independent)
 }
 END_TEST
 
+/* ---- relu ---- */
+
+START_TEST(relu)
+{
+    const float x[6] = { -2.0f, -0.0f, 0.0f, 1e-30f, 3.5f, -1e-30f };
+    float y[6], d[6] = { 10, 10, 10, 10, 10, 10 };
+    const float g[6] = { 1, 2, 3, 4, 5, 6 };
+    relu_forward(y, x, 6);
+    const float want[6] = { 0, 0, 0, 1e-30f, 3.5f, 0 };
+    for (int i = 0; i < 6; i++) ck_assert_msg(y[i] == want[i], "relu(%g) = %g", x[i], y[i]);
+    /* backward adds dout where inp > 0 (subgradient 0 at 0) */
+    relu_backward(d, g, x, 6);
+    const float dwant[6] = { 10, 10, 10, 14, 15, 10 };
+    for (int i = 0; i < 6; i++) ck_assert_msg(d[i] == dwant[i], "d[%d] = %g", i, d[i]);
+    /* in place */
+    float z[6];
+    memcpy(z, x, sizeof z);
+    relu_forward(z, z, 6);
+    ck_assert_int_eq(memcmp(z, y, sizeof z), 0);
+}
+END_TEST
+
 static Suite *nn_suite(void)
 {
     Suite *s = suite_create("nn");
@@ -785,6 +794,7 @@ static Suite *nn_suite(void)
     tcase_add_test(tc, groupnorm);
     tcase_add_test(tc, groupnorm_thread_independent);
     tcase_add_test(tc, swish);
+    tcase_add_test(tc, relu);
     tcase_add_test(tc, expf_simd);
     tcase_add_test(tc, timestep_embedding_formula);
     tcase_add_test(tc, attention);

@@ -18,17 +18,7 @@ static const char *fixtures[] = { DIR "state_zip.pth", DIR "state_legacy.pth", D
 
 #define slurp(path, len) test_slurp(path, len, "run /usr/bin/python3 scripts/gen_pth_fixtures.py")
 
-static hid_t open_expected(void)
-{
-    h5io_init();
-    hid_t h = h5io_open(DIR "expected.h5", 0);
-    ck_assert_msg(h >= 0, "%s", ddpm_last_error());
-    int64_t v = 0;
-    ck_assert_msg(h5io_get_attr_i64(h, ".", "version", &v) == DDPM_OK && v == FIXTURE_VERSION,
-                  "tests/data/pth/expected.h5 is version %lld, want %d: rerun scripts/gen_pth_fixtures.py",
-                  (long long)v, FIXTURE_VERSION);
-    return h;
-}
+static hid_t open_expected(void) { return test_ref_open(DIR "expected.h5", FIXTURE_VERSION, "scripts/gen_pth_fixtures.py"); }
 
 /* Compares every tensor of f with expected.h5: names, order, dtype, shape and exact values. */
 static void check_against_expected(const pth_file *f, hid_t h)

@@ -12,16 +12,16 @@
  * With DDPM_RELEASED_FULL_DIR set (scripts/gen_released_fixtures.py --full DIR) the same
  * conversions run on the 35.7M-parameter CIFAR-10 model. */
 #include "core/common.h"
-#include "io/checkpoint.h"
+#include "features/fid.h"
 #include "io/h5io.h"
 #include "io/npy.h"
 #include "io/pth.h"
 #include "io/safetensors.h"
 #include "io/tensor_file.h"
 #include "io/zip.h"
-#include "metrics/fid.h"
-#include "model/released.h"
 #include "model/unet.h"
+#include "train/checkpoint.h"
+#include "train/released.h"
 #include "testutil.h"
 
 #include <stdint.h>
@@ -145,11 +145,7 @@ static float *load_group(const char *ckpt, const unet *m, const char *which)
 
 static double forward_error(unet *m, const float *params, const char *ref, const char *yname)
 {
-    hid_t h = h5io_open(ref, 0);
-    ck_assert(h >= 0);
-    int64_t v = 0;
-    ck_assert_msg(h5io_get_attr_i64(h, ".", "version", &v) == DDPM_OK && v == FIXTURE_VERSION,
-                  "%s is version %lld: rerun scripts/gen_released_fixtures.py", ref, (long long)v);
+    hid_t h = test_ref_open(ref, FIXTURE_VERSION, "scripts/gen_released_fixtures.py");
     float *x, *y;
     int32_t *t;
     int r;

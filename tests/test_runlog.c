@@ -7,6 +7,7 @@
 #include "core/common.h"
 #include "core/config.h"
 #include "io/h5io.h"
+#include "io/provenance.h"
 #include "io/runlog.h"
 
 #include <stdio.h>

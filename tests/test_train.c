@@ -5,11 +5,11 @@
 #include "testutil_run.h"
 
 #include "core/common.h"
-#include "core/fs.h"
 #include "core/config.h"
-#include "io/checkpoint.h"
+#include "core/fs.h"
 #include "io/h5io.h"
 #include "model/unet.h"
+#include "train/checkpoint.h"
 #include "train/optim.h"
 #include "train/trainer.h"
 

@@ -676,14 +676,7 @@ static void compare_after3(const char *grp, const char *what, const unet *m, con
 
 static void reference_case(const char *grp)
 {
-    h5io_init();
-    hid_t f = h5io_open(REF_PATH, 0);
-    ck_assert_msg(f >= 0, "cannot open %s (generate it with /usr/bin/python3 "
-                  "scripts/gen_unet_reference.py): %s", REF_PATH, ddpm_last_error());
-    int64_t version;
-    ck_assert_int_eq(h5io_get_attr_i64(f, ".", "version", &version), 0);
-    ck_assert_msg(version == REF_VERSION, "%s has version %lld, this test reads version %d: rerun "
-                  "scripts/gen_unet_reference.py", REF_PATH, (long long)version, REF_VERSION);
+    hid_t f = test_ref_open(REF_PATH, REF_VERSION, "scripts/gen_unet_reference.py");
     ddpm_config c;
     ref_config(f, grp, &c);
     char name[512];

@@ -57,27 +57,12 @@ static float *randn(size_t n, uint32_t index, float scale)
 static void ref_forward(double *out, double *S, const float *x, const float *W, const float *b,
                         int B, int H, int Wd, int Cin, int Cout)
 {
-    for (int n = 0; n < B; n++)
-        for (int y = 0; y < H; y++)
-            for (int xx = 0; xx < Wd; xx++)
-                for (int co = 0; co < Cout; co++) {
-                    double s = b ? b[co] : 0.0, a = b ? fabs((double)b[co]) : 0.0;
-                    for (int kh = 0; kh < 3; kh++)
-                        for (int kw = 0; kw < 3; kw++) {
-                            const int iy = y + kh - 1, ix = xx + kw - 1;
-                            if (iy < 0 || iy >= H || ix < 0 || ix >= Wd) continue;
-                            const float *xp = x + (((size_t)n * H + iy) * Wd + ix) * Cin;
-                            const float *wp = W + (size_t)(kh * 3 + kw) * Cin * Cout + co;
-                            for (int ci = 0; ci < Cin; ci++) {
-                                const double t = (double)xp[ci] * wp[(size_t)ci * Cout];
-                                s += t;
-                                a += fabs(t);
-                            }
-                        }
-                    const size_t o = (((size_t)n * H + y) * Wd + xx) * Cout + co;
-                    out[o] = s;
-                    S[o] = a;
-                }
+    double *x64 = test_f64_of_f32(x, (size_t)B * H * Wd * Cin);
+    double *w64 = test_f64_of_f32(W, (size_t)9 * Cin * Cout), *b64 = test_f64_of_f32(b, (size_t)Cout);
+    test_conv_ref(out, S, x64, w64, b64, B, H, Wd, Cin, Cout, 3, 3, 1, 1, 1, 1, H, Wd);
+    free(x64);
+    free(w64);
+    free(b64);
 }
 
 /* dinp (B, H, W, Cin) = d0 + input gradient of that convolution given dout; S as above. */

@@ -1,9 +1,14 @@
-/* testutil.h — shared helpers for the Check suites: a main() per suite, temp paths, and array
- * comparisons that report max abs/rel error and the first mismatch before asserting once. */
+/* testutil.h — shared helpers for the Check suites: a main() per suite, temp paths, array
+ * comparisons that report max abs/rel error and the first mismatch before asserting once, the
+ * opening of a versioned reference file (tests/data/<name>.h5) and a plain-loop convolution. */
 #ifndef DDPM_TESTUTIL_H
 #define DDPM_TESTUTIL_H
 
+#include "core/common.h"
+#include "io/h5io.h"
+
 #include <check.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +153,62 @@ static inline double test_max_rel_err_f32(const float *got, const float *want, s
         if (fabs((double)want[i]) > mw) mw = fabs((double)want[i]);
     }
     return md / (mw > 0 ? mw : 1.0);
+}
+
+/* Opens the reference file `path` read-only and asserts that its root attribute `version` is
+ * `version` (STYLE.md 7); either failure names `script`, the generator to rerun
+ * (/usr/bin/python3 scripts/...). */
+static inline hid_t test_ref_open(const char *path, int64_t version, const char *script)
+{
+    h5io_init();
+    hid_t h = h5io_open(path, 0);
+    ck_assert_msg(h >= 0, "cannot open %s (%s): rerun /usr/bin/python3 %s", path, ddpm_last_error(), script);
+    int64_t v = -1;
+    ck_assert_msg(h5io_get_attr_i64(h, ".", "version", &v) == DDPM_OK && v == version,
+                  "%s has version %lld, this test reads version %lld: rerun /usr/bin/python3 %s", path, (long long)v,
+                  (long long)version, script);
+    return h;
+}
+
+/* A float tensor as a new double array (NULL for NULL); free() it. */
+static inline double *test_f64_of_f32(const float *x, size_t n)
+{
+    if (!x) return NULL;
+    double *d = malloc((n ? n : 1) * sizeof *d);
+    for (size_t i = 0; i < n; i++) d[i] = x[i];
+    return d;
+}
+
+/* The plain-loop NHWC convolution every conv test compares against, in double:
+ * out (B, Ho, Wo, Cout) = bias + sum over (ky, kx, ci) of inp (B, H, W, Cin) * w (kh, kw, Cin, Cout)
+ * (HWIO), input row oy * sh - ph + ky (column likewise), taps outside the image skipped (zero
+ * padding). bias may be NULL. absum (may be NULL) = |bias| + sum of |products|, for error bounds
+ * of the form (K + 1) u absum. */
+static inline void test_conv_ref(double *out, double *absum, const double *inp, const double *w,
+                                 const double *bias, int B, int H, int W, int Cin, int Cout, int kh, int kw,
+                                 int sh, int sw, int ph, int pw, int Ho, int Wo)
+{
+    for (int n = 0; n < B; n++)
+        for (int oy = 0; oy < Ho; oy++)
+            for (int ox = 0; ox < Wo; ox++)
+                for (int co = 0; co < Cout; co++) {
+                    double s = bias ? bias[co] : 0.0, a = bias ? fabs(bias[co]) : 0.0;
+                    for (int ky = 0; ky < kh; ky++)
+                        for (int kx = 0; kx < kw; kx++) {
+                            const int iy = oy * sh - ph + ky, ix = ox * sw - pw + kx;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                            const double *xp = inp + (((size_t)n * H + iy) * W + ix) * Cin;
+                            const double *wp = w + ((size_t)ky * kw + kx) * Cin * Cout + co;
+                            for (int ci = 0; ci < Cin; ci++) {
+                                const double t = xp[ci] * wp[(size_t)ci * Cout];
+                                s += t;
+                                a += fabs(t);
+                            }
+                        }
+                    const size_t o = (((size_t)n * Ho + oy) * Wo + ox) * Cout + co;
+                    out[o] = s;
+                    if (absum) absum[o] = a;
+                }
 }
 
 #define TEST_MAIN(make_suite)                                  \

@@ -6,9 +6,9 @@
 #include "testutil.h"
 
 #include "core/common.h"
-#include "io/checkpoint.h"
 #include "io/h5io.h"
 #include "model/unet.h"
+#include "train/checkpoint.h"
 #include "train/optim.h"
 
 /* The checkpoints DIR/ckpt.h5 of two runs hold the same bits (weights, EMA, Adam moments and

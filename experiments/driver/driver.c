@@ -4,6 +4,7 @@
 #include "core/fs.h"
 #include "core/progress.h"
 #include "io/h5io.h"
+#include "io/provenance.h"
 #include "io/runlog.h"
 
 #include <errno.h>

@@ -6,9 +6,9 @@
 #include "core/common.h"
 #include "core/fs.h"
 #include "eval/quality.h"
+#include "features/fid.h"
 #include "io/h5io.h"
-#include "io/runlog.h"
-#include "metrics/fid.h"
+#include "io/provenance.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -5,10 +5,10 @@
 
 #include "core/common.h"
 #include "core/progress.h"
+#include "features/fid.h"
+#include "features/inception.h"
 #include "io/h5io.h"
-#include "io/runlog.h"
-#include "metrics/fid.h"
-#include "metrics/inception.h"
+#include "io/provenance.h"
 
 #include <stdio.h>
 #include <stdlib.h>

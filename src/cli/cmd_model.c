@@ -3,9 +3,9 @@
 #include "cli/commands.h"
 #include "core/common.h"
 #include "diffusion/diffusion.h"
-#include "io/checkpoint.h"
 #include "io/h5io.h"
 #include "model/unet.h"
+#include "train/checkpoint.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -4,10 +4,10 @@
 #include "cli/commands.h"
 #include "core/common.h"
 #include "core/fs.h"
-#include "io/checkpoint.h"
 #include "io/h5io.h"
 #include "io/tensor_file.h"
-#include "model/released.h"
+#include "train/checkpoint.h"
+#include "train/released.h"
 
 #include <stdio.h>
 #include <stdlib.h>

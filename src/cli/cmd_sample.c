@@ -7,9 +7,9 @@
 #include "dist/dist.h"
 #include "eval/ddpm_model.h"
 #include "image/png_io.h"
-#include "io/checkpoint.h"
 #include "io/h5io.h"
-#include "io/runlog.h"
+#include "io/provenance.h"
+#include "train/checkpoint.h"
 
 #include <stdio.h>
 #include <string.h>

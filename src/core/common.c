@@ -65,6 +65,10 @@ void ddpm_clear_error(void) { g_err[0] = 0; }
 void *ddpm_alloc(size_t bytes)
 {
     void *p = NULL;
+    if (bytes > SIZE_MAX - 63) { /* rounding up would wrap around to a tiny block */
+        ddpm_error("out of memory allocating %zu bytes", bytes);
+        return NULL;
+    }
     size_t n = (bytes + 63) & ~(size_t)63;
     if (n == 0) n = 64;
     if (posix_memalign(&p, 64, n) != 0) {

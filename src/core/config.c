@@ -358,8 +358,58 @@ const char *config_variant_name(const ddpm_config *c, char *buf, size_t n)
     return buf;
 }
 
+/* The KEYS table's ranges, applied to a config however it was built (the parser applies them to
+ * text; a config filled in code, or read from a file by another path, meets them here). Only the
+ * keys that define the network (config_key_kind_of == CONFIG_KEY_MODEL): training keys such as
+ * lr keep their parse-time range only. */
+static int check_model_key_ranges(const ddpm_config *c)
+{
+    for (int i = 0; i < NUM_KEYS; i++) {
+        const key_spec *k = &KEYS[i];
+        if (config_key_kind_of(k->name) != CONFIG_KEY_MODEL) continue;
+        const char *field = (const char *)c + k->off;
+        switch (k->type) {
+        case K_ENUM: {
+            int v = *(const int *)(const void *)field;
+            if (v < 0 || v >= k->nnames)
+                return ddpm_error("config: key '%s': value %d is no valid choice", k->name, v);
+            break;
+        }
+        case K_INT: {
+            int v = *(const int *)(const void *)field;
+            if (v < k->lo || v > k->hi)
+                return ddpm_error("config: key '%s': %d is out of range [%d, %d]", k->name, v, (int)k->lo,
+                                  (int)k->hi);
+            break;
+        }
+        case K_DOUBLE: {
+            double v = *(const double *)(const void *)field;
+            if (!(v >= k->lo && v <= k->hi))
+                return ddpm_error("config: key '%s': %g is out of range [%g, %g]", k->name, v, k->lo, k->hi);
+            break;
+        }
+        case K_LIST: {
+            const int *v = (const int *)(const void *)field;
+            int n = *(const int *)(const void *)((const char *)c + k->off_n);
+            if (n < (k->allow_empty ? 0 : 1) || n > k->maxn)
+                return ddpm_error("config: key '%s': needs %d..%d entries, has %d", k->name, k->allow_empty ? 0 : 1,
+                                  k->maxn, n);
+            for (int j = 0; j < n; j++)
+                if (v[j] < 1 || v[j] > 4096)
+                    return ddpm_error("config: key '%s': entry %d is not a positive integer <= 4096", k->name, v[j]);
+            break;
+        }
+        default: break;
+        }
+    }
+    return DDPM_OK;
+}
+
+/* The one validator of the model keys (issue 20): ranges (above), then what keys say together.
+ * Consumers check only what the config cannot know (the data set's files, a checkpoint's shapes). */
 int config_validate(const ddpm_config *c)
 {
+    DDPM_TRY(check_model_key_ranges(c));
     if (c->loss_type == LOSS_MSE && c->model_var_type == VAR_LEARNED)
         return ddpm_error("config: loss_type = mse cannot train model_var_type = learned (the "
                           "variance gets no gradient); use loss_type = kl or a fixed variance");
@@ -482,6 +532,14 @@ uint64_t config_hash(const ddpm_config *c, char hex[17])
     }
     if (hex) snprintf(hex, 17, "%016llx", (unsigned long long)h);
     return h;
+}
+
+uint64_t config_run_hash(const ddpm_config *c, char hex[17])
+{
+    ddpm_config k = *c;
+    k.train_steps = 0;
+    k.data_dir[0] = 0;
+    return config_hash(&k, hex);
 }
 
 /* Keys whose value is part of what a trained network computes: overriding one against a

@@ -62,7 +62,9 @@ int config_load_text(ddpm_config *c, const char *text, const char *origin);
 int config_set(ddpm_config *c, const char *assignment);
 /* Sets key to value; `origin` (e.g. "cfg.txt:12") prefixes errors. */
 int config_set_kv(ddpm_config *c, const char *key, const char *value, const char *origin);
-/* Cross-key checks (mse with learned variance, sizes that the U-Net cannot halve, ...). */
+/* The one validator of the model keys: each model key's range (the parser's, also for a config
+ * filled in code), then cross-key checks (mse with learned variance, sizes the U-Net cannot
+ * halve, channels vs num_groups, ...). One line naming the key on error. */
 int config_validate(const ddpm_config *c);
 
 /* Canonical text: every key in a fixed order, one `key = value` line each. Returns the
@@ -71,6 +73,10 @@ int config_dump(const ddpm_config *c, char *buf, size_t n);
 /* FNV-1a 64 of the canonical text with every double in %.17g form (the form of the first
  * releases, so run addresses never move), as 16 hex digits in hex[17]. */
 uint64_t config_hash(const ddpm_config *c, char hex[17]);
+/* The run's identity: config_hash with train_steps and data_dir left out (a run extended to more
+ * steps, or reading its data from another folder, is the same run). The trainer compares it to
+ * resume a run directory; the drivers name run directories runs/<tier>/<variant>-<first 8 hex>. */
+uint64_t config_run_hash(const ddpm_config *c, char hex[17]);
 
 /* Calls fn(key, value_text) for every key in canonical order (for HDF5 attributes). */
 int config_each(const ddpm_config *c, int (*fn)(const char *key, const char *value, void *user),

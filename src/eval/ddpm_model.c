@@ -2,7 +2,7 @@
 
 #include "core/common.h"
 #include "dist/shard.h"
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -109,7 +109,7 @@ static int samples_piece(cache *c, ddpm_model *m, const ddpm_config *cfg, int n,
                             : ddpm_generate(m, n, 1000 + cfg->seed, batch, x, 0, NULL, NULL, &pb);
     if (rc == DDPM_OK) {
         progress_end(&pb, NULL);
-        images_to_uint8(x, (size_t)n * m->D, *out);
+        images_to_uint8(*out, x, (size_t)n * m->D);
         rc = h5io_write_u8(c->f, "samples", *out, 4, d);
         if (rc == DDPM_OK) rc = h5io_attr_i64(c->f, "samples", "seed", (int64_t)(1000 + cfg->seed));
         if (rc == DDPM_OK) rc = h5io_attr_str(c->f, "samples", "revision", DDPM_GIT_REV);
@@ -146,7 +146,7 @@ int experiment_evaluate(const tier_spec *t, variant_result *r, int want_train_bp
         while (side * side < n) side++;
         snprintf(cap, sizeof cap, "%s, tier %s, step %lld, ema weights: %d of %d samples (%dx%d, rows then columns), T = %d",
                  r->variant, t->name, (long long)r->steps, n, t->samples_n, side, side, m.diff.T);
-        rc = png_write_grid_captioned(png_path, samples, n, m.H, m.W, m.C, 0, 1, cap);
+        rc = png_write_grid_captioned(png_path, samples, cap, n, m.H, m.W, m.C, 0, 1);
     }
     if (rc == DDPM_OK) {
         rc = quality_metrics(&r->cfg, samples, t->samples_n, m.H, m.W, m.C, refp, t->ref_n, 1, &r->q);

@@ -5,12 +5,12 @@
 #include "data/dataset.h"
 #include "dist/dist.h"
 #include "dist/shard.h"
+#include "features/classifier.h"
+#include "features/fid.h"
+#include "features/inception.h"
+#include "features/inception_score.h"
 #include "io/filekind.h"
 #include "io/h5io.h"
-#include "metrics/classifier.h"
-#include "metrics/fid.h"
-#include "metrics/inception.h"
-#include "metrics/inception_score.h"
 
 #include <math.h>
 #include <stdio.h>

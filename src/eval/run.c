@@ -5,6 +5,7 @@
 #include "core/fs.h"
 #include "io/h5io.h"
 
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,12 +41,26 @@ void experiment_catch_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-static void run_dir_of(const tier_spec *t, const ddpm_config *cfg, char *buf, size_t n)
+/* runs/<tier>/<variant>-<config_run_hash, 8 hex>. Directories named before issue 20 carry the
+ * full config_hash (train_steps and data_dir included): when the new directory does not exist
+ * but the old one does, it is renamed (rename(2): atomic) with a one-line note, and the run is
+ * reused or resumed as before. */
+static int run_dir_of(const tier_spec *t, const ddpm_config *cfg, char *buf, size_t n)
 {
-    char v[64], hex[17];
+    char v[64], hex[17], old_hex[17], old[1024];
     config_variant_name(cfg, v, sizeof v);
-    config_hash(cfg, hex);
-    snprintf(buf, n, "%s/%s-%.8s", t->runs_dir, v, hex);
+    config_run_hash(cfg, hex);
+    config_hash(cfg, old_hex);
+    if (snprintf(buf, n, "%s/%s-%.8s", t->runs_dir, v, hex) >= (int)n)
+        return ddpm_error("%s: run directory name too long (set DDPM_RUNS_DIR to a shorter path)", t->runs_dir);
+    snprintf(old, sizeof old, "%s/%s-%.8s", t->runs_dir, v, old_hex);
+    if (strcmp(old, buf) != 0 && access(buf, F_OK) != 0 && access(old, F_OK) == 0) {
+        if (rename(old, buf) != 0)
+            return ddpm_error("%s: cannot rename the run directory to %s (%s); rename it by hand", old, buf,
+                              strerror(errno));
+        fprintf(stderr, "%s: run directory renamed to %s (runs are now named by config_run_hash)\n", old, buf);
+    }
+    return DDPM_OK;
 }
 
 static double log_train_seconds(const char *run_dir)
@@ -70,7 +85,7 @@ int experiment_train(const tier_spec *t, const ddpm_config *cfg, variant_result 
     r->q.fd = r->q.is_mean = r->q.is_std = NAN;
     r->diverged_step = -1;
     config_variant_name(cfg, r->variant, sizeof r->variant);
-    run_dir_of(t, cfg, r->run_dir, sizeof r->run_dir);
+    DDPM_TRY(run_dir_of(t, cfg, r->run_dir, sizeof r->run_dir));
     char word[32];
     int64_t step;
     if (train_is_finished(cfg, r->run_dir)) {

@@ -1,5 +1,5 @@
 /* im2col.h — the im2col matrix of a 2-D convolution over NHWC tensors, shared by the U-Net's
- * convolution (src/nn/conv2d.c) and the Inception port's (src/metrics/conv_im2col.c).
+ * convolution (src/nn/conv2d.c) and the Inception port's (src/nn/conv_im2col.c).
  *
  * Row m is output pixel (b, oy, ox) in NHWC order; its columns are (ky, kx, ci), so a row times
  * weights in TF layout [kh, kw, Cin, Cout] is a plain GEMM. Taps outside the image are zero. */

@@ -7,9 +7,10 @@
 #include "data/dataset.h"
 #include "diffusion/diffusion.h"
 #include "dist/dist.h"
-#include "io/checkpoint.h"
+#include "io/provenance.h"
 #include "io/runlog.h"
 #include "model/unet.h"
+#include "train/checkpoint.h"
 #include "train/grad_blocks.h"
 #include "train/optim.h"
 #include "train/train_dist.h"
@@ -45,14 +46,6 @@ void train_opts_default(train_opts *o)
 }
 
 /* Two configs address the same run when they differ at most in train_steps and data_dir. */
-static uint64_t run_identity(const ddpm_config *c)
-{
-    ddpm_config k = *c;
-    k.train_steps = 0;
-    k.data_dir[0] = 0;
-    return config_hash(&k, NULL);
-}
-
 static int write_status(const char *dir, const char *word, int64_t step)
 {
     char path[1100], text[128];
@@ -90,7 +83,7 @@ int train_is_finished(const ddpm_config *cfg, const char *dir)
     int64_t step;
     if (checkpoint_read_config(path, &have) != DDPM_OK) return 0;
     if (checkpoint_read_step(path, &step) != DDPM_OK) return 0;
-    return run_identity(&have) == run_identity(cfg) && step >= cfg->train_steps;
+    return config_run_hash(&have, NULL) == config_run_hash(cfg, NULL) && step >= cfg->train_steps;
 }
 
 /* The directory exists (created if needed) and a file can be created in it. */
@@ -204,10 +197,8 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
         ddpm_config have;
         if (checkpoint_read_config(ckpt, &have) != DDPM_OK)
             return ddpm_error_prefix("%s holds an unreadable checkpoint; move it away to start afresh", dir);
-        if (run_identity(&have) != run_identity(cfg)) {
-            char h1[17], h2[17];
-            config_hash(&have, h1);
-            config_hash(cfg, h2);
+        char h1[17], h2[17];
+        if (config_run_hash(&have, h1) != config_run_hash(cfg, h2)) {
             return ddpm_error("%s holds a run of another config (hash %s, this one %s); use another --out "
                               "directory or the same config", dir, h1, h2);
         }

@@ -1,4 +1,4 @@
-/* fuzz_checkpoint.c — libFuzzer target for the checkpoint loader (src/io/checkpoint.h), i.e.
+/* fuzz_checkpoint.c — libFuzzer target for the checkpoint loader (src/train/checkpoint.h), i.e.
  * our checks on top of libhdf5's file parser.
  *
  * Input: any bytes, written to one temporary file per process and opened as a checkpoint of a
@@ -14,9 +14,9 @@
 #include "fuzz_common.h"
 
 #include "core/config.h"
-#include "io/checkpoint.h"
 #include "io/h5io.h"
 #include "model/unet.h"
+#include "train/checkpoint.h"
 #include "train/optim.h"
 
 static const char *const NAMES[] = { "ckpt.h5", NULL };

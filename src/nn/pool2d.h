@@ -5,8 +5,8 @@
  * the number of taps inside the image when count_include_pad = 0 (TensorFlow 'SAME' pooling,
  * which the FID Inception blocks use) or by k*k when 1 (PyTorch's default). Single-threaded:
  * callers parallelize over examples. */
-#ifndef DDPM_POOL2D_H
-#define DDPM_POOL2D_H
+#ifndef DDPM_NN_POOL2D_H
+#define DDPM_NN_POOL2D_H
 
 /* out: (B, Ho, Wo, out_ld) channels [0, C) — a channel slice of a wider tensor
  * inp: (B, H, W, C) */

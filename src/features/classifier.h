@@ -1,7 +1,7 @@
 /* classifier.h — the offline sample-quality extractor: a small CNN trained on Fashion-MNIST
  * with the project's own layers and shipped in experiments/classifier/fmnist_classifier.h5.
  *
- * Its 128-d penultimate activations give FD_fmnist (Fréchet distance, src/metrics/fid.h) and
+ * Its 128-d penultimate activations give FD_fmnist (Fréchet distance, src/features/fid.h) and
  * its 10-way softmax gives IS_fmnist. These are NOT the paper's FID/IS (docs/classifier.md).
  *
  * Network (NHWC, TF SAME padding):
@@ -20,8 +20,8 @@
  * (~1e-6) when the same images are split differently across calls. Training is bit-for-bit
  * deterministic for a seed and a BLAS thread count; the OpenMP thread count does not matter
  * (docs/classifier.md). */
-#ifndef DDPM_METRICS_CLASSIFIER_H
-#define DDPM_METRICS_CLASSIFIER_H
+#ifndef DDPM_FEATURES_CLASSIFIER_H
+#define DDPM_FEATURES_CLASSIFIER_H
 
 #include <stdint.h>
 

@@ -5,8 +5,8 @@
  * CPU kernel, so the interpolation weights agree to the bit; the two taps are floor(src) and
  * min(floor(src) + 1, in - 1), weights 1 - l and l with l = float(src - floor(src)).
  * No antialiasing when shrinking. Single-threaded: callers parallelize over examples. */
-#ifndef DDPM_RESIZE_H
-#define DDPM_RESIZE_H
+#ifndef DDPM_NN_RESIZE_H
+#define DDPM_NN_RESIZE_H
 
 /* out: (B, Ho, Wo, C); inp: (B, H, W, C) */
 void resize_bilinear_forward(float *out, const float *inp, int B, int H, int W, int C, int Ho,

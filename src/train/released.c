@@ -1,13 +1,13 @@
 /* released.c — conversion of released models to checkpoints and back (released.h). */
-#include "model/released.h"
+#include "train/released.h"
 
 #include "core/common.h"
-#include "io/checkpoint.h"
 #include "io/h5io.h"
 #include "io/pth.h"
 #include "io/safetensors.h"
 #include "io/tensor_file.h"
 #include "model/unet.h"
+#include "train/checkpoint.h"
 
 #include <libgen.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-#include "metrics/inception_score.h"
+#include "features/inception_score.h"
 
 #include "core/common.h"
 

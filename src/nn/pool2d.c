@@ -1,4 +1,4 @@
-#include "metrics/pool2d.h"
+#include "nn/pool2d.h"
 
 #include <math.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "metrics/resize.h"
+#include "nn/resize.h"
 
 #include <stddef.h>
 

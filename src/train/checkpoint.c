@@ -1,9 +1,9 @@
-#include "checkpoint.h"
+#include "train/checkpoint.h"
 
 #include "core/common.h"
 #include "core/fs.h"
 #include "io/h5io.h"
-#include "io/runlog.h"
+#include "io/provenance.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,13 +1,14 @@
 /* classifier.c — the Fashion-MNIST feature extractor: parameter table, forward pass, batched
  * inference, weights file I/O and digest. Training is in classifier_train.c. */
-#include "metrics/classifier.h"
+#include "features/classifier.h"
 
 #include "core/carve.h"
 #include "core/common.h"
+#include "features/classifier_internal.h"
 #include "io/h5io.h"
-#include "metrics/classifier_internal.h"
 #include "nn/conv2d.h"
 #include "nn/dense.h"
+#include "nn/relu.h"
 #include "nn/swish.h"
 
 #include <cblas.h>
@@ -128,29 +129,18 @@ static int eval_workspaces(fmnist_classifier *c, int nt)
 
 int classifier_feature_dim(const fmnist_classifier *c) { return c ? CLF_D : 0; }
 
-void clf_relu_forward(float *out, const float *inp, size_t n)
-{
-    for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
-}
-
-void clf_relu_backward(float *dinp, const float *dout, const float *inp, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (inp[i] > 0.0f) dinp[i] += dout[i];
-}
-
 int clf_forward(const fmnist_classifier *c, clf_acts *a, int B)
 {
     float *const *p = c->p;
     DDPM_TRY(conv2d_forward(a->h1_pre, a->x, p[CLF_CONV1_W], p[CLF_CONV1_B], a->col, a->col_cap, B,
                             28, 28, 1, CLF_C1, 3, 1));
-    clf_relu_forward(a->h1, a->h1_pre, (size_t)B * 28 * 28 * CLF_C1);
+    relu_forward(a->h1, a->h1_pre, (size_t)B * 28 * 28 * CLF_C1);
     DDPM_TRY(conv2d_forward(a->h2_pre, a->h1, p[CLF_CONV2_W], p[CLF_CONV2_B], a->col, a->col_cap, B,
                             28, 28, CLF_C1, CLF_C2, 3, 2));
-    clf_relu_forward(a->h2, a->h2_pre, (size_t)B * 14 * 14 * CLF_C2);
+    relu_forward(a->h2, a->h2_pre, (size_t)B * 14 * 14 * CLF_C2);
     DDPM_TRY(conv2d_forward(a->h3_pre, a->h2, p[CLF_CONV3_W], p[CLF_CONV3_B], a->col, a->col_cap, B,
                             14, 14, CLF_C2, CLF_C3, 3, 2));
-    clf_relu_forward(a->h3, a->h3_pre, (size_t)B * CLF_FLAT);
+    relu_forward(a->h3, a->h3_pre, (size_t)B * CLF_FLAT);
     dense_forward(a->f_pre, a->h3, p[CLF_FC1_W], p[CLF_FC1_B], B, CLF_FLAT, CLF_D);
     swish_forward_libm(a->f, a->f_pre, (size_t)B * CLF_D);
     dense_forward(a->logits, a->f, p[CLF_LOGITS_W], p[CLF_LOGITS_B], B, CLF_D,

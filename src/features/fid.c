@@ -1,6 +1,6 @@
 /* fid.c — feature statistics, the Fréchet distance by symmetric eigendecompositions, and the
  * statistics files. Contract in fid.h. */
-#include "metrics/fid.h"
+#include "features/fid.h"
 
 #include "core/common.h"
 #include "io/h5io.h"

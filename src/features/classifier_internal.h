@@ -1,12 +1,12 @@
 /* classifier_internal.h — what classifier.c (load, inference) and classifier_train.c share:
  * the parameter table, the activation cache of one batch and the forward pass. Not a public
  * header. */
-#ifndef DDPM_METRICS_CLASSIFIER_INTERNAL_H
-#define DDPM_METRICS_CLASSIFIER_INTERNAL_H
+#ifndef DDPM_FEATURES_CLASSIFIER_INTERNAL_H
+#define DDPM_FEATURES_CLASSIFIER_INTERNAL_H
 
 #include <stddef.h>
 
-#include "metrics/classifier.h"
+#include "features/classifier.h"
 
 enum { CLF_C1 = 32, CLF_C2 = 64, CLF_C3 = 64, CLF_FLAT = 7 * 7 * CLF_C3, CLF_D = 128 };
 
@@ -51,10 +51,6 @@ struct fmnist_classifier {
 };
 
 size_t clf_param_count(int i);
-/* out (n) = max(inp, 0); out may alias inp. */
-void clf_relu_forward(float *out, const float *inp, size_t n);
-/* dinp (n) += dout where inp > 0 (the subgradient 0 at 0). */
-void clf_relu_backward(float *dinp, const float *dout, const float *inp, size_t n);
 /* Allocates params (zeroed) and the inference workspace. */
 int clf_create(fmnist_classifier **out);
 int clf_acts_alloc(clf_acts *a, int cap);

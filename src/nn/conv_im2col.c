@@ -1,4 +1,4 @@
-#include "metrics/conv_im2col.h"
+#include "nn/conv_im2col.h"
 
 #include "core/common.h"
 

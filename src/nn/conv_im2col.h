@@ -7,8 +7,8 @@
  * the im2col matrix times column co. Output size per axis: (in + 2*pad - k) / stride + 1.
  * Padding here is symmetric (ph, pw before and after each axis).
  * No OpenMP inside: callers parallelize over examples (see inception.c for why). */
-#ifndef DDPM_CONV_IM2COL_H
-#define DDPM_CONV_IM2COL_H
+#ifndef DDPM_NN_CONV_IM2COL_H
+#define DDPM_NN_CONV_IM2COL_H
 
 #include "nn/im2col.h" /* conv_geom, im2col_rows: the same im2col as the U-Net's */
 

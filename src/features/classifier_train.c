@@ -1,15 +1,16 @@
 /* classifier_train.c — trains the Fashion-MNIST extractor: counter-RNG init, softmax
  * cross-entropy, backward through the layers of classifier.c, Adam with warmup and linear
  * decay. Deterministic for a seed (docs/classifier.md: and for 1 or 2 threads). */
-#include "metrics/classifier.h"
+#include "features/classifier.h"
 
 #include "core/carve.h"
 #include "core/common.h"
 #include "core/progress.h"
 #include "core/rng.h"
-#include "metrics/classifier_internal.h"
+#include "features/classifier_internal.h"
 #include "nn/conv2d.h"
 #include "nn/dense.h"
+#include "nn/relu.h"
 #include "nn/swish.h"
 #include "train/optim.h"
 
@@ -111,13 +112,13 @@ static int clf_backward(float *const dp[CLF_NUM_PARAMS], clf_grads *g, const fmn
     swish_backward_libm(g->df_pre, g->df, a->f_pre, (size_t)B * CLF_D);
     dense_backward(g->dh3, dp[CLF_FC1_W], dp[CLF_FC1_B], g->df_pre, a->h3, p[CLF_FC1_W], B,
                    CLF_FLAT, CLF_D);
-    clf_relu_backward(g->dh3_pre, g->dh3, a->h3_pre, (size_t)B * CLF_FLAT);
+    relu_backward(g->dh3_pre, g->dh3, a->h3_pre, (size_t)B * CLF_FLAT);
     DDPM_TRY(conv2d_backward(g->dh2, dp[CLF_CONV3_W], dp[CLF_CONV3_B], g->dh3_pre, a->h2,
                              p[CLF_CONV3_W], a->col, a->col_cap, B, 14, 14, CLF_C2, CLF_C3, 3, 2));
-    clf_relu_backward(g->dh2_pre, g->dh2, a->h2_pre, (size_t)B * 14 * 14 * CLF_C2);
+    relu_backward(g->dh2_pre, g->dh2, a->h2_pre, (size_t)B * 14 * 14 * CLF_C2);
     DDPM_TRY(conv2d_backward(g->dh1, dp[CLF_CONV2_W], dp[CLF_CONV2_B], g->dh2_pre, a->h1,
                              p[CLF_CONV2_W], a->col, a->col_cap, B, 28, 28, CLF_C1, CLF_C2, 3, 2));
-    clf_relu_backward(g->dh1_pre, g->dh1, a->h1_pre, (size_t)B * 28 * 28 * CLF_C1);
+    relu_backward(g->dh1_pre, g->dh1, a->h1_pre, (size_t)B * 28 * 28 * CLF_C1);
     DDPM_TRY(conv2d_backward(NULL, dp[CLF_CONV1_W], dp[CLF_CONV1_B], g->dh1_pre, a->x,
                              p[CLF_CONV1_W], a->col, a->col_cap, B, 28, 28, 1, CLF_C1, 3, 1));
     return DDPM_OK;

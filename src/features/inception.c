@@ -1,13 +1,13 @@
 /* inception.c — FID Inception-v3: architecture table, weight loading (pth / synthetic) with
  * BatchNorm folding, preprocessing and the batched NHWC forward pass. Contract in inception.h. */
-#include "metrics/inception.h"
+#include "features/inception.h"
 
 #include "core/common.h"
+#include "features/synth_weights.h"
 #include "io/pth.h"
-#include "metrics/conv_im2col.h"
-#include "metrics/pool2d.h"
-#include "metrics/resize.h"
-#include "metrics/synth_weights.h"
+#include "nn/conv_im2col.h"
+#include "nn/pool2d.h"
+#include "nn/resize.h"
 
 #include <cblas.h>
 #include <math.h>

@@ -1,4 +1,4 @@
-#include "metrics/synth_weights.h"
+#include "features/synth_weights.h"
 
 uint64_t synth_fnv1a64(const char *s)
 {
