@@ -700,6 +700,34 @@ void unet_init_params(unet *m, uint64_t seed)
 
 void unet_zero_grads(unet *m) { memset(m->grads, 0, m->nparams * sizeof(float)); }
 
+/* Multiply-adds x 2 of one example's forward pass, as a direct (non-Winograd) evaluation would
+ * do them: convolutions 2 Ho Wo k^2 Cin Cout, dense and nin layers 2 N Cin Cout, attention
+ * 4 N^2 C (q k^T and w v); normalisations and elementwise ops are not counted. */
+double unet_forward_flops(const unet *m)
+{
+    double f = 2.0 * m->ch * m->temb_ch + 2.0 * m->temb_ch * m->temb_ch;
+    for (int i = 0; i < m->nops; i++) {
+        const op *o = &m->ops[i];
+        const node *x = &m->nodes[o->in], *y = &m->nodes[o->out];
+        const double Nx = (double)x->H * x->W, Ny = (double)y->H * y->W;
+        switch (o->kind) {
+        case OP_CONV:
+            f += 2.0 * Ny * o->u.conv.k * o->u.conv.k * x->C * y->C;
+            break;
+        case OP_RES:
+            f += 2.0 * Nx * 9.0 * x->C * y->C + 2.0 * Ny * 9.0 * y->C * y->C + 2.0 * m->temb_ch * y->C;
+            if (o->u.res.nin_W >= 0) f += 2.0 * Nx * x->C * y->C;
+            break;
+        case OP_ATTN:
+            f += 4.0 * 2.0 * Nx * x->C * x->C + 4.0 * Nx * Nx * x->C;
+            break;
+        default:
+            break;
+        }
+    }
+    return f;
+}
+
 /* ---- forward ---- */
 
 #define PRM(i) (m->params + m->tab[(i)].pub.offset)

@@ -93,5 +93,8 @@ int unet_image_size(const unet *m);
 int unet_max_batch(const unet *m);
 /* Bytes held by the activation arena (for logs and memory planning). */
 size_t unet_activation_bytes(const unet *m);
+/* FLOPs (2 x multiply-adds) of one example's forward as direct convolution and plain GEMMs would
+ * do them (Winograd's savings not subtracted): the bench's GFLOP/s numerator. */
+double unet_forward_flops(const unet *m);
 
 #endif
