@@ -15,7 +15,16 @@
 #include <omp.h>
 #include <sys/resource.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 /* M > 1: the grad_blocks step (train/grad_blocks.h): M forward/backward passes of B/M examples,
  * block gradients folded in the canonical tree, then clip, Adam and EMA on the result. */
@@ -38,8 +47,10 @@ static int bench_case(const char *name, const ddpm_config *c, int B, int train, 
     rng_normal_fill(rng_stream_make(1, RNG_EVAL, 0, 0), x, nx);
     for (int b = 0; b < B; b++) t[b] = (int32_t)((b * 997) % c->num_diffusion_timesteps);
     memcpy(ema, unet_params(m), np * sizeof(float));
+    /* forward cases time evaluation: the sampling and likelihood loops' inference plan */
+    if (!train && !getenv("DDPM_BENCH_NO_PLAN") && unet_prepare_inference(m) != DDPM_OK) return DDPM_ERR;
     int iters = 0, warm = 1;
-    double t0 = 0;
+    double t0 = 0, cpu0 = 0;
     for (;;) {
         if (M > 1) {
             blocktree_fold_reset(&fold);
@@ -71,6 +82,7 @@ static int bench_case(const char *name, const ddpm_config *c, int B, int train, 
         if (warm) {
             warm = 0;
             t0 = ddpm_now();
+            cpu0 = cpu_seconds();
             continue;
         }
         iters++;
@@ -80,6 +92,8 @@ static int bench_case(const char *name, const ddpm_config *c, int B, int train, 
     /* direct-convolution-equivalent GFLOP per image; a training step counts 3 forwards */
     const double gf = unet_forward_flops(m) * (train ? 3.0 : 1.0) * 1e-9;
     printf("c %s %.2f\n", name, ips);
+    /* CPU seconds per image of all threads: on a loaded machine closer to the work than img/s */
+    printf("ccpu %s %.4f\n", name, (cpu_seconds() - cpu0) / ((double)iters * B));
     printf("cflop %s %.4f\n", name, gf);
     fflush(stdout);
     adam_free(&opt);

@@ -45,6 +45,8 @@ static int use_winograd(int Cin, int k, int stride)
     return k == 3 && stride == 1 && Cin >= WINOGRAD_MIN_CIN;
 }
 
+int conv2d_uses_winograd(int Cin, int k, int stride) { return use_winograd(Cin, k, stride); }
+
 size_t conv2d_workspace_floats(int H, int W, int Cin, int Cout, int k, int stride)
 {
     size_t n = conv2d_col_floats(H, W, Cin, k, stride);

@@ -27,6 +27,9 @@ int conv2d_pad_before(int in, int k, int stride);          /* TF SAME */
 /* im2col floats for one example: Ho*Wo*k*k*Cin. */
 size_t conv2d_col_floats(int H, int W, int Cin, int k, int stride);
 
+/* 1 when conv2d runs this layer by Winograd (3x3, stride 1, Cin >= 16), else 0. */
+int conv2d_uses_winograd(int Cin, int k, int stride);
+
 /* Workspace floats for one example of this layer, whichever algorithm it uses: size `col` with
  * this (the chunks then hold col_cap / this examples, roughly). */
 size_t conv2d_workspace_floats(int H, int W, int Cin, int Cout, int k, int stride);

@@ -71,6 +71,31 @@ int winograd_forward_tile(float *out, const float *inp, const float *W, const fl
 int winograd_backward_data_tile(float *dinp, const float *dout, const float *W, float *col,
                                 size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int m);
 
+/* Inference with a filter transformed once (unet_prepare_inference): U (P, Cin, Cout), P = 16
+ * (m = 2) or 36 (m = 4), is what winograd_forward_tile transforms at every call, by the same
+ * code, so a forward through it gives the same bits for the same tile and chunking. */
+size_t winograd_filter_floats(int Cin, int Cout, int m);
+int winograd_filter_transform(float *U, const float *W, int Cin, int Cout, int m);
+
+/* What the output transform adds before it stores, in this order (each optional):
+ *   out = ((A^T m A + bias[c]) + bias_b[b][c]) + res[b][y][x][c],
+ * the same additions, in the same order, as a separate bias add, broadcast add (the res block's
+ * timestep projection) and residual add; add = 1 instead accumulates out += A^T m A. */
+typedef struct {
+    const float *bias;   /* (Cout) */
+    const float *bias_b; /* (B, Cout) */
+    const float *res;    /* (B, H, W, Cout), not aliasing out */
+    int add;
+} winograd_epilogue;
+
+/* One example's workspace (V and M only) for the tile m with U outside it. */
+size_t winograd_workspace_floats_pre(int H, int W, int Cin, int Cout, int m);
+/* winograd_output_tile's rule for a workspace that holds no U. */
+int winograd_output_tile_pre(size_t col_cap, int B, int H, int W, int Cin, int Cout);
+/* out (B, H, W, Cout) = conv3x3(inp, W) + the epilogue, W given as U = its tile-m transform. */
+int winograd_forward_pre(float *out, const float *inp, const float *U, const winograd_epilogue *ep,
+                         float *col, size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int m);
+
 /* dW (3, 3, Cin, Cout) += the weight gradient of that convolution given inp (B, H, W, Cin) and
  * dout (B, H, W, Cout). */
 int winograd_backward_filter(float *dW, const float *inp, const float *dout, float *col,
