@@ -614,19 +614,9 @@ int winograd_backward_data_tile(float *dinp, const float *dout, const float *W, 
 }
 
 /* F(4x4,3x3) is used where a chunk (sized by col_cap as in run) holds at least this many 6x6 tiles
- * and the image is at least 4x4; F(2x2,3x3) elsewhere. Its U is 36 Cin Cout floats (16 for
- * F(2,3)), transformed once per call and packed by OpenBLAS once per GEMM, i.e. per chunk or
- * fused block: with few tiles per chunk that fixed cost outweighs the 1.78x fewer multiplies.
- * Measured on one core, min of 3 interleaved runs, F(2,3) -> F(4,3) ms, forward / input
- * gradient, with the U-Net's workspace (max(one example, 4M floats)):
- *   B=64 28x28 32->32   8.4 -> 5.9 / 8.5 -> 5.8      B=8 32x32 128      14.6 -> 9.5 / 14.8 -> 9.9
- *   B=64 28x28 32->64  14.1 -> 8.8 / 15.1 -> 9.4     B=8 16x16 256      14.2 -> 10.2 / 14.5 -> 10.9
- *   B=64 14x14 64->64   6.0 -> 4.7 / 6.0 -> 4.9      B=8 8x8 256 (32 t)  4.2 -> 4.1 / 4.3 -> 4.9
- *   B=64 7x7 64->64     1.8 -> 1.1 / 1.7 -> 1.2      B=8 4x4 256 (8 t)   1.9 -> 2.2 / 1.8 -> 2.9
- *   B=64 28x28 32->1    3.6 -> 2.7 / 3.5 -> 2.3      B=8 32x32 128->3    2.7 -> 1.7 / 1.7 -> 0.9
- * and by tiles per chunk (t): 4x4 256 at B=16/32/64 (16/32/64 t) 1.03/1.22/1.23 x forward,
- * 0.78/0.92/1.19 x input gradient; 8x8 256 at B=16 (64 t) 1.27/1.24 x; 8x8 512->256 and
- * 4x4 512->256, whose workspace holds one example (4 or 1 t per chunk): 0.6 x and 0.2 x. */
+ * and the image is at least 4x4, F(2x2,3x3) elsewhere: with few tiles per GEMM its 2.25x larger U
+ * (transformed per call, packed per GEMM) outweighs the 1.78x fewer multiplies. Measurements:
+ * docs/performance.md. */
 #define F43_MIN_CHUNK_TILES 64
 
 int winograd_output_tile(size_t col_cap, int B, int H, int W, int Cin, int Cout)
@@ -698,11 +688,9 @@ int winograd_forward_pre(float *out, const float *inp, const float *U, const win
     return DDPM_OK;
 }
 
-/* Target floats of one block's V and dM (all 16 points) in winograd_backward_filter, and the
- * fewest tiles per block (the depth of each GEMM). Measured on one core at the U-Net's shapes
- * (B=64 at 28/14/7 px with 32-64 channels, B=8 at 32..4 px with 128-256): blocks of 128K floats
- * (a row group's quarter stays in L2) are 0-20% faster than 1M-float blocks and up to 45% faster
- * than one block per workspace chunk; 32K-256K floats are within noise of each other. */
+/* Target floats of one block's V and dM (all 16 points) in winograd_backward_filter (a row
+ * group's quarter stays in L2), and the fewest tiles per block (the depth of each GEMM); measured
+ * in docs/performance.md. */
 #ifndef DW_BLOCK_FLOATS
 #define DW_BLOCK_FLOATS ((size_t)1 << 17)
 #endif
