@@ -154,20 +154,23 @@ static inline void store_pixel(float *y, size_t off, int b, const float *o, int 
         return;
     }
     const float *bias = ep->bias ? ep->bias + c0 : NULL;
-    const float *bb = ep->bias_b ? ep->bias_b + (size_t)b * C + c0 : NULL;
-    const float *res = ep->res ? ep->res + off + c0 : NULL;
-    if (!bias && !bb && !res) {
-        memcpy(d, o, (size_t)n * sizeof(float));
-        return;
-    }
-    /* the additions in the order of the unfused layers: ((o + bias) + bias_b) + res */
+    if (bias) {
 #pragma omp simd
-    for (int c = 0; c < n; c++) {
-        float v = o[c];
-        if (bias) v = v + bias[c];
-        if (bb) v = v + bb[c];
-        if (res) v = v + res[c];
-        d[c] = v;
+        for (int c = 0; c < n; c++) d[c] = o[c] + bias[c];
+    } else {
+        memcpy(d, o, (size_t)n * sizeof(float));
+    }
+    /* then the per-example bias and the residual, in the order of the unfused layers (one loop
+     * each: branches inside the loop kept it from vectorising) */
+    if (ep->bias_b) {
+        const float *bb = ep->bias_b + (size_t)b * C + c0;
+#pragma omp simd
+        for (int c = 0; c < n; c++) d[c] = d[c] + bb[c];
+    }
+    if (ep->res) {
+        const float *res = ep->res + off + c0;
+#pragma omp simd
+        for (int c = 0; c < n; c++) d[c] = d[c] + res[c];
     }
 }
 
@@ -397,7 +400,9 @@ size_t winograd_workspace_floats(int H, int W, int Cin, int Cout)
 #ifndef TB43
 #define TB43 32
 #endif
+#ifndef FUSED_MIN_BLOCKS
 #define FUSED_MIN_BLOCKS 16
+#endif
 
 static void tiles_in(float *V, size_t ld, const float *x, long t0, long t1, int H, int W, int C, int m)
 {
