@@ -1,7 +1,9 @@
 /* ddpm bench — U-Net throughput: training steps (forward, backward, clip, Adam, EMA) and
- * forward passes on synthetic data, for the mini and paper configs. Speed lives here, never in
- * timed tests. The memory case (paper U-Net, batch 128, two training steps; only with --case)
- * prints the process's peak resident memory. */
+ * forward passes (with the inference plan, as sampling and the NLL run them) on synthetic data,
+ * for the mini and paper configs, with each case's direct-convolution-equivalent GFLOP per image
+ * and CPU seconds per image, and the machine's sgemm rate in the same run. Speed lives here,
+ * never in timed tests. The memory case (paper U-Net, batch 128, two training steps; only with
+ * --case) prints the process's peak resident memory. Method: docs/performance.md. */
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "core/common.h"
