@@ -16,18 +16,24 @@ if /usr/bin/python3 -c "import torch" 2>/dev/null; then
 else
   echo "bench: python3-torch not installed; PyTorch comparison skipped"
 fi
-# GFLOP per image (forward), counted from the layer shapes; training = 3x forward.
+# GFLOP per image: `cflop` lines (unet_forward_flops: the direct-convolution-equivalent work of
+# the network's layer list; a training step counts 3 forwards), the same for both sides.
 awk -v threads="$threads" '
-  BEGIN { gf["mini"] = 0.39; gf["paper"] = 12.1 }
   $1 == "c" || $1 == "torch" { v[$1 " " $2] = $3; cases[$2] = 1 }
+  $1 == "cflop" { gf[$2] = $3 }
+  $1 == "cpeak" { peak = $3 }
   END {
-    printf "\n%-20s %12s %12s %8s %14s\n", "case", "C img/s", "torch img/s", "ratio", "C GFLOP/s";
-    for (c in cases) {
-      split(c, p, "_"); f = gf[p[1]] * (p[2] == "train" ? 3 : 1);
-      ci = v["c " c]; ti = v["torch " c];
-      printf "%-20s %12.2f %12s %8s %14.1f\n", c, ci, ti ? sprintf("%.2f", ti) : "-", ti ? sprintf("%.2fx", ci / ti) : "-", ci * f;
+    printf "\n%-20s %12s %12s %8s %11s %11s %9s\n", "case", "C img/s", "torch img/s", "ratio", "C GFLOP/s", "torch GF/s", "C % peak";
+    n = 0; for (c in cases) names[++n] = c;
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (names[j] < names[i]) { t = names[i]; names[i] = names[j]; names[j] = t; }
+    for (i = 1; i <= n; i++) {
+      c = names[i]; ci = v["c " c]; ti = v["torch " c]; f = gf[c];
+      printf "%-20s %12.2f %12s %8s %11.1f %11s %9s\n", c, ci, ti ? sprintf("%.2f", ti) : "-",
+             ti ? sprintf("%.2fx", ci / ti) : "-", ci * f, ti ? sprintf("%.1f", ti * f) : "-",
+             peak ? sprintf("%.0f%%", 100 * ci * f / peak) : "-";
     }
-    printf "(%d threads each)\n", threads;
+    if (peak) printf "sgemm peak (nn_sgemm 1024^3, same threads, this run): %.1f GFLOP/s\n", peak;
+    printf "(%d threads each; GFLOP/s counts the direct convolution'"'"'s work, so Winograd layers count as if direct)\n", threads;
     # grad_blocks (issue 16): the blocked step beside the whole-batch step of the same batch
     for (c in cases) if (c ~ /_g[0-9]+$/) {
       base = c; sub(/_g[0-9]+$/, "", base);

@@ -2,6 +2,7 @@
 """PyTorch side of `make bench`: the DDPM U-Net as an idiomatic NCHW torch.nn.Module (the
 layout PyTorch is fast in), timed like `ddpm bench` times the C U-Net. Prints one line per case:
     torch <case> <images/s>
+`bench_torch.py THREADS CASE` runs one case (e.g. paper_forward_b32); `... memory` the peak-memory case.
 Run by `scripts/bench.sh` when Debian's python3-torch is installed; never needed by the build."""
 import math
 import sys
@@ -138,12 +139,20 @@ def main():
     if len(sys.argv) > 2 and sys.argv[2] == "memory":
         peak_memory()
         return
+    if len(sys.argv) > 2:  # one named case, e.g. the evaluation-batch sweep's paper_forward_b32
+        name = sys.argv[2]
+        net, B = name.split("_")[0], int(name.split("_b")[-1])
+        model = UNet(1, 32, (1, 2, 2), 1, (14,), 28) if net == "mini" else UNet(3, 128, (1, 2, 2, 2), 2, (16,), 32)
+        size, cin = (28, 1) if net == "mini" else (32, 3)
+        bench(name, model, B, size, cin, "_train_" in name)
+        return
     mini = UNet(1, 32, (1, 2, 2), 1, (14,), 28)
     bench("mini_train_b64", mini, 64, 28, 1, True)
     bench("mini_forward_b256", mini, 256, 28, 1, False)
     paper = UNet(3, 128, (1, 2, 2, 2), 2, (16,), 32)
     bench("paper_train_b8", paper, 8, 32, 3, True)
     bench("paper_forward_b8", paper, 8, 32, 3, False)
+    bench("paper_forward_b64", paper, 64, 32, 3, False)
 
 
 if __name__ == "__main__":

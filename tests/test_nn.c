@@ -398,6 +398,35 @@ START_TEST(groupnorm_thread_independent)
 }
 END_TEST
 
+/* GroupNorm + swish in one pass: the bits of groupnorm_forward then swish_forward (with and
+ * without the normalised output, 1 and 2 threads), and the double reference swish(gn(x)). */
+START_TEST(groupnorm_swish_fused)
+{
+    const int B = TB, N = 2001, C = TC, G = TG;
+    const size_t n = (size_t)B * N * C;
+    float *x = randn(n, 26, 2.0f), gamma[TC], beta[TC], mean[TB * TG], rstd[TB * TG];
+    float m2[TB * TG], r2[TB * TG];
+    for (int c = 0; c < C; c++) { gamma[c] = 1.0f + 0.1f * c; beta[c] = 0.05f * c - 0.2f; }
+    float *o1 = zeros(n), *a1 = zeros(n), *o2 = zeros(n), *a2 = zeros(n), *a3 = zeros(n);
+    groupnorm_forward(o1, mean, rstd, x, gamma, beta, B, N, C, G);
+    swish_forward(a1, o1, n);
+    for (int threads = 1; threads <= 2; threads++) {
+        omp_set_num_threads(threads);
+        groupnorm_swish_forward(o2, a2, m2, r2, x, gamma, beta, B, N, C, G);
+        groupnorm_swish_forward(NULL, a3, m2, r2, x, gamma, beta, B, N, C, G);
+        ck_assert(!memcmp(o1, o2, n * sizeof *o1));
+        ck_assert_msg(!memcmp(a1, a2, n * sizeof *a1) && !memcmp(a1, a3, n * sizeof *a1),
+                      "fused GroupNorm + swish differs from the two passes (%d threads)", threads);
+        ck_assert(!memcmp(mean, m2, sizeof mean) && !memcmp(rstd, r2, sizeof rstd));
+    }
+    double *want = malloc(n * sizeof *want), *dg = to_f64(gamma, C), *db = to_f64(beta, C), *dx = to_f64(x, n);
+    gn_ref(want, dx, dg, db, B, N, C, G);
+    for (size_t i = 0; i < n; i++) want[i] = want[i] / (1.0 + exp(-want[i]));
+    CHECK_REL("groupnorm+swish fwd", a3, want, n, FWD_TOL);
+    free(x); free(o1); free(a1); free(o2); free(a2); free(a3); free(want); free(dg); free(db); free(dx);
+}
+END_TEST
+
 /* ---- swish ---- */
 
 typedef struct {
@@ -793,6 +822,7 @@ static Suite *nn_suite(void)
     tcase_add_test(tc, dense_nin);
     tcase_add_test(tc, groupnorm);
     tcase_add_test(tc, groupnorm_thread_independent);
+    tcase_add_test(tc, groupnorm_swish_fused);
     tcase_add_test(tc, swish);
     tcase_add_test(tc, relu);
     tcase_add_test(tc, expf_simd);

@@ -743,6 +743,13 @@ static void reference_case(const char *grp)
     int nbad = 0;
     adam_state adam;
     ck_assert_int_eq(adam_init(&adam, np), 0);
+    /* the inference plan's forward against the same reference, then back to the unplanned one */
+    ck_assert_int_eq(unet_prepare_inference(m), 0);
+    ck_assert_int_eq(unet_forward(m, x, t, B, 0, 0, 0, y), 0);
+    const double ry_plan = test_max_rel_err_f32(y, ywant, ny);
+    fprintf(stderr, "[%s] y with the inference plan: max rel err %.3g\n", grp, ry_plan);
+    ck_assert(ry_plan <= REF_TOL);
+    unet_release_inference(m);
     for (int step = 0; step < 3; step++) {
         ck_assert_int_eq(unet_forward(y, m, x, t, 0, 0, (uint32_t)step, B), 0);
         double L = 0;
@@ -867,6 +874,71 @@ START_TEST(recompute_bit_identical)
 }
 END_TEST
 
+/* The inference plan (unet_prepare_inference): the planned forward agrees with the unplanned one
+ * (both with PyTorch's, REF_TOL; they differ in rounding only where the plan picks F(4x4,3x3) or
+ * the chunking differs), gives the same bits on 1 and 2 threads, is rebuilt when a weight changes
+ * (equal, bit for bit, to a fresh model prepared with the new weights), keeps nothing for a
+ * backward, and training forwards never use it. */
+START_TEST(inference_plan)
+{
+    ddpm_config c;
+    mini_config(&c);
+    const int B = 16, S = 28;
+    unet *m, *m2;
+    ck_assert_int_eq(unet_create(&m, &c, B), 0);
+    ck_assert_int_eq(unet_create(&m2, &c, B), 0);
+    randomize_params(m, 21);
+    const size_t nx = (size_t)B * S * S, np = unet_num_params(m);
+    float *x = malloc(nx * sizeof *x), *y0 = malloc(nx * sizeof *y0), *y1 = malloc(nx * sizeof *y1);
+    float *y2 = malloc(nx * sizeof *y2), *y3 = malloc(nx * sizeof *y3);
+    rng_normal_fill(rng_stream_make(22, RNG_EVAL, 0, 0), x, nx);
+    int32_t t[16];
+    for (int b = 0; b < B; b++) t[b] = (int32_t)(b * 61 % 1000);
+    ck_assert_int_eq(unet_forward(m, x, t, B, 0, 0, 0, y0), 0);
+    ck_assert_uint_eq(unet_inference_plan_bytes(m), 0);
+    ck_assert_int_eq(unet_prepare_inference(m), 0);
+    ck_assert_uint_gt(unet_inference_plan_bytes(m), 0);
+    ck_assert_int_eq(unet_forward(m, x, t, B, 0, 0, 0, y1), 0);
+    const double dev = test_max_rel_err_f32(y1, y0, nx);
+    fprintf(stderr, "inference plan: planned vs unplanned forward, max|diff|/max|y| %.3g\n", dev);
+    ck_assert(dev <= REF_TOL);
+    ck_assert_int_ne(unet_backward(m, y1), 0); /* nothing kept for a backward */
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    ck_assert_int_eq(unet_forward(m, x, t, B, 0, 0, 0, y2), 0);
+    omp_set_num_threads(saved);
+    ck_assert_msg(!memcmp(y1, y2, nx * sizeof *y1), "the planned forward depends on the thread count");
+    /* a training forward ignores the plan: the same bits as before it existed (dropout 0.1 off
+     * with train = 1 is not comparable, so compare two train = 1 forwards of equal models) */
+    memcpy(unet_params(m2), unet_params(m), np * sizeof(float));
+    ck_assert_int_eq(unet_forward(m, x, t, B, 1, 5, 7, y2), 0);
+    ck_assert_int_eq(unet_forward(m2, x, t, B, 1, 5, 7, y3), 0);
+    ck_assert(!memcmp(y2, y3, nx * sizeof *y2));
+    /* change one conv filter (through the pointer, as an optimiser step does) */
+    const unet_param *w = unet_find(m, "model/down_1/block_0/conv1/W");
+    ck_assert_ptr_nonnull(w);
+    float *p = unet_params(m);
+    for (size_t j = 0; j < w->size; j += 7) p[w->offset + j] *= 1.5f;
+    ck_assert_int_eq(unet_forward(m, x, t, B, 0, 0, 0, y2), 0);
+    ck_assert(memcmp(y1, y2, nx * sizeof *y1)); /* the plan was rebuilt: the output moved */
+    memcpy(unet_params(m2), unet_params(m), np * sizeof(float));
+    ck_assert_int_eq(unet_prepare_inference(m2), 0);
+    ck_assert_int_eq(unet_forward(m2, x, t, B, 0, 0, 0, y3), 0);
+    ck_assert_msg(!memcmp(y2, y3, nx * sizeof *y2), "a rebuilt plan differs from a fresh one");
+    /* released: back to the unplanned forward, bit for bit */
+    unet_release_inference(m);
+    ck_assert_uint_eq(unet_inference_plan_bytes(m), 0);
+    ck_assert_int_eq(unet_forward(m, x, t, B, 0, 0, 0, y2), 0);
+    unet_release_inference(m2);
+    ck_assert_int_eq(unet_forward(m2, x, t, B, 0, 0, 0, y3), 0);
+    ck_assert(!memcmp(y2, y3, nx * sizeof *y2));
+    ck_assert_int_eq(unet_backward(m, y2), 0);
+    free(x); free(y0); free(y1); free(y2); free(y3);
+    unet_free(m);
+    unet_free(m2);
+}
+END_TEST
+
 static Suite *unet_suite(void)
 {
     Suite *s = suite_create("unet");
@@ -879,6 +951,7 @@ static Suite *unet_suite(void)
     tcase_add_test(tc, forward_deterministic);
     tcase_add_test(tc, thread_count_independent);
     tcase_add_test(tc, recompute_bit_identical);
+    tcase_add_test(tc, inference_plan);
     tcase_add_test(tc, gradient_fd);
     tcase_add_test(tc, gradient_fd_dropout);
     tcase_add_test(tc, pytorch_reference_case1);

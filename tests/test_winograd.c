@@ -501,6 +501,70 @@ START_TEST(conv2d_dispatch)
 }
 END_TEST
 
+/* The inference path (winograd_filter_transform once, winograd_forward_pre per call): with the
+ * same workspace left for V and M it gives winograd_forward_tile's bits; its epilogue (bias,
+ * per-example bias, residual) gives the bits of the separate additions in the same order and
+ * meets the reference tolerance with the two extra additions counted (K = Cin + 2). */
+static void check_pre(geom g, int examples, int m, const char *tag)
+{
+    const size_t nx = (size_t)g.B * g.H * g.W * g.Cin, ny = (size_t)g.B * g.H * g.W * g.Cout;
+    const size_t nw = 9 * (size_t)g.Cin * g.Cout;
+    float *x = randn(nx, 21, 1.0f), *W = randn(nw, 22, 0.2f), *b = randn(g.Cout, 23, 0.5f);
+    float *bb = randn((size_t)g.B * g.Cout, 24, 0.5f), *res = randn(ny, 25, 1.0f);
+    const size_t cap = winograd_workspace_floats(g.H, g.W, g.Cin, g.Cout) * (size_t)examples;
+    const size_t nU = winograd_filter_floats(g.Cin, g.Cout, m);
+    float *col = malloc(cap * sizeof *col), *U = malloc(nU * sizeof *U);
+    float *y0 = malloc(ny * sizeof *y0), *y1 = malloc(ny * sizeof *y1);
+    double *want = malloc(ny * sizeof *want), *S = malloc(ny * sizeof *S);
+    ck_assert_int_eq(winograd_filter_transform(U, W, g.Cin, g.Cout, m), DDPM_OK);
+    /* bias only: the bits of winograd_forward_tile with the same room for V and M */
+    ck_assert_int_eq(winograd_forward_tile(y0, x, W, b, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, m), DDPM_OK);
+    const winograd_epilogue e1 = { b, NULL, NULL, 0 };
+    ck_assert_int_eq(winograd_forward_pre(y1, x, U, &e1, col, cap - nU, g.B, g.H, g.W, g.Cin, g.Cout, m),
+                     DDPM_OK);
+    ck_assert_msg(!memcmp(y0, y1, ny * sizeof *y0), "F%d %s: pre-transformed filter differs", m, tag);
+    /* the full epilogue against the separate additions, and against the reference */
+    for (size_t i = 0; i < ny; i++) {
+        const size_t bi = i / ((size_t)g.H * g.W * g.Cout), c = i % (size_t)g.Cout;
+        y0[i] = (y0[i] + bb[bi * g.Cout + c]) + res[i];
+    }
+    const winograd_epilogue e2 = { b, bb, res, 0 };
+    ck_assert_int_eq(winograd_forward_pre(y1, x, U, &e2, col, cap - nU, g.B, g.H, g.W, g.Cin, g.Cout, m),
+                     DDPM_OK);
+    ck_assert_msg(!memcmp(y0, y1, ny * sizeof *y0), "F%d %s: fused epilogue differs from the separate adds",
+                  m, tag);
+    ref_forward(want, S, x, W, b, g.B, g.H, g.W, g.Cin, g.Cout);
+    for (size_t i = 0; i < ny; i++) {
+        const size_t bi = i / ((size_t)g.H * g.W * g.Cout), c = i % (size_t)g.Cout;
+        want[i] += (double)bb[bi * g.Cout + c] + res[i];
+        S[i] += fabs((double)bb[bi * g.Cout + c]) + fabs((double)res[i]);
+    }
+    char name[128];
+    snprintf(name, sizeof name, "F%d pre + epilogue %s", m, tag);
+    const double e = cond_err(name, y1, want, S, ny);
+    ck_assert_msg(e <= tol_m(g.Cin + 2, m), "%s: error %.3g > tolerance %.3g", name, e, tol_m(g.Cin + 2, m));
+    /* a workspace too small for one example is refused */
+    ck_assert_int_ne(winograd_forward_pre(y1, x, U, &e1, col, winograd_workspace_floats_pre(g.H, g.W, g.Cin, g.Cout, m) - 1,
+                                          g.B, g.H, g.W, g.Cin, g.Cout, m), DDPM_OK);
+    free(x); free(W); free(b); free(bb); free(res); free(col); free(U); free(y0); free(y1); free(want); free(S);
+}
+
+START_TEST(pretransformed_filter)
+{
+    for (int m = 2; m <= 4; m += 2) {
+        check_pre((geom){ 2, 7, 5, 17, 9 }, 1, m, "B2 7x5 17->9");
+        check_pre((geom){ 3, 8, 8, 32, 48 }, 2, m, "B3 8x8 32->48");
+        check_pre((geom){ 128, 8, 8, 16, 16 }, 128, m, "B128 8x8 16->16 (fused blocks)");
+    }
+    /* the tile rule without U in the workspace: F(4,3) once a chunk holds >= 64 of its tiles */
+    const size_t one4 = winograd_workspace_floats_pre(8, 8, 256, 256, 4);
+    ck_assert_int_eq(winograd_output_tile_pre(one4 * 16, 16, 8, 8, 256, 256), 4);
+    ck_assert_int_eq(winograd_output_tile_pre(one4 * 16, 8, 8, 8, 256, 256), 2);
+    ck_assert_int_eq(winograd_output_tile_pre(one4 * 4, 64, 8, 8, 256, 256), 2);
+    ck_assert_int_eq(winograd_output_tile_pre(one4 * 100, 64, 2, 2, 256, 256), 2);
+}
+END_TEST
+
 static Suite *winograd_suite(void)
 {
     Suite *s = suite_create("winograd");
@@ -514,6 +578,7 @@ static Suite *winograd_suite(void)
     tcase_add_test(tc, filter_blocks);
     tcase_add_test(tc, bitwise_threads_and_chunks);
     tcase_add_test(tc, conv2d_dispatch);
+    tcase_add_test(tc, pretransformed_filter);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -30,6 +30,10 @@ int ddpm_model_open(ddpm_model *m, const ddpm_config *cfg, const char *ckpt, con
     } else {
         unet_init_params(m->net, cfg->seed);
     }
+    if (unet_prepare_inference(m->net) != DDPM_OK) {
+        ddpm_model_close(m);
+        return DDPM_ERR;
+    }
     return DDPM_OK;
 }
 

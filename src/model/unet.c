@@ -12,6 +12,7 @@
 #include "nn/swish.h"
 #include "nn/tensor_ops.h"
 #include "nn/timestep_embedding.h"
+#include "nn/winograd.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -119,6 +120,14 @@ struct unet {
     float *dtproj;                      /* (B, largest cout) */
     float *col;                         /* im2col workspace */
     size_t col_cap;
+
+    /* inference plan (unet_prepare_inference): the Winograd-transformed filters of every
+     * Winograd convolution, indexed by the W tensor's table index */
+    float *plan;                        /* one block, plan_floats */
+    size_t plan_floats;
+    size_t *plan_off;                   /* (ntab) offset into plan */
+    int *plan_tile;                     /* (ntab) output tile, 0 = not a planned convolution */
+    uint64_t plan_hash;                 /* weights_hash of the filters the plan holds */
 
     /* the last forward */
     int B, train, have_forward;
@@ -578,6 +587,9 @@ static void unet_destroy(unet *m)
     ddpm_free(m->params);
     ddpm_free(m->grads);
     ddpm_free(m->arena);
+    ddpm_free(m->plan);
+    free(m->plan_off);
+    free(m->plan_tile);
     free(m);
 }
 
@@ -696,9 +708,132 @@ void unet_init_params(unet *m, uint64_t seed)
 
 void unet_zero_grads(unet *m) { memset(m->grads, 0, m->nparams * sizeof(float)); }
 
-/* ---- forward ---- */
+/* Multiply-adds x 2 of one example's forward pass, as a direct (non-Winograd) evaluation would
+ * do them: convolutions 2 Ho Wo k^2 Cin Cout, dense and nin layers 2 N Cin Cout, attention
+ * 4 N^2 C (q k^T and w v); normalisations and elementwise ops are not counted. */
+double unet_forward_flops(const unet *m)
+{
+    double f = 2.0 * m->ch * m->temb_ch + 2.0 * m->temb_ch * m->temb_ch;
+    for (int i = 0; i < m->nops; i++) {
+        const op *o = &m->ops[i];
+        const node *x = &m->nodes[o->in], *y = &m->nodes[o->out];
+        const double Nx = (double)x->H * x->W, Ny = (double)y->H * y->W;
+        switch (o->kind) {
+        case OP_CONV:
+            f += 2.0 * Ny * o->u.conv.k * o->u.conv.k * x->C * y->C;
+            break;
+        case OP_RES:
+            f += 2.0 * Nx * 9.0 * x->C * y->C + 2.0 * Ny * 9.0 * y->C * y->C + 2.0 * m->temb_ch * y->C;
+            if (o->u.res.nin_W >= 0) f += 2.0 * Nx * x->C * y->C;
+            break;
+        case OP_ATTN:
+            f += 4.0 * 2.0 * Nx * x->C * x->C + 4.0 * Nx * Nx * x->C;
+            break;
+        default:
+            break;
+        }
+    }
+    return f;
+}
+
+/* ---- inference plan ---- */
 
 #define PRM(i) (m->params + m->tab[(i)].pub.offset)
+
+/* Calls f(m, W tensor index, H, W, Cin, Cout) for every 3x3 stride-1 convolution that conv2d runs
+ * by Winograd (the ones a plan can hold). */
+static void for_each_winograd_conv(unet *m, void (*f)(unet *, int, int, int, int, int))
+{
+    for (int i = 0; i < m->nops; i++) {
+        const op *o = &m->ops[i];
+        const node *x = &m->nodes[o->in], *y = &m->nodes[o->out];
+        if (o->kind == OP_CONV && conv2d_uses_winograd(x->C, o->u.conv.k, o->u.conv.stride))
+            f(m, o->u.conv.W, x->H, x->W, x->C, y->C);
+        if (o->kind == OP_RES) {
+            if (conv2d_uses_winograd(x->C, 3, 1)) f(m, o->u.res.conv1_W, x->H, x->W, x->C, y->C);
+            if (conv2d_uses_winograd(y->C, 3, 1)) f(m, o->u.res.conv2_W, y->H, y->W, y->C, y->C);
+        }
+    }
+}
+
+/* Picks each planned layer's tile for max_batch and lays out the plan block. */
+static void plan_layout(unet *m, int Wi, int H, int W, int cin, int cout)
+{
+    const int tile = winograd_output_tile_pre(m->col_cap, m->max_batch, H, W, cin, cout);
+    m->plan_tile[Wi] = tile;
+    m->plan_off[Wi] = m->plan_floats;
+    m->plan_floats += (winograd_filter_floats(cin, cout, tile) + 15) & ~(size_t)15;
+}
+
+static void plan_fill(unet *m, int Wi, int H, int W, int cin, int cout)
+{
+    winograd_filter_transform(m->plan + m->plan_off[Wi], PRM(Wi), cin, cout, m->plan_tile[Wi]);
+}
+
+/* A 64-bit fingerprint of the planned filters: per tensor, FNV-1a over its 32-bit words in 8
+ * interleaved lanes (one changed word always changes its lane: each step is a bijection), the
+ * tensors' lanes folded in table order. */
+static uint64_t weights_hash(const unet *m)
+{
+    uint64_t h = 14695981039346656037u;
+#pragma omp parallel for if (m->ntab > 1) schedule(dynamic) ordered
+    for (int i = 0; i < m->ntab; i++) {
+        uint64_t lane[8];
+        for (int l = 0; l < 8; l++) lane[l] = 14695981039346656037u + (uint64_t)l;
+        if (m->plan_tile[i]) {
+            const uint32_t *w = (const uint32_t *)(m->params + m->tab[i].pub.offset);
+            const size_t n = m->tab[i].pub.size, n8 = n / 8 * 8;
+            for (size_t j = 0; j < n8; j += 8)
+                for (int l = 0; l < 8; l++) lane[l] = (lane[l] ^ w[j + l]) * 1099511628211u;
+            for (size_t j = n8; j < n; j++) lane[0] = (lane[0] ^ w[j]) * 1099511628211u;
+        }
+#pragma omp ordered
+        if (m->plan_tile[i])
+            for (int l = 0; l < 8; l++) h = (h ^ lane[l]) * 1099511628211u;
+    }
+    return h;
+}
+
+int unet_prepare_inference(unet *m)
+{
+    if (!m->plan) {
+        m->plan_off = calloc((size_t)m->ntab, sizeof *m->plan_off);
+        m->plan_tile = calloc((size_t)m->ntab, sizeof *m->plan_tile);
+        if (!m->plan_off || !m->plan_tile) return ddpm_error("unet: out of memory for the inference plan");
+        m->plan_floats = 0;
+        for_each_winograd_conv(m, plan_layout);
+        m->plan = ddpm_alloc((m->plan_floats ? m->plan_floats : 1) * sizeof(float));
+        if (!m->plan)
+            return ddpm_error_prefix("unet: inference plan (%zu transformed filter floats)", m->plan_floats);
+    }
+    for_each_winograd_conv(m, plan_fill);
+    m->plan_hash = weights_hash(m);
+    return DDPM_OK;
+}
+
+/* The plan is rebuilt when the weights changed since it was made (a training step, an EMA swap,
+ * a checkpoint load): a stale plan is never used. */
+static int plan_refresh(unet *m)
+{
+    if (weights_hash(m) != m->plan_hash) return unet_prepare_inference(m);
+    return DDPM_OK;
+}
+
+void unet_release_inference(unet *m)
+{
+    ddpm_free(m->plan);
+    free(m->plan_off);
+    free(m->plan_tile);
+    m->plan = NULL;
+    m->plan_off = NULL;
+    m->plan_tile = NULL;
+    m->plan_floats = 0;
+}
+
+size_t unet_inference_plan_bytes(const unet *m) { return m->plan ? m->plan_floats * sizeof(float) : 0; }
+
+/* ---- forward ---- */
+
 #define GRD(i) (m->grads + m->tab[(i)].pub.offset)
 
 static int res_forward(unet *m, op *o, int B)
@@ -710,16 +845,15 @@ static int res_forward(unet *m, op *o, int B)
     /* swish and dropout outputs: kept, or in backward scratch (free during the forward) */
     float *a1 = m->recompute ? m->scr[0] : r->a1, *a2 = m->recompute ? m->scr[0] : r->a2;
     float *d2 = m->recompute ? m->scr[1] : r->d2;
-    groupnorm_forward(r->n1, r->mean1, r->rstd1, x->val, PRM(r->norm1_gamma), PRM(r->norm1_beta), B,
-                      N, cin, m->G);
-    swish_forward(a1, r->n1, nin);
+    (void)nin;
+    groupnorm_swish_forward(r->n1, a1, r->mean1, r->rstd1, x->val, PRM(r->norm1_gamma),
+                            PRM(r->norm1_beta), B, N, cin, m->G);
     DDPM_TRY(conv2d_forward(r->h1, a1, PRM(r->conv1_W), PRM(r->conv1_b), m->col, m->col_cap, B, H,
                             W, cin, cout, 3, 1));
     dense_forward(r->tproj, m->stemb, PRM(r->temb_W), PRM(r->temb_b), B, m->temb_ch, cout);
     add_broadcast_bnc(r->h1, r->tproj, B, N, cout);
-    groupnorm_forward(r->n2, r->mean2, r->rstd2, r->h1, PRM(r->norm2_gamma), PRM(r->norm2_beta), B,
-                      N, cout, m->G);
-    swish_forward(a2, r->n2, nout);
+    groupnorm_swish_forward(r->n2, a2, r->mean2, r->rstd2, r->h1, PRM(r->norm2_gamma),
+                            PRM(r->norm2_beta), B, N, cout, m->G);
     const float *c2in = a2;
     r->dropped = m->train && m->dropout > 0.0;
     if (r->dropped) {
@@ -733,6 +867,46 @@ static int res_forward(unet *m, op *o, int B)
         dense_forward_accumulate(y->val, x->val, PRM(r->nin_W), PRM(r->nin_b), B * N, cin, cout);
     else
         add_inplace(y->val, x->val, nout);
+    return DDPM_OK;
+}
+
+/* A 3x3 convolution of the inference plan, or conv2d_forward when the layer is not planned;
+ * ep's bias_b and res are then added as separate passes (same additions, same order). */
+static int conv_infer(unet *m, float *y, const float *x, int Wi, const winograd_epilogue *ep, int B,
+                      int H, int W, int cin, int cout, int stride)
+{
+    const int tile = m->plan_tile[Wi];
+    if (tile)
+        return winograd_forward_pre(y, x, m->plan + m->plan_off[Wi], ep, m->col, m->col_cap, B, H, W,
+                                    cin, cout, tile);
+    DDPM_TRY(conv2d_forward(y, x, PRM(Wi), ep->bias, m->col, m->col_cap, B, H, W, cin, cout, 3, stride));
+    const int Ho = conv2d_out_size(H, stride), Wo = conv2d_out_size(W, stride);
+    if (ep->bias_b) add_broadcast_bnc(y, ep->bias_b, B, Ho * Wo, cout);
+    if (ep->res) add_inplace(y, ep->res, (size_t)B * Ho * Wo * cout);
+    return DDPM_OK;
+}
+
+/* res_forward at inference with the plan: nothing kept for a backward, GroupNorm + swish in one
+ * pass, the timestep projection and the identity shortcut added in conv1's and conv2's output
+ * transforms. */
+static int res_forward_infer(unet *m, op *o, int B)
+{
+    res_op *r = &o->u.res;
+    const node *x = &m->nodes[o->in], *y = &m->nodes[o->out];
+    const int H = x->H, W = x->W, N = H * W, cin = x->C, cout = y->C;
+    float *a = m->scr[0];
+    groupnorm_swish_forward(NULL, a, r->mean1, r->rstd1, x->val, PRM(r->norm1_gamma), PRM(r->norm1_beta),
+                            B, N, cin, m->G);
+    dense_forward(r->tproj, m->stemb, PRM(r->temb_W), PRM(r->temb_b), B, m->temb_ch, cout);
+    const winograd_epilogue e1 = { PRM(r->conv1_b), r->tproj, NULL, 0 };
+    DDPM_TRY(conv_infer(m, r->h1, a, r->conv1_W, &e1, B, H, W, cin, cout, 1));
+    groupnorm_swish_forward(NULL, a, r->mean2, r->rstd2, r->h1, PRM(r->norm2_gamma), PRM(r->norm2_beta),
+                            B, N, cout, m->G);
+    const winograd_epilogue e2 = { PRM(r->conv2_b), NULL, r->nin_W >= 0 ? NULL : x->val, 0 };
+    DDPM_TRY(conv_infer(m, y->val, a, r->conv2_W, &e2, B, H, W, cout, cout, 1));
+    if (r->nin_W >= 0)
+        dense_forward_accumulate(y->val, x->val, PRM(r->nin_W), PRM(r->nin_b), B * N, cin, cout);
+    r->dropped = 0;
     return DDPM_OK;
 }
 
@@ -751,15 +925,20 @@ static void attn_forward(unet *m, op *o, int B)
     dense_forward_accumulate(y->val, a->a, PRM(a->proj_W), PRM(a->proj_b), B * N, C, C);
 }
 
-static int op_forward(unet *m, op *o, int B)
+static int op_forward(unet *m, op *o, int B, int infer)
 {
     const node *x = &m->nodes[o->in], *y = &m->nodes[o->out];
     switch (o->kind) {
     case OP_CONV:
+        if (infer) {
+            const winograd_epilogue ep = { PRM(o->u.conv.b), NULL, NULL, 0 };
+            return conv_infer(m, y->val, x->val, o->u.conv.W, &ep, B, x->H, x->W, x->C, y->C,
+                              o->u.conv.stride);
+        }
         return conv2d_forward(y->val, x->val, PRM(o->u.conv.W), PRM(o->u.conv.b), m->col, m->col_cap,
                               B, x->H, x->W, x->C, y->C, o->u.conv.k, o->u.conv.stride);
     case OP_RES:
-        return res_forward(m, o, B);
+        return infer ? res_forward_infer(m, o, B) : res_forward(m, o, B);
     case OP_ATTN:
         attn_forward(m, o, B);
         return DDPM_OK;
@@ -803,6 +982,8 @@ int unet_forward_at(float *out, unet *m, const float *x, const int32_t *t, int t
     m->seed = seed;
     m->step = step;
     m->first = first;
+    const int infer = !train && m->plan;
+    if (infer) DDPM_TRY(plan_refresh(m));
     const node *xn = &m->nodes[m->x_node];
     memcpy(xn->val, x, (size_t)B * node_floats(xn) * sizeof(float));
 
@@ -814,10 +995,10 @@ int unet_forward_at(float *out, unet *m, const float *x, const int32_t *t, int t
     swish_forward(m->stemb, m->temb, (size_t)B * m->temb_ch);
 
     for (int i = 0; i < m->nops; i++)
-        if (op_forward(m, &m->ops[i], B)) return ddpm_error_prefix("unet_forward");
+        if (op_forward(m, &m->ops[i], B, infer)) return ddpm_error_prefix("unet_forward");
     const node *yn = &m->nodes[m->out_node];
     memcpy(out, yn->val, (size_t)B * node_floats(yn) * sizeof(float));
-    m->have_forward = 1;
+    m->have_forward = !infer; /* the inference plan keeps nothing for a backward */
     return DDPM_OK;
 }
 

@@ -14,7 +14,8 @@
  * official creation order (GroupNorm creates beta before gamma, dense/conv W before b). All
  * parameters live in one contiguous block (each tensor at .offset, TF row-major layout),
  * gradients in a second block of the same layout, activations in one arena sized for
- * max_batch at create time: forward/backward never allocate.
+ * max_batch at create time: forward/backward allocate nothing of their own (nn_sgemm's
+ * reduction split keeps a per-thread scratch it grows once, nn/gemm.h).
  *
  * Initialisation (unet_init_params) as the official nn.py: weights variance-scaling fan_avg
  * uniform, limit sqrt(3 scale / ((fan_in + fan_out)/2)) with fan = kh*kw*channels, scale 1 or
@@ -89,11 +90,29 @@ int unet_backward(unet *m, const float *dout);
 /* As unet_backward, and also ADDS dL/dx (B,H,W,Cin) into dx when dx != NULL. */
 int unet_backward_input(float *dx, unet *m, const float *dout);
 
+/* Inference plan: transforms the filter of every Winograd convolution once, for the tile each
+ * layer uses at max_batch with the filter outside the workspace (F(4x4,3x3) wherever the
+ * workspace holds >= 64 of its tiles, so also the 8x8 and 4x4 layers of the paper U-Net), and
+ * makes every later unet_forward with train = 0 use it, with GroupNorm + swish in one pass and
+ * the timestep projection and identity shortcut added in the output transforms. The plan
+ * remembers a fingerprint of the filters it was made from; a forward whose weights changed since
+ * (training step, EMA swap, checkpoint load) rebuilds it first, so a stale plan is never used.
+ * Such a forward keeps nothing for a backward (unet_backward then fails). Its output differs from
+ * the unplanned forward only where the tile differs (F(4,3)'s rounding, tests/test_unet.c); a
+ * layer with the same tile gives the same bits. Training forwards (train = 1) never use it.
+ * The plan costs unet_inference_plan_bytes (the paper U-Net: about 4x its 3x3 weights). */
+int unet_prepare_inference(unet *m);
+void unet_release_inference(unet *m);             /* frees the plan; forwards go back to unplanned */
+size_t unet_inference_plan_bytes(const unet *m);  /* 0 without a plan */
+
 int unet_in_channels(const unet *m);
 int unet_out_channels(const unet *m);
 int unet_image_size(const unet *m);
 int unet_max_batch(const unet *m);
 /* Bytes held by the activation arena (for logs and memory planning). */
 size_t unet_activation_bytes(const unet *m);
+/* FLOPs (2 x multiply-adds) of one example's forward as direct convolution and plain GEMMs would
+ * do them (Winograd's savings not subtracted): the bench's GFLOP/s numerator. */
+double unet_forward_flops(const unet *m);
 
 #endif

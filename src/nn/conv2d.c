@@ -26,24 +26,17 @@ size_t conv2d_col_floats(int H, int W, int Cin, int k, int stride)
            (size_t)Cin;
 }
 
-/* Winograd F(2x2,3x3) replaces im2col for 3x3 stride-1 convolutions with at least this many
- * input channels, forward and input gradient alike. Measured on one core (B=64 at 28/14/7 px,
- * B=8 at 32..4 px): 1.4-1.9x faster for Cin >= 32 at every U-Net width, including the output
- * conv (Cin 32 -> Cout 1..8: 1.2-1.6x); 1.0-1.3x at Cin = 16; slower for the input conv
- * (Cin 1 or 3: 0.4-0.7x, GEMMs of depth 1-3) and break-even at Cin = 8.
- * The weight gradient (winograd_backward_filter against im2col + the long-reduction GEMM), one
- * core, min of 3 interleaved runs: B=64 28x28 32->32 14.8 -> 7.7 ms, 28x28 32->64 25.3 -> 12.6,
- * 14x14 64->64 11.0 -> 5.0, 7x7 64->64 2.3 -> 1.5; B=8 32x32 128 24.0 -> 11.2, 16x16 256
- * 21.2 -> 11.9, 8x8 256 5.1 -> 3.0, 4x4 256 1.24 -> 0.79 (1.5-2.2x); output conv 28x28 32->1..3
- * 1.6-1.8x; Cin = 16: 1.0-1.4x, but 0.8x at 7x7 and 4x4 (0.07 ms; no such layer in the U-Nets),
- * so the same rule serves all three passes. Within Winograd, forward and input gradient pick
- * F(4x4,3x3) or F(2x2,3x3) by winograd_output_tile (its measurements are in winograd.c). */
+/* Winograd replaces im2col for 3x3 stride-1 convolutions with at least this many input channels,
+ * in all three passes: below it the GEMMs are too shallow (Cin 1-3: 0.4-0.7x; break-even at 8).
+ * Measurements: docs/performance.md. */
 #define WINOGRAD_MIN_CIN 16
 
 static int use_winograd(int Cin, int k, int stride)
 {
     return k == 3 && stride == 1 && Cin >= WINOGRAD_MIN_CIN;
 }
+
+int conv2d_uses_winograd(int Cin, int k, int stride) { return use_winograd(Cin, k, stride); }
 
 size_t conv2d_workspace_floats(int H, int W, int Cin, int Cout, int k, int stride)
 {

@@ -6,11 +6,9 @@
  * pad_before = pad_total / 2 (the odd extra pixel goes after): 3x3 stride 1 pads 1/1; 3x3
  * stride 2 on an even size pads 0 before and 1 after.
  *
- * 3x3 stride-1 convolutions with Cin >= 16 run the forward pass, the input gradient and the
- * weight gradient by Winograd F(2x2,3x3) (nn/winograd.h; 1.4-2.2x faster at the U-Net's widths),
- * the forward pass and input gradient by F(4x4,3x3) instead where a workspace chunk holds >= 64
- * of its tiles (another 1.2-1.8x), with no im2col at all; everything else by im2col + GEMM. The
- * choice depends on the shape and col_cap only.
+ * 3x3 stride-1 convolutions with Cin >= 16 run all three passes by Winograd (nn/winograd.h), with
+ * no im2col; everything else by im2col + GEMM. The choice depends on the shape and col_cap only
+ * (measurements: docs/performance.md).
  *
  * Work is done in chunks of whole examples whose im2col rows (or Winograd tiles) fit in the
  * caller's workspace `col` (capacity col_cap floats; at least conv2d_workspace_floats()). The chunk
@@ -26,6 +24,9 @@ int conv2d_out_size(int in, int stride);                   /* ceil(in / stride) 
 int conv2d_pad_before(int in, int k, int stride);          /* TF SAME */
 /* im2col floats for one example: Ho*Wo*k*k*Cin. */
 size_t conv2d_col_floats(int H, int W, int Cin, int k, int stride);
+
+/* 1 when conv2d runs this layer by Winograd (3x3, stride 1, Cin >= 16), else 0. */
+int conv2d_uses_winograd(int Cin, int k, int stride);
 
 /* Workspace floats for one example of this layer, whichever algorithm it uses: size `col` with
  * this (the chunks then hold col_cap / this examples, roughly). */

@@ -17,8 +17,12 @@ static int groups_per_run(int Cg)
     return k < 1 ? 1 : k;
 }
 
-void groupnorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma,
-                       const float *beta, int B, int N, int C, int G)
+#include "nn/expf_simd.h"
+
+/* The normalised value of groupnorm_forward and, when act is set, swish of it (swish_forward's
+ * arithmetic on the same float), in one pass over the output. out may be NULL when act is set. */
+static void groupnorm_forward_impl(float *out, float *act, float *mean, float *rstd, const float *inp,
+                                   const float *gamma, const float *beta, int B, int N, int C, int G)
 {
     const int Cg = C / G, gpr = groups_per_run(Cg);
     const double count = (double)N * Cg;
@@ -56,15 +60,51 @@ void groupnorm_forward(float *out, float *mean, float *rstd, const float *inp, c
                 mean[b * G + g0 + g] = (float)m[g * Cg];
                 rstd[b * G + g0 + g] = (float)rs;
             }
-            float *o = out + (size_t)b * N * C + c0;
             const float *ga = gamma + c0, *be = beta + c0;
+            if (!act) {
+                float *o = out + (size_t)b * N * C + c0;
+                for (int n = 0; n < N; n++) {
+                    const float *xr = x + (size_t)n * C;
+                    float *orow = o + (size_t)n * C;
+#pragma omp simd
+                    for (int c = 0; c < nc; c++) orow[c] = (float)((xr[c] - m[c]) * r[c]) * ga[c] + be[c];
+                }
+                continue;
+            }
+            float *a = act + (size_t)b * N * C + c0;
+            float *o = out ? out + (size_t)b * N * C + c0 : NULL;
             for (int n = 0; n < N; n++) {
                 const float *xr = x + (size_t)n * C;
-                float *orow = o + (size_t)n * C;
+                float *arow = a + (size_t)n * C;
+                if (o) {
+                    float *orow = o + (size_t)n * C;
 #pragma omp simd
-                for (int c = 0; c < nc; c++) orow[c] = (float)((xr[c] - m[c]) * r[c]) * ga[c] + be[c];
+                    for (int c = 0; c < nc; c++) {
+                        const float v = (float)((xr[c] - m[c]) * r[c]) * ga[c] + be[c];
+                        orow[c] = v;
+                        arow[c] = v * (1.0f / (1.0f + nn_expf(-v)));
+                    }
+                } else {
+#pragma omp simd
+                    for (int c = 0; c < nc; c++) {
+                        const float v = (float)((xr[c] - m[c]) * r[c]) * ga[c] + be[c];
+                        arow[c] = v * (1.0f / (1.0f + nn_expf(-v)));
+                    }
+                }
             }
         }
+}
+
+void groupnorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma,
+                       const float *beta, int B, int N, int C, int G)
+{
+    groupnorm_forward_impl(out, NULL, mean, rstd, inp, gamma, beta, B, N, C, G);
+}
+
+void groupnorm_swish_forward(float *out, float *act, float *mean, float *rstd, const float *inp,
+                             const float *gamma, const float *beta, int B, int N, int C, int G)
+{
+    groupnorm_forward_impl(out, act, mean, rstd, inp, gamma, beta, B, N, C, G);
 }
 
 void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,

@@ -5,6 +5,7 @@
 
 #include "core/common.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* Channels handled per pass of a tile transform: 16 rows of CB floats stay in L1. */
@@ -142,20 +143,51 @@ static void input_tiles(float *V, size_t ld, const float *x, long t0, long t1, i
     }
 }
 
-/* y (nb, H, W, C) = A^T m A (+ bias) for tiles [t0, t1) whose m are rows 0.. of M (16, ld, C),
- * or y += it when add is set. A^T = [1 1 1 0; 0 1 -1 -1]. Each output pixel is in one tile. */
-static void output_tiles(float *y, const float *M, size_t ld, const float *bias, int add, long t0,
+/* Writes one output pixel's channels c0..c0+n: o is A^T m A; see winograd_epilogue. */
+static inline void store_pixel(float *y, size_t off, int b, const float *o, int c0, int n, int C,
+                               const winograd_epilogue *ep)
+{
+    float *d = y + off + c0;
+    if (ep->add) {
+#pragma omp simd
+        for (int c = 0; c < n; c++) d[c] += o[c];
+        return;
+    }
+    const float *bias = ep->bias ? ep->bias + c0 : NULL;
+    if (bias) {
+#pragma omp simd
+        for (int c = 0; c < n; c++) d[c] = o[c] + bias[c];
+    } else {
+        memcpy(d, o, (size_t)n * sizeof(float));
+    }
+    /* then the per-example bias and the residual, in the order of the unfused layers (one loop
+     * each: branches inside the loop kept it from vectorising) */
+    if (ep->bias_b) {
+        const float *bb = ep->bias_b + (size_t)b * C + c0;
+#pragma omp simd
+        for (int c = 0; c < n; c++) d[c] = d[c] + bb[c];
+    }
+    if (ep->res) {
+        const float *res = ep->res + off + c0;
+#pragma omp simd
+        for (int c = 0; c < n; c++) d[c] = d[c] + res[c];
+    }
+}
+
+/* y (nb, H, W, C) = A^T m A with the epilogue ep for tiles [t0, t1) whose m are rows 0.. of M
+ * (16, ld, C). A^T = [1 1 1 0; 0 1 -1 -1]. Each output pixel is in one tile. */
+static void output_tiles(float *y, const float *M, size_t ld, const winograd_epilogue *ep, long t0,
                          long t1, int H, int W, int C)
 {
     const int th = (H + 1) / 2, tw = (W + 1) / 2;
     for (long t = t0; t < t1; t++) {
         const int b = (int)(t / ((long)th * tw)), r = (int)(t % ((long)th * tw));
         const int y0 = 2 * (r / tw), x0 = 2 * (r % tw);
-        float *dst[4];
+        size_t dst[4]; /* offsets into y, SIZE_MAX past the image */
         for (int i = 0; i < 2; i++)
             for (int j = 0; j < 2; j++)
                 dst[i * 2 + j] = (y0 + i < H && x0 + j < W)
-                                     ? y + (((size_t)b * H + y0 + i) * W + x0 + j) * C : NULL;
+                                     ? (((size_t)b * H + y0 + i) * W + x0 + j) * C : SIZE_MAX;
         const float *mt = M + (size_t)(t - t0) * C;
         for (int c0 = 0; c0 < C; c0 += CB) {
             const int n = C - c0 < CB ? C - c0 : CB;
@@ -178,20 +210,8 @@ static void output_tiles(float *y, const float *M, size_t ld, const float *bias,
                     o[i * 2 + 1][c] = s[i * 4 + 1][c] - s[i * 4 + 2][c] - s[i * 4 + 3][c];
                 }
             }
-            for (int p = 0; p < 4; p++) {
-                float *d = dst[p];
-                if (!d) continue;
-                d += c0;
-                if (add) {
-#pragma omp simd
-                    for (int c = 0; c < n; c++) d[c] += o[p][c];
-                } else if (bias) {
-#pragma omp simd
-                    for (int c = 0; c < n; c++) d[c] = o[p][c] + bias[c0 + c];
-                } else {
-                    memcpy(d, o[p], (size_t)n * sizeof(float));
-                }
-            }
+            for (int p = 0; p < 4; p++)
+                if (dst[p] != SIZE_MAX) store_pixel(y, dst[p], b, o[p], c0, n, C, ep);
         }
     }
 }
@@ -318,20 +338,20 @@ static void input_tiles43(float *V, size_t ld, const float *x, long t0, long t1,
         o3 = (m12 + (m5)) + 8.0f * m34;                                                             \
     } while (0)
 
-/* y (nb, H, W, C) = A^T m A (+ bias) for tiles [t0, t1) whose m are rows 0.. of M (36, ld, C),
- * or y += it when add is set. Each output pixel is in one 4x4 tile. */
-static void output_tiles43(float *y, const float *M, size_t ld, const float *bias, int add, long t0,
+/* y (nb, H, W, C) = A^T m A with the epilogue ep for tiles [t0, t1) whose m are rows 0.. of M
+ * (36, ld, C). Each output pixel is in one 4x4 tile. */
+static void output_tiles43(float *y, const float *M, size_t ld, const winograd_epilogue *ep, long t0,
                            long t1, int H, int W, int C)
 {
     const int th = (H + 3) / 4, tw = (W + 3) / 4;
     for (long t = t0; t < t1; t++) {
         const int b = (int)(t / ((long)th * tw)), r = (int)(t % ((long)th * tw));
         const int y0 = 4 * (r / tw), x0 = 4 * (r % tw);
-        float *dst[16];
+        size_t dst[16]; /* offsets into y, SIZE_MAX past the image */
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++)
                 dst[i * 4 + j] = (y0 + i < H && x0 + j < W)
-                                     ? y + (((size_t)b * H + y0 + i) * W + x0 + j) * C : NULL;
+                                     ? (((size_t)b * H + y0 + i) * W + x0 + j) * C : SIZE_MAX;
         const float *mt = M + (size_t)(t - t0) * C;
         for (int c0 = 0; c0 < C; c0 += CB) {
             const int n = C - c0 < CB ? C - c0 : CB;
@@ -352,20 +372,8 @@ static void output_tiles43(float *y, const float *M, size_t ld, const float *bia
                     AT43(o[i * 4][c], o[i * 4 + 1][c], o[i * 4 + 2][c], o[i * 4 + 3][c], si[c],
                          si[CB + c], si[2 * CB + c], si[3 * CB + c], si[4 * CB + c], si[5 * CB + c]);
             }
-            for (int p = 0; p < 16; p++) {
-                float *d = dst[p];
-                if (!d) continue;
-                d += c0;
-                if (add) {
-#pragma omp simd
-                    for (int c = 0; c < n; c++) d[c] += o[p][c];
-                } else if (bias) {
-#pragma omp simd
-                    for (int c = 0; c < n; c++) d[c] = o[p][c] + bias[c0 + c];
-                } else {
-                    memcpy(d, o[p], (size_t)n * sizeof(float));
-                }
-            }
+            for (int p = 0; p < 16; p++)
+                if (dst[p] != SIZE_MAX) store_pixel(y, dst[p], b, o[p], c0, n, C, ep);
         }
     }
 }
@@ -392,7 +400,9 @@ size_t winograd_workspace_floats(int H, int W, int Cin, int Cout)
 #ifndef TB43
 #define TB43 32
 #endif
+#ifndef FUSED_MIN_BLOCKS
 #define FUSED_MIN_BLOCKS 16
+#endif
 
 static void tiles_in(float *V, size_t ld, const float *x, long t0, long t1, int H, int W, int C, int m)
 {
@@ -400,11 +410,11 @@ static void tiles_in(float *V, size_t ld, const float *x, long t0, long t1, int 
     else input_tiles(V, ld, x, t0, t1, H, W, C);
 }
 
-static void tiles_out(float *y, const float *M, size_t ld, const float *bias, int add, long t0, long t1,
+static void tiles_out(float *y, const float *M, size_t ld, const winograd_epilogue *ep, long t0, long t1,
                       int H, int W, int C, int m)
 {
-    if (m == 4) output_tiles43(y, M, ld, bias, add, t0, t1, H, W, C);
-    else output_tiles(y, M, ld, bias, add, t0, t1, H, W, C);
+    if (m == 4) output_tiles43(y, M, ld, ep, t0, t1, H, W, C);
+    else output_tiles(y, M, ld, ep, t0, t1, H, W, C);
 }
 
 /* y (B, H, W, Co) (=|+=) the 3x3 convolution of x (B, H, W, Ci) by F(m x m, 3x3) (P = (m+2)^2
@@ -414,21 +424,23 @@ static void tiles_out(float *y, const float *M, size_t ld, const float *bias, in
  * in cache); a chunk with few tiles runs each phase in parallel (tiles, then the P GEMMs, then
  * tiles) so that the threads still share the work. Either way every GEMM is one call whose shape
  * does not depend on the thread count, and every output element is computed by one thread. */
-static int run(float *y, const float *x, const float *bias, int add, float *col, size_t col_cap,
-               int B, int H, int W, int Ci, int Co, int m)
+static void run(float *y, const float *x, const winograd_epilogue *ep_all, const float *U, float *V,
+                size_t V_cap, int B, int H, int W, int Ci, int Co, int m)
 {
     const int P = m == 4 ? 36 : 16;
     const size_t T1 = m == 4 ? tiles43_per_example(H, W) : tiles_per_example(H, W);
-    const size_t nU = (size_t)P * Ci * Co, per = (size_t)P * T1 * ((size_t)Ci + Co);
-    size_t c = (col_cap - nU) / per;
+    const size_t per = (size_t)P * T1 * ((size_t)Ci + Co);
+    size_t c = V_cap / per;
     const int chunk = c > (size_t)B ? B : (int)c;
     const long tb = m == 4 ? TB43 : TB;
-    float *V = col + nU;
     for (int b0 = 0; b0 < B; b0 += chunk) {
         const int nb = B - b0 < chunk ? B - b0 : chunk;
         const long nt = (long)nb * (long)T1;
         const float *xc = x + (size_t)b0 * H * W * Ci;
         float *yc = y + (size_t)b0 * H * W * Co;
+        winograd_epilogue epc = *ep_all, *ep = &epc; /* the chunk's rows of bias_b and res */
+        if (epc.bias_b) epc.bias_b += (size_t)b0 * Co;
+        if (epc.res) epc.res += (size_t)b0 * H * W * Co;
         if (nt >= (long)FUSED_MIN_BLOCKS * tb) {
             const long nblk = (nt + tb - 1) / tb;
 #pragma omp parallel for if (NN_PAR_IF((size_t)nt * Ci * Co)) schedule(static)
@@ -439,8 +451,8 @@ static int run(float *y, const float *x, const float *bias, int add, float *col,
                 tiles_in(Vk, (size_t)n, xc, t0, t1, H, W, Ci, m);
                 for (int e = 0; e < P; e++)
                     nn_sgemm(CblasNoTrans, CblasNoTrans, n, Co, Ci, 1.0f, Vk + (size_t)e * n * Ci, Ci,
-                             col + (size_t)e * Ci * Co, Co, 0.0f, Mk + (size_t)e * n * Co, Co);
-                tiles_out(yc, Mk, (size_t)n, bias, add, t0, t1, H, W, Co, m);
+                             U + (size_t)e * Ci * Co, Co, 0.0f, Mk + (size_t)e * n * Co, Co);
+                tiles_out(yc, Mk, (size_t)n, ep, t0, t1, H, W, Co, m);
             }
             continue;
         }
@@ -450,12 +462,11 @@ static int run(float *y, const float *x, const float *bias, int add, float *col,
 #pragma omp parallel for if (NN_PAR_IF((size_t)nt * Ci * Co)) schedule(static)
         for (int e = 0; e < P; e++)
             nn_sgemm(CblasNoTrans, CblasNoTrans, (int)nt, Co, Ci, 1.0f, V + (size_t)e * nt * Ci, Ci,
-                     col + (size_t)e * Ci * Co, Co, 0.0f, M + (size_t)e * nt * Co, Co);
+                     U + (size_t)e * Ci * Co, Co, 0.0f, M + (size_t)e * nt * Co, Co);
 #pragma omp parallel for if (NN_PAR_IF((size_t)nt * P * Co)) schedule(static)
         for (long t = 0; t < nt; t++)
-            tiles_out(yc, M + (size_t)t * Co, (size_t)nt, bias, add, t, t + 1, H, W, Co, m);
+            tiles_out(yc, M + (size_t)t * Co, (size_t)nt, ep, t, t + 1, H, W, Co, m);
     }
-    return DDPM_OK;
 }
 
 /* Row i of a transform matrix with at most two nonzeros, each +-1: rows ra and rb with signs sa and
@@ -588,7 +599,10 @@ int winograd_forward_tile(float *out, const float *inp, const float *W, const fl
     DDPM_TRY(check_cap(col_cap, H, Wd, Cin, Cout));
     if (m == 4) filter_transform43(col, W, Cin, Cout, 0);
     else filter_transform(col, W, Cin, Cout, 0);
-    return run(out, inp, b, 0, col, col_cap, B, H, Wd, Cin, Cout, m);
+    const size_t nU = winograd_filter_floats(Cin, Cout, m);
+    const winograd_epilogue ep = { b, NULL, NULL, 0 };
+    run(out, inp, &ep, col, col + nU, col_cap - nU, B, H, Wd, Cin, Cout, m);
+    return DDPM_OK;
 }
 
 int winograd_backward_data_tile(float *dinp, const float *dout, const float *W, float *col,
@@ -598,23 +612,16 @@ int winograd_backward_data_tile(float *dinp, const float *dout, const float *W, 
     DDPM_TRY(check_cap(col_cap, H, Wd, Cin, Cout));
     if (m == 4) filter_transform43(col, W, Cin, Cout, 1);
     else filter_transform(col, W, Cin, Cout, 1);
-    return run(dinp, dout, NULL, 1, col, col_cap, B, H, Wd, Cout, Cin, m);
+    const size_t nU = winograd_filter_floats(Cin, Cout, m);
+    const winograd_epilogue ep = { NULL, NULL, NULL, 1 };
+    run(dinp, dout, &ep, col, col + nU, col_cap - nU, B, H, Wd, Cout, Cin, m);
+    return DDPM_OK;
 }
 
 /* F(4x4,3x3) is used where a chunk (sized by col_cap as in run) holds at least this many 6x6 tiles
- * and the image is at least 4x4; F(2x2,3x3) elsewhere. Its U is 36 Cin Cout floats (16 for
- * F(2,3)), transformed once per call and packed by OpenBLAS once per GEMM, i.e. per chunk or
- * fused block: with few tiles per chunk that fixed cost outweighs the 1.78x fewer multiplies.
- * Measured on one core, min of 3 interleaved runs, F(2,3) -> F(4,3) ms, forward / input
- * gradient, with the U-Net's workspace (max(one example, 4M floats)):
- *   B=64 28x28 32->32   8.4 -> 5.9 / 8.5 -> 5.8      B=8 32x32 128      14.6 -> 9.5 / 14.8 -> 9.9
- *   B=64 28x28 32->64  14.1 -> 8.8 / 15.1 -> 9.4     B=8 16x16 256      14.2 -> 10.2 / 14.5 -> 10.9
- *   B=64 14x14 64->64   6.0 -> 4.7 / 6.0 -> 4.9      B=8 8x8 256 (32 t)  4.2 -> 4.1 / 4.3 -> 4.9
- *   B=64 7x7 64->64     1.8 -> 1.1 / 1.7 -> 1.2      B=8 4x4 256 (8 t)   1.9 -> 2.2 / 1.8 -> 2.9
- *   B=64 28x28 32->1    3.6 -> 2.7 / 3.5 -> 2.3      B=8 32x32 128->3    2.7 -> 1.7 / 1.7 -> 0.9
- * and by tiles per chunk (t): 4x4 256 at B=16/32/64 (16/32/64 t) 1.03/1.22/1.23 x forward,
- * 0.78/0.92/1.19 x input gradient; 8x8 256 at B=16 (64 t) 1.27/1.24 x; 8x8 512->256 and
- * 4x4 512->256, whose workspace holds one example (4 or 1 t per chunk): 0.6 x and 0.2 x. */
+ * and the image is at least 4x4, F(2x2,3x3) elsewhere: with few tiles per GEMM its 2.25x larger U
+ * (transformed per call, packed per GEMM) outweighs the 1.78x fewer multiplies. Measurements:
+ * docs/performance.md. */
 #define F43_MIN_CHUNK_TILES 64
 
 int winograd_output_tile(size_t col_cap, int B, int H, int W, int Cin, int Cout)
@@ -642,11 +649,53 @@ int winograd_backward_data(float *dinp, const float *dout, const float *W, float
                                        winograd_output_tile(col_cap, B, H, Wd, Cin, Cout));
 }
 
-/* Target floats of one block's V and dM (all 16 points) in winograd_backward_filter, and the
- * fewest tiles per block (the depth of each GEMM). Measured on one core at the U-Net's shapes
- * (B=64 at 28/14/7 px with 32-64 channels, B=8 at 32..4 px with 128-256): blocks of 128K floats
- * (a row group's quarter stays in L2) are 0-20% faster than 1M-float blocks and up to 45% faster
- * than one block per workspace chunk; 32K-256K floats are within noise of each other. */
+size_t winograd_filter_floats(int Cin, int Cout, int m)
+{
+    return (size_t)(m == 4 ? 36 : 16) * (size_t)Cin * Cout;
+}
+
+int winograd_filter_transform(float *U, const float *W, int Cin, int Cout, int m)
+{
+    if (m != 2 && m != 4) return ddpm_error("winograd: output tile %d is not 2 or 4 (internal error)", m);
+    if (m == 4) filter_transform43(U, W, Cin, Cout, 0);
+    else filter_transform(U, W, Cin, Cout, 0);
+    return DDPM_OK;
+}
+
+/* The chunk rule of winograd_output_tile with the filter outside the workspace. The measured
+ * threshold is the same (F43_MIN_CHUNK_TILES); see docs/performance.md for the inference sweep. */
+int winograd_output_tile_pre(size_t col_cap, int B, int H, int W, int Cin, int Cout)
+{
+    if (H < 4 || W < 4) return 2;
+    const size_t T1 = tiles43_per_example(H, W), per = 36 * T1 * ((size_t)Cin + Cout);
+    if (col_cap < per) return 2;
+    size_t chunk = col_cap / per;
+    if (chunk > (size_t)B) chunk = (size_t)B;
+    return chunk * T1 >= F43_MIN_CHUNK_TILES ? 4 : 2;
+}
+
+size_t winograd_workspace_floats_pre(int H, int W, int Cin, int Cout, int m)
+{
+    const size_t T1 = m == 4 ? tiles43_per_example(H, W) : tiles_per_example(H, W);
+    return (size_t)(m == 4 ? 36 : 16) * T1 * ((size_t)Cin + Cout);
+}
+
+int winograd_forward_pre(float *out, const float *inp, const float *U, const winograd_epilogue *ep,
+                         float *col, size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int m)
+{
+    if (m != 2 && m != 4) return ddpm_error("winograd: output tile %d is not 2 or 4 (internal error)", m);
+    const size_t need = winograd_workspace_floats_pre(H, Wd, Cin, Cout, m);
+    if (col_cap < need)
+        return ddpm_error("winograd: workspace of %zu floats is smaller than the %zu one example "
+                          "needs (internal error)", col_cap, need);
+    if (ep->add) return ddpm_error("winograd_forward_pre: an accumulating epilogue (internal error)");
+    run(out, inp, ep, U, col, col_cap, B, H, Wd, Cin, Cout, m);
+    return DDPM_OK;
+}
+
+/* Target floats of one block's V and dM (all 16 points) in winograd_backward_filter (a row
+ * group's quarter stays in L2), and the fewest tiles per block (the depth of each GEMM); measured
+ * in docs/performance.md. */
 #ifndef DW_BLOCK_FLOATS
 #define DW_BLOCK_FLOATS ((size_t)1 << 17)
 #endif
