@@ -745,7 +745,7 @@ static void reference_case(const char *grp)
     ck_assert_int_eq(adam_init(&adam, np), 0);
     /* the inference plan's forward against the same reference, then back to the unplanned one */
     ck_assert_int_eq(unet_prepare_inference(m), 0);
-    ck_assert_int_eq(unet_forward(m, x, t, B, 0, 0, 0, y), 0);
+    ck_assert_int_eq(unet_forward(y, m, x, t, 0, 0, 0, B), 0);
     const double ry_plan = test_max_rel_err_f32(y, ywant, ny);
     fprintf(stderr, "[%s] y with the inference plan: max rel err %.3g\n", grp, ry_plan);
     ck_assert(ry_plan <= REF_TOL);
@@ -894,43 +894,43 @@ START_TEST(inference_plan)
     rng_normal_fill(rng_stream_make(22, RNG_EVAL, 0, 0), x, nx);
     int32_t t[16];
     for (int b = 0; b < B; b++) t[b] = (int32_t)(b * 61 % 1000);
-    ck_assert_int_eq(unet_forward(m, x, t, B, 0, 0, 0, y0), 0);
+    ck_assert_int_eq(unet_forward(y0, m, x, t, 0, 0, 0, B), 0);
     ck_assert_uint_eq(unet_inference_plan_bytes(m), 0);
     ck_assert_int_eq(unet_prepare_inference(m), 0);
     ck_assert_uint_gt(unet_inference_plan_bytes(m), 0);
-    ck_assert_int_eq(unet_forward(m, x, t, B, 0, 0, 0, y1), 0);
+    ck_assert_int_eq(unet_forward(y1, m, x, t, 0, 0, 0, B), 0);
     const double dev = test_max_rel_err_f32(y1, y0, nx);
     fprintf(stderr, "inference plan: planned vs unplanned forward, max|diff|/max|y| %.3g\n", dev);
     ck_assert(dev <= REF_TOL);
     ck_assert_int_ne(unet_backward(m, y1), 0); /* nothing kept for a backward */
     const int saved = omp_get_max_threads();
     omp_set_num_threads(1);
-    ck_assert_int_eq(unet_forward(m, x, t, B, 0, 0, 0, y2), 0);
+    ck_assert_int_eq(unet_forward(y2, m, x, t, 0, 0, 0, B), 0);
     omp_set_num_threads(saved);
     ck_assert_msg(!memcmp(y1, y2, nx * sizeof *y1), "the planned forward depends on the thread count");
     /* a training forward ignores the plan: the same bits as before it existed (dropout 0.1 off
      * with train = 1 is not comparable, so compare two train = 1 forwards of equal models) */
     memcpy(unet_params(m2), unet_params(m), np * sizeof(float));
-    ck_assert_int_eq(unet_forward(m, x, t, B, 1, 5, 7, y2), 0);
-    ck_assert_int_eq(unet_forward(m2, x, t, B, 1, 5, 7, y3), 0);
+    ck_assert_int_eq(unet_forward(y2, m, x, t, 1, 5, 7, B), 0);
+    ck_assert_int_eq(unet_forward(y3, m2, x, t, 1, 5, 7, B), 0);
     ck_assert(!memcmp(y2, y3, nx * sizeof *y2));
     /* change one conv filter (through the pointer, as an optimiser step does) */
     const unet_param *w = unet_find(m, "model/down_1/block_0/conv1/W");
     ck_assert_ptr_nonnull(w);
     float *p = unet_params(m);
     for (size_t j = 0; j < w->size; j += 7) p[w->offset + j] *= 1.5f;
-    ck_assert_int_eq(unet_forward(m, x, t, B, 0, 0, 0, y2), 0);
+    ck_assert_int_eq(unet_forward(y2, m, x, t, 0, 0, 0, B), 0);
     ck_assert(memcmp(y1, y2, nx * sizeof *y1)); /* the plan was rebuilt: the output moved */
     memcpy(unet_params(m2), unet_params(m), np * sizeof(float));
     ck_assert_int_eq(unet_prepare_inference(m2), 0);
-    ck_assert_int_eq(unet_forward(m2, x, t, B, 0, 0, 0, y3), 0);
+    ck_assert_int_eq(unet_forward(y3, m2, x, t, 0, 0, 0, B), 0);
     ck_assert_msg(!memcmp(y2, y3, nx * sizeof *y2), "a rebuilt plan differs from a fresh one");
     /* released: back to the unplanned forward, bit for bit */
     unet_release_inference(m);
     ck_assert_uint_eq(unet_inference_plan_bytes(m), 0);
-    ck_assert_int_eq(unet_forward(m, x, t, B, 0, 0, 0, y2), 0);
+    ck_assert_int_eq(unet_forward(y2, m, x, t, 0, 0, 0, B), 0);
     unet_release_inference(m2);
-    ck_assert_int_eq(unet_forward(m2, x, t, B, 0, 0, 0, y3), 0);
+    ck_assert_int_eq(unet_forward(y3, m2, x, t, 0, 0, 0, B), 0);
     ck_assert(!memcmp(y2, y3, nx * sizeof *y2));
     ck_assert_int_eq(unet_backward(m, y2), 0);
     free(x); free(y0); free(y1); free(y2); free(y3);
