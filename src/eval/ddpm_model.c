@@ -64,41 +64,67 @@ static void chunk_cb(void *user, int done, int total)
     if (c->pb) progress_update(c->pb, c->base + (int64_t)done * c->per, NULL);
 }
 
+int ddpm_generate_batch(ddpm_model *m, int n, uint64_t seed, int batch, int b, float *out, int record_every,
+                        float *record, void (*step_cb)(void *user, int done, int total), void *user)
+{
+    const int T = m->diff.T;
+    int K = p_sample_num_recorded(T - 1, record_every);
+    const int i0 = b * batch;
+    if (b < 0 || i0 >= n) return ddpm_error("ddpm_generate_batch: batch %d of %d samples in batches of %d", b, n, batch);
+    const int nb = n - i0 < batch ? n - i0 : batch;
+    float *rec = NULL;
+    if (record && K > 0) {
+        rec = ddpm_alloc((size_t)K * nb * m->D * sizeof(float));
+        if (!rec) return DDPM_ERR;
+    }
+    float *x = out + (size_t)i0 * m->D;
+    diffusion_sample_xT(x, nb, m->D, seed, (uint32_t)i0);
+    int k = 0;
+    if (p_sample_loop(&m->diff, ddpm_model_denoise, m, x, nb, m->H, m->W, m->C, T - 1, seed,
+                      (uint32_t)i0, rec ? record_every : 0, rec, &k, step_cb, user) != DDPM_OK) {
+        ddpm_free(rec);
+        return DDPM_ERR;
+    }
+    if (rec)
+        for (int r = 0; r < k; r++)
+            memcpy(record + ((size_t)r * n + i0) * m->D, rec + (size_t)r * nb * m->D, (size_t)nb * m->D * sizeof(float));
+    ddpm_free(rec);
+    return DDPM_OK;
+}
+
 int ddpm_generate(ddpm_model *m, int n, uint64_t seed, int batch, float *out, int record_every,
                   float *record, int *n_recorded, progress *pb)
 {
     if (batch <= 0) batch = m->max_batch;
     const int T = m->diff.T;
     int K = p_sample_num_recorded(T - 1, record_every);
-    float *rec = NULL;
-    if (record && K > 0) {
-        rec = ddpm_alloc((size_t)K * batch * m->D * sizeof(float));
-        if (!rec) return DDPM_ERR;
-    }
     int my0, my1;  /* under MPI: this rank's whole batches (dist/shard.h) */
     shard_batches(n, batch, &my0, &my1);
     for (int i0 = my0; i0 < my1; i0 += batch) {
         int nb = n - i0 < batch ? n - i0 : batch;
-        float *x = out + (size_t)i0 * m->D;
-        diffusion_sample_xT(x, nb, m->D, seed, (uint32_t)i0);
         chunk_progress cp = { pb, (int64_t)i0 * T, nb };
-        int k = 0;
-        if (p_sample_loop(&m->diff, ddpm_model_denoise, m, x, nb, m->H, m->W, m->C, T - 1, seed,
-                          (uint32_t)i0, rec ? record_every : 0, rec, &k, chunk_cb, &cp) != DDPM_OK) {
-            ddpm_free(rec);
-            return DDPM_ERR;
-        }
-        if (rec)
-            for (int r = 0; r < k; r++)
-                memcpy(record + ((size_t)r * n + i0) * m->D, rec + (size_t)r * nb * m->D, (size_t)nb * m->D * sizeof(float));
+        DDPM_TRY(ddpm_generate_batch(m, n, seed, batch, i0 / batch, out, record_every, record, chunk_cb, &cp));
     }
-    ddpm_free(rec);
     DDPM_TRY(shard_allgather_rows(out, n, batch, m->D * sizeof(float)));
     if (record && K > 0)
         for (int r = 0; r < K; r++)
             DDPM_TRY(shard_allgather_rows(record + (size_t)r * n * m->D, n, batch, m->D * sizeof(float)));
-    if (n_recorded) *n_recorded = rec ? K : 0;
+    if (n_recorded) *n_recorded = record ? K : 0;
     return DDPM_OK;
+}
+
+int ddpm_eval_bpd_batch(ddpm_model *m, const float *x0, int n, int batch, int b, uint64_t seed, double *total,
+                        double *prior, double *terms, double *mse, void (*step_cb)(void *user, int done, int total),
+                        void *user)
+{
+    const int T = m->diff.T;
+    const int i0 = b * batch;
+    if (b < 0 || i0 >= n) return ddpm_error("ddpm_eval_bpd_batch: batch %d of %d images in batches of %d", b, n, batch);
+    const int nb = n - i0 < batch ? n - i0 : batch;
+    return calc_bpd_loop(&m->diff, ddpm_model_denoise, m, x0 + (size_t)i0 * m->D, nb, m->H, m->W, m->C,
+                         seed, (uint32_t)i0, total ? total + i0 : NULL, prior ? prior + i0 : NULL,
+                         terms ? terms + (size_t)i0 * T : NULL, mse ? mse + (size_t)i0 * T : NULL,
+                         step_cb, user);
 }
 
 int ddpm_eval_bpd(ddpm_model *m, const float *x0, int n, int batch, uint64_t seed, double *total,
@@ -111,10 +137,7 @@ int ddpm_eval_bpd(ddpm_model *m, const float *x0, int n, int batch, uint64_t see
     for (int i0 = my0; i0 < my1; i0 += batch) {
         int nb = n - i0 < batch ? n - i0 : batch;
         chunk_progress cp = { pb, (int64_t)i0 * T, nb };
-        DDPM_TRY(calc_bpd_loop(&m->diff, ddpm_model_denoise, m, x0 + (size_t)i0 * m->D, nb, m->H, m->W, m->C,
-                               seed, (uint32_t)i0, total ? total + i0 : NULL, prior ? prior + i0 : NULL,
-                               terms ? terms + (size_t)i0 * T : NULL, mse ? mse + (size_t)i0 * T : NULL,
-                               chunk_cb, &cp));
+        DDPM_TRY(ddpm_eval_bpd_batch(m, x0, n, batch, i0 / batch, seed, total, prior, terms, mse, chunk_cb, &cp));
     }
     if (total) DDPM_TRY(shard_allgather_rows(total, n, batch, sizeof(double)));
     if (prior) DDPM_TRY(shard_allgather_rows(prior, n, batch, sizeof(double)));

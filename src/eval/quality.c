@@ -5,6 +5,7 @@
 #include "data/dataset.h"
 #include "dist/dist.h"
 #include "dist/shard.h"
+#include "eval/partial.h"
 #include "io/filekind.h"
 #include "io/h5io.h"
 #include "metrics/classifier.h"
@@ -121,6 +122,43 @@ static int features_chunked(quality_extractor *e, const uint8_t *images, int n, 
     return DDPM_OK;
 }
 
+typedef struct {
+    quality_extractor *e;
+    const dataset *ds;
+    float *feats;
+} feature_job;
+
+static int feature_batch(void *user, int b, int i0, int nb, void (*step)(void *, int, int), void *step_user)
+{
+    (void)b;
+    (void)step;
+    (void)step_user;
+    feature_job *j = user;
+    const size_t per = (size_t)j->ds->H * j->ds->W * j->ds->C;
+    return quality_features(j->e, j->ds->pixels + (size_t)i0 * per, nb, j->ds->H, j->ds->W, j->ds->C,
+                            j->feats + (size_t)i0 * j->e->D, NULL);
+}
+
+/* Features of the reference images, batch by batch into PATH.tmp (eval/partial.h), so a kill
+ * during a long extraction (60k images through Inception) keeps the finished batches; the same
+ * file then receives the statistics (stats_save) and is renamed to PATH. */
+static int reference_features(quality_extractor *e, const dataset *ds, const char *path, const char *want, float *feats)
+{
+    const int chunk = 500;
+    char key[512];
+    snprintf(key, sizeof key, "reference features %s batch=%d", want, chunk);
+    hid_t f = dist_rank() == 0 ? partial_file_open(path, key) : H5I_INVALID_HID;
+    partial_dset d = { "features", PARTIAL_F32, 0, 1, { (hsize_t)e->D }, feats };
+    partial_set ps;
+    feature_job job = { e, ds, feats };
+    int rc = partial_begin(&ps, f, path, "batches_done", ds->N, chunk, &d, 1);
+    if (rc == DDPM_OK) rc = partial_run(&ps, "  reference features", 1, feature_batch, &job);
+    if (rc == DDPM_OK) rc = partial_share(&ps);
+    partial_free(&ps);
+    if (f >= 0 && h5io_close(f) != DDPM_OK) rc = DDPM_ERR;
+    return rc;
+}
+
 /* The reference description without its "weights=..." word (a retrained extractor's stale cache). */
 static const char *without_weights(const char *ref, char *buf, size_t n)
 {
@@ -200,7 +238,7 @@ int quality_reference_stats(quality_extractor *e, const quality_result *info, co
     *mu = ddpm_alloc((size_t)e->D * sizeof(double));
     *sigma = ddpm_alloc((size_t)e->D * e->D * sizeof(double));
     int rc = (!feats || !*mu || !*sigma) ? DDPM_ERR : DDPM_OK;
-    if (rc == DDPM_OK) rc = features_chunked(e, ds.pixels, ds.N, ds.H, ds.W, ds.C, feats, NULL, "  reference features");
+    if (rc == DDPM_OK) rc = reference_features(e, &ds, path, want, feats);
     if (rc == DDPM_OK) rc = feature_stats(feats, ds.N, e->D, *mu, *sigma);
     if (rc == DDPM_OK && root) rc = stats_save(path, *mu, *sigma, e->D, info->extractor, want);
     *D = e->D;
