@@ -154,9 +154,9 @@ int partial_begin(partial_set *p, hid_t loc, const char *label, const char *done
                   partial_dset *d, int nd)
 {
     memset(p, 0, sizeof *p);
-    p->loc = dist_rank() == 0 ? loc : H5I_INVALID_HID;
+    p->loc = dist_rank() == 0 && done_name ? loc : H5I_INVALID_HID;
     snprintf(p->label, sizeof p->label, "%s", label);
-    snprintf(p->done_name, sizeof p->done_name, "%s", done_name);
+    snprintf(p->done_name, sizeof p->done_name, "%s", done_name ? done_name : "");
     if (n < 1 || batch < 1) return ddpm_error("%s: %d rows in batches of %d", label, n, batch);
     p->n = n;
     p->batch = batch;
@@ -167,7 +167,8 @@ int partial_begin(partial_set *p, hid_t loc, const char *label, const char *done
     if (!p->done) return DDPM_ERR;
     int st[2] = { DDPM_OK, 0 };  /* status of rank 0, fresh */
     if (dist_rank() == 0) {
-        if (loc < 0) st[0] = DDPM_ERR;  /* the file's own error stands */
+        if (!done_name) st[1] = 1;      /* in memory only */
+        else if (loc < 0) st[0] = DDPM_ERR;  /* the file's own error stands */
         else if (!read_existing(p)) {
             st[1] = 1;
             st[0] = create_fresh(p);

@@ -61,7 +61,8 @@ typedef int (*partial_compute_fn)(void *user, int b, int i0, int nb, void (*step
  * datasets d[0..nd) (the array must outlive the set), bookkeeping at done_name. Existing
  * datasets of the same shapes with a bookkeeping record of the same n and batch are kept and
  * their finished rows read into the buffers; anything else there is replaced. label names the
- * file in messages. */
+ * file in messages. done_name NULL: no file (the rounds, the gather to rank 0 and the progress
+ * only). */
 int partial_begin(partial_set *p, hid_t loc, const char *label, const char *done_name, int n, int batch,
                   partial_dset *d, int nd);
 /* 1 when every batch is finished (same on every rank). */
