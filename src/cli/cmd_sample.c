@@ -6,6 +6,8 @@
 #include "data/dataset.h"
 #include "dist/dist.h"
 #include "eval/ddpm_model.h"
+#include "eval/partial.h"
+#include "eval/resumable.h"
 #include "image/png_io.h"
 #include "io/h5io.h"
 #include "io/provenance.h"
@@ -67,29 +69,37 @@ int cmd_sample(int argc, char **argv)
     float *rec = K > 0 ? ddpm_alloc((size_t)K * n * m.D * sizeof(float)) : NULL;
     uint8_t *u8 = ddpm_alloc((size_t)n * m.D);
     rc = !x || !u8 || (K > 0 && !rec);
-    progress pb;
-    progress_begin(&pb, "sample", (int64_t)n * m.diff.T, 0);
-    int nrec = 0;
-    if (!rc) rc = ddpm_generate(&m, (int)n, (uint64_t)seed, (int)batch, x, (int)every, rec, &nrec, &pb) != DDPM_OK;
-    if (!rc) progress_end(&pb, NULL);
     const char *outp = cli_get(&a, "out"), *png = cli_get(&a, "png");
-    if (!rc) images_to_uint8(u8, x, (size_t)n * m.D);
-    if (!rc && dist_rank() == 0) { /* under MPI rank 0 writes the one output file */
-        hid_t o = h5io_create_tmp(outp);
-        hsize_t d[4] = { (hsize_t)n, (hsize_t)m.H, (hsize_t)m.W, (hsize_t)m.C };
-        rc = o < 0 || h5io_write_u8(o, "samples", u8, 4, d) != DDPM_OK || h5io_write_f32(o, "x", x, 4, d) != DDPM_OK ||
-             h5io_attr_str(o, ".", "ckpt", cli_get(&a, "ckpt")) != DDPM_OK ||
-             h5io_attr_str(o, ".", "weights", cli_flag(&a, "raw") ? "model" : "ema") != DDPM_OK ||
+    const char *which = cli_flag(&a, "raw") ? "model" : "ema";
+    /* Finished batches survive a kill in OUT.tmp (eval/partial.h); the key is all the result depends on. */
+    char key[512];
+    resumable_weights_key(&m, &c, which, key, sizeof key);
+    size_t kl = strlen(key);
+    snprintf(key + kl, sizeof key - kl, " sample n=%lld seed=%lld batch=%lld record_every=%lld", n, seed, batch, every);
+    hid_t o = H5I_INVALID_HID;
+    if (!rc && dist_rank() == 0) o = partial_file_open(outp, key); /* rank 0 owns the one output file */
+    resumable_sample_job job = { &m, (int)n, (uint64_t)seed, (int)batch, x, (int)every, rec, u8 };
+    partial_dset ds[3] = {
+        { "samples", PARTIAL_U8, 0, 3, { (hsize_t)m.H, (hsize_t)m.W, (hsize_t)m.C }, u8 },
+        { "x", PARTIAL_F32, 0, 3, { (hsize_t)m.H, (hsize_t)m.W, (hsize_t)m.C }, x },
+        { "pred_xstart", PARTIAL_F32, K, 3, { (hsize_t)m.H, (hsize_t)m.W, (hsize_t)m.C }, rec },
+    };
+    partial_set ps = { 0 };
+    if (!rc) rc = partial_begin(&ps, o, outp, "batches_done", (int)n, (int)batch, ds, K > 0 ? 3 : 2) != DDPM_OK;
+    if (!rc) rc = partial_run(&ps, "sample", m.diff.T, resumable_sample_batch, &job) != DDPM_OK;
+    if (!rc && dist_rank() == 0) {
+        rc = h5io_attr_str(o, ".", "ckpt", cli_get(&a, "ckpt")) != DDPM_OK ||
+             h5io_attr_str(o, ".", "weights", which) != DDPM_OK ||
              h5io_attr_i64(o, ".", "seed", seed) != DDPM_OK || write_config_attrs(o, "config", &c) != DDPM_OK ||
              write_provenance(o, "provenance", &c, argc, argv) != DDPM_OK;
-        if (!rc && nrec > 0) {
-            hsize_t dr[5] = { (hsize_t)nrec, (hsize_t)n, (hsize_t)m.H, (hsize_t)m.W, (hsize_t)m.C };
-            rc = h5io_write_f32(o, "pred_xstart", rec, 5, dr) != DDPM_OK ||
-                 h5io_attr_i64(o, "pred_xstart", "record_every", every) != DDPM_OK;
-        }
-        if (!rc) rc = h5io_commit(o, outp) != DDPM_OK;
-        else h5io_abandon(o, outp);
+        if (!rc && K > 0) rc = h5io_attr_i64(o, "pred_xstart", "record_every", every) != DDPM_OK;
+        if (!rc) rc = partial_finish(&ps) != DDPM_OK;
+        if (!rc) rc = partial_file_commit(o, outp) != DDPM_OK;
+        else h5io_close(o); /* the finished batches stay in OUT.tmp for the rerun */
+    } else if (o >= 0) {
+        h5io_close(o);
     }
+    partial_free(&ps);
     if (!rc && png && dist_rank() == 0) {
         char cap[1200];
         int64_t step = -1;
@@ -140,46 +150,57 @@ int cmd_bpd(int argc, char **argv)
     ddpm_model m;
     ddpm_config c;
     if ((rc = open_model(&a, &m, (int)(batch < n ? batch : n), &c))) return rc;
-    dataset ds;
-    if (dataset_load_n(&ds, &c, split && !strcmp(split, "train"), (int)n) != DDPM_OK) {
+    dataset ds_img;
+    if (dataset_load_n(&ds_img, &c, split && !strcmp(split, "train"), (int)n) != DDPM_OK) {
         ddpm_model_close(&m);
         return cli_fail(&a);
     }
-    if (ds.N < n) {
+    if (ds_img.N < n) {
         fprintf(stderr, "ddpm bpd: --n %lld but the %s split of %s has %d images; using all %d\n", n,
-                split ? split : "test", dataset_name(c.dataset), ds.N, ds.N);
-        n = ds.N;
+                split ? split : "test", dataset_name(c.dataset), ds_img.N, ds_img.N);
+        n = ds_img.N;
     }
     const int T = m.diff.T;
     float *x = ddpm_alloc((size_t)n * m.D * sizeof(float));
     double *total = ddpm_alloc((size_t)n * sizeof(double)), *prior = ddpm_alloc((size_t)n * sizeof(double));
     double *terms = ddpm_alloc((size_t)n * T * sizeof(double)), *mse = ddpm_alloc((size_t)n * T * sizeof(double));
     rc = !x || !total || !prior || !terms || !mse;
-    progress pb;
-    progress_begin(&pb, "bpd", (int64_t)n * T, 0);
+    const char *outp = cli_get(&a, "out"), *which = cli_flag(&a, "raw") ? "model" : "ema";
+    char key[512];
+    resumable_weights_key(&m, &c, which, key, sizeof key);
+    size_t kl = strlen(key);
+    snprintf(key + kl, sizeof key - kl, " bpd n=%lld split=%s seed=%lld batch=%lld dataset=%s", n,
+             split ? split : "test", seed, batch, dataset_name(c.dataset));
+    hid_t o = H5I_INVALID_HID;
+    if (!rc && dist_rank() == 0) o = partial_file_open(outp, key); /* rank 0 owns the one output file */
+    resumable_bpd_job job = { &m, x, (int)n, (int)batch, (uint64_t)seed, total, prior, terms, mse };
+    partial_dset ds[4] = { { "total_bpd", PARTIAL_F64, 0, 0, { 0 }, total },
+                           { "prior_bpd", PARTIAL_F64, 0, 0, { 0 }, prior },
+                           { "terms_bpd", PARTIAL_F64, 0, 1, { (hsize_t)T }, terms },
+                           { "mse", PARTIAL_F64, 0, 1, { (hsize_t)T }, mse } };
+    partial_set ps = { 0 };
     if (!rc) {
-        dataset_get_range(&ds, 0, (int)n, x);
-        rc = ddpm_eval_bpd(&m, x, (int)n, (int)batch, (uint64_t)seed, total, prior, terms, mse, &pb) != DDPM_OK;
+        dataset_get_range(&ds_img, 0, (int)n, x);
+        rc = partial_begin(&ps, o, outp, "batches_done", (int)n, (int)batch, ds, 4) != DDPM_OK;
     }
+    if (!rc) rc = partial_run(&ps, "bpd", T, resumable_bpd_batch, &job) != DDPM_OK;
     double mean = 0;
     for (int i = 0; !rc && i < n; i++) mean += total[i] / (double)n;
-    if (!rc) progress_end(&pb, NULL);
-    if (!rc && dist_rank() == 0) { /* under MPI rank 0 writes the one output file */
-        const char *outp = cli_get(&a, "out");
-        hid_t o = h5io_create_tmp(outp);
-        hsize_t d1[1] = { (hsize_t)n }, d2[2] = { (hsize_t)n, (hsize_t)T };
-        rc = o < 0 || h5io_write_f64(o, "total_bpd", total, 1, d1) || h5io_write_f64(o, "prior_bpd", prior, 1, d1) ||
-             h5io_write_f64(o, "terms_bpd", terms, 2, d2) || h5io_write_f64(o, "mse", mse, 2, d2) ||
-             h5io_attr_f64(o, ".", "mean_bpd", mean) || h5io_attr_str(o, ".", "split", split ? split : "test") ||
-             h5io_attr_str(o, ".", "weights", cli_flag(&a, "raw") ? "model" : "ema") ||
+    if (!rc && dist_rank() == 0) {
+        rc = h5io_attr_f64(o, ".", "mean_bpd", mean) || h5io_attr_str(o, ".", "split", split ? split : "test") ||
+             h5io_attr_str(o, ".", "weights", which) ||
              write_config_attrs(o, "config", &c) || write_provenance(o, "provenance", &c, argc, argv);
-        if (!rc) rc = h5io_commit(o, outp) != DDPM_OK;
-        else h5io_abandon(o, outp);
+        if (!rc) rc = partial_finish(&ps) != DDPM_OK;
+        if (!rc) rc = partial_file_commit(o, outp) != DDPM_OK;
+        else h5io_close(o); /* the finished batches stay in OUT.tmp for the rerun */
         if (!rc) printf("bpd: %.4f bits/dim over %lld %s images; wrote %s\n", mean, n, split ? split : "test", outp);
+    } else if (o >= 0) {
+        h5io_close(o);
     }
+    partial_free(&ps);
     if (rc) cli_fail(&a);
     ddpm_free(x); ddpm_free(total); ddpm_free(prior); ddpm_free(terms); ddpm_free(mse);
-    dataset_free(&ds);
+    dataset_free(&ds_img);
     ddpm_model_close(&m);
     return rc;
 }

@@ -18,6 +18,8 @@ typedef struct {
     int max_batch;
     int H, W, C, Cout;
     size_t D;             /* H*W*C */
+    diffusion_workspace *ws;  /* the sampling/likelihood loops' workspace, for batches up to ws_batch */
+    int ws_batch;
 } ddpm_model;
 
 /* cfg: the effective config (the checkpoint's, possibly with overrides that do not change the
@@ -36,5 +38,16 @@ int ddpm_generate(ddpm_model *m, int n, uint64_t seed, int batch, float *out, in
  * terms (n,T), mse (n,T); any output may be NULL. Example i uses RNG index i. */
 int ddpm_eval_bpd(ddpm_model *m, const float *x0, int n, int batch, uint64_t seed, double *total,
                   double *prior, double *terms, double *mse, progress *pb);
+
+/* One batch of the above, on this process only (no collective): batch b covers examples
+ * [b*batch, min(n, (b+1)*batch)), whose rows of the full-size outputs (out, record (k, n, ...),
+ * total, prior, terms, mse) it writes, with exactly the bits the whole call gives them. The
+ * resumable outputs (eval/partial.h) drive these. step_cb(user, done, total) after every
+ * diffusion step of the batch, may be NULL. */
+int ddpm_generate_batch(ddpm_model *m, int n, uint64_t seed, int batch, int b, float *out, int record_every,
+                        float *record, void (*step_cb)(void *user, int done, int total), void *user);
+int ddpm_eval_bpd_batch(ddpm_model *m, const float *x0, int n, int batch, int b, uint64_t seed, double *total,
+                        double *prior, double *terms, double *mse, void (*step_cb)(void *user, int done, int total),
+                        void *user);
 
 #endif

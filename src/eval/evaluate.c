@@ -5,6 +5,8 @@
 #include "core/progress.h"
 #include "data/dataset.h"
 #include "eval/ddpm_model.h"
+#include "eval/partial.h"
+#include "eval/resumable.h"
 #include "image/png_io.h"
 #include "io/h5io.h"
 
@@ -57,31 +59,41 @@ static int bpd_piece(cache *c, ddpm_model *m, const ddpm_config *cfg, int train_
     double *total = ddpm_alloc((size_t)n * sizeof(double)), *prior = ddpm_alloc((size_t)n * sizeof(double));
     double *terms = ddpm_alloc((size_t)n * T * sizeof(double)), *mse = ddpm_alloc((size_t)n * T * sizeof(double));
     int rc = (!x || !total || !prior || !terms || !mse) ? DDPM_ERR : DDPM_OK;
-    progress pb;
-    char label[64];
+    char label[64], where[800], nm[5][64];
     snprintf(label, sizeof label, "  nll %s", train_split ? "train" : "test");
-    progress_begin(&pb, label, (int64_t)n * T, 0);
-    if (rc == DDPM_OK) {
-        dataset_get_range(&ds, 0, n, x);
-        rc = mpi_launcher() ? mpi_launch_bpd(c->ckpt, cfg, train_split, n, batch, cfg->seed, T, total, prior, terms, mse)
-                            : ddpm_eval_bpd(m, x, n, batch, cfg->seed, total, prior, terms, mse, &pb);
-    }
-    if (rc == DDPM_OK) {
-        progress_end(&pb, NULL);
-        double mean = 0;
-        for (int i = 0; i < n; i++) mean += total[i];
-        mean /= n;
+    snprintf(where, sizeof where, "%s (%s)", c->path, g);
+    snprintf(nm[0], 64, "%s/total_bpd", g);
+    snprintf(nm[1], 64, "%s/prior_bpd", g);
+    snprintf(nm[2], 64, "%s/terms_bpd", g);
+    snprintf(nm[3], 64, "%s/mse", g);
+    snprintf(nm[4], 64, "%s/batches_done", g);
+    if (rc == DDPM_OK) dataset_get_range(&ds, 0, n, x);
+    if (rc == DDPM_OK && mpi_launcher()) { /* `ddpm-mpi bpd` keeps its own finished batches */
+        rc = mpi_launch_bpd(c->ckpt, cfg, train_split, n, batch, cfg->seed, T, total, prior, terms, mse);
         hsize_t d1[1] = { (hsize_t)n }, d2[2] = { (hsize_t)n, (hsize_t)T };
-        char nm[4][64];
-        snprintf(nm[0], 64, "%s/total_bpd", g);
-        snprintf(nm[1], 64, "%s/prior_bpd", g);
-        snprintf(nm[2], 64, "%s/terms_bpd", g);
-        snprintf(nm[3], 64, "%s/mse", g);
-        rc = h5io_write_f64(c->f, nm[1], prior, 1, d1);
+        if (rc == DDPM_OK) rc = h5io_write_f64(c->f, nm[1], prior, 1, d1);
         if (rc == DDPM_OK) rc = h5io_write_f64(c->f, nm[2], terms, 2, d2);
         if (rc == DDPM_OK) rc = h5io_write_f64(c->f, nm[3], mse, 2, d2);
         if (rc == DDPM_OK) rc = h5io_write_f64(c->f, nm[0], total, 1, d1);
-        if (rc == DDPM_OK) rc = h5io_attr_f64(c->f, g, "mean_bpd", mean);
+        if (rc == DDPM_OK && h5io_exists(c->f, nm[4]) && H5Ldelete(c->f, nm[4], H5P_DEFAULT) < 0)
+            rc = ddpm_error("%s: cannot remove %s", c->path, nm[4]); /* an in-process run's record */
+    } else if (rc == DDPM_OK) { /* finished batches kept in the cache (eval/partial.h): a rerun continues */
+        resumable_bpd_job job = { m, x, n, batch, cfg->seed, total, prior, terms, mse };
+        partial_dset ds4[4] = { { nm[0], PARTIAL_F64, 0, 0, { 0 }, total },
+                                { nm[1], PARTIAL_F64, 0, 0, { 0 }, prior },
+                                { nm[2], PARTIAL_F64, 0, 1, { (hsize_t)T }, terms },
+                                { nm[3], PARTIAL_F64, 0, 1, { (hsize_t)T }, mse } };
+        partial_set ps;
+        rc = partial_begin(&ps, c->f, where, nm[4], n, batch, ds4, 4);
+        if (rc == DDPM_OK) rc = partial_run(&ps, label, T, resumable_bpd_batch, &job);
+        if (rc == DDPM_OK) rc = partial_finish(&ps);
+        partial_free(&ps);
+    }
+    if (rc == DDPM_OK) {
+        double mean = 0;
+        for (int i = 0; i < n; i++) mean += total[i];
+        mean /= n;
+        rc = h5io_attr_f64(c->f, g, "mean_bpd", mean);
         if (rc == DDPM_OK) rc = h5io_attr_str(c->f, g, "revision", DDPM_GIT_REV); /* the code that computed it */
         if (rc == DDPM_OK && H5Fflush(c->f, H5F_SCOPE_GLOBAL) < 0) rc = ddpm_error("%s: flush failed", c->path);
         *mean_out = mean;
@@ -94,7 +106,8 @@ static int bpd_piece(cache *c, ddpm_model *m, const ddpm_config *cfg, int train_
 static int samples_piece(cache *c, ddpm_model *m, const ddpm_config *cfg, int n, int batch, uint8_t **out)
 {
     hsize_t d[4] = { (hsize_t)n, (hsize_t)m->H, (hsize_t)m->W, (hsize_t)m->C };
-    if (h5io_exists(c->f, "samples")) {
+    /* whole when no bookkeeping record is left beside it (eval/partial.h) */
+    if (h5io_exists(c->f, "samples") && !h5io_exists(c->f, "samples_batches_done")) {
         int rank;
         hsize_t dd[H5IO_MAX_RANK];
         if (h5io_read_u8(c->f, "samples", out, &rank, dd) == DDPM_OK && rank == 4 && dd[0] == d[0]) return DDPM_OK;
@@ -103,15 +116,28 @@ static int samples_piece(cache *c, ddpm_model *m, const ddpm_config *cfg, int n,
     float *x = ddpm_alloc((size_t)n * m->D * sizeof(float));
     *out = ddpm_alloc((size_t)n * m->D);
     if (!x || !*out) { ddpm_free(x); return DDPM_ERR; }
-    progress pb;
-    progress_begin(&pb, "  sample", (int64_t)n * m->diff.T, 0);
-    int rc = mpi_launcher() ? mpi_launch_sample(c->ckpt, n, 1000 + cfg->seed, batch, x, (size_t)n * m->D)
-                            : ddpm_generate(m, n, 1000 + cfg->seed, batch, x, 0, NULL, NULL, &pb);
+    const uint64_t seed = 1000 + cfg->seed;
+    int rc;
+    if (mpi_launcher()) { /* `ddpm-mpi sample` keeps its own finished batches */
+        rc = mpi_launch_sample(c->ckpt, n, seed, batch, x, (size_t)n * m->D);
+        if (rc == DDPM_OK) images_to_uint8(*out, x, (size_t)n * m->D);
+        if (rc == DDPM_OK) rc = h5io_write_u8(c->f, "samples", *out, 4, d);
+        if (rc == DDPM_OK && h5io_exists(c->f, "samples_batches_done") &&
+            H5Ldelete(c->f, "samples_batches_done", H5P_DEFAULT) < 0)
+            rc = ddpm_error("%s: cannot remove samples_batches_done", c->path); /* an in-process run's record */
+    } else {
+        char where[800];
+        snprintf(where, sizeof where, "%s (samples)", c->path);
+        resumable_sample_job job = { m, n, seed, batch, x, 0, NULL, *out };
+        partial_dset ds = { "samples", PARTIAL_U8, 0, 3, { d[1], d[2], d[3] }, *out };
+        partial_set ps;
+        rc = partial_begin(&ps, c->f, where, "samples_batches_done", n, batch, &ds, 1);
+        if (rc == DDPM_OK) rc = partial_run(&ps, "  sample", m->diff.T, resumable_sample_batch, &job);
+        if (rc == DDPM_OK) rc = partial_finish(&ps);
+        partial_free(&ps);
+    }
     if (rc == DDPM_OK) {
-        progress_end(&pb, NULL);
-        images_to_uint8(*out, x, (size_t)n * m->D);
-        rc = h5io_write_u8(c->f, "samples", *out, 4, d);
-        if (rc == DDPM_OK) rc = h5io_attr_i64(c->f, "samples", "seed", (int64_t)(1000 + cfg->seed));
+        rc = h5io_attr_i64(c->f, "samples", "seed", (int64_t)seed);
         if (rc == DDPM_OK) rc = h5io_attr_str(c->f, "samples", "revision", DDPM_GIT_REV);
         if (rc == DDPM_OK && H5Fflush(c->f, H5F_SCOPE_GLOBAL) < 0) rc = ddpm_error("%s: flush failed", c->path);
     }

@@ -4,7 +4,7 @@
 #include "core/progress.h"
 #include "data/dataset.h"
 #include "dist/dist.h"
-#include "dist/shard.h"
+#include "eval/partial.h"
 #include "features/classifier.h"
 #include "features/fid.h"
 #include "features/inception.h"
@@ -99,26 +99,61 @@ int quality_features(quality_extractor *e, const uint8_t *images, int n, int H, 
     return inception_forward(e->inc, feats, logits, images, n, H, W, C);
 }
 
-/* Features of images in chunks (bounded memory, progress). */
+typedef struct {
+    quality_extractor *e;
+    const uint8_t *images;
+    int H, W, C;
+    float *feats, *logits;
+} feature_job;
+
+static int feature_batch(void *user, int b, int i0, int nb, void (*step)(void *, int, int), void *step_user)
+{
+    (void)b;
+    (void)step;
+    (void)step_user;
+    feature_job *j = user;
+    const size_t per = (size_t)j->H * j->W * j->C;
+    return quality_features(j->e, j->images + (size_t)i0 * per, nb, j->H, j->W, j->C,
+                            j->feats ? j->feats + (size_t)i0 * j->e->D : NULL,
+                            j->logits ? j->logits + (size_t)i0 * j->e->K : NULL);
+}
+
+/* Features of images in chunks of 500 (bounded memory; under MPI dealt over the ranks, rank 0
+ * reporting the job's progress, and every rank gets all rows). */
 static int features_chunked(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C,
                             float *feats, float *logits, const char *label)
 {
+    partial_dset d[2];
+    int nd = 0;
+    if (feats) d[nd++] = (partial_dset){ "features", PARTIAL_F32, 0, 1, { (hsize_t)e->D }, feats };
+    if (logits) d[nd++] = (partial_dset){ "logits", PARTIAL_F32, 0, 1, { (hsize_t)e->K }, logits };
+    feature_job job = { e, images, H, W, C, feats, logits };
+    partial_set ps;
+    int rc = partial_begin(&ps, H5I_INVALID_HID, label, NULL, n, 500, d, nd);
+    if (rc == DDPM_OK) rc = partial_run(&ps, label, 1, feature_batch, &job);
+    if (rc == DDPM_OK) rc = partial_share(&ps);
+    partial_free(&ps);
+    return rc;
+}
+
+/* Features of the reference images, batch by batch into PATH.tmp (eval/partial.h), so a kill
+ * during a long extraction (60k images through Inception) keeps the finished batches; the same
+ * file then receives the statistics (stats_save) and is renamed to PATH. */
+static int reference_features(quality_extractor *e, const dataset *ds, const char *path, const char *want, float *feats)
+{
     const int chunk = 500;
-    const size_t per = (size_t)H * W * C;
-    progress pb;
-    progress_begin(&pb, label, n, 0);
-    int my0, my1;  /* under MPI: this rank's whole chunks, then everyone gets all rows */
-    shard_batches(n, chunk, &my0, &my1);
-    for (int i = my0; i < my1; i += chunk) {
-        int k = n - i < chunk ? n - i : chunk;
-        DDPM_TRY(quality_features(e, images + (size_t)i * per, k, H, W, C, feats ? feats + (size_t)i * e->D : NULL,
-                                  logits ? logits + (size_t)i * e->K : NULL));
-        progress_update(&pb, i + k, NULL);
-    }
-    progress_end(&pb, NULL);
-    if (feats) DDPM_TRY(shard_allgather_rows(feats, n, chunk, (size_t)e->D * sizeof(float)));
-    if (logits) DDPM_TRY(shard_allgather_rows(logits, n, chunk, (size_t)e->K * sizeof(float)));
-    return DDPM_OK;
+    char key[512];
+    snprintf(key, sizeof key, "reference features %s batch=%d", want, chunk);
+    hid_t f = dist_rank() == 0 ? partial_file_open(path, key) : H5I_INVALID_HID;
+    partial_dset d = { "features", PARTIAL_F32, 0, 1, { (hsize_t)e->D }, feats };
+    partial_set ps;
+    feature_job job = { e, ds->pixels, ds->H, ds->W, ds->C, feats, NULL };
+    int rc = partial_begin(&ps, f, path, "batches_done", ds->N, chunk, &d, 1);
+    if (rc == DDPM_OK) rc = partial_run(&ps, "  reference features", 1, feature_batch, &job);
+    if (rc == DDPM_OK) rc = partial_share(&ps);
+    partial_free(&ps);
+    if (f >= 0 && h5io_close(f) != DDPM_OK) rc = DDPM_ERR;
+    return rc;
 }
 
 /* The reference description without its "weights=..." word (a retrained extractor's stale cache). */
@@ -200,7 +235,7 @@ int quality_reference_stats(quality_extractor *e, const quality_result *info, co
     *mu = ddpm_alloc((size_t)e->D * sizeof(double));
     *sigma = ddpm_alloc((size_t)e->D * e->D * sizeof(double));
     int rc = (!feats || !*mu || !*sigma) ? DDPM_ERR : DDPM_OK;
-    if (rc == DDPM_OK) rc = features_chunked(e, ds.pixels, ds.N, ds.H, ds.W, ds.C, feats, NULL, "  reference features");
+    if (rc == DDPM_OK) rc = reference_features(e, &ds, path, want, feats);
     if (rc == DDPM_OK) rc = feature_stats(feats, ds.N, e->D, *mu, *sigma);
     if (rc == DDPM_OK && root) rc = stats_save(path, *mu, *sigma, e->D, info->extractor, want);
     *D = e->D;
