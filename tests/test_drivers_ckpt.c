@@ -135,11 +135,13 @@ static int64_t attr_i64(hid_t f, const char *g, const char *name)
 }
 
 /* Table 1 of a converted model: one row with the counts, beside the paper's L_simple row. */
+static char g_last_out[65536];
+
 static double check_table1(const char *ckpt, const char *extra)
 {
-    char out[65536], args[2400], dir[1400], csv[8192], md[16384];
+    char *out = g_last_out, args[2400], dir[1400], csv[8192], md[16384];
     snprintf(args, sizeof args, "--ckpt '%s' --set data_dir='%s' " SMALL " %s", ckpt, g_png, extra);
-    ck_assert_msg(driver("exp_table1", args, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(driver("exp_table1", args, out, sizeof g_last_out) == 0, "%s", out);
     ck_assert_msg(!strstr(out, "training in"), "trained with --ckpt:\n%s", out);
     ck_assert_msg(strstr(out, "cost of this evaluation") && strstr(out, "images/s") && strstr(out, "measured now"), "%s", out);
     ck_assert_msg(strstr(out, "IS 9.46±0.11  FID 3.17  NLL test ≤3.75 (train 3.72)"), "paper's row not printed:\n%s", out);
@@ -322,6 +324,8 @@ START_TEST(table1_under_mpirun_np2)
              "OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_base_warn_component_unused=0 OPENBLAS_NUM_THREADS=1 "
              "DDPM_BIN='%s' DDPM_MPIRUN='timeout -k 5 120 mpirun --timeout 110 --bind-to none -np 2'", env, bin());
     const double mpi = check_table1(ck, "");
+    ck_assert_msg(strstr(g_last_out, "mpirun --timeout 110 --bind-to none -np 2") && strstr(g_last_out, "ddpm-mpi' bpd") &&
+                  strstr(g_last_out, "ddpm-mpi' sample"), "the MPI route was not taken:\n%s", g_last_out);
     snprintf(g_env, sizeof g_env, "%s", env);
     ck_assert_msg(fabs(mpi - serial) <= 1e-12 * fabs(serial), "mpirun -np 2 NLL %.17g vs serial %.17g", mpi, serial);
     teardown();
