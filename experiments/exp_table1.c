@@ -132,7 +132,7 @@ int main(int argc, char **argv)
     driver_fd_note(&a, fdn, fdnote, sizeof fdnote);
     fprintf(md, "# Table 1 — tier `%s`%s%s\n\nOurs: %s / %s of %d samples (extractor: %s; %s reference: %s); NLL bound in "
                 "bits/dim with all T terms on the first %d test (%d train) images. Paper: CIFAR-10, 50,000 samples, "
-                "FID against the training set, NLL on the 10,000 test images (train: 50,000).\n\n",
+                "FID against the training set statistics, NLL on the test set (and the training set).\n\n",
             a.tier.name, a.ckpt ? ", given model " : "", a.ckpt ? ckpt_label : "", isn, fdn, a.req.samples_n, ext, fdn,
             ref, a.req.bpd_n, a.req.bpd_train_n);
     if (fdnote[0]) fprintf(md, "**%s.**\n\n", fdnote);

@@ -197,7 +197,12 @@ int driver_ckpt_variant(driver_args *a, variant_result *r, ddpm_config *cfg)
     r->outcome = TRAIN_FINISHED;
     config_variant_name(cfg, r->variant, sizeof r->variant);
     snprintf(r->ckpt, sizeof r->ckpt, "%s", a->ckpt);
-    snprintf(r->run_dir, sizeof r->run_dir, "%s/ckpt-%s", a->tier.runs_dir, a->ckpt_id);
+    /* One cache per request (config, counts): Table 3's samples-only request does not replace the
+     * cache Tables 1, 2 and 4 share. */
+    char hex[17];
+    config_hash(cfg, hex);
+    snprintf(r->run_dir, sizeof r->run_dir, "%s/ckpt-%s/%.8s-s%d-nll%d-%d", a->tier.runs_dir, a->ckpt_id, hex,
+             a->req.samples_n, a->req.bpd_n, a->req.bpd_train_n);
     int64_t step = -1;
     if (checkpoint_read_step(a->ckpt, &step) != DDPM_OK) ddpm_clear_error();
     r->steps = step;
@@ -206,13 +211,12 @@ int driver_ckpt_variant(driver_args *a, variant_result *r, ddpm_config *cfg)
     if (!a->req.ref_given) {
         /* The reference statistics of this model's data set (its own file: a checkpoint's data set
          * need not be the tier's). */
-        char text[1400], hex[9];
+        char text[1400];
         snprintf(text, sizeof text, "%s|%s|%d", dataset_name(cfg->dataset), config_data_dir(cfg), cfg->image_size);
         uint64_t h = 1469598103934665603ULL;
         for (const unsigned char *p = (const unsigned char *)text; *p; p++) h = (h ^ *p) * 1099511628211ULL;
-        snprintf(hex, sizeof hex, "%08llx", (unsigned long long)(h & 0xffffffffULL));
-        snprintf(a->req.ref_stats, sizeof a->req.ref_stats, "%s/reference_stats-%s-%s.h5", a->tier.runs_dir,
-                 dataset_name(cfg->dataset), hex);
+        snprintf(a->req.ref_stats, sizeof a->req.ref_stats, "%s/reference_stats-%s-%08llx.h5", a->tier.runs_dir,
+                 dataset_name(cfg->dataset), (unsigned long long)(h & 0xffffffffULL));
     }
     fprintf(stderr, "%s: evaluating the given checkpoint (variant %s, step %lld, %s %dx%d); nothing is trained; "
                     "evaluation cache %s/eval.h5\n", a->ckpt, r->variant, (long long)step, dataset_name(cfg->dataset),

@@ -36,8 +36,8 @@ typedef struct {
 int driver_parse(driver_args *a, const char *experiment, const char *summary, int argc, char **argv);
 
 /* With --ckpt: the model's config (the checkpoint's, with --set data_dir=DIR only) and r filled
- * as a finished run whose evaluation cache is <runs>/<tier>/ckpt-<id>/ (never beside the
- * checkpoint); checks the data. */
+ * as a finished run whose evaluation cache is <runs>/<tier>/ckpt-<id>/<config hash>-s<samples>-
+ * nll<test>-<train>/eval.h5 (never beside the checkpoint); checks the data. */
 int driver_ckpt_variant(driver_args *a, variant_result *r, ddpm_config *cfg);
 /* What the evaluation of cfg as a->req asks costs, printed before it starts: forwards needed,
  * this machine's images/s measured now with a few timed forwards of the network at the
