@@ -331,6 +331,16 @@ START_TEST(table1_under_mpirun_np2)
     const double mpi = check_table1(ck, "");
     ck_assert_msg(strstr(g_last_out, "mpirun --timeout 110 --bind-to none -np 2") && strstr(g_last_out, "ddpm-mpi' bpd") &&
                   strstr(g_last_out, "ddpm-mpi' sample"), "the MPI route was not taken:\n%s", g_last_out);
+    /* Table 3 (sampling only) by the same route */
+    char out[65536], args[3000], dir[1400], txt[8192];
+    snprintf(args, sizeof args, "--ckpt '%s' --row bedroom --set data_dir='%s' --samples 4", ck, g_png);
+    ck_assert_msg(driver("exp_table3", args, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "ddpm-mpi' sample") && strstr(out, "paper FID 6.36"), "%s", out);
+    result_dir("table3", dir, sizeof dir);
+    read_file(dir, "table.csv", txt, sizeof txt);
+    ck_assert_msg(strstr(txt, "bedroom,\"LSUN bedroom 256x256\",\"L_simple\",6.36,8.34,") && strstr(txt, ",4,\"statistics of"),
+                  "%s", txt);
+    assert_png(dir, "samples.png");
     snprintf(g_env, sizeof g_env, "%s", env);
     ck_assert_msg(fabs(mpi - serial) <= 1e-12 * fabs(serial), "mpirun -np 2 NLL %.17g vs serial %.17g", mpi, serial);
     teardown();
