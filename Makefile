@@ -57,7 +57,7 @@ EXP_BIN := $(patsubst experiments/%.c,$(BIN_DIR)/%,$(EXP_SRC))
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
 .PHONY: all setup setup-dev setup-mpi test test-sanitize valgrind bench clean tests \
-        exp-table1 exp-table2 exp-ratedist exp-progressive exp-interp \
+        exp-table1 exp-table2 exp-table3 exp-ratedist exp-progressive exp-interp \
         data-cifar10 inception-weights released-models notebooks classifier
 .DEFAULT_GOAL := all
 # Keep the drivers' object files (make would delete them as intermediates and rebuild each time).
@@ -104,9 +104,11 @@ $(BUILD)/experiments/%.o: experiments/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Iexperiments -MMD -MP -c $< -o $@
 
-$(BIN_DIR)/%: $(BUILD)/experiments/%.o $(DRIVER_OBJ) $(LIB)
+# the drivers parse their arguments with the ddpm tool's parser (src/cli/cli.c, not in libddpm.a)
+DRIVER_CLI_OBJ := $(BUILD)/src/cli/cli.o
+$(BIN_DIR)/%: $(BUILD)/experiments/%.o $(DRIVER_OBJ) $(DRIVER_CLI_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(DRIVER_OBJ) $(LIB) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(DRIVER_OBJ) $(DRIVER_CLI_OBJ) $(LIB) $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: tests/%.c tests/testutil.h tests/testutil_run.h $(LIB)
 	@mkdir -p $(dir $@)
@@ -156,7 +158,12 @@ ifneq ($(strip $(MPI_NP)),)
 MPIRUN ?= mpirun -np $(MPI_NP) --bind-to none
 endif
 export DDPM_MPIRUN := $(MPIRUN)
-DRIVER_ARGS := $(if $(strip $(GRAD_BLOCKS)),--set grad_blocks=$(GRAD_BLOCKS))
+# Evaluating a given model (README "Using the released models"): CKPT=path (train nothing),
+# N_SAMPLES= / NLL_N= (default: the tier's; paper 50000 / 10000), REF_STATS= (.npz with mu/sigma).
+DRIVER_ARGS := $(if $(strip $(GRAD_BLOCKS)),--set grad_blocks=$(GRAD_BLOCKS)) \
+  $(if $(strip $(CKPT)),--ckpt '$(CKPT)') $(if $(strip $(N_SAMPLES)),--samples $(N_SAMPLES)) \
+  $(if $(strip $(NLL_N)),--nll-n $(NLL_N)) $(if $(strip $(REF_STATS)),--ref-stats '$(REF_STATS)') \
+  $(if $(strip $(DATA_DIR)),--set 'data_dir=$(DATA_DIR)')
 exp-table2:
 	$(MAKE) all
 	$(BIN_DIR)/exp_table2 --tier $(TIER) $(DRIVER_ARGS)
@@ -172,6 +179,14 @@ exp-progressive:
 exp-interp:
 	$(MAKE) all
 	$(BIN_DIR)/exp_interp --tier $(TIER) $(DRIVER_ARGS)
+# Table 3 (LSUN 256x256 FID) of a released LSUN model: CKPT=released/lsun_church.h5 and DATA_DIR= a
+# folder of the training PNGs or REF_STATS=; without CKPT each of released/lsun_{church,bedroom,cat}.h5 present
+exp-table3:
+	$(MAKE) all
+	@if [ -n '$(strip $(CKPT))' ]; then $(BIN_DIR)/exp_table3 --tier $(TIER) $(DRIVER_ARGS); else \
+	  found=0; for m in church bedroom cat; do f=released/lsun_$$m.h5; [ -f $$f ] || continue; found=1; \
+	    $(BIN_DIR)/exp_table3 --tier $(TIER) --ckpt $$f --row $$m $(DRIVER_ARGS) || exit 1; done; \
+	  [ $$found = 1 ] || { echo "exp-table3: no released/lsun_{church,bedroom,cat}.h5: make released-models MODEL=lsun_church (or give CKPT=)"; exit 1; }; fi
 
 # ---- downloads (checksum-verified) ----
 data-cifar10:

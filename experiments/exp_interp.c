@@ -2,7 +2,9 @@
  * model. Two test images are encoded with the forward process to x_t and x_t' (t = T/4, T/2,
  * 3T/4), linearly interpolated x̄_t = (1-λ) x_t + λ x_t' for λ = 0, 1/8, ..., 1, and decoded
  * with the reverse process from t; the noise of the reverse process is the same for every λ
- * (as in the paper's figure). The last row is the pixel-space interpolation for comparison. */
+ * (as in the paper's figure). The last row is the pixel-space interpolation for comparison.
+ * With --ckpt, of the given model (the paper: CelebA-HQ 256x256, --set data_dir= a PNG folder
+ * whose test/ holds the two images). */
 #include "core/common.h"
 #include "core/progress.h"
 #include "core/rng.h"
@@ -32,8 +34,14 @@ int main(int argc, char **argv)
         return 1;
     }
     if (a.train_only) return 0;
-    char ckpt[700];
-    snprintf(ckpt, sizeof ckpt, "%s/ckpt.h5", r.run_dir);
+    const char *ckpt = r.ckpt;
+    /* What it costs (at most: the chains from t < T are shorter), before it starts. */
+    a.req.samples_n = ROWS * STEPS;
+    a.req.bpd_n = 0;
+    if (driver_eval_cost(&a, "interp", &cfg, 0) != DDPM_OK) {
+        fprintf(stderr, "exp_interp: %s\n", ddpm_last_error());
+        return 1;
+    }
     ddpm_model m;
     dataset ds;
     if (ddpm_model_open(&m, &cfg, ckpt, "ema", a.tier.batch) != DDPM_OK || dataset_load_n(&ds, &cfg, 0, 2) != DDPM_OK) {
@@ -106,7 +114,8 @@ int main(int argc, char **argv)
         if (rc == DDPM_OK)
             rc = h5io_attr_str(lg.file, ".", "experiment", "interp") || h5io_attr_str(lg.file, ".", "tier", a.tier.name) ||
                  h5io_write_f32(lg.file, "decoded", xs, 5, d) || h5io_write_f32(lg.file, "endpoints", x0, 4, d2) ||
-                 h5io_write_i32(lg.file, "t", tl, 1, dt) || h5io_attr_str(lg.file, ".", "run_dir", r.run_dir);
+                 h5io_write_i32(lg.file, "t", tl, 1, dt) || h5io_attr_str(lg.file, ".", "run_dir", r.run_dir) ||
+                 h5io_attr_str(lg.file, ".", "ckpt", r.ckpt);
         if (runlog_close(&lg) != DDPM_OK) rc = DDPM_ERR;
     }
     ddpm_model_close(&m);

@@ -4,7 +4,9 @@
  * T/10 steps (and the final sample), one row per sample.
  * Figure 7 (shared latent): for several t, one test image is diffused to x_t once, and several
  * x_0 ~ p(x_0 | x_t) are drawn from that same x_t; one row per t, the first column is x_t's
- * source image. Large t: only coarse features are shared; small t: fine details too. */
+ * source image. Large t: only coarse features are shared; small t: fine details too.
+ * With --ckpt, of the given model (the paper: CelebA-HQ 256x256; --set data_dir= a PNG folder
+ * whose test/ holds the images to encode). */
 #include "core/common.h"
 #include "core/progress.h"
 #include "core/rng.h"
@@ -34,8 +36,14 @@ int main(int argc, char **argv)
         return 1;
     }
     if (a.train_only) return 0;
-    char ckpt[700];
-    snprintf(ckpt, sizeof ckpt, "%s/ckpt.h5", r.run_dir);
+    const char *ckpt = r.ckpt;
+    /* What it costs (at most: the chains from t < T are shorter), before it starts. */
+    a.req.samples_n = FIG6_SAMPLES + FIG7_ROWS * FIG7_SAMPLES;
+    a.req.bpd_n = 0;
+    if (driver_eval_cost(&a, "progressive", &cfg, 0) != DDPM_OK) {
+        fprintf(stderr, "exp_progressive: %s\n", ddpm_last_error());
+        return 1;
+    }
     ddpm_model m;
     if (ddpm_model_open(&m, &cfg, ckpt, "ema", a.tier.batch) != DDPM_OK) {
         fprintf(stderr, "exp_progressive: %s\n", ddpm_last_error());
@@ -128,7 +136,8 @@ int main(int argc, char **argv)
                  h5io_write_f32(lg.file, "fig6/pred_xstart", rec, 5, d6) || h5io_attr_i64(lg.file, "fig6/pred_xstart", "record_every", every) ||
                  h5io_write_f32(lg.file, "fig6/samples", x, 4, dx) ||
                  h5io_write_f32(lg.file, "fig7/samples", x7, 5, d7) || h5io_write_i32(lg.file, "fig7/t", tlist, 1, dt) ||
-                 h5io_attr_str(lg.file, ".", "run_dir", r.run_dir);
+                 h5io_attr_str(lg.file, ".", "run_dir", r.run_dir) ||
+                 h5io_attr_str(lg.file, ".", "ckpt", r.ckpt);
         if (runlog_close(&lg) != DDPM_OK) rc = DDPM_ERR;
     }
     ddpm_model_close(&m);

@@ -218,6 +218,11 @@ START_TEST(sigterm_during_evaluation)
         test_read_text(errp, log, sizeof log);
     }
     ck_assert_msg(strstr(log, "reusing the finished run"), "driver output: %s", log);
+    /* then it measures the network's speed (the cost line) and opens the evaluation cache */
+    glob_t g;
+    snprintf(cmd, sizeof cmd, "%s/smoke/eps-fixedlarge-mse-*/eval.h5", runs);
+    for (int i = 0; i < 600 && glob(cmd, 0, NULL, &g) != 0; i++) usleep(100000);
+    globfree(&g);
     usleep(1000000);
     ck_assert_int_eq(kill(pid, SIGTERM), 0);
     const double t0 = ddpm_now();
@@ -234,8 +239,6 @@ START_TEST(sigterm_during_evaluation)
     ck_assert(waited < 5);
     ck_assert(test_read_text(errp, log, sizeof log));
     ck_assert_msg(strstr(log, "interrupted: finished evaluation pieces are kept"), "%s", log);
-    glob_t g;
-    snprintf(cmd, sizeof cmd, "%s/smoke/eps-fixedlarge-mse-*/eval.h5", runs);
     ck_assert_int_eq(glob(cmd, 0, NULL, &g), 0);
     hid_t h = h5io_open(g.gl_pathv[0], 0);
     ck_assert_msg(h >= 0, "%s", ddpm_last_error());

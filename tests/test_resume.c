@@ -410,8 +410,11 @@ __attribute__((constructor)) static void evaluate_entry(void)
     snprintf(ck, sizeof ck, "%s/ckpt.h5", run_dir);
     if (checkpoint_read_config(ck, &r.cfg) != DDPM_OK) _exit(4);
     r.outcome = TRAIN_FINISHED;
+    snprintf(r.ckpt, sizeof r.ckpt, "%.*s", (int)sizeof r.ckpt - 1, ck);
+    eval_request q;
+    eval_request_of_tier(&t, &q);
     /* the one call of the drivers' API in this suite */
-    int rc = experiment_evaluate(&t, &r, 1, NULL);
+    int rc = experiment_evaluate(&q, &r, 1, NULL);
     if (rc != DDPM_OK) fprintf(stderr, "%s\n", ddpm_last_error());
     fflush(stderr);
     _exit(rc == DDPM_OK ? 0 : 1);

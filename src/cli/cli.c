@@ -11,9 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The program's name in messages: "ddpm CMD", or a->prog (the experiment drivers). */
+static const char *who(const cli_args *a)
+{
+    static char buf[96];
+    if (a->prog) return a->prog;
+    snprintf(buf, sizeof buf, "ddpm %s", a->cmd);
+    return buf;
+}
+
 void cli_usage(const cli_args *a, FILE *out)
 {
-    fprintf(out, "usage: ddpm %s %s\n", a->cmd, a->usage ? a->usage : "[options]");
+    fprintf(out, "usage: %s %s\n", who(a), a->usage ? a->usage : "[options]");
     if (a->summary) fprintf(out, "%s\n", a->summary);
     fprintf(out, "options:\n");
     for (int i = 0; i < a->nopts; i++) {
@@ -23,10 +32,17 @@ void cli_usage(const cli_args *a, FILE *out)
         fprintf(out, "  %-24s %s\n", left, a->opts[i].help);
     }
     if (!a->no_set)
-        fprintf(out, "  %-24s %s\n", "--set KEY=VALUE",
+        fprintf(out, "  %-24s %s\n", "--set KEY=VALUE", a->set_help ? a->set_help :
                 cli_has_opt(a, "ckpt") || cli_has_opt(a, "samples") ? "data_dir=DIR (the model's keys are the checkpoint's)"
                                                                     : "override a config key (repeatable)");
     fprintf(out, "  %-24s %s\n", "--help", "this text");
+}
+
+static int is_repeatable(const cli_args *a, const char *name)
+{
+    for (const char *const *r = a->repeatable; r && *r; r++)
+        if (!strcmp(*r, name)) return 1;
+    return 0;
 }
 
 int cli_parse(cli_args *a, int argc, char **argv)
@@ -35,10 +51,11 @@ int cli_parse(cli_args *a, int argc, char **argv)
     while (a->opts && a->opts[a->nopts].name) a->nopts++;
     memset(a->value, 0, sizeof a->value);
     a->nsets = 0;
+    a->nmulti = 0;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         if (strncmp(s, "--", 2) != 0) {
-            fprintf(stderr, "ddpm %s: unexpected argument '%s' (see ddpm %s --help)\n", a->cmd, s, a->cmd);
+            fprintf(stderr, "%s: unexpected argument '%s' (see %s --help)\n", who(a), s, who(a));
             return 2;
         }
         s += 2;
@@ -47,15 +64,15 @@ int cli_parse(cli_args *a, int argc, char **argv)
         size_t nl = eq ? (size_t)(eq - s) : strlen(s);
         const char *val = eq ? eq + 1 : NULL;
         if (nl == 3 && !strncmp(s, "set", 3) && a->no_set) {
-            fprintf(stderr, "ddpm %s: takes no --set (it has no config)\n", a->cmd);
+            fprintf(stderr, "%s: takes no --set (it has no config)\n", who(a));
             return 2;
         }
         if (nl == 3 && !strncmp(s, "set", 3)) {
             if (!val) {
-                if (i + 1 >= argc) { fprintf(stderr, "ddpm %s: --set needs KEY=VALUE\n", a->cmd); return 2; }
+                if (i + 1 >= argc) { fprintf(stderr, "%s: --set needs KEY=VALUE\n", who(a)); return 2; }
                 val = argv[++i];
             }
-            if (a->nsets >= CLI_MAX_SETS) { fprintf(stderr, "ddpm %s: too many --set\n", a->cmd); return 2; }
+            if (a->nsets >= CLI_MAX_SETS) { fprintf(stderr, "%s: too many --set\n", who(a)); return 2; }
             a->sets[a->nsets++] = val;
             continue;
         }
@@ -63,20 +80,25 @@ int cli_parse(cli_args *a, int argc, char **argv)
         for (int j = 0; j < a->nopts; j++)
             if (strlen(a->opts[j].name) == nl && !strncmp(a->opts[j].name, s, nl)) k = j;
         if (k < 0) {
-            fprintf(stderr, "ddpm %s: unknown option '--%.*s' (see ddpm %s --help)\n", a->cmd, (int)nl, s, a->cmd);
+            fprintf(stderr, "%s: unknown option '--%.*s' (see %s --help)\n", who(a), (int)nl, s, who(a));
             return 2;
         }
         if (a->opts[k].arg) {
             if (!val) {
                 if (i + 1 >= argc) {
-                    fprintf(stderr, "ddpm %s: --%s needs a value (%s)\n", a->cmd, a->opts[k].name, a->opts[k].arg);
+                    fprintf(stderr, "%s: --%s needs a value (%s)\n", who(a), a->opts[k].name, a->opts[k].arg);
                     return 2;
                 }
                 val = argv[++i];
             }
             a->value[k] = val;
+            if (is_repeatable(a, a->opts[k].name)) {
+                if (a->nmulti >= CLI_MAX_SETS) { fprintf(stderr, "%s: too many --%s\n", who(a), a->opts[k].name); return 2; }
+                a->multi_opt[a->nmulti] = k;
+                a->multi[a->nmulti++] = val;
+            }
         } else {
-            if (val) { fprintf(stderr, "ddpm %s: --%s takes no value\n", a->cmd, a->opts[k].name); return 2; }
+            if (val) { fprintf(stderr, "%s: --%s takes no value\n", who(a), a->opts[k].name); return 2; }
             a->value[k] = "1";
         }
     }
@@ -100,6 +122,14 @@ const char *cli_get(const cli_args *a, const char *name)
 
 int cli_flag(const cli_args *a, const char *name) { return cli_get(a, name) != NULL; }
 
+int cli_get_all(const cli_args *a, const char *name, const char **out, int max)
+{
+    int k = find(a, name), n = 0;
+    for (int i = 0; i < a->nmulti && k >= 0; i++)
+        if (a->multi_opt[i] == k && n < max) out[n++] = a->multi[i];
+    return n;
+}
+
 int cli_get_int(const cli_args *a, const char *name, long long dflt, long long *out)
 {
     const char *v = cli_get(a, name);
@@ -108,7 +138,7 @@ int cli_get_int(const cli_args *a, const char *name, long long dflt, long long *
     errno = 0;
     long long x = strtoll(v, &end, 10);
     if (errno || end == v || *end) {
-        fprintf(stderr, "ddpm %s: --%s: '%s' is not an integer\n", a->cmd, name, v);
+        fprintf(stderr, "%s: --%s: '%s' is not an integer\n", who(a), name, v);
         return 2;
     }
     *out = x;
@@ -123,7 +153,7 @@ int cli_get_double(const cli_args *a, const char *name, double dflt, double *out
     errno = 0;
     double x = strtod(v, &end);
     if (errno || end == v || *end) {
-        fprintf(stderr, "ddpm %s: --%s: '%s' is not a number\n", a->cmd, name, v);
+        fprintf(stderr, "%s: --%s: '%s' is not a number\n", who(a), name, v);
         return 2;
     }
     *out = x;
@@ -133,13 +163,13 @@ int cli_get_double(const cli_args *a, const char *name, double dflt, double *out
 int cli_require(const cli_args *a, const char *name)
 {
     if (cli_get(a, name)) return 0;
-    fprintf(stderr, "ddpm %s: --%s is required (see ddpm %s --help)\n", a->cmd, name, a->cmd);
+    fprintf(stderr, "%s: --%s is required (see %s --help)\n", who(a), name, who(a));
     return 2;
 }
 
 int cli_fail(const cli_args *a)
 {
-    fprintf(stderr, "%sddpm %s: %s\n", dist_label(), a->cmd, ddpm_last_error());
+    fprintf(stderr, "%s%s: %s\n", dist_label(), who(a), ddpm_last_error());
     return 1;
 }
 
@@ -182,11 +212,11 @@ int cli_config_of_model(const cli_args *a, const ddpm_config *base, const char *
         config_value_text(&trial, key, want, sizeof want);
         if (!strcmp(have, want)) continue;
         if (kind == CONFIG_KEY_MODEL)
-            fprintf(stderr, "ddpm %s: --set %s=%s: %s was made with %s = %s, and %s defines the trained model; "
-                            "it cannot be overridden (only data_dir can)\n", a->cmd, key, want, origin, key, have, key);
+            fprintf(stderr, "%s: --set %s=%s: %s was made with %s = %s, and %s defines the trained model; "
+                            "it cannot be overridden (only data_dir can)\n", who(a), key, want, origin, key, have, key);
         else
-            fprintf(stderr, "ddpm %s: --set %s=%s: %s is a training key and means nothing to `ddpm %s` (only "
-                            "data_dir can be set here%s)\n", a->cmd, key, want, key, a->cmd,
+            fprintf(stderr, "%s: --set %s=%s: %s is a training key and means nothing to `%s` (only "
+                            "data_dir can be set here%s)\n", who(a), key, want, key, who(a),
                     !strcmp(key, "seed") || !strcmp(key, "batch_size") ? "; see --seed / --batch" : "");
         return 2;
     }
@@ -202,19 +232,19 @@ int cli_check_output(const cli_args *a, const char *name, file_kind kind)
         const char *v = a->value[j];
         if (!a->opts[j].arg || !v || !strcmp(a->opts[j].name, name)) continue;
         if (fs_same_file(v, out)) {
-            fprintf(stderr, "ddpm %s: --%s %s is the same file as --%s %s; refusing to overwrite an input (give "
-                            "another output name)\n", a->cmd, name, out, a->opts[j].name, v);
+            fprintf(stderr, "%s: --%s %s is the same file as --%s %s; refusing to overwrite an input (give "
+                            "another output name)\n", who(a), name, out, a->opts[j].name, v);
             return 1;
         }
     }
     file_kind have = file_kind_of(out);
     if (have == FK_DIRECTORY) {
-        fprintf(stderr, "ddpm %s: --%s %s is a directory; give a file name\n", a->cmd, name, out);
+        fprintf(stderr, "%s: --%s %s is a directory; give a file name\n", who(a), name, out);
         return 1;
     }
     if (have != FK_MISSING && have != kind && !cli_flag(a, "force")) {
-        fprintf(stderr, "ddpm %s: --%s %s exists and is %s, not %s; refusing to overwrite it (give another name%s)\n",
-                a->cmd, name, out, file_kind_name(have), file_kind_name(kind),
+        fprintf(stderr, "%s: --%s %s exists and is %s, not %s; refusing to overwrite it (give another name%s)\n",
+                who(a), name, out, file_kind_name(have), file_kind_name(kind),
                 cli_has_opt(a, "force") ? ", or --force to replace it" : "");
         return 1;
     }

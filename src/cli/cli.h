@@ -29,6 +29,12 @@ typedef struct {
     const char *value[CLI_MAX_OPTS]; /* value per opt (flags: "1" when given), NULL if absent */
     const char *sets[CLI_MAX_SETS];  /* every --set k=v in order */
     int nsets;
+    const char *prog;                /* the name in messages and usage; NULL: "ddpm CMD" */
+    const char *set_help;            /* the --set line of the usage; NULL: the default text */
+    const char *const *repeatable;   /* NULL-terminated names of options that may repeat (cli_get_all) */
+    const char *multi[CLI_MAX_SETS]; /* every value of the repeatable options, in order */
+    int multi_opt[CLI_MAX_SETS];     /* which option each is */
+    int nmulti;
 } cli_args;
 
 /* Parses argv[1..]. Accepts --name VALUE and --name=VALUE; --set may repeat; --help prints
@@ -37,6 +43,8 @@ int cli_parse(cli_args *a, int argc, char **argv);
 void cli_usage(const cli_args *a, FILE *out);
 const char *cli_get(const cli_args *a, const char *name);
 int cli_flag(const cli_args *a, const char *name);
+/* Every value of a repeatable option, in order (at most max); returns how many. */
+int cli_get_all(const cli_args *a, const char *name, const char **out, int max);
 /* Whether the command has option `name` at all. */
 int cli_has_opt(const cli_args *a, const char *name);
 /* Integer/float option with a default; on a bad value prints an error and returns 2. */

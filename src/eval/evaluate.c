@@ -145,42 +145,74 @@ static int samples_piece(cache *c, ddpm_model *m, const ddpm_config *cfg, int n,
     return rc;
 }
 
-int experiment_evaluate(const tier_spec *t, variant_result *r, int want_train_bpd, const char *png_path)
+void eval_request_of_tier(const tier_spec *t, eval_request *q)
+{
+    memset(q, 0, sizeof *q);
+    snprintf(q->tier, sizeof q->tier, "%s", t->name);
+    q->bpd_n = t->bpd_n;
+    q->bpd_train_n = t->bpd_train_n;
+    q->samples_n = t->samples_n;
+    q->batch = t->batch;
+    q->ref_n = t->ref_n;
+    snprintf(q->ref_stats, sizeof q->ref_stats, "%s/reference_stats.h5", t->runs_dir);
+}
+
+const char *eval_request_ref_text(const eval_request *q, char *buf, size_t n)
+{
+    if (q->ref_given) snprintf(buf, n, "given statistics %s", q->ref_stats);
+    else if (q->ref_n > 0) snprintf(buf, n, "statistics of the first %d training images (cached in %s)", q->ref_n, q->ref_stats);
+    else snprintf(buf, n, "statistics of the whole training set (cached in %s)", q->ref_stats);
+    return buf;
+}
+
+int experiment_evaluate(const eval_request *q, variant_result *r, int want_train_bpd, const char *png_path)
 {
     if (r->outcome == TRAIN_DIVERGED) return DDPM_OK;
     double t0 = ddpm_now();
-    char ckpt[700], evalp[700], refp[700];
-    snprintf(ckpt, sizeof ckpt, "%s/ckpt.h5", r->run_dir);
+    char ckpt[700], evalp[700];
+    if (r->ckpt[0]) snprintf(ckpt, sizeof ckpt, "%s", r->ckpt);
+    else snprintf(ckpt, sizeof ckpt, "%s/ckpt.h5", r->run_dir);
     snprintf(evalp, sizeof evalp, "%s/eval.h5", r->run_dir);
-    snprintf(refp, sizeof refp, "%s/reference_stats.h5", t->runs_dir);
+    /* The cache key is made of the tier's name and counts: the request's counts go through them. */
+    tier_spec t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.name, sizeof t.name, "%s", q->tier);
+    t.bpd_n = q->bpd_n;
+    t.bpd_train_n = q->bpd_train_n;
+    t.samples_n = q->samples_n;
+    t.batch = q->batch;
     ddpm_model m;
-    DDPM_TRY(ddpm_model_open(&m, &r->cfg, ckpt, "ema", t->batch));
+    DDPM_TRY(ddpm_model_open(&m, &r->cfg, ckpt, "ema", q->batch));
     cache c;
     c.ckpt = ckpt;
-    if (cache_open(&c, evalp, t, &r->cfg) != DDPM_OK) {
+    if (cache_open(&c, evalp, &t, &r->cfg) != DDPM_OK) {
         ddpm_model_close(&m);
         return DDPM_ERR;
     }
     uint8_t *samples = NULL;
-    int rc = bpd_piece(&c, &m, &r->cfg, 0, t->bpd_n, t->batch, &r->bpd_test);
-    if (rc == DDPM_OK && want_train_bpd) rc = bpd_piece(&c, &m, &r->cfg, 1, t->bpd_train_n, t->batch, &r->bpd_train);
-    if (rc == DDPM_OK) rc = samples_piece(&c, &m, &r->cfg, t->samples_n, t->batch, &samples);
-    if (rc == DDPM_OK && png_path) {
-        int n = t->samples_n < 64 ? t->samples_n : 64;
+    int rc = q->bpd_n > 0 ? bpd_piece(&c, &m, &r->cfg, 0, q->bpd_n, q->batch, &r->bpd_test) : DDPM_OK;
+    if (rc == DDPM_OK && want_train_bpd && q->bpd_train_n > 0)
+        rc = bpd_piece(&c, &m, &r->cfg, 1, q->bpd_train_n, q->batch, &r->bpd_train);
+    if (rc == DDPM_OK && q->samples_n > 0) rc = samples_piece(&c, &m, &r->cfg, q->samples_n, q->batch, &samples);
+    if (rc == DDPM_OK && png_path && samples) {
+        int n = q->samples_n < 64 ? q->samples_n : 64;
         char cap[256];
         int side = 1;
         while (side * side < n) side++;
         snprintf(cap, sizeof cap, "%s, tier %s, step %lld, ema weights: %d of %d samples (%dx%d, rows then columns), T = %d",
-                 r->variant, t->name, (long long)r->steps, n, t->samples_n, side, side, m.diff.T);
+                 r->variant, q->tier, (long long)r->steps, n, q->samples_n, side, side, m.diff.T);
         rc = png_write_grid_captioned(png_path, samples, cap, n, m.H, m.W, m.C, 0, 1);
     }
-    if (rc == DDPM_OK) {
-        rc = quality_metrics(&r->cfg, samples, t->samples_n, m.H, m.W, m.C, refp, t->ref_n, 1, &r->q);
+    if (rc == DDPM_OK && samples) {
+        rc = q->ref_given ? quality_metrics_given(&r->cfg, samples, q->samples_n, m.H, m.W, m.C, q->ref_stats, &r->q)
+                          : quality_metrics(&r->cfg, samples, q->samples_n, m.H, m.W, m.C, q->ref_stats, q->ref_n, 1, &r->q);
         if (rc == DDPM_OK && r->q.available) {
             h5io_attr_f64(c.f, ".", r->q.fd_name, r->q.fd);
             h5io_attr_f64(c.f, ".", r->q.is_name, r->q.is_mean);
             h5io_attr_str(c.f, ".", "extractor", r->q.extractor);
             h5io_attr_str(c.f, ".", "metrics_revision", DDPM_GIT_REV);
+            char ref[800];
+            h5io_attr_str(c.f, ".", "fd_reference", eval_request_ref_text(q, ref, sizeof ref));
         }
     }
     ddpm_free(samples);

@@ -267,3 +267,36 @@ int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H,
     quality_extractor_free(e);
     return rc;
 }
+
+int quality_metrics_given(const ddpm_config *cfg, const uint8_t *images, int n, int H, int W, int C,
+                          const char *stats_path, quality_result *out)
+{
+    quality_extractor *e;
+    DDPM_TRY(quality_extractor_open(&e, cfg, out));
+    if (!e) return DDPM_OK;
+    double *mu_ref = NULL, *sig_ref = NULL, *mu = NULL, *sig = NULL;
+    int D = 0;
+    char ext[128] = "";
+    int rc = stats_load_any(stats_path, &mu_ref, &sig_ref, &D, ext, sizeof ext, NULL);
+    if (rc == DDPM_OK && ext[0] && strcmp(ext, out->extractor))
+        rc = ddpm_error("%s: statistics of the %s features, but this evaluation uses %s; give statistics of %s",
+                        stats_path, ext, out->extractor, out->extractor);
+    if (rc == DDPM_OK && D != e->D)
+        rc = ddpm_error("%s: statistics of %d-dimensional features, but %s gives %d (an .npz for FID must be of "
+                        "the Inception pool3 features, 2048)", stats_path, D, out->extractor, e->D);
+    float *feats = NULL, *logits = NULL;
+    if (rc == DDPM_OK) {
+        feats = ddpm_alloc((size_t)n * e->D * sizeof(float));
+        logits = ddpm_alloc((size_t)n * e->K * sizeof(float));
+        mu = ddpm_alloc((size_t)D * sizeof(double));
+        sig = ddpm_alloc((size_t)D * D * sizeof(double));
+        rc = (!feats || !logits || !mu || !sig) ? DDPM_ERR : DDPM_OK;
+    }
+    if (rc == DDPM_OK) rc = features_chunked(e, images, n, H, W, C, feats, logits, "  sample features");
+    if (rc == DDPM_OK) rc = feature_stats(feats, n, D, mu, sig);
+    if (rc == DDPM_OK) rc = frechet_distance(mu, sig, mu_ref, sig_ref, D, &out->fd);
+    if (rc == DDPM_OK) rc = inception_score(logits, n, e->K, n < 10 ? n : 10, &out->is_mean, &out->is_std);
+    ddpm_free(feats); ddpm_free(logits); ddpm_free(mu_ref); ddpm_free(sig_ref); ddpm_free(mu); ddpm_free(sig);
+    quality_extractor_free(e);
+    return rc;
+}

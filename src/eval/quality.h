@@ -52,4 +52,11 @@ int quality_reference_stats(quality_extractor *e, const quality_result *info, co
 int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H, int W, int C,
                     const char *ref_cache, int ref_n, int recompute, quality_result *out);
 
+/* FD and IS of images against statistics given in a file (never written): our HDF5 statistics
+ * (`ddpm stats`, `ddpm inception --stats`) or NumPy .npz/.npy with mu [D] and sigma [D, D] (TTUR's
+ * fid_stats_cifar10_train.npz). A file whose extractor attribute names another extractor, or
+ * whose D differs from the extractor's feature size, is an error naming the file. */
+int quality_metrics_given(const ddpm_config *cfg, const uint8_t *images, int n, int H, int W, int C,
+                          const char *stats_path, quality_result *out);
+
 #endif

@@ -86,6 +86,7 @@ int experiment_train(const tier_spec *t, const ddpm_config *cfg, variant_result 
     r->diverged_step = -1;
     config_variant_name(cfg, r->variant, sizeof r->variant);
     DDPM_TRY(run_dir_of(t, cfg, r->run_dir, sizeof r->run_dir));
+    snprintf(r->ckpt, sizeof r->ckpt, "%s/ckpt.h5", r->run_dir);
     char word[32];
     int64_t step;
     if (train_is_finished(cfg, r->run_dir)) {

@@ -15,7 +15,8 @@
 typedef struct {
     char variant[64];       /* mean-var-loss */
     ddpm_config cfg;
-    char run_dir[512];
+    char run_dir[512];      /* the run (or, for a given checkpoint, the directory of its evaluation cache) */
+    char ckpt[700];         /* the model's checkpoint: run_dir/ckpt.h5, or the one given (--ckpt) */
     train_outcome outcome;
     int64_t steps;
     int64_t diverged_step;
