@@ -122,7 +122,7 @@ static void assert_png(const char *dir, const char *file)
     snprintf(p, sizeof p, "%s/%s", dir, file);
     uint8_t *img;
     int H, W;
-    ck_assert_msg(png_read(p, &img, &H, &W, 3) == DDPM_OK, "%s", ddpm_last_error());
+    ck_assert_msg(png_read(&img, &H, &W, p, 3) == DDPM_OK, "%s", ddpm_last_error());
     ck_assert(H >= 16 && W >= 16);
     ddpm_free(img);
 }
