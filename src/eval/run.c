@@ -89,11 +89,21 @@ int experiment_train(const tier_spec *t, const ddpm_config *cfg, variant_result 
     snprintf(r->ckpt, sizeof r->ckpt, "%s/ckpt.h5", r->run_dir);
     char word[32];
     int64_t step;
+    /* Runs of one config but another length share a directory (config_run_hash leaves
+     * train_steps out, so a longer request extends a run); a shorter one cannot be served:
+     * only the last step's checkpoint is kept. */
+    if (train_read_status(r->run_dir, word, sizeof word, &step) == DDPM_OK && step > cfg->train_steps &&
+        strcmp(word, "diverged") != 0)
+        return ddpm_error("%s: this run is at step %lld, past the asked train_steps = %lld; ask for %lld or more "
+                          "steps, or set DDPM_RUNS_DIR to another runs directory",
+                          r->run_dir, (long long)step, (long long)cfg->train_steps, (long long)step);
+    ddpm_clear_error();
     if (train_is_finished(cfg, r->run_dir)) {
         r->outcome = TRAIN_FINISHED;
         r->steps = cfg->train_steps;
         fprintf(stderr, "%s: reusing the finished run %s\n", r->variant, r->run_dir);
-    } else if (train_read_status(r->run_dir, word, sizeof word, &step) == DDPM_OK && !strcmp(word, "diverged")) {
+    } else if (train_read_status(r->run_dir, word, sizeof word, &step) == DDPM_OK && !strcmp(word, "diverged") &&
+               step <= cfg->train_steps) {
         /* Training is deterministic: a diverged run would diverge again at the same step. */
         r->outcome = TRAIN_DIVERGED;
         r->diverged_step = step;

@@ -14,7 +14,9 @@
 #include "nn/timestep_embedding.h"
 #include "nn/winograd.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +128,8 @@ struct unet {
     float *plan;                        /* one block, plan_floats */
     size_t plan_floats;
     size_t *plan_off;                   /* (ntab) offset into plan */
+    float *plan_col;                    /* the planned convolutions' workspace when col is too small, else NULL */
+    size_t plan_col_need;               /* floats one example of the largest planned layer needs */
     int *plan_tile;                     /* (ntab) output tile, 0 = not a planned convolution */
     uint64_t plan_hash;                 /* weights_hash of the filters the plan holds */
 
@@ -588,6 +592,8 @@ static void unet_destroy(unet *m)
     ddpm_free(m->grads);
     ddpm_free(m->arena);
     ddpm_free(m->plan);
+    ddpm_free(m->plan_col);
+    m->plan_col = NULL;
     free(m->plan_off);
     free(m->plan_tile);
     free(m);
@@ -756,10 +762,16 @@ static void for_each_winograd_conv(unet *m, void (*f)(unet *, int, int, int, int
     }
 }
 
-/* Picks each planned layer's tile for max_batch and lays out the plan block. */
+/* Picks each planned layer's tile and lays out the plan block. The tile depends on the layer's
+ * shape only (F(4x4,3x3) wherever the image is at least 4x4), never on max_batch or the
+ * call's batch: a planned forward gives an example the same bits whatever batch it is in and
+ * whatever batch the model was opened for (a driver and `ddpm-mpi bpd` open it differently).
+ * The workspace one example of the layer needs is reserved in plan_col_need. */
 static void plan_layout(unet *m, int Wi, int H, int W, int cin, int cout)
 {
-    const int tile = winograd_output_tile_pre(m->col_cap, m->max_batch, H, W, cin, cout);
+    const int tile = winograd_output_tile_pre(SIZE_MAX, INT_MAX, H, W, cin, cout);
+    const size_t need = winograd_workspace_floats_pre(H, W, cin, cout, tile);
+    if (need > m->plan_col_need) m->plan_col_need = need;
     m->plan_tile[Wi] = tile;
     m->plan_off[Wi] = m->plan_floats;
     m->plan_floats += (winograd_filter_floats(cin, cout, tile) + 15) & ~(size_t)15;
@@ -801,7 +813,12 @@ int unet_prepare_inference(unet *m)
         m->plan_tile = calloc((size_t)m->ntab, sizeof *m->plan_tile);
         if (!m->plan_off || !m->plan_tile) return ddpm_error("unet: out of memory for the inference plan");
         m->plan_floats = 0;
+        m->plan_col_need = 0;
         for_each_winograd_conv(m, plan_layout);
+        if (m->plan_col_need > m->col_cap) { /* a small max_batch: the arena's column block is too small */
+            m->plan_col = ddpm_alloc(m->plan_col_need * sizeof(float));
+            if (!m->plan_col) return ddpm_error_prefix("unet: inference plan workspace (%zu floats)", m->plan_col_need);
+        }
         m->plan = ddpm_alloc((m->plan_floats ? m->plan_floats : 1) * sizeof(float));
         if (!m->plan)
             return ddpm_error_prefix("unet: inference plan (%zu transformed filter floats)", m->plan_floats);
@@ -822,6 +839,10 @@ static int plan_refresh(unet *m)
 void unet_release_inference(unet *m)
 {
     ddpm_free(m->plan);
+    ddpm_free(m->plan_col);
+    m->plan_col = NULL;
+    ddpm_free(m->plan_col);
+    m->plan_col = NULL;
     free(m->plan_off);
     free(m->plan_tile);
     m->plan = NULL;
@@ -877,8 +898,10 @@ static int conv_infer(unet *m, float *y, const float *x, int Wi, const winograd_
 {
     const int tile = m->plan_tile[Wi];
     if (tile)
-        return winograd_forward_pre(y, x, m->plan + m->plan_off[Wi], ep, m->col, m->col_cap, B, H, W,
-                                    cin, cout, tile);
+        return m->plan_col ? winograd_forward_pre(y, x, m->plan + m->plan_off[Wi], ep, m->plan_col, m->plan_col_need,
+                                                  B, H, W, cin, cout, tile)
+                           : winograd_forward_pre(y, x, m->plan + m->plan_off[Wi], ep, m->col, m->col_cap, B, H, W,
+                                                  cin, cout, tile);
     DDPM_TRY(conv2d_forward(y, x, PRM(Wi), ep->bias, m->col, m->col_cap, B, H, W, cin, cout, 3, stride));
     const int Ho = conv2d_out_size(H, stride), Wo = conv2d_out_size(W, stride);
     if (ep->bias_b) add_broadcast_bnc(y, ep->bias_b, B, Ho * Wo, cout);
