@@ -862,11 +862,10 @@ static int res_forward(unet *m, op *o, int B)
     res_op *r = &o->u.res;
     const node *x = &m->nodes[o->in], *y = &m->nodes[o->out];
     const int H = x->H, W = x->W, N = H * W, cin = x->C, cout = y->C;
-    const size_t nin = (size_t)B * N * cin, nout = (size_t)B * N * cout;
+    const size_t nout = (size_t)B * N * cout;
     /* swish and dropout outputs: kept, or in backward scratch (free during the forward) */
     float *a1 = m->recompute ? m->scr[0] : r->a1, *a2 = m->recompute ? m->scr[0] : r->a2;
     float *d2 = m->recompute ? m->scr[1] : r->d2;
-    (void)nin;
     groupnorm_swish_forward(r->n1, a1, r->mean1, r->rstd1, x->val, PRM(r->norm1_gamma),
                             PRM(r->norm1_beta), B, N, cin, m->G);
     DDPM_TRY(conv2d_forward(r->h1, a1, PRM(r->conv1_W), PRM(r->conv1_b), m->col, m->col_cap, B, H,
