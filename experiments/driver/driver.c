@@ -235,7 +235,7 @@ int driver_eval_cost(driver_args *a, const char *experiment, const ddpm_config *
     int b = q->batch < need ? q->batch : need;
     if (b < 1) b = 1;
     /* A measurement, not a model of the machine: one warm-up forward, then timed forwards of the
-     * network (random weights: the time does not depend on them) until 2 s or 5 forwards. */
+     * network (random weights: the time does not depend on them) until 0.5 s or 3 forwards. */
     ddpm_model m;
     DDPM_TRY(ddpm_model_open(&m, cfg, NULL, "ema", b));
     float *x = ddpm_alloc((size_t)b * m.D * sizeof(float)), *y = ddpm_alloc((size_t)b * m.D * m.Cout / m.C * sizeof(float));
@@ -246,7 +246,7 @@ int driver_eval_cost(driver_args *a, const char *experiment, const ddpm_config *
     if (rc == DDPM_OK) rc = ddpm_model_denoise(&m, x, t, b, y);
     int k = 0;
     double t0 = ddpm_now(), el = 0;
-    while (rc == DDPM_OK && k < 5 && (k < 1 || el < 2.0)) {
+    while (rc == DDPM_OK && k < 3 && (k < 1 || el < 0.5)) {
         rc = ddpm_model_denoise(&m, x, t, b, y);
         k++;
         el = ddpm_now() - t0;
