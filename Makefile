@@ -56,6 +56,15 @@ endif
 EXP_BIN := $(patsubst experiments/%.c,$(BIN_DIR)/%,$(EXP_SRC))
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
+FORMAT_SRC = $(shell git ls-files 'src/*.[ch]' 'tests/*.[ch]' 'experiments/*.[ch]' 2>/dev/null)
+
+.PHONY: format format-check
+# make format: the project's C layout (.clang-format) applied in place; format-check: lists the files it would change
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_SRC)
+
 .PHONY: all setup setup-dev setup-mpi test test-sanitize valgrind bench clean tests \
         exp-table1 exp-table2 exp-table3 exp-ratedist exp-progressive exp-interp \
         data-cifar10 inception-weights released-models notebooks classifier
