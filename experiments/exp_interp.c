@@ -24,7 +24,8 @@ int main(int argc, char **argv)
 {
     h5io_init();
     driver_args a;
-    int rc = driver_parse(&a, "interp", "Figure 8: interpolation between two test images in x_t, decoded from t.", argc, argv);
+    int rc = driver_parse(&a, "interp", "Figure 8: interpolation between two test images in x_t, decoded from t.", argc,
+                          argv);
     if (rc) return rc < 0 ? 0 : rc;
     double t0 = ddpm_now();
     ddpm_config cfg;
@@ -79,7 +80,8 @@ int main(int argc, char **argv)
         diffusion_workspace *ws = diffusion_workspace_alloc(&m.diff, 1, m.H, m.W, m.C, m.Cout);
         if (!ws) rc = DDPM_ERR;
         for (int k = 0; k < STEPS && rc == DDPM_OK; k++)
-            rc = p_sample_loop(xr + (size_t)k * D, NULL, NULL, &m.diff, ddpm_model_denoise, &m, &so, ws, 1, m.H, m.W, m.C);
+            rc = p_sample_loop(xr + (size_t)k * D, NULL, NULL, &m.diff, ddpm_model_denoise, &m, &so, ws, 1, m.H, m.W,
+                               m.C);
         diffusion_workspace_free(ws);
         images_to_uint8(grid + (size_t)row * cols * D, x0, D);
         for (int k = 0; k < STEPS; k++) images_to_uint8(grid + ((size_t)row * cols + 1 + k) * D, xr + (size_t)k * D, D);
@@ -101,21 +103,23 @@ int main(int argc, char **argv)
     if (rc == DDPM_OK) {
         progress_end(&pb, NULL);
         char cap[320];
-        snprintf(cap, sizeof cap, "interpolation, tier %s, %s step %lld (ema). rows 1-3: lambda 0..1 in x_t at t = %d, %d, "
-                 "%d, source images at the ends; row 4: pixel-space interpolation", a.tier.name, r.variant,
-                 (long long)r.steps, tl[0], tl[1], tl[2]);
+        snprintf(cap, sizeof cap,
+                 "interpolation, tier %s, %s step %lld (ema). rows 1-3: lambda 0..1 in x_t at t = %d, %d, "
+                 "%d, source images at the ends; row 4: pixel-space interpolation",
+                 a.tier.name, r.variant, (long long)r.steps, tl[0], tl[1], tl[2]);
         rc = png_write_grid_captioned(pg, grid, cap, (ROWS + 1) * cols, m.H, m.W, m.C, cols, 1);
     }
     runlog lg;
     if (rc == DDPM_OK) {
-        hsize_t d[5] = { ROWS, STEPS, (hsize_t)m.H, (hsize_t)m.W, (hsize_t)m.C }, d2[4] = { 2, (hsize_t)m.H, (hsize_t)m.W, (hsize_t)m.C };
+        hsize_t d[5] = { ROWS, STEPS, (hsize_t)m.H, (hsize_t)m.W, (hsize_t)m.C },
+                d2[4] = { 2, (hsize_t)m.H, (hsize_t)m.W, (hsize_t)m.C };
         hsize_t dt[1] = { ROWS };
         rc = runlog_open(&lg, logp, &cfg, argc, argv, 0);
         if (rc == DDPM_OK)
-            rc = h5io_attr_str(lg.file, ".", "experiment", "interp") || h5io_attr_str(lg.file, ".", "tier", a.tier.name) ||
-                 h5io_write_f32(lg.file, "decoded", xs, 5, d) || h5io_write_f32(lg.file, "endpoints", x0, 4, d2) ||
-                 h5io_write_i32(lg.file, "t", tl, 1, dt) || h5io_attr_str(lg.file, ".", "run_dir", r.run_dir) ||
-                 h5io_attr_str(lg.file, ".", "ckpt", r.ckpt);
+            rc = h5io_attr_str(lg.file, ".", "experiment", "interp") ||
+                 h5io_attr_str(lg.file, ".", "tier", a.tier.name) || h5io_write_f32(lg.file, "decoded", xs, 5, d) ||
+                 h5io_write_f32(lg.file, "endpoints", x0, 4, d2) || h5io_write_i32(lg.file, "t", tl, 1, dt) ||
+                 h5io_attr_str(lg.file, ".", "run_dir", r.run_dir) || h5io_attr_str(lg.file, ".", "ckpt", r.ckpt);
         if (runlog_close(&lg) != DDPM_OK) rc = DDPM_ERR;
     }
     ddpm_model_close(&m);
@@ -125,8 +129,13 @@ int main(int argc, char **argv)
         return 1;
     }
     char el[32];
-    printf("exp_interp: wrote %s (rows t = %d, %d, %d, then pixel space; λ = 0..1 in %d steps) and %s (%s)\n", pg, tl[0],
-           tl[1], tl[2], STEPS, logp, format_duration(ddpm_now() - t0, el, sizeof el));
-    ddpm_free(x0); ddpm_free(noise); ddpm_free(xt); ddpm_free(xs); ddpm_free(grid); ddpm_free(pix);
+    printf("exp_interp: wrote %s (rows t = %d, %d, %d, then pixel space; λ = 0..1 in %d steps) and %s (%s)\n", pg,
+           tl[0], tl[1], tl[2], STEPS, logp, format_duration(ddpm_now() - t0, el, sizeof el));
+    ddpm_free(x0);
+    ddpm_free(noise);
+    ddpm_free(xt);
+    ddpm_free(xs);
+    ddpm_free(grid);
+    ddpm_free(pix);
     return 0;
 }

@@ -26,7 +26,8 @@ int main(int argc, char **argv)
 {
     h5io_init();
     driver_args a;
-    int rc = driver_parse(&a, "progressive", "Figures 6-7: progressive generation and samples sharing one x_t.", argc, argv);
+    int rc =
+        driver_parse(&a, "progressive", "Figures 6-7: progressive generation and samples sharing one x_t.", argc, argv);
     if (rc) return rc < 0 ? 0 : rc;
     double t0 = ddpm_now();
     ddpm_config cfg;
@@ -115,15 +116,18 @@ int main(int argc, char **argv)
     snprintf(p7, sizeof p7, "%s/shared_xt.png", a.out_dir);
     snprintf(logp, sizeof logp, "%s/log.h5", a.out_dir);
     char cap6[256], cap7[256];
-    snprintf(cap6, sizeof cap6, "progressive generation, tier %s, %s step %lld (ema). rows: %d samples; columns: "
-             "predicted x_0 every %d steps from t = %d, then the sample", a.tier.name, r.variant, (long long)r.steps,
-             FIG6_SAMPLES, every, T - 1);
-    snprintf(cap7, sizeof cap7, "samples sharing x_t, tier %s, %s step %lld. rows: t = %d, %d, %d, %d; columns: x_0, "
-             "x_t, then %d samples from that x_t", a.tier.name, r.variant, (long long)r.steps, tlist[0], tlist[1],
-             tlist[2], tlist[3], FIG7_SAMPLES);
+    snprintf(cap6, sizeof cap6,
+             "progressive generation, tier %s, %s step %lld (ema). rows: %d samples; columns: "
+             "predicted x_0 every %d steps from t = %d, then the sample",
+             a.tier.name, r.variant, (long long)r.steps, FIG6_SAMPLES, every, T - 1);
+    snprintf(cap7, sizeof cap7,
+             "samples sharing x_t, tier %s, %s step %lld. rows: t = %d, %d, %d, %d; columns: x_0, "
+             "x_t, then %d samples from that x_t",
+             a.tier.name, r.variant, (long long)r.steps, tlist[0], tlist[1], tlist[2], tlist[3], FIG7_SAMPLES);
     if (rc == DDPM_OK) rc = png_write_grid_captioned(p6, grid6, cap6, FIG6_SAMPLES * cols6, m.H, m.W, m.C, cols6, 1);
     if (rc == DDPM_OK)
-        rc = png_write_grid_captioned(p7, grid7, cap7, FIG7_ROWS * (FIG7_SAMPLES + 2), m.H, m.W, m.C, FIG7_SAMPLES + 2, 1);
+        rc = png_write_grid_captioned(p7, grid7, cap7, FIG7_ROWS * (FIG7_SAMPLES + 2), m.H, m.W, m.C, FIG7_SAMPLES + 2,
+                                      1);
     runlog lg;
     if (rc == DDPM_OK) {
         hsize_t d6[5] = { (hsize_t)nrec, FIG6_SAMPLES, (hsize_t)m.H, (hsize_t)m.W, (hsize_t)m.C };
@@ -132,11 +136,13 @@ int main(int argc, char **argv)
         hsize_t dt[1] = { FIG7_ROWS };
         rc = runlog_open(&lg, logp, &cfg, argc, argv, 0);
         if (rc == DDPM_OK)
-            rc = h5io_attr_str(lg.file, ".", "experiment", "progressive") || h5io_attr_str(lg.file, ".", "tier", a.tier.name) ||
-                 h5io_write_f32(lg.file, "fig6/pred_xstart", rec, 5, d6) || h5io_attr_i64(lg.file, "fig6/pred_xstart", "record_every", every) ||
+            rc = h5io_attr_str(lg.file, ".", "experiment", "progressive") ||
+                 h5io_attr_str(lg.file, ".", "tier", a.tier.name) ||
+                 h5io_write_f32(lg.file, "fig6/pred_xstart", rec, 5, d6) ||
+                 h5io_attr_i64(lg.file, "fig6/pred_xstart", "record_every", every) ||
                  h5io_write_f32(lg.file, "fig6/samples", x, 4, dx) ||
-                 h5io_write_f32(lg.file, "fig7/samples", x7, 5, d7) || h5io_write_i32(lg.file, "fig7/t", tlist, 1, dt) ||
-                 h5io_attr_str(lg.file, ".", "run_dir", r.run_dir) ||
+                 h5io_write_f32(lg.file, "fig7/samples", x7, 5, d7) ||
+                 h5io_write_i32(lg.file, "fig7/t", tlist, 1, dt) || h5io_attr_str(lg.file, ".", "run_dir", r.run_dir) ||
                  h5io_attr_str(lg.file, ".", "ckpt", r.ckpt);
         if (runlog_close(&lg) != DDPM_OK) rc = DDPM_ERR;
     }
@@ -146,8 +152,15 @@ int main(int argc, char **argv)
         return 1;
     }
     char el[32];
-    printf("exp_progressive: wrote %s (x̂_0 every %d steps, rows = samples), %s (rows t = %d, %d, %d, %d), %s (%s)\n", p6,
-           every, p7, tlist[0], tlist[1], tlist[2], tlist[3], logp, format_duration(ddpm_now() - t0, el, sizeof el));
-    ddpm_free(x); ddpm_free(rec); ddpm_free(grid6); ddpm_free(x7); ddpm_free(src); ddpm_free(noise); ddpm_free(grid7);
+    printf("exp_progressive: wrote %s (x̂_0 every %d steps, rows = samples), %s (rows t = %d, %d, %d, %d), %s (%s)\n",
+           p6, every, p7, tlist[0], tlist[1], tlist[2], tlist[3], logp,
+           format_duration(ddpm_now() - t0, el, sizeof el));
+    ddpm_free(x);
+    ddpm_free(rec);
+    ddpm_free(grid6);
+    ddpm_free(x7);
+    ddpm_free(src);
+    ddpm_free(noise);
+    ddpm_free(grid7);
     return 0;
 }

@@ -35,7 +35,8 @@ static int load_paper(void)
         if (rc == DDPM_OK) rc = paper_csv_num(&t, k + 1, "rate_bpd", &PAPER_RATE[k]);
         if (rc == DDPM_OK) rc = paper_csv_num(&t, k + 1, "distortion_rmse", &PAPER_RMSE[k]);
         if (rc == DDPM_OK && (isnan(step) || isnan(PAPER_RATE[k]) || isnan(PAPER_RMSE[k])))
-            rc = ddpm_error("%s:%d: an empty field; every Table 4 row has a step, a rate and an RMSE", t.path, t.line[k + 1]);
+            rc = ddpm_error("%s:%d: an empty field; every Table 4 row has a step, a rate and an RMSE", t.path,
+                            t.line[k + 1]);
         if (rc == DDPM_OK) PAPER_STEPS[k] = (int)step;
     }
     paper_csv_free(&t);
@@ -46,7 +47,9 @@ int main(int argc, char **argv)
 {
     h5io_init();
     driver_args a;
-    int rc = driver_parse(&a, "ratedist", "Table 4 / Figure 5: rate-distortion of the L_simple model along the reverse process.", argc, argv);
+    int rc = driver_parse(&a, "ratedist",
+                          "Table 4 / Figure 5: rate-distortion of the L_simple model along the reverse process.", argc,
+                          argv);
     if (rc) return rc < 0 ? 0 : rc;
     double t0 = ddpm_now();
     ddpm_config cfg;
@@ -92,10 +95,10 @@ int main(int argc, char **argv)
     }
     double acc = prior_mean;
     for (int t = T - 1; t >= 0; t--) {
-        rate[t] = acc;          /* bits received to hold x_t */
-        acc += L[t];            /* L_t transmits the next, less noisy variable */
+        rate[t] = acc; /* bits received to hold x_t */
+        acc += L[t];   /* L_t transmits the next, less noisy variable */
     }
-    double total = acc;         /* prior + all terms = NLL */
+    double total = acc; /* prior + all terms = NLL */
     char mdp[700], csvp[700], curvep[700], logp[700];
     snprintf(mdp, sizeof mdp, "%s/table.md", a.out_dir);
     snprintf(csvp, sizeof csvp, "%s/table.csv", a.out_dir);
@@ -106,10 +109,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "exp_ratedist: cannot write in %s\n", a.out_dir);
         return 1;
     }
-    fprintf(md, "# Table 4 — tier `%s` (%s%s, %d test images, T = %d)\n\n"
-                "Rate: cumulative bits/dim received (prior + L_{T-1}..L_{t+1}); distortion: RMSE of x̂_0 on the "
-                "[0,255] scale. Total NLL %.4f bits/dim = rate at t=0 (%.4f) + decoder term L_0 (%.4f).\n\n"
-                "| reverse step (T−t) | t | rate (bits/dim) | distortion (RMSE) | paper rate | paper RMSE |\n|---|---|---|---|---|---|\n",
+    fprintf(md,
+            "# Table 4 — tier `%s` (%s%s, %d test images, T = %d)\n\n"
+            "Rate: cumulative bits/dim received (prior + L_{T-1}..L_{t+1}); distortion: RMSE of x̂_0 on the "
+            "[0,255] scale. Total NLL %.4f bits/dim = rate at t=0 (%.4f) + decoder term L_0 (%.4f).\n\n"
+            "| reverse step (T−t) | t | rate (bits/dim) | distortion (RMSE) | paper rate | paper RMSE "
+            "|\n|---|---|---|---|---|---|\n",
             a.tier.name, a.ckpt ? "given model " : "L_simple model", a.ckpt ? a.ckpt : "", n, T, total, rate[0], L[0]);
     fprintf(csv, "reverse_step,t,rate_bpd,distortion_rmse,paper_rate_bpd,paper_distortion_rmse\n");
     printf("%-14s %-6s %-12s %-12s %-12s %-12s\n", "reverse step", "t", "rate", "RMSE", "paper rate", "paper RMSE");
@@ -118,15 +123,18 @@ int main(int argc, char **argv)
         int step = (int)lround((double)PAPER_STEPS[k] * T / 1000.0);
         int t = T - step;
         if (t < 0 || t >= T) continue;
-        fprintf(md, "| %d | %d | %.5f | %.5f | %.5f | %.5f |\n", step, t, rate[t], rmse[t], PAPER_RATE[k], PAPER_RMSE[k]);
+        fprintf(md, "| %d | %d | %.5f | %.5f | %.5f | %.5f |\n", step, t, rate[t], rmse[t], PAPER_RATE[k],
+                PAPER_RMSE[k]);
         fprintf(csv, "%d,%d,%.6g,%.6g,%.6g,%.6g\n", step, t, rate[t], rmse[t], PAPER_RATE[k], PAPER_RMSE[k]);
         printf("%-14d %-6d %-12.5f %-12.5f %-12.5f %-12.5f\n", step, t, rate[t], rmse[t], PAPER_RATE[k], PAPER_RMSE[k]);
     }
     fprintf(cv, "t,reverse_step,L_t_bpd,rate_bpd,distortion_rmse\n");
     for (int t = T - 1; t >= 0; t--) fprintf(cv, "%d,%d,%.8g,%.8g,%.8g\n", t, T - t, L[t], rate[t], rmse[t]);
     char el[32];
-    fprintf(md, "\nThe whole curve (every t) is in `curve.csv` and `log.h5`; the plot is drawn by "
-                "`make notebooks` (notebooks-export/). Wall time: %s.\n", format_duration(ddpm_now() - t0, el, sizeof el));
+    fprintf(md,
+            "\nThe whole curve (every t) is in `curve.csv` and `log.h5`; the plot is drawn by "
+            "`make notebooks` (notebooks-export/). Wall time: %s.\n",
+            format_duration(ddpm_now() - t0, el, sizeof el));
     int bad = fclose(md) != 0;
     bad |= fclose(csv) != 0;
     bad |= fclose(cv) != 0;
@@ -136,7 +144,8 @@ int main(int argc, char **argv)
         h5io_attr_str(lg.file, ".", "experiment", "ratedist") || h5io_attr_str(lg.file, ".", "tier", a.tier.name) ||
         h5io_write_f64(lg.file, "curve/L_t_bpd", L, 1, d1) || h5io_write_f64(lg.file, "curve/rate_bpd", rate, 1, d1) ||
         h5io_write_f64(lg.file, "curve/distortion_rmse", rmse, 1, d1) ||
-        h5io_attr_f64(lg.file, "curve", "total_bpd", total) || h5io_attr_f64(lg.file, "curve", "prior_bpd", prior_mean) ||
+        h5io_attr_f64(lg.file, "curve", "total_bpd", total) ||
+        h5io_attr_f64(lg.file, "curve", "prior_bpd", prior_mean) ||
         h5io_attr_f64(lg.file, "curve", "decoder_bpd", L[0]) || h5io_attr_i64(lg.file, "curve", "num_images", n) ||
         h5io_attr_str(lg.file, "curve", "run_dir", r.run_dir) || h5io_attr_str(lg.file, "curve", "ckpt", r.ckpt) ||
         driver_log_request(lg.file, &a) || runlog_close(&lg) != DDPM_OK) {
@@ -145,6 +154,11 @@ int main(int argc, char **argv)
     }
     printf("exp_ratedist: total %.4f bits/dim = rate %.4f + decoder %.4f; wrote %s, %s, %s, %s\n", total, rate[0], L[0],
            mdp, csvp, curvep, logp);
-    ddpm_free(terms); ddpm_free(mse); ddpm_free(prior); ddpm_free(L); ddpm_free(rmse); ddpm_free(rate);
+    ddpm_free(terms);
+    ddpm_free(mse);
+    ddpm_free(prior);
+    ddpm_free(L);
+    ddpm_free(rmse);
+    ddpm_free(rate);
     return 0;
 }

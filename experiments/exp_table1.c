@@ -68,7 +68,8 @@ int main(int argc, char **argv)
 {
     h5io_init();
     driver_args a;
-    int rc = driver_parse(&a, "table1", "Table 1: L (fixed isotropic) and L_simple, IS / FID / NLL test (train).", argc, argv);
+    int rc = driver_parse(&a, "table1", "Table 1: L (fixed isotropic) and L_simple, IS / FID / NLL test (train).", argc,
+                          argv);
     if (rc) return rc < 0 ? 0 : rc;
     double t0 = ddpm_now();
     table1_row ROWS[2];
@@ -130,14 +131,18 @@ int main(int argc, char **argv)
     char ref[800], fdnote[200];
     eval_request_ref_text(&a.req, ref, sizeof ref);
     driver_fd_note(&a, fdn, fdnote, sizeof fdnote);
-    fprintf(md, "# Table 1 — tier `%s`%s%s\n\nOurs: %s / %s of %d samples (extractor: %s; %s reference: %s); NLL bound in "
-                "bits/dim with all T terms on the first %d test (%d train) images. Paper: CIFAR-10, 50,000 samples, "
-                "FID against the training set statistics, NLL on the test set (and the training set).\n\n",
+    fprintf(md,
+            "# Table 1 — tier `%s`%s%s\n\nOurs: %s / %s of %d samples (extractor: %s; %s reference: %s); NLL bound in "
+            "bits/dim with all T terms on the first %d test (%d train) images. Paper: CIFAR-10, 50,000 samples, "
+            "FID against the training set statistics, NLL on the test set (and the training set).\n\n",
             a.tier.name, a.ckpt ? ", given model " : "", a.ckpt ? ckpt_label : "", isn, fdn, a.req.samples_n, ext, fdn,
             ref, a.req.bpd_n, a.req.bpd_train_n);
     if (fdnote[0]) fprintf(md, "**%s.**\n\n", fdnote);
-    fprintf(md, "| model | %s | %s | NLL test (train) | samples | NLL images test (train) | paper IS | paper FID | paper NLL test (train) |\n"
-                "|---|---|---|---|---|---|---|---|---|\n", isn, fdn);
+    fprintf(md,
+            "| model | %s | %s | NLL test (train) | samples | NLL images test (train) | paper IS | paper FID | paper "
+            "NLL test (train) |\n"
+            "|---|---|---|---|---|---|---|---|---|\n",
+            isn, fdn);
     fprintf(csv, "model,variant,outcome,is,is_std,fd,extractor,bpd_test,bpd_train,samples_n,nll_test_n,nll_train_n,"
                  "fd_reference,paper_is,paper_is_std,paper_fid,paper_nll_test,paper_nll_train\n");
     for (int i = 0; i < 2; i++) {

@@ -60,7 +60,8 @@ int main(int argc, char **argv)
 {
     h5io_init();
     driver_args a;
-    int rc = driver_parse(&a, "table2", "Table 2: objective x mean parameterisation ablation (six variants).", argc, argv);
+    int rc =
+        driver_parse(&a, "table2", "Table 2: objective x mean parameterisation ablation (six variants).", argc, argv);
     if (rc) return rc < 0 ? 0 : rc;
     double t0 = ddpm_now();
     variant_result res[6];
@@ -141,16 +142,20 @@ int main(int argc, char **argv)
     char ref[800], fdnote[200];
     eval_request_ref_text(&a.req, ref, sizeof ref);
     driver_fd_note(&a, fdn, fdnote, sizeof fdnote);
-    fprintf(md, "# Table 2 — tier `%s`%s%s\n\nOurs: NLL bound in bits/dim on the first %d test images (all T terms), "
-                "%s / %s of %d samples (extractor: %s; reference: %s). Paper: CIFAR-10, IS / FID of 50k samples.\n\n",
+    fprintf(md,
+            "# Table 2 — tier `%s`%s%s\n\nOurs: NLL bound in bits/dim on the first %d test images (all T terms), "
+            "%s / %s of %d samples (extractor: %s; reference: %s). Paper: CIFAR-10, IS / FID of 50k samples.\n\n",
             a.tier.name, a.ckpt ? ", given model " : "", a.ckpt ? a.ckpt : "", a.req.bpd_n, fdn, isn, a.req.samples_n,
             ext, ref);
     if (fdnote[0]) fprintf(md, "**%s.**\n\n", fdnote);
-    fprintf(md, "| objective | parameterisation | variant | outcome | NLL (bpd) | %s | %s | paper IS | paper FID | train time |\n",
+    fprintf(md,
+            "| objective | parameterisation | variant | outcome | NLL (bpd) | %s | %s | paper IS | paper FID | train "
+            "time |\n",
             fdn, isn);
     fprintf(md, "|---|---|---|---|---|---|---|---|---|---|\n");
-    fprintf(csv, "variant,mean,var,loss,outcome,diverged_step,train_steps,bpd,fd,is,is_std,extractor,paper_is,paper_is_std,"
-                 "paper_fid,train_seconds,samples_n,nll_test_n,ckpt\n");
+    fprintf(csv,
+            "variant,mean,var,loss,outcome,diverged_step,train_steps,bpd,fd,is,is_std,extractor,paper_is,paper_is_std,"
+            "paper_fid,train_seconds,samples_n,nll_test_n,ckpt\n");
     for (int i = 0; i < 6; i++) {
         char pis[64], pfid[48];
         if (isnan(ROWS[i].paper_is)) snprintf(pis, sizeof pis, "– (unstable)");
@@ -159,32 +164,35 @@ int main(int argc, char **argv)
         else snprintf(pfid, sizeof pfid, "%.2f", ROWS[i].paper_fid);
         if (!done[i]) {
             /* Left out by --only: listed so the table always shows the paper's six rows. */
-            fprintf(md, "| %s | %s | %s | not run here (%s) | | | | %s | %s | |\n", ROWS[i].objective,
-                    ROWS[i].param, ROWS[i].variant, a.ckpt ? "not the given model's variant" : "`--only`", pis, pfid);
+            fprintf(md, "| %s | %s | %s | not run here (%s) | | | | %s | %s | |\n", ROWS[i].objective, ROWS[i].param,
+                    ROWS[i].variant, a.ckpt ? "not the given model's variant" : "`--only`", pis, pfid);
             continue;
         }
         const variant_result *r = &res[i];
         char b[8][48], outcome[64];
-        if (r->outcome == TRAIN_DIVERGED) snprintf(outcome, sizeof outcome, "unstable (NaN at step %lld)", (long long)r->diverged_step);
+        if (r->outcome == TRAIN_DIVERGED)
+            snprintf(outcome, sizeof outcome, "unstable (NaN at step %lld)", (long long)r->diverged_step);
         else if (a.ckpt) snprintf(outcome, sizeof outcome, "given checkpoint (step %lld)", (long long)r->steps);
         else snprintf(outcome, sizeof outcome, "trained %lld steps", (long long)r->steps);
         format_duration(r->train_seconds, b[7], 48);
         char isbuf[64];
         if (isnan(r->q.is_mean)) snprintf(isbuf, sizeof isbuf, "n/a");
         else snprintf(isbuf, sizeof isbuf, "%.2f±%.2f", r->q.is_mean, r->q.is_std);
-        fprintf(md, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", ROWS[i].objective, ROWS[i].param, r->variant,
-                outcome, fmt_num(b[0], 48, "%.3f", r->bpd_test), fmt_num(b[1], 48, "%.3f", r->q.fd), isbuf, pis, pfid,
-                isnan(r->train_seconds) ? "n/a" : b[7]);
+        fprintf(md, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", ROWS[i].objective, ROWS[i].param,
+                r->variant, outcome, fmt_num(b[0], 48, "%.3f", r->bpd_test), fmt_num(b[1], 48, "%.3f", r->q.fd), isbuf,
+                pis, pfid, isnan(r->train_seconds) ? "n/a" : b[7]);
         fprintf(csv, "%s,%s,%s,%s,%s,%lld,%lld,%.6g,%.6g,%.6g,%.6g,%s,%.6g,%.6g,%.6g,%.1f,%d,%d,\"%s\"\n", r->variant,
-                ROWS[i].mean, ROWS[i].var, ROWS[i].loss, train_outcome_name(r->outcome),
-                (long long)r->diverged_step, (long long)r->steps, r->bpd_test, r->q.fd, r->q.is_mean, r->q.is_std,
+                ROWS[i].mean, ROWS[i].var, ROWS[i].loss, train_outcome_name(r->outcome), (long long)r->diverged_step,
+                (long long)r->steps, r->bpd_test, r->q.fd, r->q.is_mean, r->q.is_std,
                 r->q.available ? r->q.extractor : "none", ROWS[i].paper_is, ROWS[i].paper_is_std, ROWS[i].paper_fid,
                 r->train_seconds, a.req.samples_n, a.req.bpd_n, a.ckpt ? a.ckpt : "");
         printf("%-22s %-28s NLL %s bpd  %s %s  %s %s\n", r->variant, outcome, b[0], fdn, b[1], isn, isbuf);
     }
     char el[32];
-    fprintf(md, "\nSamples: `samples_<variant>.png`. Logs: `log.h5` (this experiment) and `logs/<variant>.h5` "
-                "(training runs). Wall time of this invocation: %s.\n", format_duration(ddpm_now() - t0, el, sizeof el));
+    fprintf(md,
+            "\nSamples: `samples_<variant>.png`. Logs: `log.h5` (this experiment) and `logs/<variant>.h5` "
+            "(training runs). Wall time of this invocation: %s.\n",
+            format_duration(ddpm_now() - t0, el, sizeof el));
     int bad = driver_close_tables(&tab) != DDPM_OK;
     h5io_attr_f64(L.file, ".", "wall_seconds", ddpm_now() - t0);
     if (runlog_close(&L) != DDPM_OK || bad) {

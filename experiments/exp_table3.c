@@ -37,13 +37,15 @@ int main(int argc, char **argv)
     if (rc) return rc < 0 ? 0 : rc;
     double t0 = ddpm_now();
     if (!a.ckpt) {
-        fprintf(stderr, "exp_table3: give --ckpt FILE, a converted LSUN model (make released-models MODEL=lsun_church; "
-                        "then make exp-table3 TIER=paper CKPT=released/lsun_church.h5 DATA_DIR=... or REF_STATS=...)\n");
+        fprintf(stderr,
+                "exp_table3: give --ckpt FILE, a converted LSUN model (make released-models MODEL=lsun_church; "
+                "then make exp-table3 TIER=paper CKPT=released/lsun_church.h5 DATA_DIR=... or REF_STATS=...)\n");
         return 2;
     }
     const char *row = a.row ? a.row : row_of_name(a.ckpt);
     if (!row) {
-        fprintf(stderr, "exp_table3: %s: which of Table 3's rows is it? give --row church|bedroom|bedroom_large|cat\n", a.ckpt);
+        fprintf(stderr, "exp_table3: %s: which of Table 3's rows is it? give --row church|bedroom|bedroom_large|cat\n",
+                a.ckpt);
         return 2;
     }
     paper_csv pc;
@@ -69,15 +71,18 @@ int main(int argc, char **argv)
         /* the training images must be there before hours of sampling */
         dataset ds;
         if (dataset_load_n(&ds, &cfg, 1, 1) != DDPM_OK) {
-            fprintf(stderr, "exp_table3: %s (the FID reference is the training images: --set data_dir=DIR, a folder of "
-                            "the %dx%d PNGs, or --ref-stats FILE)\n", ddpm_last_error(), cfg.image_size, cfg.image_size);
+            fprintf(stderr,
+                    "exp_table3: %s (the FID reference is the training images: --set data_dir=DIR, a folder of "
+                    "the %dx%d PNGs, or --ref-stats FILE)\n",
+                    ddpm_last_error(), cfg.image_size, cfg.image_size);
             runlog_close(&L);
             return 1;
         }
         dataset_free(&ds);
         if (a.req.ref_n > 0)
-            snprintf(refsrc, sizeof refsrc, "statistics of the first %d training images in %s (png_folder; cached in %s)",
-                     a.req.ref_n, config_data_dir(&cfg), a.req.ref_stats);
+            snprintf(refsrc, sizeof refsrc,
+                     "statistics of the first %d training images in %s (png_folder; cached in %s)", a.req.ref_n,
+                     config_data_dir(&cfg), a.req.ref_stats);
         else
             snprintf(refsrc, sizeof refsrc, "statistics of all training images in %s (png_folder; cached in %s)",
                      config_data_dir(&cfg), a.req.ref_stats);
@@ -104,14 +109,19 @@ int main(int argc, char **argv)
     driver_fd_note(&a, fdn, note, sizeof note);
     if (r.q.available) snprintf(ours, sizeof ours, "%.2f", r.q.fd);
     else snprintf(ours, sizeof ours, "n/a (no extractor)");
-    fprintf(tab.md, "# Table 3 — tier `%s`, given model %s (%s, %dx%d, step %lld)\n\nOurs: %s of %d samples (extractor: %s); "
-                    "reference: %s. Paper: FID of 50,000 samples against the training set.\n\n",
+    fprintf(tab.md,
+            "# Table 3 — tier `%s`, given model %s (%s, %dx%d, step %lld)\n\nOurs: %s of %d samples (extractor: %s); "
+            "reference: %s. Paper: FID of 50,000 samples against the training set.\n\n",
             a.tier.name, a.ckpt, r.variant, cfg.image_size, cfg.image_size, (long long)r.steps, fdn, a.req.samples_n,
             r.q.available ? r.q.extractor : "none", refsrc);
     if (note[0]) fprintf(tab.md, "**%s.**\n\n", note);
     if (!r.q.available) fprintf(tab.md, "No FID: %s.\n\n", r.q.why);
-    fprintf(tab.md, "| data set | model | paper FID | paper ProgressiveGAN FID | ours (%s) | samples |\n|---|---|---|---|---|---|\n", fdn);
-    fprintf(tab.csv, "row,dataset,model,paper_fid,paper_progressive_gan_fid,fd,fd_name,extractor,samples_n,fd_reference,ckpt\n");
+    fprintf(tab.md,
+            "| data set | model | paper FID | paper ProgressiveGAN FID | ours (%s) | samples "
+            "|\n|---|---|---|---|---|---|\n",
+            fdn);
+    fprintf(tab.csv,
+            "row,dataset,model,paper_fid,paper_progressive_gan_fid,fd,fd_name,extractor,samples_n,fd_reference,ckpt\n");
     int bad = 0;
     for (int k = 1; k <= pc.nrows && !bad; k++) {
         const char *name, *ds, *model;
@@ -127,8 +137,8 @@ int main(int argc, char **argv)
         if (mine) snprintf(nsamp, sizeof nsamp, "%d", a.req.samples_n);
         fprintf(tab.md, "| %s | %s | %.2f | %.2f | %s | %s |\n", ds, model, pf, pg, mine ? ours : "", nsamp);
         fprintf(tab.csv, "%s,\"%s\",\"%s\",%.6g,%.6g,%s,%s,%s,%s,\"%s\",\"%s\"\n", name, ds, model, pf, pg,
-                mine && r.q.available ? ours : "", mine ? fdn : "", mine ? (r.q.available ? r.q.extractor : "none") : "",
-                nsamp, mine ? refsrc : "", mine ? a.ckpt : "");
+                mine && r.q.available ? ours : "", mine ? fdn : "",
+                mine ? (r.q.available ? r.q.extractor : "none") : "", nsamp, mine ? refsrc : "", mine ? a.ckpt : "");
         if (mine)
             printf("%-28s %-22s paper FID %.2f (ProgressiveGAN %.2f)  ours %s %s  [%d samples; reference: %s]\n", ds,
                    model, pf, pg, fdn, ours, a.req.samples_n, refsrc);

@@ -48,10 +48,9 @@ static int parse_ll(const char *opt, const char *s, long long lo, long long *out
     return 0;
 }
 
-static int write_metadata(const char *path, const classifier_train_opts *o,
-                          const classifier_train_report *rep, double test_acc, double train_acc,
-                          const char *command, int threads, const ddpm_config *cfg, int argc,
-                          char **argv)
+static int write_metadata(const char *path, const classifier_train_opts *o, const classifier_train_report *rep,
+                          double test_acc, double train_acc, const char *command, int threads, const ddpm_config *cfg,
+                          int argc, char **argv)
 {
     hid_t f = h5io_open(path, 1);
     if (f < 0) return DDPM_ERR;
@@ -172,26 +171,24 @@ int main(int argc, char **argv)
     if (st == DDPM_OK) st = dataset_load(&test, &cfg, 0);
     classifier_train_report rep;
     if (st == DDPM_OK) {
-        fprintf(stderr, "train_classifier: %d train / %d test images, seed %llu, %d epochs, "
-                        "batch %d, lr %g, %d threads\n", train.N, test.N,
-                (unsigned long long)o.seed, o.epochs, o.batch_size, o.lr, omp_get_max_threads());
+        fprintf(stderr,
+                "train_classifier: %d train / %d test images, seed %llu, %d epochs, "
+                "batch %d, lr %g, %d threads\n",
+                train.N, test.N, (unsigned long long)o.seed, o.epochs, o.batch_size, o.lr, omp_get_max_threads());
         o.epoch_hook = report_epoch;
         o.hook_user = &test;
         st = classifier_train(&c, &train, &o, &rep);
     }
     double test_acc = 0, train_acc = 0;
     if (st == DDPM_OK) st = classifier_accuracy(c, &test, &test_acc);
-    if (st == DDPM_OK) {   /* on the first 10k training images: cheap, shows the gap */
+    if (st == DDPM_OK) { /* on the first 10k training images: cheap, shows the gap */
         dataset head = train;
         head.N = train.N < 10000 ? train.N : 10000;
         st = classifier_accuracy(c, &head, &train_acc);
     }
     if (st == DDPM_OK) st = classifier_save(c, tmp);
-    if (st == DDPM_OK)
-        st = write_metadata(tmp, &o, &rep, test_acc, train_acc, command, threads, &cfg, argc,
-                            argv);
-    if (st == DDPM_OK && rename(tmp, out) != 0)
-        st = ddpm_error("%s: cannot rename %s into place", out, tmp);
+    if (st == DDPM_OK) st = write_metadata(tmp, &o, &rep, test_acc, train_acc, command, threads, &cfg, argc, argv);
+    if (st == DDPM_OK && rename(tmp, out) != 0) st = ddpm_error("%s: cannot rename %s into place", out, tmp);
     if (st != DDPM_OK) {
         fprintf(stderr, "train_classifier: %s\n", ddpm_last_error());
         remove(tmp);
@@ -199,8 +196,8 @@ int main(int argc, char **argv)
         char hex[17];
         classifier_digest(c, hex);
         printf("train_classifier: test accuracy %.2f%% (first 10k train %.2f%%), %lld steps in %.1f s, "
-               "weights digest %s -> %s\n", 100.0 * test_acc, 100.0 * train_acc,
-               (long long)rep.steps_done, rep.seconds, hex, out);
+               "weights digest %s -> %s\n",
+               100.0 * test_acc, 100.0 * train_acc, (long long)rep.steps_done, rep.seconds, hex, out);
     }
     classifier_free(c);
     dataset_free(&train);

@@ -22,7 +22,7 @@
 static fmnist_classifier *clf;
 static dataset train_ds, test_ds;
 static int D;
-static double *train_mu, *train_sigma;   /* statistics of the first 10k training images */
+static double *train_mu, *train_sigma; /* statistics of the first 10k training images */
 
 #define N_TRAIN_STATS 10000
 
@@ -181,11 +181,9 @@ START_TEST(test_fd_fmnist)
     ck_assert_msg(clf != NULL, "not loaded");
     train_stats();
     double fd_self = -1;
-    ck_assert_int_eq(frechet_distance(train_mu, train_sigma, train_mu, train_sigma, D, &fd_self),
-                     DDPM_OK);
+    ck_assert_int_eq(frechet_distance(train_mu, train_sigma, train_mu, train_sigma, D, &fd_self), DDPM_OK);
     const double fd_test = fd_vs_train(test_ds.pixels, test_ds.N);
-    fprintf(stderr, "FD_fmnist: train10k vs itself %.3g, test10k vs train10k %.4f\n", fd_self,
-            fd_test);
+    fprintf(stderr, "FD_fmnist: train10k vs itself %.3g, test10k vs train10k %.4f\n", fd_self, fd_test);
     /* FD(a, a) = 2 tr(sigma) - 2 tr sqrt(sigma^2) is 0 up to the round-off of the double
      * eigen-decompositions (brief: < 1e-6). */
     ck_assert_msg(fabs(fd_self) < 1e-6, "FD(a, a) = %g", fd_self);
@@ -208,8 +206,8 @@ START_TEST(test_fd_fmnist)
         fprintf(stderr, "FD_fmnist(test5k + noise sigma %.2f, train10k) = %.4f\n", sigmas[s], fd[s]);
     }
     for (int s = 1; s < 5; s++)
-        ck_assert_msg(fd[s] > fd[s - 1], "FD not increasing: sigma %.2f -> %.4f, sigma %.2f -> %.4f",
-                      sigmas[s - 1], fd[s - 1], sigmas[s], fd[s]);
+        ck_assert_msg(fd[s] > fd[s - 1], "FD not increasing: sigma %.2f -> %.4f, sigma %.2f -> %.4f", sigmas[s - 1],
+                      fd[s - 1], sigmas[s], fd[s]);
     ddpm_free(z);
     ddpm_free(noisy);
     ddpm_free(train_mu);
@@ -230,8 +228,8 @@ START_TEST(test_is_real_vs_noise)
     for (size_t i = 0; i < (size_t)n_noise * 784; i++) noise[i] = (uint8_t)rng_below(st, i, 256);
     ck_assert_int_eq(classifier_features(clf, noise, n_noise, NULL, logits), DDPM_OK);
     ck_assert_int_eq(inception_score(logits, n_noise, K, 10, &is_noise, &is_noise_std), DDPM_OK);
-    fprintf(stderr, "IS_fmnist: real test10k %.4f +- %.4f, uniform noise %.4f +- %.4f (max 10)\n",
-            is_real, is_real_std, is_noise, is_noise_std);
+    fprintf(stderr, "IS_fmnist: real test10k %.4f +- %.4f, uniform noise %.4f +- %.4f (max 10)\n", is_real, is_real_std,
+            is_noise, is_noise_std);
     /* A 90%-accurate classifier on 10 balanced classes is confident and uses every class, so
      * IS is near its maximum 10; noise images fall into one or two classes. The bounds are
      * deliberately loose sanity bounds, not fits to the measured values. */
@@ -285,11 +283,11 @@ START_TEST(test_retrain_digest_step200)
     file_attr_str("digest_step200", want, sizeof want);
     snprintf(got, sizeof got, "%016llx", (unsigned long long)rep.digest_at_value);
     classifier_digest(c, fin);
-    fprintf(stderr, "retrained 200 steps in %.1f s: digest %s (recorded %s), loss %.4f\n",
-            rep.seconds, got, want, rep.final_loss);
+    fprintf(stderr, "retrained 200 steps in %.1f s: digest %s (recorded %s), loss %.4f\n", rep.seconds, got, want,
+            rep.final_loss);
     ck_assert_int_eq(rep.steps_done, 200);
-    ck_assert_str_eq(fin, got);      /* the digest after step 200 is that of the returned weights */
-    if (strcmp(got, want) != 0) {    /* say why it may differ (docs/classifier.md) */
+    ck_assert_str_eq(fin, got);   /* the digest after step 200 is that of the returned weights */
+    if (strcmp(got, want) != 0) { /* say why it may differ (docs/classifier.md) */
         char cflags[256] = "?", blas[256] = "?";
         hid_t f = h5io_open(CLASSIFIER_DEFAULT_PATH, 0);
         if (f >= 0) {
@@ -297,10 +295,11 @@ START_TEST(test_retrain_digest_step200)
             h5io_get_attr_str(f, "provenance", "openblas_config", blas, sizeof blas);
             h5io_close(f);
         }
-        fprintf(stderr, "digest_step200 differs. Recorded with cflags '%s', %s; now cflags "
-                        "'%s', %s. Different OpenBLAS kernels or compiler flags change float "
-                        "rounding; `make classifier` retrains on this machine.\n", cflags, blas,
-                DDPM_CFLAGS, openblas_get_config());
+        fprintf(stderr,
+                "digest_step200 differs. Recorded with cflags '%s', %s; now cflags "
+                "'%s', %s. Different OpenBLAS kernels or compiler flags change float "
+                "rounding; `make classifier` retrains on this machine.\n",
+                cflags, blas, DDPM_CFLAGS, openblas_get_config());
     }
     ck_assert_str_eq(got, want);
     classifier_free(c);
@@ -326,8 +325,8 @@ START_TEST(test_train_omp_thread_count_independent)
         d[t - 1] = classifier_digest(c, NULL);
         classifier_free(c);
     }
-    fprintf(stderr, "20 steps: digest with 1 OpenMP thread %016llx, 2 threads %016llx\n",
-            (unsigned long long)d[0], (unsigned long long)d[1]);
+    fprintf(stderr, "20 steps: digest with 1 OpenMP thread %016llx, 2 threads %016llx\n", (unsigned long long)d[0],
+            (unsigned long long)d[1]);
     ck_assert(d[0] == d[1]);
 }
 END_TEST
@@ -335,7 +334,7 @@ END_TEST
 START_TEST(test_load_errors)
 {
     ck_assert_msg(clf != NULL, "not loaded");
-    fmnist_classifier *c = (fmnist_classifier *)&c;   /* must be reset to NULL on error */
+    fmnist_classifier *c = (fmnist_classifier *)&c; /* must be reset to NULL on error */
     const char *missing = test_tmp_path("no_such_classifier.h5");
     ck_assert_int_eq(classifier_load(&c, missing), DDPM_ERR);
     ck_assert_ptr_null(c);
@@ -346,7 +345,7 @@ START_TEST(test_load_errors)
     /* A copy without fc1/W. */
     const char *path = test_tmp_path("clf_missing_dataset.h5");
     ck_assert_msg(classifier_save(clf, path) == DDPM_OK, "%s", ddpm_last_error());
-    ck_assert_int_eq(classifier_load(&c, path), DDPM_OK);   /* the copy itself loads */
+    ck_assert_int_eq(classifier_load(&c, path), DDPM_OK); /* the copy itself loads */
     classifier_free(c);
     hid_t f = h5io_open(path, 1);
     ck_assert(f >= 0);

@@ -98,7 +98,8 @@ START_TEST(init_forward_loss_sample_bpd)
     char out[8192];
     const char *ck = test_tmp_path("cli_ck.h5"), *in = test_tmp_path("cli_in.h5"), *fo = test_tmp_path("cli_fwd.h5");
     /* learned variance with the kl loss: every output channel carries gradient */
-    ck_assert_msg(test_ddpm(out, sizeof out, "init %s --set model_var_type=learned --set loss_type=kl --seed 5 --out %s", TINY, ck) == 0,
+    ck_assert_msg(test_ddpm(out, sizeof out,
+                            "init %s --set model_var_type=learned --set loss_type=kl --seed 5 --out %s", TINY, ck) == 0,
                   "%s", out);
     int32_t t[3] = { 0, 7, 19 };
     write_inputs(in, 3, t, 0);
@@ -152,7 +153,8 @@ START_TEST(init_forward_loss_sample_bpd)
 
     /* sample and bpd */
     const char *so = test_tmp_path("cli_s.h5"), *png = test_tmp_path("cli_s.png"), *bo = test_tmp_path("cli_b.h5");
-    ck_assert_msg(test_ddpm(out, sizeof out, "sample --ckpt %s --n 3 --seed 2 --out %s --png %s --record-every 5", ck, so, png) == 0,
+    ck_assert_msg(test_ddpm(out, sizeof out, "sample --ckpt %s --n 3 --seed 2 --out %s --png %s --record-every 5", ck,
+                            so, png) == 0,
                   "%s", out);
     uint8_t *img;
     int H, W;
@@ -177,7 +179,9 @@ START_TEST(init_forward_loss_sample_bpd)
         ck_assert(isfinite(tot[i]) && tot[i] > 0);
         ck_assert_msg(fabs(s - tot[i]) <= 1e-9 * tot[i], "total %g vs sum %g", tot[i], s);
     }
-    ddpm_free(tot); ddpm_free(pri); ddpm_free(terms);
+    ddpm_free(tot);
+    ddpm_free(pri);
+    ddpm_free(terms);
     h5io_close(f);
     /* forward input of the wrong shape is refused with the expected shape named */
     ck_assert_int_eq(test_ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s", ck, li, fo), 1);

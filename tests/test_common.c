@@ -33,7 +33,11 @@ END_TEST
 
 START_TEST(error_in_makes_quoted_text_printable)
 {
-    ck_assert_int_eq(ddpm_error_in("f.pth", "tensor '%s' has rank %d", "a\nb\tc\x7f" "d\xc3\xa9", 9), DDPM_ERR);
+    ck_assert_int_eq(ddpm_error_in("f.pth", "tensor '%s' has rank %d",
+                                   "a\nb\tc\x7f"
+                                   "d\xc3\xa9",
+                                   9),
+                     DDPM_ERR);
     /* control characters and DEL become '?', UTF-8 bytes stay */
     ck_assert_str_eq(ddpm_last_error(), "f.pth: tensor 'a?b?c?d\xc3\xa9' has rank 9");
     ck_assert_ptr_null(strchr(ddpm_last_error(), '\n'));

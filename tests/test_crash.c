@@ -30,15 +30,25 @@
 
 #define STEPS 40
 
-static const char *SETS[] = { "dataset=fashion_mnist", "image_size=28", "ch=8", "ch_mult=1,2", "num_res_blocks=1",
-                              "attn_resolutions=14", "num_groups=2", "num_diffusion_timesteps=20", "dropout=0.1",
-                              "batch_size=4", "train_steps=40", "warmup=2", "ema_decay=0.9", "lr=0.001" };
+static const char *SETS[] = { "dataset=fashion_mnist",
+                              "image_size=28",
+                              "ch=8",
+                              "ch_mult=1,2",
+                              "num_res_blocks=1",
+                              "attn_resolutions=14",
+                              "num_groups=2",
+                              "num_diffusion_timesteps=20",
+                              "dropout=0.1",
+                              "batch_size=4",
+                              "train_steps=40",
+                              "warmup=2",
+                              "ema_decay=0.9",
+                              "lr=0.001" };
 #define NSETS (sizeof SETS / sizeof SETS[0])
 
 /* Starts `ddpm train <tiny config> --out dir --ckpt-every 3 [extra]` with output appended to
  * log_path and, when fsize > 0, files limited to fsize bytes (a full disk); returns the pid. */
-static pid_t spawn_train_ex(const char *dir, const char *log_path, const char *extra, const char *extra_val,
-                            long fsize)
+static pid_t spawn_train_ex(const char *dir, const char *log_path, const char *extra, const char *extra_val, long fsize)
 {
     const char *bin = getenv("DDPM_BIN");
     char exe[1100];
@@ -79,10 +89,7 @@ static pid_t spawn_train_ex(const char *dir, const char *log_path, const char *e
     return pid;
 }
 
-static pid_t spawn_train(const char *dir, const char *log_path)
-{
-    return spawn_train_ex(dir, log_path, NULL, NULL, 0);
-}
+static pid_t spawn_train(const char *dir, const char *log_path) { return spawn_train_ex(dir, log_path, NULL, NULL, 0); }
 
 /* Runs to the end (or to the stop the extra option asks for); returns the exit status. */
 static int run_train_ex(const char *dir, const char *log_path, const char *extra, const char *extra_val)
@@ -151,9 +158,11 @@ START_TEST(kill9_loop_resumes_bit_identical)
         if (s > last_step) last_step = s;
     }
     if (!finished) ck_assert_msg(run_train(d2, out) == 0, "final resume failed; see %s", out);
-    fprintf(stderr, "kill -9 loop: %d kills, %d with a new checkpoint, uninterrupted run %.2fs\n", kills, progressed, T);
+    fprintf(stderr, "kill -9 loop: %d kills, %d with a new checkpoint, uninterrupted run %.2fs\n", kills, progressed,
+            T);
     ck_assert_msg(kills >= 5, "only %d kills landed (the run finished early)", kills);
-    ck_assert_msg(progressed >= 2, "only %d kills came after new checkpoints; the loop did not test resumes", progressed);
+    ck_assert_msg(progressed >= 2, "only %d kills came after new checkpoints; the loop did not test resumes",
+                  progressed);
 
     char word[32];
     int64_t st;

@@ -76,7 +76,10 @@ static void write_bytes(const char *path, const void *data, size_t n, int gz)
 
 static void put_be32(uint8_t *b, uint32_t v)
 {
-    b[0] = v >> 24; b[1] = (v >> 16) & 255; b[2] = (v >> 8) & 255; b[3] = v & 255;
+    b[0] = v >> 24;
+    b[1] = (v >> 16) & 255;
+    b[2] = (v >> 8) & 255;
+    b[3] = v & 255;
 }
 
 static uint8_t syn_pixel(int n, int i) { return (uint8_t)((n * 31 + i * 7 + 3) & 255); }
@@ -87,7 +90,7 @@ typedef struct {
     uint32_t img_magic, lab_magic;
     uint32_t hdr_nimg, hdr_nlab, rows, cols;
     uint32_t data_nimg, data_nlab;
-    int bad_label;   /* write label 10 for example 0 */
+    int bad_label; /* write label 10 for example 0 */
     int gz;
 } idx_spec;
 
@@ -142,8 +145,8 @@ static void truncate_file(const char *path, double frac)
  *        FNV-1a-64 0x01fdf72590541338, all pixels 3431114169.
  * t10k:  10000, 1000 per class, first labels 9 2 1 1 6 1 4 6 5 7, first image sum 33456,
  *        FNV-1a-64 0xcb45b7589f1b853b, all pixels 573469082. */
-static void check_real_split(int train, int N, int per_class, const int *first_labels,
-                             uint64_t sum0, uint64_t fnv0, uint64_t total)
+static void check_real_split(int train, int N, int per_class, const int *first_labels, uint64_t sum0, uint64_t fnv0,
+                             uint64_t total)
 {
     ddpm_config c = cfg_for(DATASET_FASHION_MNIST, NULL, 28);
     ck_assert_str_eq(config_data_dir(&c), FASHION_DIR);
@@ -168,8 +171,8 @@ static void check_real_split(int train, int N, int per_class, const int *first_l
     for (int i = 0; i < 784; i++) s0 += ds.pixels[i];
     for (size_t i = 0; i < (size_t)N * 784; i++) all += ds.pixels[i];
     uint64_t h = fnv1a64(ds.pixels, 784);
-    fprintf(stderr, "first image sum %llu fnv1a64 %016llx, all pixels %llu\n",
-            (unsigned long long)s0, (unsigned long long)h, (unsigned long long)all);
+    fprintf(stderr, "first image sum %llu fnv1a64 %016llx, all pixels %llu\n", (unsigned long long)s0,
+            (unsigned long long)h, (unsigned long long)all);
     ck_assert_uint_eq(s0, sum0);
     ck_assert_uint_eq(h, fnv0);
     ck_assert_uint_eq(all, total);
@@ -241,12 +244,10 @@ START_TEST(test_idx_corrupt)
                  "apt-get install dataset-fashion-mnist");
     ck_assert(ds.pixels == NULL && ds.N == 0);
     write_idx_pair(empty, "train", idx_ok(4, 1));
-    expect_error(dataset_load(&ds, &c, 0), "missing test split", "t10k-images-idx3-ubyte",
-                 "dataset-fashion-mnist");
+    expect_error(dataset_load(&ds, &c, 0), "missing test split", "t10k-images-idx3-ubyte", "dataset-fashion-mnist");
     join(path, sizeof path, empty, "train-labels-idx1-ubyte.gz");
     ck_assert(unlink(path) == 0);
-    expect_error(dataset_load(&ds, &c, 1), "missing labels", "train-labels-idx1-ubyte",
-                 "dataset-fashion-mnist");
+    expect_error(dataset_load(&ds, &c, 1), "missing labels", "train-labels-idx1-ubyte", "dataset-fashion-mnist");
 
     /* Truncated gzip at several points (inside the header, the data, the trailer). */
     const double cuts[] = { 0.05, 0.5, 0.97 };
@@ -394,8 +395,7 @@ static void check_cifar(const dataset *ds, int N, int rec0)
         for (int y = 0; y < 32; y++)
             for (int x = 0; x < 32; x++)
                 for (int c = 0; c < 3; c++)
-                    ck_assert_int_eq(ds->pixels[(((size_t)n * 32 + y) * 32 + x) * 3 + c],
-                                     cifar_px(rec0 + n, c, y, x));
+                    ck_assert_int_eq(ds->pixels[(((size_t)n * 32 + y) * 32 + x) * 3 + c], cifar_px(rec0 + n, c, y, x));
     }
 }
 
@@ -523,8 +523,8 @@ START_TEST(test_png_folder)
     c = cfg_for(DATASET_PNG_GRAY, rgb, 8);
     ck_assert_msg(dataset_load(&ds, &c, 1) == DDPM_OK, "%s", ddpm_last_error());
     for (int p = 0; p < 64; p++)
-        ck_assert_int_eq(ds.pixels[p], (19595u * img[3 * p] + 38470u * img[3 * p + 1] +
-                                        7471u * img[3 * p + 2] + 0x8000u) >> 16);
+        ck_assert_int_eq(ds.pixels[p],
+                         (19595u * img[3 * p] + 38470u * img[3 * p + 1] + 7471u * img[3 * p + 2] + 0x8000u) >> 16);
     dataset_free(&ds);
 
     /* Errors: no test folder, wrong size, a .png that is not a PNG, empty and missing folders. */
@@ -555,7 +555,10 @@ END_TEST
 static void synthetic(dataset *ds, int N, int H, int W, int C)
 {
     memset(ds, 0, sizeof *ds);
-    ds->N = N; ds->H = H; ds->W = W; ds->C = C;
+    ds->N = N;
+    ds->H = H;
+    ds->W = W;
+    ds->C = C;
     size_t hwc = (size_t)H * W * C;
     ds->pixels = ddpm_alloc((size_t)N * hwc);
     for (int n = 0; n < N; n++)
@@ -579,9 +582,13 @@ static uint32_t reference_index(uint64_t seed, int N, int64_t p)
         rng_stream st = rng_stream_make(seed, RNG_SHUFFLE, (uint32_t)e, 0);
         for (int i = N - 1, k = 0; i >= 1; i--, k++) {
             uint32_t j = rng_below(st, (uint64_t)k, (uint32_t)i + 1);
-            uint32_t t = perm[i]; perm[i] = perm[j]; perm[j] = t;
+            uint32_t t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
         }
-        cached = e; cached_seed = seed; cached_n = N;
+        cached = e;
+        cached_seed = seed;
+        cached_n = N;
     }
     return perm[p % N];
 }
@@ -632,8 +639,7 @@ START_TEST(test_sampler_order)
         int cnt[3] = { 0 };
         for (int k = 0; k < 3; k++) cnt[it[3 * e + k]]++;
         ck_assert(cnt[0] == 1 && cnt[1] == 1 && cnt[2] == 1);
-        for (int k = 0; k < 3; k++)
-            ck_assert_int_eq((uint32_t)it[3 * e + k], reference_index(9, 3, 60 + 3 * e + k));
+        for (int k = 0; k < 3; k++) ck_assert_int_eq((uint32_t)it[3 * e + k], reference_index(9, 3, 60 + 3 * e + k));
     }
     batch_sampler_free(&s3);
     dataset_free(&tiny);
@@ -663,8 +669,7 @@ START_TEST(test_sampler_deterministic)
     /* a walks forward; b jumps around (other epochs cached in between). */
     const int64_t order[] = { 37, 3, 120, 37, 0, 15, 16 };
     for (size_t k = 0; k < DDPM_ARRAY_LEN(order); k++) {
-        for (int64_t st = 0; st <= order[k]; st++)
-            ck_assert(batch_sampler_get(&a, st, B, 1, xa, ia) == DDPM_OK);
+        for (int64_t st = 0; st <= order[k]; st++) ck_assert(batch_sampler_get(&a, st, B, 1, xa, ia) == DDPM_OK);
         ck_assert(batch_sampler_get(&b, order[k], B, 1, xb, ib) == DDPM_OK);
         ck_assert_msg(memcmp(ia, ib, sizeof ia) == 0, "step %lld: indices differ", (long long)order[k]);
         ck_assert_msg(memcmp(xa, xb, nb * sizeof(float)) == 0, "step %lld: pixels differ", (long long)order[k]);
@@ -759,7 +764,10 @@ START_TEST(test_get_range)
 {
     dataset ds;
     memset(&ds, 0, sizeof ds);
-    ds.N = 2; ds.H = 1; ds.W = 4; ds.C = 1;
+    ds.N = 2;
+    ds.H = 1;
+    ds.W = 4;
+    ds.C = 1;
     ds.pixels = ddpm_alloc(8);
     const uint8_t px[8] = { 0, 255, 128, 127, 1, 254, 64, 200 };
     memcpy(ds.pixels, px, 8);

@@ -16,9 +16,9 @@
 #include "io/h5io.h"
 #include "testutil.h"
 
-#define REF_PATH "tests/data/diffusion_ref.h5"
+#define REF_PATH    "tests/data/diffusion_ref.h5"
 #define REF_VERSION 1
-#define REF_REGEN "rerun /usr/bin/python3 scripts/gen_diffusion_reference.py"
+#define REF_REGEN   "rerun /usr/bin/python3 scripts/gen_diffusion_reference.py"
 
 /* ---------------------------------------------------------------- reference file helpers */
 
@@ -36,8 +36,7 @@ static double *rd64(hid_t f, const char *name, size_t *n)
     double *p = NULL;
     int rank = 0;
     hsize_t dims[H5IO_MAX_RANK];
-    ck_assert_msg(h5io_read_f64(f, name, &p, &rank, dims) == DDPM_OK, "%s: %s; %s", name,
-                  ddpm_last_error(), REF_REGEN);
+    ck_assert_msg(h5io_read_f64(f, name, &p, &rank, dims) == DDPM_OK, "%s: %s; %s", name, ddpm_last_error(), REF_REGEN);
     if (n) *n = numel(rank, dims);
     return p;
 }
@@ -47,8 +46,7 @@ static float *rd32(hid_t f, const char *name, size_t *n)
     float *p = NULL;
     int rank = 0;
     hsize_t dims[H5IO_MAX_RANK];
-    ck_assert_msg(h5io_read_f32(f, name, &p, &rank, dims) == DDPM_OK, "%s: %s; %s", name,
-                  ddpm_last_error(), REF_REGEN);
+    ck_assert_msg(h5io_read_f32(f, name, &p, &rank, dims) == DDPM_OK, "%s: %s; %s", name, ddpm_last_error(), REF_REGEN);
     if (n) *n = numel(rank, dims);
     return p;
 }
@@ -58,15 +56,13 @@ static int32_t *rdi32(hid_t f, const char *name, size_t *n)
     int32_t *p = NULL;
     int rank = 0;
     hsize_t dims[H5IO_MAX_RANK];
-    ck_assert_msg(h5io_read_i32(f, name, &p, &rank, dims) == DDPM_OK, "%s: %s; %s", name,
-                  ddpm_last_error(), REF_REGEN);
+    ck_assert_msg(h5io_read_i32(f, name, &p, &rank, dims) == DDPM_OK, "%s: %s; %s", name, ddpm_last_error(), REF_REGEN);
     if (n) *n = numel(rank, dims);
     return p;
 }
 
 /* allclose that treats equal infinities (the jsd schedule ends at alphas_cumprod = 0) as equal */
-static int allclose_inf(const char *what, const double *got, const double *want, size_t n,
-                        double rtol, double atol)
+static int allclose_inf(const char *what, const double *got, const double *want, size_t n, double rtol, double atol)
 {
     double *g = malloc(n * sizeof *g), *w = malloc(n * sizeof *w);
     for (size_t i = 0; i < n; i++) {
@@ -88,16 +84,15 @@ static double max_abs_f64(const double *a, size_t n)
 }
 
 static const char *const SCHED_NAMES[] = { "linear", "quad", "const", "jsd", "warmup10", "warmup50" };
-static const beta_schedule_t SCHEDS[] = { BETA_LINEAR, BETA_QUAD, BETA_CONST, BETA_JSD,
-                                          BETA_WARMUP10, BETA_WARMUP50 };
+static const beta_schedule_t SCHEDS[] = { BETA_LINEAR, BETA_QUAD, BETA_CONST, BETA_JSD, BETA_WARMUP10, BETA_WARMUP50 };
 static const char *const MEAN_N[] = { "xprev", "xstart", "eps" };
 static const char *const VAR_N[] = { "learned", "fixedsmall", "fixedlarge" };
 
 /* Reference batch geometry (gen_diffusion_reference.py: B, H, W, C, linear T = 1000). */
 enum { RB = 8, RH = 4, RW = 3, RC = 2, RD = RH * RW * RC };
 
-static void init_linear(diffusion *d, int T, double b0, double b1, model_mean_type_t m,
-                        model_var_type_t v, loss_type_t l)
+static void init_linear(diffusion *d, int T, double b0, double b1, model_mean_type_t m, model_var_type_t v,
+                        loss_type_t l)
 {
     double *betas = malloc((size_t)T * sizeof *betas);
     ck_assert(get_beta_schedule(BETA_LINEAR, b0, b1, T, betas) == DDPM_OK);
@@ -123,7 +118,10 @@ START_TEST(test_schedule_tables_match_reference)
             diffusion ds, dl;
             ck_assert(diffusion_init_betas(&ds, betas, T, MEAN_EPS, VAR_FIXEDSMALL, LOSS_MSE) == DDPM_OK);
             ck_assert(diffusion_init_betas(&dl, betas, T, MEAN_EPS, VAR_FIXEDLARGE, LOSS_MSE) == DDPM_OK);
-            struct { const char *name; const double *got; } tabs[] = {
+            struct {
+                const char *name;
+                const double *got;
+            } tabs[] = {
                 { "betas", ds.betas },
                 { "alphas_cumprod", ds.alphas_cumprod },
                 { "alphas_cumprod_prev", ds.alphas_cumprod_prev },
@@ -232,12 +230,19 @@ START_TEST(test_gaussian_helpers_match_reference)
     double *kin = rd64(f, "gauss/kl_in", &nk), *kl = rd64(f, "gauss/kl", NULL);
     nk /= 4;
     double *gk = malloc(nk * sizeof *gk);
-    for (size_t i = 0; i < nk; i++)
-        gk[i] = normal_kl(kin[4 * i], kin[4 * i + 1], kin[4 * i + 2], kin[4 * i + 3]);
+    for (size_t i = 0; i < nk; i++) gk[i] = normal_kl(kin[4 * i], kin[4 * i + 1], kin[4 * i + 2], kin[4 * i + 3]);
     ck_assert(test_allclose_f64("normal_kl", gk, kl, nk, 1e-12, 1e-15));
-    free(got); free(gz); free(gk);
-    ddpm_free(x); ddpm_free(mean); ddpm_free(ls); ddpm_free(want); ddpm_free(z); ddpm_free(cdf);
-    ddpm_free(kin); ddpm_free(kl);
+    free(got);
+    free(gz);
+    free(gk);
+    ddpm_free(x);
+    ddpm_free(mean);
+    ddpm_free(ls);
+    ddpm_free(want);
+    ddpm_free(z);
+    ddpm_free(cdf);
+    ddpm_free(kin);
+    ddpm_free(kl);
     h5io_close(f);
 }
 END_TEST
@@ -261,8 +266,7 @@ START_TEST(test_discretized_likelihood_sums_to_one)
             }
             double err = fabs(sum - 1.0);
             worst = err > worst ? err : worst;
-            ck_assert_msg(err <= floored * 1e-12 + 1e-12,
-                          "mean %g log_scale %g: sum %.17g (floored bins %d)", means[i],
+            ck_assert_msg(err <= floored * 1e-12 + 1e-12, "mean %g log_scale %g: sum %.17g (floored bins %d)", means[i],
                           log_scales[j], sum, floored);
         }
     fprintf(stderr, "discretized likelihood: max |sum - 1| = %.3g\n", worst);
@@ -306,9 +310,18 @@ START_TEST(test_q_sample_and_posterior_match_reference)
     double *prior_ref = rd64(f, "prior/bpd", NULL), prior[RB];
     prior_bpd(prior, x0, &d, RB, RD);
     ck_assert(test_allclose_f64("prior_bpd", prior, prior_ref, RB, 1e-10, 0));
-    free(xt); free(pm); free(g);
-    ddpm_free(x0); ddpm_free(noise); ddpm_free(xt_ref); ddpm_free(t); ddpm_free(xt64);
-    ddpm_free(pm_ref); ddpm_free(pv); ddpm_free(plv); ddpm_free(prior_ref);
+    free(xt);
+    free(pm);
+    free(g);
+    ddpm_free(x0);
+    ddpm_free(noise);
+    ddpm_free(xt_ref);
+    ddpm_free(t);
+    ddpm_free(xt64);
+    ddpm_free(pm_ref);
+    ddpm_free(pv);
+    ddpm_free(plv);
+    ddpm_free(prior_ref);
     diffusion_free(&d);
     h5io_close(f);
 }
@@ -330,8 +343,8 @@ START_TEST(test_prior_bpd_magnitude)
     double p[3];
     prior_bpd(p, x, &d, 3, D);
     const double ac = d.alphas_cumprod[999], lv = log(1.0 - ac);
-    const double full = 0.5 * (-1.0 - lv + exp(lv) + ac) / log(2.0);  /* x = 1 */
-    const double zero = 0.5 * (-1.0 - lv + exp(lv)) / log(2.0);       /* x = 0 */
+    const double full = 0.5 * (-1.0 - lv + exp(lv) + ac) / log(2.0); /* x = 1 */
+    const double zero = 0.5 * (-1.0 - lv + exp(lv)) / log(2.0);      /* x = 0 */
     fprintf(stderr, "prior bpd: uniform levels %.4g, |x|=1 %.4g, x=0 %.3g\n", p[0], p[1], p[2]);
     ck_assert(p[0] > 5e-6 && p[0] < 2e-5);
     ck_assert(fabs(p[1] - full) <= 1e-12 * full);
@@ -364,12 +377,14 @@ START_TEST(test_q_sample_moments)
             double var = s2 / (N - 1);
             double want_m = d.sqrt_alphas_cumprod[ts[a]] * vals[v], want_v = 1.0 - d.alphas_cumprod[ts[a]];
             double se_m = sqrt(want_v / N), se_v = want_v * sqrt(2.0 / N);
-            ck_assert_msg(fabs(m - want_m) < 5 * se_m, "t=%d x0=%g: mean %.6g want %.6g (se %.2g)",
-                          ts[a], vals[v], m, want_m, se_m);
-            ck_assert_msg(fabs(var - want_v) < 5 * se_v, "t=%d x0=%g: var %.6g want %.6g (se %.2g)",
-                          ts[a], vals[v], var, want_v, se_v);
+            ck_assert_msg(fabs(m - want_m) < 5 * se_m, "t=%d x0=%g: mean %.6g want %.6g (se %.2g)", ts[a], vals[v], m,
+                          want_m, se_m);
+            ck_assert_msg(fabs(var - want_v) < 5 * se_v, "t=%d x0=%g: var %.6g want %.6g (se %.2g)", ts[a], vals[v],
+                          var, want_v, se_v);
         }
-    free(x0); free(noise); free(xt);
+    free(x0);
+    free(noise);
+    free(xt);
     diffusion_free(&d);
 }
 END_TEST
@@ -395,8 +410,10 @@ START_TEST(test_p_mean_variance_matches_reference)
             float *out = rd32(f, name, NULL);
             for (int clip = 0; clip < 2; clip++) {
                 ck_assert(p_mean_variance(mean, lv, px, out, xt, t, &d, clip, RB, RH, RW, RC) == DDPM_OK);
-                const struct { const char *k; float *got; } outs[] = {
-                    { "mean", mean }, { "log_var", lv }, { "pred_xstart", px } };
+                const struct {
+                    const char *k;
+                    float *got;
+                } outs[] = { { "mean", mean }, { "log_var", lv }, { "pred_xstart", px } };
                 for (int o = 0; o < 3; o++) {
                     snprintf(name, sizeof name, "models/%s_%s/%s%s", MEAN_N[m], VAR_N[v], outs[o].k,
                              clip ? "_clip" : "");
@@ -410,8 +427,12 @@ START_TEST(test_p_mean_variance_matches_reference)
             ddpm_free(out);
             diffusion_free(&d);
         }
-    free(mean); free(lv); free(px); free(g);
-    ddpm_free(xt); ddpm_free(t);
+    free(mean);
+    free(lv);
+    free(px);
+    free(g);
+    ddpm_free(xt);
+    ddpm_free(t);
     h5io_close(f);
 }
 END_TEST
@@ -430,8 +451,7 @@ START_TEST(test_losses_match_reference)
         for (int v = 0; v < 3; v++)
             for (int l = 0; l < 2; l++) {
                 diffusion d;
-                init_linear(&d, 1000, 1e-4, 0.02, (model_mean_type_t)m, (model_var_type_t)v,
-                            (loss_type_t)l);
+                init_linear(&d, 1000, 1e-4, 0.02, (model_mean_type_t)m, (model_var_type_t)v, (loss_type_t)l);
                 char name[128];
                 snprintf(name, sizeof name, "models/%s_%s/model_out", MEAN_N[m], VAR_N[v]);
                 float *out = rd32(f, name, NULL);
@@ -452,16 +472,14 @@ START_TEST(test_losses_match_reference)
                 }
                 if (l == LOSS_KL)
                     for (int clip = 0; clip < 2; clip++) {
-                        ck_assert(vb_terms_bpd(terms, NULL, mse, out, x0, xt, t, &d, clip, RB, RH,
-                                               RW, RC) == DDPM_OK);
+                        ck_assert(vb_terms_bpd(terms, NULL, mse, out, x0, xt, t, &d, clip, RB, RH, RW, RC) == DDPM_OK);
                         snprintf(name, sizeof name, "models/%s_%s/vb_terms%s", MEAN_N[m], VAR_N[v],
                                  clip ? "_clip" : "");
                         double *want = rd64(f, name, NULL);
                         int ok = test_allclose_f64(name, terms, want, RB, 1e-9, 1e-14);
                         ddpm_free(want);
                         ck_assert_msg(ok, "%s", name);
-                        snprintf(name, sizeof name, "models/%s_%s/vb_mse%s", MEAN_N[m], VAR_N[v],
-                                 clip ? "_clip" : "");
+                        snprintf(name, sizeof name, "models/%s_%s/vb_mse%s", MEAN_N[m], VAR_N[v], clip ? "_clip" : "");
                         want = rd64(f, name, NULL);
                         /* pred_xstart for xprev at t = 999 is (xprev - c2 x_t)/c1, c1 ~ 1e-4:
                          * cancellation costs ~4 digits of double */
@@ -472,7 +490,10 @@ START_TEST(test_losses_match_reference)
                 ddpm_free(out);
                 diffusion_free(&d);
             }
-    ddpm_free(x0); ddpm_free(noise); ddpm_free(xt); ddpm_free(t);
+    ddpm_free(x0);
+    ddpm_free(noise);
+    ddpm_free(xt);
+    ddpm_free(t);
     h5io_close(f);
 }
 END_TEST
@@ -535,8 +556,8 @@ END_TEST
 
 static float quantize(double v) { return (float)(nearbyint(v / FD_H) * FD_H); }
 
-static double batch_loss(const diffusion *d, const float *out, const float *x0, const float *xt,
-                         const float *noise, const int32_t *t, int B, int H, int W, int C)
+static double batch_loss(const diffusion *d, const float *out, const float *x0, const float *xt, const float *noise,
+                         const int32_t *t, int B, int H, int W, int C)
 {
     double loss[16], s = 0;
     ck_assert(training_losses(loss, NULL, out, x0, xt, noise, t, d, B, H, W, C) == DDPM_OK);
@@ -566,8 +587,7 @@ START_TEST(test_loss_gradients_finite_differences)
             for (int l = 0; l < 2; l++) {
                 if (l == LOSS_MSE && v == VAR_LEARNED) continue;
                 diffusion d;
-                init_linear(&d, 1000, 1e-4, 0.02, (model_mean_type_t)m, (model_var_type_t)v,
-                            (loss_type_t)l);
+                init_linear(&d, 1000, 1e-4, 0.02, (model_mean_type_t)m, (model_var_type_t)v, (loss_type_t)l);
                 q_sample(xt, x0, t, noise, &d, B, D);
                 const int Cout = v == VAR_LEARNED ? 2 * C : C;
                 const int N = B * H * W * Cout;
@@ -577,20 +597,21 @@ START_TEST(test_loss_gradients_finite_differences)
                     const int tb = t[b];
                     const double c1 = d.posterior_mean_coef1[tb], c2 = d.posterior_mean_coef2[tb];
                     const double sigma = exp(0.5 * d.posterior_log_variance_clipped[tb]);
-                    double dm_do = m == MEAN_XPREV ? 1.0
-                                 : m == MEAN_XSTART ? c1 : c1 * d.sqrt_recipm1_alphas_cumprod[tb];
+                    double dm_do = m == MEAN_XPREV    ? 1.0
+                                   : m == MEAN_XSTART ? c1
+                                                      : c1 * d.sqrt_recipm1_alphas_cumprod[tb];
                     /* capped so |o +- h| < 64 stays exact on the 2^-18 grid (xstart at t = 999
                      * moves the mean by only coef1 ~ 1e-4 per unit of o) */
                     double scale = fmin(k_sigma[b] * sigma / dm_do, 3.0);
                     for (int p = 0; p < H * W; p++)
                         for (int c = 0; c < C; c++) {
                             int i = (b * H * W + p) * C + c, o = (b * H * W + p) * Cout + c;
-                            double target = m == MEAN_XPREV ? c1 * x0[i] + c2 * xt[i]
-                                          : m == MEAN_XSTART ? x0[i] : noise[i];
+                            double target = m == MEAN_XPREV    ? c1 * x0[i] + c2 * xt[i]
+                                            : m == MEAN_XSTART ? x0[i]
+                                                               : noise[i];
                             out[o] = quantize(target + scale * pert[i]);
                             if (Cout > C)
-                                out[o + C] = quantize(d.posterior_log_variance_clipped[tb] +
-                                                      0.5 * pert[B * D + i]);
+                                out[o + C] = quantize(d.posterior_log_variance_clipped[tb] + 0.5 * pert[B * D + i]);
                         }
                 }
                 ck_assert(training_losses(NULL, grad, out, x0, xt, noise, t, &d, B, H, W, C) == DDPM_OK);
@@ -613,28 +634,31 @@ START_TEST(test_loss_gradients_finite_differences)
                         for (int i = 0; i < D; i++) {
                             int p = i / C, c = i % C, o = (b * H * W + p) * Cout + c;
                             double lv = v == VAR_LEARNED ? out[o + C] : d.model_log_variance_fixed[0];
-                            double px0 = m == MEAN_XPREV ? out[o]
-                                       : m == MEAN_XSTART ? out[o]
-                                       : d.sqrt_recip_alphas_cumprod[0] * xt[b * D + i] -
-                                             d.sqrt_recipm1_alphas_cumprod[0] * out[o];
-                            double mean = m == MEAN_XPREV ? out[o] : d.posterior_mean_coef1[0] * px0 +
-                                                                         d.posterior_mean_coef2[0] * xt[b * D + i];
+                            double px0 = m == MEAN_XPREV    ? out[o]
+                                         : m == MEAN_XSTART ? out[o]
+                                                            : d.sqrt_recip_alphas_cumprod[0] * xt[b * D + i] -
+                                                                  d.sqrt_recipm1_alphas_cumprod[0] * out[o];
+                            double mean = m == MEAN_XPREV ? out[o]
+                                                          : d.posterior_mean_coef1[0] * px0 +
+                                                                d.posterior_mean_coef2[0] * xt[b * D + i];
                             double lp = discretized_gaussian_log_likelihood(x0[b * D + i], mean, 0.5 * lv);
                             if (lp <= log(1e-12)) floored_seen++;
                             else if (fabs(x0[b * D + i]) > 0.999) edge_seen++;
                         }
                 char what[96];
-                snprintf(what, sizeof what, "dloss/dout %s-%s-%s", MEAN_N[m], VAR_N[v],
-                         l == LOSS_KL ? "kl" : "mse");
+                snprintf(what, sizeof what, "dloss/dout %s-%s-%s", MEAN_N[m], VAR_N[v], l == LOSS_KL ? "kl" : "mse");
                 int ok = test_allclose_f64(what, an, fd, (size_t)N, 2e-5, 1e-7 * max_abs_f64(fd, (size_t)N));
                 ck_assert_msg(ok, "%s", what);
                 ck_assert(gmax > 0);
                 combos++;
-                free(out); free(grad); free(fd); free(an);
+                free(out);
+                free(grad);
+                free(fd);
+                free(an);
                 diffusion_free(&d);
             }
-    fprintf(stderr, "gradient check: %d combinations, t=0 elements floored %d, unfloored edge bins %d\n",
-            combos, floored_seen, edge_seen);
+    fprintf(stderr, "gradient check: %d combinations, t=0 elements floored %d, unfloored edge bins %d\n", combos,
+            floored_seen, edge_seen);
     ck_assert_int_eq(combos, 15);
     ck_assert(floored_seen > 0 && edge_seen > 0);
 }
@@ -667,10 +691,8 @@ static int oracle_fn(void *vctx, const float *x, const int32_t *t, int B, float 
                 double xs = o->xstar[j], v;
                 if (d->mean_type == MEAN_EPS)
                     v = (x[i] - d->sqrt_alphas_cumprod[tb] * xs) / d->sqrt_one_minus_alphas_cumprod[tb];
-                else if (d->mean_type == MEAN_XSTART)
-                    v = xs;
-                else
-                    v = d->posterior_mean_coef1[tb] * xs + d->posterior_mean_coef2[tb] * x[i];
+                else if (d->mean_type == MEAN_XSTART) v = xs;
+                else v = d->posterior_mean_coef1[tb] * xs + d->posterior_mean_coef2[tb] * x[i];
                 float *op = out + ((size_t)b * P + p) * (size_t)Cout;
                 op[c] = (float)v;
                 if (learned) op[o->C + c] = (float)d->posterior_log_variance_clipped[tb];
@@ -695,7 +717,9 @@ static int affine_fn(void *vctx, const float *x, const int32_t *t, int B, float 
     return DDPM_OK;
 }
 
-typedef struct { int calls, last_done, last_total; } prog_rec;
+typedef struct {
+    int calls, last_done, last_total;
+} prog_rec;
 static void prog_cb(void *user, int done, int total)
 {
     prog_rec *p = user;
@@ -722,8 +746,7 @@ START_TEST(test_bpd_loop_oracle)
         diffusion_workspace *ws = diffusion_workspace_alloc(&d, LB, LH, LW, LC, LC);
         ck_assert_msg(ws != NULL, "%s", ddpm_last_error());
         bpd_opts bo = { .seed = 42, .example_offset = 0, .progress = prog_cb, .user = &pr };
-        ck_assert(calc_bpd_loop(total, prior, terms, mse, x0, &d, oracle_fn, &ctx, &bo, ws, LB, LH,
-                                LW, LC) == DDPM_OK);
+        ck_assert(calc_bpd_loop(total, prior, terms, mse, x0, &d, oracle_fn, &ctx, &bo, ws, LB, LH, LW, LC) == DDPM_OK);
         diffusion_workspace_free(ws);
         ck_assert_int_eq(ctx.calls, LT);
         ck_assert_int_eq(pr.calls, LT);
@@ -749,12 +772,13 @@ START_TEST(test_bpd_loop_oracle)
             ck_assert(fabs(total[b] - (s + prior[b])) <= 1e-14 * fabs(total[b]));
             ck_assert(prior[b] == pri_want[0]);
             /* float32 rounding of the oracle output and of x_t: relative ~1e-7 of the mean */
-            ck_assert_msg(fabs(terms[b * LT] - nll0) <= 1e-6 * nll0, "%s: t=0 term %.9g want %.9g",
-                          MEAN_N[m], terms[b * LT], nll0);
+            ck_assert_msg(fabs(terms[b * LT] - nll0) <= 1e-6 * nll0, "%s: t=0 term %.9g want %.9g", MEAN_N[m],
+                          terms[b * LT], nll0);
         }
-        fprintf(stderr, "bpd loop %s oracle (T=%d): total %.6g = nll0 %.6g + prior %.3g; "
-                "max |KL t>0| %.3g, max mse %.3g\n", MEAN_N[m], LT, total[0], nll0, prior[0],
-                worst_kl, worst_mse);
+        fprintf(stderr,
+                "bpd loop %s oracle (T=%d): total %.6g = nll0 %.6g + prior %.3g; "
+                "max |KL t>0| %.3g, max mse %.3g\n",
+                MEAN_N[m], LT, total[0], nll0, prior[0], worst_kl, worst_mse);
         /* as in the zero-KL test: float rounding residue, generous bound */
         ck_assert(worst_kl < 1e-8);
         ck_assert(worst_mse < 1e-10);
@@ -778,13 +802,12 @@ START_TEST(test_bpd_loop_batch_split_invariance)
         diffusion_workspace *ws2 = diffusion_workspace_alloc(&d, 2, LH, LW, LC, Cout);
         ck_assert(ws4 && ws2);
         bpd_opts bo = { .seed = 9, .example_offset = 100 };
-        ck_assert(calc_bpd_loop(tot4, pri4, terms4, mse4, x0, &d, affine_fn, shape, &bo, ws4, LB,
-                                LH, LW, LC) == DDPM_OK);
+        ck_assert(calc_bpd_loop(tot4, pri4, terms4, mse4, x0, &d, affine_fn, shape, &bo, ws4, LB, LH, LW, LC) ==
+                  DDPM_OK);
         for (int h = 0; h < 2; h++) {
             bpd_opts bh = { .seed = 9, .example_offset = 100 + 2 * (uint32_t)h };
-            ck_assert(calc_bpd_loop(tot2 + 2 * h, pri2 + 2 * h, terms2 + 2 * h * LT,
-                                    mse2 + 2 * h * LT, x0 + h * 2 * LD, &d, affine_fn, shape, &bh,
-                                    ws2, 2, LH, LW, LC) == DDPM_OK);
+            ck_assert(calc_bpd_loop(tot2 + 2 * h, pri2 + 2 * h, terms2 + 2 * h * LT, mse2 + 2 * h * LT, x0 + h * 2 * LD,
+                                    &d, affine_fn, shape, &bh, ws2, 2, LH, LW, LC) == DDPM_OK);
         }
         ck_assert(memcmp(tot4, tot2, sizeof tot4) == 0);
         ck_assert(memcmp(pri4, pri2, sizeof pri4) == 0);
@@ -799,8 +822,8 @@ START_TEST(test_bpd_loop_batch_split_invariance)
         /* a different seed or offset changes the noise, hence the terms */
         double tot_o[LB];
         bo.example_offset = 101;
-        ck_assert(calc_bpd_loop(tot_o, NULL, NULL, NULL, x0, &d, affine_fn, shape, &bo, ws4, LB,
-                                LH, LW, LC) == DDPM_OK);
+        ck_assert(calc_bpd_loop(tot_o, NULL, NULL, NULL, x0, &d, affine_fn, shape, &bo, ws4, LB, LH, LW, LC) ==
+                  DDPM_OK);
         ck_assert(memcmp(tot4, tot_o, sizeof tot4) != 0);
         diffusion_workspace_free(ws4);
         diffusion_workspace_free(ws2);
@@ -828,10 +851,10 @@ START_TEST(test_sample_loop_oracle_and_recording)
         prog_rec pr = { 0, 0, 0 };
         diffusion_workspace *ws = diffusion_workspace_alloc(&d, LB, LH, LW, LC, LC);
         ck_assert_msg(ws != NULL, "%s", ddpm_last_error());
-        p_sample_opts so = { .t_start = LT - 1, .seed = 8, .example_offset = 0,
-                             .record_every = every, .progress = prog_cb, .user = &pr };
-        ck_assert(p_sample_loop(x, rec, &nrec, &d, oracle_fn, &ctx, &so, ws, LB, LH, LW, LC) ==
-                  DDPM_OK);
+        p_sample_opts so = {
+            .t_start = LT - 1, .seed = 8, .example_offset = 0, .record_every = every, .progress = prog_cb, .user = &pr
+        };
+        ck_assert(p_sample_loop(x, rec, &nrec, &d, oracle_fn, &ctx, &so, ws, LB, LH, LW, LC) == DDPM_OK);
         diffusion_workspace_free(ws);
         ck_assert_int_eq(nrec, nrec_want);
         ck_assert_int_eq(ctx.calls, LT);
@@ -851,8 +874,8 @@ START_TEST(test_sample_loop_oracle_and_recording)
                     err_rec = e > err_rec ? e : err_rec;
                 }
             }
-        fprintf(stderr, "sample loop %s oracle: max |x0 - x*| %.3g, max |recorded pred_xstart - x*| %.3g\n",
-                MEAN_N[m], err_x, err_rec);
+        fprintf(stderr, "sample loop %s oracle: max |x0 - x*| %.3g, max |recorded pred_xstart - x*| %.3g\n", MEAN_N[m],
+                err_x, err_rec);
         ck_assert(err_x < 1e-5 && err_rec < 1e-5);
         free(rec);
         diffusion_free(&d);
@@ -880,13 +903,12 @@ START_TEST(test_sample_loop_batch_split_and_finiteness)
         diffusion_workspace *ws2 = diffusion_workspace_alloc(&d, 2, LH, LW, LC, Cout);
         ck_assert(ws4 && ws2);
         p_sample_opts so = { .t_start = LT - 1, .seed = 6, .example_offset = 50, .record_every = every };
-        ck_assert(p_sample_loop(x4, r4, &n4, &d, affine_fn, shape, &so, ws4, LB, LH, LW, LC) ==
-                  DDPM_OK);
+        ck_assert(p_sample_loop(x4, r4, &n4, &d, affine_fn, shape, &so, ws4, LB, LH, LW, LC) == DDPM_OK);
         ck_assert_int_eq(n4, nrec);
         for (int h = 0; h < 2; h++) {
             so.example_offset = 50 + 2 * (uint32_t)h;
-            ck_assert(p_sample_loop(x2 + h * 2 * LD, r2, &n2, &d, affine_fn, shape, &so, ws2, 2, LH,
-                                    LW, LC) == DDPM_OK);
+            ck_assert(p_sample_loop(x2 + h * 2 * LD, r2, &n2, &d, affine_fn, shape, &so, ws2, 2, LH, LW, LC) ==
+                      DDPM_OK);
             ck_assert_int_eq(n2, nrec);
             for (int k = 0; k < nrec; k++)
                 ck_assert(memcmp(r4 + (size_t)k * LB * LD + h * 2 * LD, r2 + (size_t)k * 2 * LD,
@@ -959,14 +981,13 @@ START_TEST(test_workspace_reused_over_batches_equals_one_batch)
         bpd_opts bo;
         bpd_opts_default(&bo);
         bo.seed = 5;
-        ck_assert(calc_bpd_loop(tot1, pri1, terms1, mse1, x0, &d, affine_fn, shape, &bo, big, N, LH,
-                                LW, LC) == DDPM_OK);
+        ck_assert(calc_bpd_loop(tot1, pri1, terms1, mse1, x0, &d, affine_fn, shape, &bo, big, N, LH, LW, LC) ==
+                  DDPM_OK);
         for (int i0 = 0; i0 < N; i0 += BATCH) {
             const int nb = N - i0 < BATCH ? N - i0 : BATCH;
             bo.example_offset = (uint32_t)i0;
-            ck_assert(calc_bpd_loop(totb + i0, prib + i0, termsb + i0 * LT, mseb + i0 * LT,
-                                    x0 + i0 * LD, &d, affine_fn, shape, &bo, ws, nb, LH, LW, LC) ==
-                      DDPM_OK);
+            ck_assert(calc_bpd_loop(totb + i0, prib + i0, termsb + i0 * LT, mseb + i0 * LT, x0 + i0 * LD, &d, affine_fn,
+                                    shape, &bo, ws, nb, LH, LW, LC) == DDPM_OK);
         }
         ck_assert(memcmp(tot1, totb, sizeof tot1) == 0);
         ck_assert(memcmp(pri1, prib, sizeof pri1) == 0);
@@ -985,15 +1006,13 @@ START_TEST(test_workspace_reused_over_batches_equals_one_batch)
         so.seed = 13;
         so.record_every = every;
         int k1 = 0;
-        ck_assert(p_sample_loop(x1, rec1, &k1, &d, affine_fn, shape, &so, big, N, LH, LW, LC) ==
-                  DDPM_OK);
+        ck_assert(p_sample_loop(x1, rec1, &k1, &d, affine_fn, shape, &so, big, N, LH, LW, LC) == DDPM_OK);
         ck_assert_int_eq(k1, K);
         for (int i0 = 0; i0 < N; i0 += BATCH) {
             const int nb = N - i0 < BATCH ? N - i0 : BATCH;
             int kb = 0;
             so.example_offset = (uint32_t)i0;
-            ck_assert(p_sample_loop(xb + i0 * LD, recb, &kb, &d, affine_fn, shape, &so, ws, nb, LH,
-                                    LW, LC) == DDPM_OK);
+            ck_assert(p_sample_loop(xb + i0 * LD, recb, &kb, &d, affine_fn, shape, &so, ws, nb, LH, LW, LC) == DDPM_OK);
             ck_assert_int_eq(kb, K);
             for (int k = 0; k < K; k++)
                 ck_assert(memcmp(rec1 + ((size_t)k * N + i0) * LD, recb + (size_t)k * nb * LD,
@@ -1033,8 +1052,9 @@ START_TEST(test_loop_option_defaults)
     float xa[LB * LD], xb[LB * LD], rec[LB * LD];
     diffusion_sample_xT(xa, 0, 0, LB, LD);
     memcpy(xb, xa, sizeof xa);
-    const p_sample_opts old = { .t_start = LT - 1, .seed = 0, .example_offset = 0,
-                                .record_every = 0, .progress = NULL, .user = NULL };
+    const p_sample_opts old = {
+        .t_start = LT - 1, .seed = 0, .example_offset = 0, .record_every = 0, .progress = NULL, .user = NULL
+    };
     int ka = -1, kb = -1;
     ck_assert(p_sample_loop(xa, rec, &ka, &d, affine_fn, shape, NULL, ws, LB, LH, LW, LC) == DDPM_OK);
     ck_assert(p_sample_loop(xb, NULL, &kb, &d, affine_fn, shape, &old, ws, LB, LH, LW, LC) == DDPM_OK);
@@ -1076,15 +1096,15 @@ START_TEST(test_workspace_errors)
     double tot[4];
     ck_assert_int_eq(p_sample_loop(x, NULL, NULL, &d, affine_fn, shape, NULL, ws, 3, LH, LW, LC), DDPM_ERR);
     ck_assert(strstr(ddpm_last_error(), "up to 2 examples") != NULL);
-    ck_assert_int_eq(calc_bpd_loop(tot, NULL, NULL, NULL, x, &d, affine_fn, shape, NULL, ws, 2, LH, 2 * LW,
-                                   LC), DDPM_ERR);
+    ck_assert_int_eq(calc_bpd_loop(tot, NULL, NULL, NULL, x, &d, affine_fn, shape, NULL, ws, 2, LH, 2 * LW, LC),
+                     DDPM_ERR);
     ck_assert_int_eq(calc_bpd_loop(tot, NULL, NULL, NULL, x, &d, affine_fn, shape, NULL, NULL, 2, LH, LW, LC),
                      DDPM_ERR);
     ck_assert(strstr(ddpm_last_error(), "diffusion_workspace_alloc") != NULL);
     diffusion other;
     init_linear(&other, LT + 1, 1e-3, 0.2, MEAN_EPS, VAR_FIXEDSMALL, LOSS_KL); /* another T */
-    ck_assert_int_eq(calc_bpd_loop(tot, NULL, NULL, NULL, x, &other, affine_fn, shape, NULL, ws, 2, LH, LW,
-                                   LC), DDPM_ERR);
+    ck_assert_int_eq(calc_bpd_loop(tot, NULL, NULL, NULL, x, &other, affine_fn, shape, NULL, ws, 2, LH, LW, LC),
+                     DDPM_ERR);
     p_sample_opts so;
     p_sample_opts_default(&so, &d);
     so.t_start = LT;

@@ -79,7 +79,7 @@ static int count_lines(const char *p)
 }
 
 static const char *const VARIANTS[6] = { "xprev-learned-kl", "xprev-fixedlarge-kl", "xprev-fixedlarge-mse",
-                                         "eps-learned-kl", "eps-fixedlarge-kl", "eps-fixedlarge-mse" };
+                                         "eps-learned-kl",   "eps-fixedlarge-kl",   "eps-fixedlarge-mse" };
 
 START_TEST(all_drivers_at_smoke_tier)
 {
@@ -139,9 +139,12 @@ START_TEST(all_drivers_at_smoke_tier)
         ck_assert(isfinite(rate[t]) && isfinite(rmse[t]) && isfinite(L[t]));
         if (t + 1 < T) ck_assert_msg(rate[t] >= rate[t + 1], "rate decreased from t=%d to t=%d", t + 1, t);
     }
-    ck_assert_msg(fabs(rate[0] + decoder - total) <= 1e-9 * total, "rate %g + decoder %g != total %g", rate[0], decoder, total);
+    ck_assert_msg(fabs(rate[0] + decoder - total) <= 1e-9 * total, "rate %g + decoder %g != total %g", rate[0], decoder,
+                  total);
     ck_assert(decoder == L[0]);
-    ddpm_free(rate); ddpm_free(L); ddpm_free(rmse);
+    ddpm_free(rate);
+    ddpm_free(L);
+    ddpm_free(rmse);
     h5io_close(f);
     /* The total equals Table 2's NLL of the same run (same cached evaluation). */
     path(p, sizeof p, "table2", "log.h5");
@@ -195,7 +198,8 @@ START_TEST(sigterm_during_evaluation)
     snprintf(runs, sizeof runs, "%s", test_tmp_path("sig_runs"));
     snprintf(results, sizeof results, "%s", test_tmp_path("sig_results"));
     const char *errp = test_tmp_path("sig_stderr.txt");
-    snprintf(cmd, sizeof cmd, "DDPM_RUNS_DIR='%s' DDPM_RESULTS_DIR='%s' DDPM_QUIET=1 %s/exp_table2 --tier smoke "
+    snprintf(cmd, sizeof cmd,
+             "DDPM_RUNS_DIR='%s' DDPM_RESULTS_DIR='%s' DDPM_QUIET=1 %s/exp_table2 --tier smoke "
              "--only eps-fixedlarge-mse --set num_diffusion_timesteps=1000 --train-only > /dev/null 2>&1",
              runs, results, bin);
     ck_assert_int_eq(system(cmd), 0);
@@ -260,8 +264,10 @@ START_TEST(run_dir_migration)
     char runs[1024], results[1024], cmd[4096], out[16384], pat[1200];
     snprintf(runs, sizeof runs, "%s", test_tmp_path("mig_runs"));
     snprintf(results, sizeof results, "%s", test_tmp_path("mig_results"));
-    snprintf(cmd, sizeof cmd, "DDPM_RUNS_DIR='%s' DDPM_RESULTS_DIR='%s' DDPM_QUIET=1 %s/exp_table2 --tier smoke "
-             "--only eps-fixedlarge-mse --train-only", runs, results, bin);
+    snprintf(cmd, sizeof cmd,
+             "DDPM_RUNS_DIR='%s' DDPM_RESULTS_DIR='%s' DDPM_QUIET=1 %s/exp_table2 --tier smoke "
+             "--only eps-fixedlarge-mse --train-only",
+             runs, results, bin);
     ck_assert_msg(test_run_capture(cmd, out, sizeof out) == 0, "%s", out);
     ck_assert_msg(strstr(out, "training in"), "%s", out);
     snprintf(pat, sizeof pat, "%s/smoke/eps-fixedlarge-mse-*", runs);

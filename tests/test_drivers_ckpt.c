@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define REL "tests/data/released/"
+#define REL   "tests/data/released/"
 #define SMALL "--samples 4 --nll-n 2"
 
 static char g_dir[1024], g_png[1100], g_env[8192];
@@ -63,8 +63,8 @@ static void setup(void)
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s/models'", g_dir, g_dir);
     ck_assert_int_eq(system(cmd), 0);
     write_png_folder();
-    snprintf(g_env, sizeof g_env, "DDPM_RUNS_DIR='%s/runs' DDPM_RESULTS_DIR='%s/results' DDPM_QUIET=1 OMP_NUM_THREADS=1",
-             g_dir, g_dir);
+    snprintf(g_env, sizeof g_env,
+             "DDPM_RUNS_DIR='%s/runs' DDPM_RESULTS_DIR='%s/results' DDPM_QUIET=1 OMP_NUM_THREADS=1", g_dir, g_dir);
 }
 
 static void teardown(void)
@@ -79,8 +79,10 @@ static void convert(const char *from, const char *name, char *out, size_t n)
 {
     snprintf(out, n, "%s/models/%s.h5", g_dir, name);
     char cmd[4096], log[8192];
-    snprintf(cmd, sizeof cmd, "%s/ddpm convert --from %s --config " REL "model.cfg --set num_diffusion_timesteps=20 "
-             "--set beta_end=0.3 --out '%s'", bin(), from, out);
+    snprintf(cmd, sizeof cmd,
+             "%s/ddpm convert --from %s --config " REL "model.cfg --set num_diffusion_timesteps=20 "
+             "--set beta_end=0.3 --out '%s'",
+             bin(), from, out);
     ck_assert_msg(test_run_capture(cmd, log, sizeof log) == 0, "%s: %s", cmd, log);
 }
 
@@ -143,8 +145,10 @@ static double check_table1(const char *ckpt, const char *extra)
     snprintf(args, sizeof args, "--ckpt '%s' --set data_dir='%s' " SMALL " %s", ckpt, g_png, extra);
     ck_assert_msg(driver("exp_table1", args, out, sizeof g_last_out) == 0, "%s", out);
     ck_assert_msg(!strstr(out, "training in"), "trained with --ckpt:\n%s", out);
-    ck_assert_msg(strstr(out, "cost of this evaluation") && strstr(out, "images/s") && strstr(out, "measured now"), "%s", out);
-    ck_assert_msg(strstr(out, "IS 9.46±0.11  FID 3.17  NLL test ≤3.75 (train 3.72)"), "paper's row not printed:\n%s", out);
+    ck_assert_msg(strstr(out, "cost of this evaluation") && strstr(out, "images/s") && strstr(out, "measured now"),
+                  "%s", out);
+    ck_assert_msg(strstr(out, "IS 9.46±0.11  FID 3.17  NLL test ≤3.75 (train 3.72)"), "paper's row not printed:\n%s",
+                  out);
     ck_assert_msg(strstr(out, "FID vs test set 5.24"), "%s", out);
     result_dir("table1", dir, sizeof dir);
     read_file(dir, "table.csv", csv, sizeof csv);
@@ -204,8 +208,8 @@ START_TEST(table1_of_each_released_format)
 {
     setup();
     static const char *const FROM[][2] = {
-        { REL "pesser_zip.ckpt", "pesser_zip" },     { REL "pesser_legacy.ckpt", "pesser_legacy" },
-        { REL "diffusers.bin", "diffusers_bin" },    { REL "diffusers.safetensors", "diffusers_st" },
+        { REL "pesser_zip.ckpt", "pesser_zip" },  { REL "pesser_legacy.ckpt", "pesser_legacy" },
+        { REL "diffusers.bin", "diffusers_bin" }, { REL "diffusers.safetensors", "diffusers_st" },
         { REL "tf/model.ckpt-1000", "tf" },
     };
     char ck[1400], cmd[2400];
@@ -234,9 +238,11 @@ START_TEST(every_driver_with_ckpt)
     result_dir("table2", dir, sizeof dir);
     read_file(dir, "table.csv", txt, sizeof txt);
     ck_assert_int_eq(count_lines(txt), 2);
-    ck_assert_msg(strstr(txt, "eps-fixedlarge-mse,eps,fixedlarge,mse,finished,") && strstr(txt, ",9.46,0.11,3.17,"), "%s", txt);
+    ck_assert_msg(strstr(txt, "eps-fixedlarge-mse,eps,fixedlarge,mse,finished,") && strstr(txt, ",9.46,0.11,3.17,"),
+                  "%s", txt);
     read_file(dir, "table.md", txt, sizeof txt);
-    ck_assert_msg(strstr(txt, "not the given model's variant") && strstr(txt, "8.06±0.09") && strstr(txt, "– (unstable)"),
+    ck_assert_msg(strstr(txt, "not the given model's variant") && strstr(txt, "8.06±0.09") &&
+                      strstr(txt, "– (unstable)"),
                   "%s", txt);
     assert_png(dir, "samples_eps-fixedlarge-mse.png");
 
@@ -255,7 +261,8 @@ START_TEST(every_driver_with_ckpt)
     ck_assert_int_eq(h5io_get_attr_f64(f, "curve", "total_bpd", &total), DDPM_OK);
     ck_assert_int_eq(h5io_get_attr_f64(f, "curve", "decoder_bpd", &decoder), DDPM_OK);
     ck_assert_int_eq((int)d[0], 20);
-    ck_assert_msg(fabs(rate[0] + decoder - total) <= 1e-9 * total, "rate %g + decoder %g != %g", rate[0], decoder, total);
+    ck_assert_msg(fabs(rate[0] + decoder - total) <= 1e-9 * total, "rate %g + decoder %g != %g", rate[0], decoder,
+                  total);
     ck_assert_msg(fabs(total - bpd1) <= 1e-9 * bpd1, "ratedist %g vs table1 %g", total, bpd1);
     ck_assert_int_eq(attr_i64(f, ".", "nll_test_n"), 2);
     ddpm_free(rate);
@@ -276,9 +283,12 @@ START_TEST(every_driver_with_ckpt)
     result_dir("table3", dir, sizeof dir);
     read_file(dir, "table.csv", txt, sizeof txt);
     ck_assert_int_eq(count_lines(txt), 5);
-    ck_assert_msg(strstr(txt, "church,\"LSUN church 256x256\",\"L_simple\",7.89,6.42,") && strstr(txt, ",4,\"statistics of"),
+    ck_assert_msg(strstr(txt, "church,\"LSUN church 256x256\",\"L_simple\",7.89,6.42,") &&
+                      strstr(txt, ",4,\"statistics of"),
                   "%s", txt);
-    ck_assert_msg(strstr(txt, "bedroom_large,\"LSUN bedroom 256x256\",\"L_simple, large model\",4.9,8.34,,,,,\"\",\"\""), "%s", txt);
+    ck_assert_msg(
+        strstr(txt, "bedroom_large,\"LSUN bedroom 256x256\",\"L_simple, large model\",4.9,8.34,,,,,\"\",\"\""), "%s",
+        txt);
     read_file(dir, "table.md", txt, sizeof txt);
     ck_assert_msg(strstr(txt, "png_folder") && strstr(txt, g_png) && strstr(txt, "biased upward"), "%s", txt);
     assert_png(dir, "samples.png");
@@ -324,13 +334,16 @@ START_TEST(table1_under_mpirun_np2)
     /* the Makefile's MPI_NP=2 route: DDPM_MPIRUN, Open MPI confined to this machine, under timeout */
     char env[8192];
     snprintf(env, sizeof env, "%s", g_env);
-    snprintf(g_env, sizeof g_env, "%.4000s OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader "
+    snprintf(g_env, sizeof g_env,
+             "%.4000s OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader "
              "OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_oob_tcp_if_include=lo "
              "OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_base_warn_component_unused=0 OPENBLAS_NUM_THREADS=1 "
-             "DDPM_BIN='%s' DDPM_MPIRUN='timeout -k 5 120 mpirun --timeout 110 --bind-to none -np 2'", env, bin());
+             "DDPM_BIN='%s' DDPM_MPIRUN='timeout -k 5 120 mpirun --timeout 110 --bind-to none -np 2'",
+             env, bin());
     const double mpi = check_table1(ck, "");
-    ck_assert_msg(strstr(g_last_out, "mpirun --timeout 110 --bind-to none -np 2") && strstr(g_last_out, "ddpm-mpi' bpd") &&
-                  strstr(g_last_out, "ddpm-mpi' sample"), "the MPI route was not taken:\n%s", g_last_out);
+    ck_assert_msg(strstr(g_last_out, "mpirun --timeout 110 --bind-to none -np 2") &&
+                      strstr(g_last_out, "ddpm-mpi' bpd") && strstr(g_last_out, "ddpm-mpi' sample"),
+                  "the MPI route was not taken:\n%s", g_last_out);
     /* Table 3 (sampling only) by the same route */
     char out[65536], args[3000], dir[1400], txt[8192];
     snprintf(args, sizeof args, "--ckpt '%s' --row bedroom --set data_dir='%s' --samples 4", ck, g_png);
@@ -338,7 +351,8 @@ START_TEST(table1_under_mpirun_np2)
     ck_assert_msg(strstr(out, "ddpm-mpi' sample") && strstr(out, "paper FID 6.36"), "%s", out);
     result_dir("table3", dir, sizeof dir);
     read_file(dir, "table.csv", txt, sizeof txt);
-    ck_assert_msg(strstr(txt, "bedroom,\"LSUN bedroom 256x256\",\"L_simple\",6.36,8.34,") && strstr(txt, ",4,\"statistics of"),
+    ck_assert_msg(strstr(txt, "bedroom,\"LSUN bedroom 256x256\",\"L_simple\",6.36,8.34,") &&
+                      strstr(txt, ",4,\"statistics of"),
                   "%s", txt);
     assert_png(dir, "samples.png");
     snprintf(g_env, sizeof g_env, "%s", env);
@@ -354,7 +368,8 @@ START_TEST(paper_numbers_come_from_the_csvs)
     convert(REL "pesser_zip.ckpt", "m", ck, sizeof ck);
     /* a copy of paper/ with Table 1's L_simple IS changed: the printed row follows the file */
     snprintf(pd, sizeof pd, "%s/paper", g_dir);
-    snprintf(args, sizeof args, "cp -r paper '%s' && sed -i 's/,9.46,0.11,3.17,/,1.25,0.5,3.17,/' '%s/table1.csv'", pd, pd);
+    snprintf(args, sizeof args, "cp -r paper '%s' && sed -i 's/,9.46,0.11,3.17,/,1.25,0.5,3.17,/' '%s/table1.csv'", pd,
+             pd);
     ck_assert_int_eq(system(args), 0);
     char env0[8192];
     snprintf(env0, sizeof env0, "%s", g_env);
@@ -364,7 +379,8 @@ START_TEST(paper_numbers_come_from_the_csvs)
     ck_assert_msg(strstr(out, "IS 1.25±0.50  FID 3.17"), "%s", out);
     /* malformed: a row with a field too few, a number that is not one, a missing file */
     snprintf(p, sizeof p, "%s/table1.csv", pd);
-    const char *short_row = "model,mean,var,loss,is,is_std,fid,nll_test_bpd,nll_train_bpd,note\nx,eps,fixedlarge,kl,1,2\n";
+    const char *short_row =
+        "model,mean,var,loss,is,is_std,fid,nll_test_bpd,nll_train_bpd,note\nx,eps,fixedlarge,kl,1,2\n";
     test_spit(p, short_row, strlen(short_row));
     ck_assert(driver("exp_table1", args, out, sizeof out) == 1);
     ck_assert_msg(strstr(out, "table1.csv:2: 6 fields, but the header has 10 columns"), "%s", out);
@@ -396,7 +412,8 @@ START_TEST(option_errors)
     ck_assert(driver("exp_table1", "--row church", out, sizeof out) == 2 && strstr(out, "unknown option '--row'"));
     ck_assert(driver("exp_table3", "", out, sizeof out) == 2 && strstr(out, "give --ckpt FILE"));
     snprintf(args, sizeof args, "--ckpt '%s'", ck);
-    ck_assert(driver("exp_table3", args, out, sizeof out) == 2 && strstr(out, "--row church|bedroom|bedroom_large|cat"));
+    ck_assert(driver("exp_table3", args, out, sizeof out) == 2 &&
+              strstr(out, "--row church|bedroom|bedroom_large|cat"));
     /* a model key against the checkpoint is refused, naming it */
     snprintf(args, sizeof args, "--ckpt '%s' --set ch=8 " SMALL, ck);
     ck_assert(driver("exp_table1", args, out, sizeof out) == 1);

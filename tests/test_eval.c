@@ -18,9 +18,16 @@
 static void fmnist_config(ddpm_config *c)
 {
     config_defaults(c);
-    static const char *const sets[] = { "dataset=fashion_mnist", "image_size=28", "ch=8", "ch_mult=1,2",
-                                        "num_res_blocks=1", "attn_resolutions=14", "num_groups=2",
-                                        "num_diffusion_timesteps=4", "dropout=0.1", "seed=7" };
+    static const char *const sets[] = { "dataset=fashion_mnist",
+                                        "image_size=28",
+                                        "ch=8",
+                                        "ch_mult=1,2",
+                                        "num_res_blocks=1",
+                                        "attn_resolutions=14",
+                                        "num_groups=2",
+                                        "num_diffusion_timesteps=4",
+                                        "dropout=0.1",
+                                        "seed=7" };
     for (size_t i = 0; i < DDPM_ARRAY_LEN(sets); i++) ck_assert_int_eq(config_set(c, sets[i]), DDPM_OK);
     ck_assert_msg(config_validate(c) == DDPM_OK, "%s", ddpm_last_error());
 }
@@ -114,8 +121,8 @@ START_TEST(reference_stats_are_cached_and_guarded)
     unlink(path);
     double *mu, *sigma, *mu2, *sigma2;
     int D = 0, D2 = 0;
-    ck_assert_msg(quality_reference_stats(e, &info, &c, path, 40, QUALITY_STATS_KEEP, &mu, &sigma, &D) == DDPM_OK,
-                  "%s", ddpm_last_error());
+    ck_assert_msg(quality_reference_stats(e, &info, &c, path, 40, QUALITY_STATS_KEEP, &mu, &sigma, &D) == DDPM_OK, "%s",
+                  ddpm_last_error());
     ck_assert_int_eq(D, quality_feature_dim(e));
     for (int i = 0; i < D; i++) ck_assert(isfinite(mu[i]) && sigma[(size_t)i * D + i] >= 0);
     /* reused: the same numbers */
@@ -171,7 +178,8 @@ START_TEST(model_geometry_and_chunked_denoise)
     ck_assert(m1.H == 28 && m1.W == 28 && m1.C == 1 && m1.Cout == 1 && m1.D == 784 && m1.max_batch == 2);
     ck_assert_int_eq(m1.diff.T, 4);
     enum { B = 5 };
-    float *x = malloc(sizeof(float) * B * 784), *y1 = malloc(sizeof(float) * B * 784), *y5 = malloc(sizeof(float) * B * 784);
+    float *x = malloc(sizeof(float) * B * 784), *y1 = malloc(sizeof(float) * B * 784),
+          *y5 = malloc(sizeof(float) * B * 784);
     for (int i = 0; i < B * 784; i++) x[i] = sinf(0.01f * (float)i);
     int32_t t[B] = { 0, 1, 2, 3, 1 };
     /* B = 5 through max_batch 2 (chunks 2, 2, 1) and through one forward of 5 */

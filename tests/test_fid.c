@@ -7,9 +7,9 @@
 #include "io/h5io.h"
 #include "testutil.h"
 
-#define REF "tests/data/fid_ref.h5"
+#define REF         "tests/data/fid_ref.h5"
 #define REF_VERSION 1
-#define EPS64 0x1p-52
+#define EPS64       0x1p-52
 
 static hid_t open_ref(void) { return test_ref_open(REF, REF_VERSION, "scripts/gen_fid_reference.py"); }
 
@@ -46,10 +46,13 @@ static void load_case(hid_t h, const char *name, fid_case *c)
 
 static void free_case(fid_case *c)
 {
-    ddpm_free(c->a); ddpm_free(c->b);
-    ddpm_free(c->mu_a); ddpm_free(c->sigma_a); ddpm_free(c->mu_b); ddpm_free(c->sigma_b);
+    ddpm_free(c->a);
+    ddpm_free(c->b);
+    ddpm_free(c->mu_a);
+    ddpm_free(c->sigma_a);
+    ddpm_free(c->mu_b);
+    ddpm_free(c->sigma_b);
 }
-
 
 static double frobenius(const double *s, int D)
 {
@@ -81,7 +84,7 @@ START_TEST(test_feature_stats_vs_numpy)
          * orders differ, error <= N eps sum|terms| ~ 1e-13 relative; 1e-11 leaves margin */
         ck_assert(test_allclose_f64(cases[i], mu, c.mu_a, (size_t)c.D, 1e-11, 1e-13));
         ck_assert(test_allclose_f64(cases[i], sg, c.sigma_a, (size_t)c.D * c.D, 1e-11, 1e-13));
-        for (int r = 0; r < c.D; r++)   /* exactly symmetric */
+        for (int r = 0; r < c.D; r++) /* exactly symmetric */
             for (int q = 0; q < r; q++) ck_assert(sg[(size_t)r * c.D + q] == sg[(size_t)q * c.D + r]);
         ddpm_free(mu);
         ddpm_free(sg);
@@ -89,9 +92,9 @@ START_TEST(test_feature_stats_vs_numpy)
     }
     float two[4] = { 1, 2, 3, 4 };
     double mu[2], sg[4];
-    ck_assert(feature_stats(two, 1, 2, mu, sg) == DDPM_ERR);   /* N = 1: covariance undefined */
+    ck_assert(feature_stats(two, 1, 2, mu, sg) == DDPM_ERR); /* N = 1: covariance undefined */
     ck_assert(feature_stats(two, 2, 2, mu, sg) == DDPM_OK);
-    ck_assert(mu[0] == 2 && mu[1] == 3 && sg[0] == 2 && sg[1] == 2 && sg[3] == 2);   /* N-1 */
+    ck_assert(mu[0] == 2 && mu[1] == 3 && sg[0] == 2 && sg[1] == 2 && sg[3] == 2); /* N-1 */
     h5io_close(h);
 }
 END_TEST
@@ -111,11 +114,16 @@ START_TEST(test_fid_well_conditioned)
     ck_assert(frechet_distance(m1, s1, m2, s2, c.D, &fid_own) == DDPM_OK);
     double e_mp = fabs(fid - c.fid_mp) / c.fid_mp, e_sp = fabs(fid - c.fid_pytorch_fid) / c.fid_mp;
     double e_sym = fabs(fid - fid_ba) / c.fid_mp, e_own = fabs(fid_own - c.fid_mp) / c.fid_mp;
-    fprintf(stderr, "wellcond: FID %.12g; rel err vs mpmath %.2e, vs pytorch-fid %.2e, "
-            "FID(b,a) %.2e, from own stats %.2e\n", fid, e_mp, e_sp, e_sym, e_own);
+    fprintf(stderr,
+            "wellcond: FID %.12g; rel err vs mpmath %.2e, vs pytorch-fid %.2e, "
+            "FID(b,a) %.2e, from own stats %.2e\n",
+            fid, e_mp, e_sp, e_sym, e_own);
     /* full-rank covariances: float64 routes agree to ~1e-13; 1e-6 is the FID-level criterion */
     ck_assert(e_mp <= 1e-6 && e_sp <= 1e-6 && e_sym <= 1e-6 && e_own <= 1e-6);
-    ddpm_free(m1); ddpm_free(s1); ddpm_free(m2); ddpm_free(s2);
+    ddpm_free(m1);
+    ddpm_free(s1);
+    ddpm_free(m2);
+    ddpm_free(s2);
     free_case(&c);
     h5io_close(h);
 }
@@ -130,7 +138,8 @@ START_TEST(test_fid_singular_covariance)
     ck_assert(frechet_distance(c.mu_a, c.sigma_a, c.mu_b, c.sigma_b, c.D, &fid) == DDPM_OK);
     ck_assert(frechet_distance(c.mu_b, c.sigma_b, c.mu_a, c.sigma_a, c.D, &fid_ba) == DDPM_OK);
     double bound = null_space_bound(c.sigma_a, c.sigma_b, c.D, c.N);
-    fprintf(stderr, "singular (N=%d < D=%d): FID %.12g mpmath %.12g; |C - mp| %.2e, "
+    fprintf(stderr,
+            "singular (N=%d < D=%d): FID %.12g mpmath %.12g; |C - mp| %.2e, "
             "|pytorch-fid - mp| %.2e, |numpy eig - mp| %.2e, |FID(b,a) - FID(a,b)| %.2e; bound %.2e\n",
             c.N, c.D, fid, c.fid_mp, fabs(fid - c.fid_mp), fabs(c.fid_pytorch_fid - c.fid_mp),
             fabs(c.fid_eig64 - c.fid_mp), fabs(fid - fid_ba), bound);
@@ -156,8 +165,8 @@ START_TEST(test_fid_properties)
         /* 1e-6 absolute; with a singular covariance the null-space round-off (see
          * null_space_bound) is larger than that for any float64 route, pytorch-fid's included */
         double tol = fmax(1e-6, null_space_bound(c.sigma_a, c.sigma_a, c.D, c.N));
-        fprintf(stderr, "%s: FID(x, x) = %.3g (pytorch-fid's route: %.3g), tolerance %.2g\n", cases[i],
-                self, sp_self, tol);
+        fprintf(stderr, "%s: FID(x, x) = %.3g (pytorch-fid's route: %.3g), tolerance %.2g\n", cases[i], self, sp_self,
+                tol);
         ck_assert(fabs(self) <= tol);
         free_case(&c);
     }
@@ -195,7 +204,8 @@ START_TEST(test_inception_score_vs_numpy)
         double want_m, want_s, m, s;
         snprintf(a, sizeof a, "mean_splits%d", splits[i]);
         snprintf(b, sizeof b, "std_splits%d", splits[i]);
-        ck_assert(h5io_get_attr_f64(h, "is", a, &want_m) == DDPM_OK && h5io_get_attr_f64(h, "is", b, &want_s) == DDPM_OK);
+        ck_assert(h5io_get_attr_f64(h, "is", a, &want_m) == DDPM_OK &&
+                  h5io_get_attr_f64(h, "is", b, &want_s) == DDPM_OK);
         ck_assert(inception_score(logits, N, K, splits[i], &m, &s) == DDPM_OK);
         fprintf(stderr, "IS splits=%d: %.12g +- %.12g (numpy %.12g +- %.12g)\n", splits[i], m, s, want_m, want_s);
         /* double softmax/KL over 1008 classes: both sides ~1e-14; 1e-9 relative as specified */
@@ -207,11 +217,11 @@ START_TEST(test_inception_score_vs_numpy)
     double m, s;
     ck_assert(inception_score(flat, 20, 50, 2, &m, &s) == DDPM_OK);
     ck_assert(fabs(m - 1.0) <= 1e-12 && s <= 1e-12);
-    for (int i = 0; i < 20; i++) flat[i * 50 + i] = 80.0f;   /* p ~ one-hot, e^-80 elsewhere */
+    for (int i = 0; i < 20; i++) flat[i * 50 + i] = 80.0f; /* p ~ one-hot, e^-80 elsewhere */
     ck_assert(inception_score(flat, 20, 50, 1, &m, &s) == DDPM_OK);
     fprintf(stderr, "20 distinct confident classes: IS %.9g\n", m);
     ck_assert(fabs(m - 20.0) <= 1e-6);
-    ck_assert(inception_score(flat, 20, 50, 21, &m, &s) == DDPM_ERR);   /* more splits than rows */
+    ck_assert(inception_score(flat, 20, 50, 21, &m, &s) == DDPM_ERR); /* more splits than rows */
     free(flat);
     ddpm_free(logits);
     h5io_close(h);

@@ -10,8 +10,8 @@
 #include <limits.h>
 #include <sys/stat.h>
 
-static const char *const TARGETS[] = { "config", "png", "pth", "fashion_mnist", "cifar10", "checkpoint",
-                                        "tfbundle", "safetensors", "npy", "zip" };
+static const char *const TARGETS[] = { "config",     "png",      "pth",         "fashion_mnist", "cifar10",
+                                       "checkpoint", "tfbundle", "safetensors", "npy",           "zip" };
 
 /* Regular files directly inside dir (what the replay binary runs), or -1 if dir is missing. */
 static int count_files(const char *dir)
@@ -72,14 +72,12 @@ START_TEST(every_harness_is_replayed)
     int harnesses = 0;
     while ((e = readdir(d)) != NULL) {
         size_t L = strlen(e->d_name);
-        if (strncmp(e->d_name, "fuzz_", 5) != 0 || L < 8 || strcmp(e->d_name + L - 2, ".c") != 0)
-            continue;
+        if (strncmp(e->d_name, "fuzz_", 5) != 0 || L < 8 || strcmp(e->d_name + L - 2, ".c") != 0) continue;
         harnesses++;
         int found = 0;
         for (size_t k = 0; k < sizeof TARGETS / sizeof TARGETS[0]; k++)
             found |= strlen(TARGETS[k]) == L - 7 && !strncmp(TARGETS[k], e->d_name + 5, L - 7);
-        ck_assert_msg(found, "tests/fuzz/%s is not listed in TARGETS of test_fuzz_replay.c",
-                      e->d_name);
+        ck_assert_msg(found, "tests/fuzz/%s is not listed in TARGETS of test_fuzz_replay.c", e->d_name);
     }
     closedir(d);
     ck_assert_int_eq(harnesses, (int)(sizeof TARGETS / sizeof TARGETS[0]));

@@ -19,13 +19,26 @@ static int file_exists(const char *p)
 START_TEST(test_to_uint8_edges)
 {
     /* Values whose (x+1)*127.5 is exact in float, so the expected byte is known by hand. */
-    const float x[] = { -1.0f, 1.0f, -2.0f, 2.0f, 0.0f, -0.5f, -0.75f, 0.25f,
-                        0.9921875f, 0.99609375f, -0.9921875f, -1.0f + 0x1p-10f,
-                        NAN, INFINITY, -INFINITY, 1e30f, -1e30f };
-    const uint8_t want[] = { 0, 255, 0, 255, 128 /* 127.5: ties round up */, 64 /* 63.75 */,
-                             32 /* 31.875 */, 159 /* 159.375 */, 254 /* 253.99 */,
-                             255 /* 254.502 */, 1 /* 0.996 */, 0 /* 0.1245 */,
-                             0 /* NaN */, 255, 0, 255, 0 };
+    const float x[] = { -1.0f,  1.0f,     -2.0f,      2.0f,        0.0f,        -0.5f,
+                        -0.75f, 0.25f,    0.9921875f, 0.99609375f, -0.9921875f, -1.0f + 0x1p-10f,
+                        NAN,    INFINITY, -INFINITY,  1e30f,       -1e30f };
+    const uint8_t want[] = { 0,
+                             255,
+                             0,
+                             255,
+                             128 /* 127.5: ties round up */,
+                             64 /* 63.75 */,
+                             32 /* 31.875 */,
+                             159 /* 159.375 */,
+                             254 /* 253.99 */,
+                             255 /* 254.502 */,
+                             1 /* 0.996 */,
+                             0 /* 0.1245 */,
+                             0 /* NaN */,
+                             255,
+                             0,
+                             255,
+                             0 };
     size_t n = DDPM_ARRAY_LEN(x);
     uint8_t got[DDPM_ARRAY_LEN(x)];
     images_to_uint8(got, x, n);
@@ -43,8 +56,7 @@ END_TEST
 
 /* Expected grid pixel from the tile_imgs definition: each tile padded by `pad` on all sides,
  * tiles laid out row-major, outer `pad` cropped; empty cells and padding are 255. */
-static uint8_t grid_expect(const uint8_t *imgs, int N, int H, int W, int C, int ncol, int pad,
-                           int gy, int gx, int c)
+static uint8_t grid_expect(const uint8_t *imgs, int N, int H, int W, int C, int ncol, int pad, int gy, int gx, int c)
 {
     int th = H + 2 * pad, tw = W + 2 * pad;
     int py = gy + pad, px = gx + pad; /* coordinates before the crop */
@@ -54,8 +66,7 @@ static uint8_t grid_expect(const uint8_t *imgs, int N, int H, int W, int C, int 
     return imgs[(((size_t)n * H + yy) * W + xx) * C + c];
 }
 
-static void check_grid(int N, int H, int W, int C, int cols, int pad, int want_rows,
-                       int want_cols)
+static void check_grid(int N, int H, int W, int C, int cols, int pad, int want_rows, int want_cols)
 {
     size_t nimg = (size_t)N * H * W * C;
     uint8_t *imgs = malloc(nimg);
@@ -74,8 +85,8 @@ static void check_grid(int N, int H, int W, int C, int cols, int pad, int want_r
             for (int c = 0; c < C; c++) {
                 uint8_t w = grid_expect(imgs, N, H, W, C, ncol, pad, y, x, c);
                 if (grid[((size_t)y * gw + x) * C + c] != w && bad++ < 5)
-                    fprintf(stderr, "grid (%d,%d,%d): got %d want %d\n", y, x, c,
-                            grid[((size_t)y * gw + x) * C + c], w);
+                    fprintf(stderr, "grid (%d,%d,%d): got %d want %d\n", y, x, c, grid[((size_t)y * gw + x) * C + c],
+                            w);
             }
     ck_assert_msg(bad == 0, "%zu grid pixels differ (N=%d C=%d cols=%d pad=%d)", bad, N, C, cols, pad);
 
@@ -103,22 +114,22 @@ START_TEST(test_grid_layout)
         for (int i = 0; i < H * W; i++) imgs[n * H * W + i] = (uint8_t)(n * 40 + i + 1);
     uint8_t grid[10 * 13];
     ck_assert_int_eq(images_tile(grid, imgs, N, H, W, 1, 0, 1), DDPM_OK);
-    ck_assert_int_eq(grid[0], 1);                     /* tile 0 (0,0) */
-    ck_assert_int_eq(grid[1 * 13 + 2], 6);            /* tile 0 (1,2) */
-    ck_assert_int_eq(grid[0 * 13 + 3], 255);          /* padding right of tile 0 */
+    ck_assert_int_eq(grid[0], 1);            /* tile 0 (0,0) */
+    ck_assert_int_eq(grid[1 * 13 + 2], 6);   /* tile 0 (1,2) */
+    ck_assert_int_eq(grid[0 * 13 + 3], 255); /* padding right of tile 0 */
     ck_assert_int_eq(grid[0 * 13 + 4], 255);
-    ck_assert_int_eq(grid[0 * 13 + 5], 41);           /* tile 1 (0,0) */
-    ck_assert_int_eq(grid[0 * 13 + 10], 81);          /* tile 2 (0,0) */
-    ck_assert_int_eq(grid[2 * 13 + 0], 255);          /* padding below tile 0 */
-    ck_assert_int_eq(grid[4 * 13 + 0], 121);          /* tile 3 (0,0) */
-    ck_assert_int_eq(grid[5 * 13 + 7], 166);          /* tile 4 (1,2) */
-    ck_assert_int_eq(grid[8 * 13 + 0], 255);          /* empty cell 6 */
-    ck_assert_int_eq(grid[9 * 13 + 12], 255);         /* empty cell 8, last pixel */
+    ck_assert_int_eq(grid[0 * 13 + 5], 41);   /* tile 1 (0,0) */
+    ck_assert_int_eq(grid[0 * 13 + 10], 81);  /* tile 2 (0,0) */
+    ck_assert_int_eq(grid[2 * 13 + 0], 255);  /* padding below tile 0 */
+    ck_assert_int_eq(grid[4 * 13 + 0], 121);  /* tile 3 (0,0) */
+    ck_assert_int_eq(grid[5 * 13 + 7], 166);  /* tile 4 (1,2) */
+    ck_assert_int_eq(grid[8 * 13 + 0], 255);  /* empty cell 6 */
+    ck_assert_int_eq(grid[9 * 13 + 12], 255); /* empty cell 8, last pixel */
 
     check_grid(5, 2, 3, 1, 0, 1, 3, 3);
-    check_grid(5, 4, 3, 3, 2, 0, 3, 2);   /* cols given, N not a multiple: last cell empty */
+    check_grid(5, 4, 3, 3, 2, 0, 3, 2); /* cols given, N not a multiple: last cell empty */
     check_grid(16, 3, 5, 3, 0, 2, 4, 4);
-    check_grid(1, 7, 5, 1, 0, 1, 1, 1);   /* a single tile: no padding at all */
+    check_grid(1, 7, 5, 1, 0, 1, 1, 1); /* a single tile: no padding at all */
     check_grid(6, 2, 2, 1, 6, 3, 1, 6);
 }
 END_TEST
@@ -173,9 +184,8 @@ START_TEST(test_png_roundtrip)
 END_TEST
 
 /* Writes an arbitrary PNG with libpng directly (formats png_write does not produce). */
-static void write_raw_png(const char *path, int H, int W, int bit_depth, int color_type,
-                          const uint8_t *rows_data, size_t rowbytes, const png_color *palette,
-                          int npal)
+static void write_raw_png(const char *path, int H, int W, int bit_depth, int color_type, const uint8_t *rows_data,
+                          size_t rowbytes, const png_color *palette, int npal)
 {
     FILE *f = fopen(path, "wb");
     ck_assert(f != NULL);
@@ -183,8 +193,8 @@ static void write_raw_png(const char *path, int H, int W, int bit_depth, int col
     png_infop info = png_create_info_struct(png);
     if (setjmp(png_jmpbuf(png))) ck_abort_msg("libpng failed writing the test file");
     png_init_io(png, f);
-    png_set_IHDR(png, info, W, H, bit_depth, color_type, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_IHDR(png, info, W, H, bit_depth, color_type, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
     if (palette) png_set_PLTE(png, info, palette, npal);
     png_write_info(png, info);
     for (int y = 0; y < H; y++) png_write_row(png, rows_data + (size_t)y * rowbytes);
@@ -201,7 +211,10 @@ START_TEST(test_png_read_formats)
     const uint16_t v16[5] = { 0, 32767, 32768, 0x1234, 65535 };
     const uint8_t want16[5] = { 0, 127 /* 127.498 */, 128 /* 127.502 */, 18 /* 18.13 */, 255 };
     uint8_t row16[10];
-    for (int i = 0; i < 5; i++) { row16[2 * i] = v16[i] >> 8; row16[2 * i + 1] = v16[i] & 255; }
+    for (int i = 0; i < 5; i++) {
+        row16[2 * i] = v16[i] >> 8;
+        row16[2 * i + 1] = v16[i] & 255;
+    }
     const char *p16 = test_tmp_path("g16.png");
     write_raw_png(p16, 1, 5, 16, PNG_COLOR_TYPE_GRAY, row16, 10, NULL, 0);
     ck_assert_msg(png_read(&rd, &h, &w, p16, 1) == DDPM_OK, "%s", ddpm_last_error());
@@ -319,8 +332,8 @@ END_TEST
 START_TEST(test_caption)
 {
     ck_assert_int_eq(caption_height("", 100, 1), 0);
-    ck_assert_int_eq(caption_height("ab", 100, 1), 9);                  /* one line: 7 rows + 2 */
-    ck_assert_int_eq(caption_height("aaaa bbbb cccc", 24, 1), 23);      /* 5 characters a line: 3 lines of 7 + 2 */
+    ck_assert_int_eq(caption_height("ab", 100, 1), 9);             /* one line: 7 rows + 2 */
+    ck_assert_int_eq(caption_height("aaaa bbbb cccc", 24, 1), 23); /* 5 characters a line: 3 lines of 7 + 2 */
     ck_assert_int_eq(caption_height("ab", 100, 2), 18);
     uint8_t band[9 * 12];
     ck_assert_int_eq(caption_render(band, "17", 1, 9, 12, 1), DDPM_OK);

@@ -27,9 +27,9 @@
 
 #include <stdint.h>
 
-#define REF "tests/data/inception_ref.h5"
+#define REF         "tests/data/inception_ref.h5"
 #define REF_VERSION 1
-#define SYNTH_SEED 2015
+#define SYNTH_SEED  2015
 
 static hid_t open_ref(void) { return test_ref_open(REF, REF_VERSION, "scripts/gen_inception_reference.py"); }
 
@@ -38,7 +38,10 @@ static hid_t open_ref(void) { return test_ref_open(REF, REF_VERSION, "scripts/ge
 START_TEST(test_synthetic_hash_matches_python)
 {
     hid_t h = open_ref();
-    static const struct { const char *name; double offset, scale; } t[] = {
+    static const struct {
+        const char *name;
+        double offset, scale;
+    } t[] = {
         { "Conv2d_1a_3x3.conv.weight", 0.0, 0 /* sqrt(6/27) */ },
         { "Mixed_7c.branch_pool.bn.running_var", 1.0, 0.5 },
         { "Mixed_6b.branch7x7dbl_3.bn.weight", 1.0, 0.2 },
@@ -59,22 +62,19 @@ START_TEST(test_synthetic_hash_matches_python)
             ck_assert_msg(got[k] == want[k], "%s[%d]: C %.9g python %.9g", t[i].name, k, got[k], want[k]);
     }
     ck_assert(synth_fnv1a64("") == 0xcbf29ce484222325ull);
-    ck_assert(synth_fnv1a64("a") == 0xaf63dc4c8601ec8cull);   /* published FNV-1a test vector */
+    ck_assert(synth_fnv1a64("a") == 0xaf63dc4c8601ec8cull); /* published FNV-1a test vector */
     h5io_close(h);
 }
 END_TEST
 
 /* ---- layers against plain loops --------------------------------------------------------- */
 
-static void fill_uniform(float *x, size_t n, uint64_t seed)
-{
-    synth_fill(x, n, "test", seed, 0.0, 1.0);
-}
+static void fill_uniform(float *x, size_t n, uint64_t seed) { synth_fill(x, n, "test", seed, 0.0, 1.0); }
 
 /* testutil's plain-loop convolution in double (sum |w x| per output for the error bound), then
  * the ReLU. */
-static void conv_naive(double *out, double *absum, const float *in, const float *w, const float *b,
-                       int relu, int B, int H, int W, int Cin, int Cout, conv_geom g, int Ho, int Wo)
+static void conv_naive(double *out, double *absum, const float *in, const float *w, const float *b, int relu, int B,
+                       int H, int W, int Cin, int Cout, conv_geom g, int Ho, int Wo)
 {
     double *in64 = test_f64_of_f32(in, (size_t)B * H * W * Cin);
     double *w64 = test_f64_of_f32(w, (size_t)g.kh * g.kw * Cin * Cout), *b64 = test_f64_of_f32(b, (size_t)Cout);
@@ -88,14 +88,19 @@ static void conv_naive(double *out, double *absum, const float *in, const float 
 
 START_TEST(test_conv_im2col_vs_naive)
 {
-    static const struct { int B, H, W, Cin, Cout; conv_geom g; int relu, bias, ld_extra, c0; size_t col_rows; } cs[] = {
+    static const struct {
+        int B, H, W, Cin, Cout;
+        conv_geom g;
+        int relu, bias, ld_extra, c0;
+        size_t col_rows;
+    } cs[] = {
         { 2, 7, 5, 3, 5, { 3, 3, 1, 1, 1, 1 }, 1, 1, 0, 0, 1000 },
         { 1, 9, 8, 4, 7, { 1, 7, 1, 1, 0, 3 }, 0, 1, 3, 2, 1000 },
-        { 2, 8, 6, 5, 3, { 7, 1, 1, 1, 3, 0 }, 1, 0, 0, 0, 7 },     /* several im2col chunks */
-        { 1, 11, 13, 3, 6, { 3, 3, 2, 2, 0, 0 }, 1, 1, 5, 4, 3 },   /* stride 2, one row per chunk */
+        { 2, 8, 6, 5, 3, { 7, 1, 1, 1, 3, 0 }, 1, 0, 0, 0, 7 },   /* several im2col chunks */
+        { 1, 11, 13, 3, 6, { 3, 3, 2, 2, 0, 0 }, 1, 1, 5, 4, 3 }, /* stride 2, one row per chunk */
         { 3, 6, 7, 2, 5, { 5, 5, 1, 1, 2, 2 }, 0, 1, 0, 0, 1000 },
-        { 2, 5, 9, 6, 11, { 1, 1, 1, 1, 0, 0 }, 1, 1, 4, 3, 0 },    /* direct sgemm path */
-        { 1, 7, 7, 3, 4, { 1, 1, 2, 2, 0, 0 }, 1, 1, 0, 0, 1000 },  /* 1x1 stride 2 via im2col */
+        { 2, 5, 9, 6, 11, { 1, 1, 1, 1, 0, 0 }, 1, 1, 4, 3, 0 },   /* direct sgemm path */
+        { 1, 7, 7, 3, 4, { 1, 1, 2, 2, 0, 0 }, 1, 1, 0, 0, 1000 }, /* 1x1 stride 2 via im2col */
         { 1, 5, 4, 3, 2, { 1, 3, 1, 1, 0, 1 }, 1, 1, 1, 1, 2 },
     };
     double worst = 0;
@@ -113,10 +118,10 @@ START_TEST(test_conv_im2col_vs_naive)
         fill_uniform(in, (size_t)B * H * W * Cin, 10 + i);
         fill_uniform(w, K * Cout, 20 + i);
         fill_uniform(b, (size_t)Cout, 30 + i);
-        for (size_t k = 0; k < M * (ld + c0); k++) out[k] = 12345.0f;   /* sentinel */
+        for (size_t k = 0; k < M * (ld + c0); k++) out[k] = 12345.0f; /* sentinel */
         int out_ld = ld + c0;
-        ck_assert(conv_im2col_forward(out + c0, out_ld, in, w, cs[i].bias ? b : NULL, cs[i].relu, col,
-                                      col_cap, B, H, W, Cin, Cout, g) == DDPM_OK);
+        ck_assert(conv_im2col_forward(out + c0, out_ld, in, w, cs[i].bias ? b : NULL, cs[i].relu, col, col_cap, B, H, W,
+                                      Cin, Cout, g) == DDPM_OK);
         conv_naive(ref, abs_, in, w, cs[i].bias ? b : NULL, cs[i].relu, B, H, W, Cin, Cout, g, Ho, Wo);
         /* any summation order of K+1 float32 products is within (K+1) u sum|w x|, u = 2^-24 */
         for (size_t m = 0; m < M; m++)
@@ -126,18 +131,27 @@ START_TEST(test_conv_im2col_vs_naive)
                     ck_assert_msg(v == 12345.0f, "case %zu: channel %d outside the slice was written", i, c);
                     continue;
                 }
-                double want = ref[m * Cout + c - c0], bound = (double)(K + 2) * 0x1p-24 * abs_[m * Cout + c - c0] + 1e-30;
+                double want = ref[m * Cout + c - c0],
+                       bound = (double)(K + 2) * 0x1p-24 * abs_[m * Cout + c - c0] + 1e-30;
                 double r = fabs(v - want) / bound;
                 if (r > worst) worst = r;
-                ck_assert_msg(fabs(v - want) <= bound, "case %zu row %zu ch %d: got %.9g want %.9g (bound %.3g)", i, m, c, v, want, bound);
+                ck_assert_msg(fabs(v - want) <= bound, "case %zu row %zu ch %d: got %.9g want %.9g (bound %.3g)", i, m,
+                              c, v, want, bound);
             }
-        free(in); free(w); free(b); free(out); free(col); free(ref); free(abs_);
+        free(in);
+        free(w);
+        free(b);
+        free(out);
+        free(col);
+        free(ref);
+        free(abs_);
     }
-    fprintf(stderr, "conv_im2col: %zu geometries, worst error = %.3f of the (K+2)u sum|wx| bound\n",
-            DDPM_ARRAY_LEN(cs), worst);
+    fprintf(stderr, "conv_im2col: %zu geometries, worst error = %.3f of the (K+2)u sum|wx| bound\n", DDPM_ARRAY_LEN(cs),
+            worst);
     /* a workspace below one row is an error, not an overflow */
     float x[27] = { 0 }, wt[27] = { 0 }, o[1], colw[4];
-    ck_assert(conv_im2col_forward(o, 1, x, wt, NULL, 0, colw, 4, 1, 3, 3, 3, 1, (conv_geom){ 3, 3, 1, 1, 0, 0 }) == DDPM_ERR);
+    ck_assert(conv_im2col_forward(o, 1, x, wt, NULL, 0, colw, 4, 1, 3, 3, 3, 1, (conv_geom){ 3, 3, 1, 1, 0, 0 }) ==
+              DDPM_ERR);
 }
 END_TEST
 
@@ -146,13 +160,13 @@ START_TEST(test_pools_vs_naive)
     const int B = 2, H = 7, W = 6, C = 5;
     float in[2 * 7 * 6 * 5];
     fill_uniform(in, DDPM_ARRAY_LEN(in), 77);
-    static const int geo[][3] = { { 3, 1, 1 }, { 3, 2, 0 }, { 2, 2, 1 } };   /* k, s, p */
+    static const int geo[][3] = { { 3, 1, 1 }, { 3, 2, 0 }, { 2, 2, 1 } }; /* k, s, p */
     double max_err = 0;
     for (size_t gi = 0; gi < DDPM_ARRAY_LEN(geo); gi++) {
         int k = geo[gi][0], s = geo[gi][1], p = geo[gi][2];
         int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
         float mx[2 * 8 * 8 * 7], av0[2 * 8 * 8 * 5], av1[2 * 8 * 8 * 5];
-        maxpool2d_nhwc_forward(mx, 7, in, B, H, W, C, k, s, p);   /* into a 7-channel tensor */
+        maxpool2d_nhwc_forward(mx, 7, in, B, H, W, C, k, s, p); /* into a 7-channel tensor */
         avgpool2d_nhwc_forward(av0, in, 0, B, H, W, C, k, s, p);
         avgpool2d_nhwc_forward(av1, in, 1, B, H, W, C, k, s, p);
         for (int n = 0; n < B; n++)
@@ -171,7 +185,7 @@ START_TEST(test_pools_vs_naive)
                                 taps++;
                             }
                         size_t o = ((size_t)n * Ho + oy) * Wo + ox;
-                        ck_assert(mx[o * 7 + c] == (float)m);   /* max is exact */
+                        ck_assert(mx[o * 7 + c] == (float)m); /* max is exact */
                         /* averages of <= 9 float32 values: error <= 10 u |values| */
                         double e0 = fabs(av0[o * C + c] - sum / taps), e1 = fabs(av1[o * C + c] - sum / (k * k));
                         ck_assert(e0 <= 10 * 0x1p-24 && e1 <= 10 * 0x1p-24);
@@ -186,7 +200,7 @@ START_TEST(test_pools_vs_naive)
             for (int i = 0; i < 42; i++) s += in[((size_t)n * 42 + i) * 5 + c];
             want[n * 5 + c] = (float)(s / 42);
         }
-    ck_assert(test_allclose_f32("global_avgpool", g, want, 10, 0, 0));   /* same double sum: exact */
+    ck_assert(test_allclose_f32("global_avgpool", g, want, 10, 0, 0)); /* same double sum: exact */
     fprintf(stderr, "pools: max avg-pool error %.3g (max pool exact)\n", max_err);
 }
 END_TEST
@@ -265,8 +279,8 @@ START_TEST(test_network_vs_pytorch_reference)
         snprintf(ds, sizeof ds, "images/%s", imgs[i]);
         ck_assert(h5io_read_u8(h, ds, &img, &r, d) == DDPM_OK && r == 3);
         t0 = ddpm_now();
-        ck_assert_msg(inception_forward(net, pool3, logits, img, 1, (int)d[0], (int)d[1], (int)d[2]) == DDPM_OK,
-                      "%s", ddpm_last_error());
+        ck_assert_msg(inception_forward(net, pool3, logits, img, 1, (int)d[0], (int)d[1], (int)d[2]) == DDPM_OK, "%s",
+                      ddpm_last_error());
         double dt = ddpm_now() - t0;
         float want_p[2048], want_l[1008];
         hsize_t sp[2] = { 1, 2048 }, sl[2] = { 1, 1008 };
@@ -275,8 +289,8 @@ START_TEST(test_network_vs_pytorch_reference)
         snprintf(ds, sizeof ds, "logits/%s", imgs[i]);
         ck_assert(h5io_read_into_f32(h, ds, want_l, 2, sl) == DDPM_OK);
         double ep = test_max_rel_err_f32(pool3, want_p, 2048), el = test_max_rel_err_f32(logits, want_l, 1008);
-        fprintf(stderr, "%s (%dx%dx%d): pool3 rel err %.3g, logits rel err %.3g, forward %.2fs\n", imgs[i],
-                (int)d[0], (int)d[1], (int)d[2], ep, el, dt);
+        fprintf(stderr, "%s (%dx%dx%d): pool3 rel err %.3g, logits rel err %.3g, forward %.2fs\n", imgs[i], (int)d[0],
+                (int)d[1], (int)d[2], ep, el, dt);
         ck_assert_msg(ep <= 1e-4, "%s pool3 rel err %.3g > 1e-4", imgs[i], ep);
         ck_assert_msg(el <= 1e-4, "%s logits rel err %.3g > 1e-4", imgs[i], el);
         ddpm_free(img);
@@ -315,7 +329,7 @@ START_TEST(test_batch_and_channels_invariance)
     ck_assert(inception_forward(net, p, l, g3, 3, 28, 28, 1) == DDPM_OK);
     ck_assert_int_eq(progress_calls, 3);
     ck_assert_int_eq(progress_last, 3 * 1000 + 3);
-    ck_assert(memcmp(p, p + 2 * 2048, sizeof(float) * 2048) == 0);   /* image 0 == image 2 */
+    ck_assert(memcmp(p, p + 2 * 2048, sizeof(float) * 2048) == 0); /* image 0 == image 2 */
     ck_assert(memcmp(l, l + 2 * 1008, sizeof(float) * 1008) == 0);
     double e_mirror = test_max_rel_err_f32(p + 2048, p, 2048);
     fprintf(stderr, "mirrored image: pool3 differs by %.3g relative (must not be ~0)\n", e_mirror);
@@ -329,7 +343,10 @@ START_TEST(test_batch_and_channels_invariance)
     /* bad shapes are errors; N = 0 is a no-op */
     ck_assert(inception_forward(net, p1, NULL, rgb, 1, 28, 28, 2) == DDPM_ERR);
     ck_assert(inception_forward(net, p1, NULL, rgb, 0, 28, 28, 3) == DDPM_OK);
-    free(g3); free(rgb); free(p); free(l);
+    free(g3);
+    free(rgb);
+    free(p);
+    free(l);
     ddpm_free(gray);
     inception_free(net);
     h5io_close(h);

@@ -62,7 +62,7 @@ static int mpi_present(void)
     snprintf(g_testdist, sizeof g_testdist, "%s/../tests/mpi/test_dist", tmp ? tmp : "build/tmp");
     char exe[1100];
     snprintf(exe, sizeof exe, "%s/ddpm-mpi", g_bin);
-    if (getenv("ASAN_OPTIONS"))  /* make test-sanitize: Open MPI's own allocations count as leaks there */
+    if (getenv("ASAN_OPTIONS")) /* make test-sanitize: Open MPI's own allocations count as leaks there */
         snprintf(g_skip, sizeof g_skip, "not run under the sanitizer build (Open MPI's allocations read as leaks)");
     else if (access(exe, X_OK) != 0) snprintf(g_skip, sizeof g_skip, "%s not built (make setup-mpi)", exe);
     else if (system("command -v mpirun >/dev/null 2>&1") != 0) snprintf(g_skip, sizeof g_skip, "no mpirun on PATH");
@@ -120,8 +120,6 @@ static void text_of(const char *path, char *buf, size_t n)
     if (!test_read_text(path, buf, n)) snprintf(buf, n, "(no output at %s)", path);
 }
 
-
-
 static int64_t log_nranks(const char *dir)
 {
     char l[1200];
@@ -137,10 +135,7 @@ static int64_t log_nranks(const char *dir)
     return v;
 }
 
-START_TEST(skipped_without_mpi)
-{
-    printf("test_mpi: skipped: %s\n", g_skip);
-}
+START_TEST(skipped_without_mpi) { printf("test_mpi: skipped: %s\n", g_skip); }
 END_TEST
 
 START_TEST(dist_primitives_at_every_rank_count)
@@ -148,8 +143,10 @@ START_TEST(dist_primitives_at_every_rank_count)
     const char *log = test_tmp_path("mpi-dist.txt");
     for (int P = 1; P <= 4; P++) {
         remove(log);
-        int rc = sh(log, "DDPM_DIST_CHUNK=1000 DDPM_DIST_SEG=100 timeout -k 5 120 mpirun --timeout 110 --bind-to none "
-                         "-np %d '%s'", P, g_testdist);
+        int rc = sh(log,
+                    "DDPM_DIST_CHUNK=1000 DDPM_DIST_SEG=100 timeout -k 5 120 mpirun --timeout 110 --bind-to none "
+                    "-np %d '%s'",
+                    P, g_testdist);
         char text[8192];
         text_of(log, text, sizeof text);
         ck_assert_msg(rc == 0, "test_dist at P=%d: exit %d: %s", P, rc, text);
@@ -215,9 +212,26 @@ static pid_t spawn_mpirun(int P, const char *dir, const char *log, const char *s
     snprintf(np, sizeof np, "%d", P);
     snprintf(exe, sizeof exe, "%s/ddpm-mpi", g_bin);
     snprintf(ts, sizeof ts, "train_steps=%s", steps);
-    char *argv[] = { "mpirun", "--timeout", "140", "--bind-to", "none", "-np", np, exe, "train",
-                     "--config", "experiments/configs/smoke/base.cfg", "--set", "grad_blocks=4", "--set", ts,
-                     "--ckpt-every", "2", "--out", (char *)dir, NULL };
+    char *argv[] = { "mpirun",
+                     "--timeout",
+                     "140",
+                     "--bind-to",
+                     "none",
+                     "-np",
+                     np,
+                     exe,
+                     "train",
+                     "--config",
+                     "experiments/configs/smoke/base.cfg",
+                     "--set",
+                     "grad_blocks=4",
+                     "--set",
+                     ts,
+                     "--ckpt-every",
+                     "2",
+                     "--out",
+                     (char *)dir,
+                     NULL };
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -308,7 +322,8 @@ START_TEST(killed_rank_ends_job_and_resume_is_identical)
         test_assert_same_series(ref_dir(), d, STEPS);
     } else {
         /* the kill came after step STEPS: nothing to compare here */
-        fprintf(stderr, "test_mpi: the killed run had passed step %d; its resume is checked by the SIGTERM case\n", STEPS);
+        fprintf(stderr, "test_mpi: the killed run had passed step %d; its resume is checked by the SIGTERM case\n",
+                STEPS);
     }
     rmrf(d);
 }

@@ -39,7 +39,7 @@
 
 #define FWD_TOL 1e-5
 #define BWD_TOL 1e-4
-#define FD_H 1e-6
+#define FD_H    1e-6
 
 enum { TB = 3, TH = 5, TW = 7, TC = 6, TG = 3 };
 
@@ -69,7 +69,10 @@ static double rel_err(const char *what, const float *got, const double *want, si
     size_t worst = 0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)got[i] - want[i]);
-        if (d > md || d != d) { md = d; worst = i; }
+        if (d > md || d != d) {
+            md = d;
+            worst = i;
+        }
         if (fabs(want[i]) > mw) mw = fabs(want[i]);
     }
     double r = md / (mw > 0 ? mw : 1.0);
@@ -79,7 +82,8 @@ static double rel_err(const char *what, const float *got, const double *want, si
     return r;
 }
 
-#define CHECK_REL(what, got, want, n, tol) ck_assert_msg(rel_err(what, got, want, n) <= (tol), "%s exceeds tolerance %g", what, (double)(tol))
+#define CHECK_REL(what, got, want, n, tol)                                                                             \
+    ck_assert_msg(rel_err(what, got, want, n) <= (tol), "%s exceeds tolerance %g", what, (double)(tol))
 
 typedef double (*loss_fn)(void *ctx);
 
@@ -115,15 +119,14 @@ static int ref_pad(int in, int k, int s)
     return (t > 0 ? t : 0) / 2;
 }
 
-static void conv_ref(double *out, const double *x, const double *W, const double *b, int B, int H,
-                     int Wd, int Cin, int Cout, int k, int s)
+static void conv_ref(double *out, const double *x, const double *W, const double *b, int B, int H, int Wd, int Cin,
+                     int Cout, int k, int s)
 {
     int Ho = ref_out_size(H, s), Wo = ref_out_size(Wd, s), ph = ref_pad(H, k, s), pw = ref_pad(Wd, k, s);
     test_conv_ref(out, NULL, x, W, b, B, H, Wd, Cin, Cout, k, k, s, s, ph, pw, Ho, Wo);
 }
 
-static void dense_ref(double *out, const double *x, const double *W, const double *b, int N, int Cin,
-                      int Cout)
+static void dense_ref(double *out, const double *x, const double *W, const double *b, int N, int Cin, int Cout)
 {
     for (int r = 0; r < N; r++)
         for (int co = 0; co < Cout; co++) {
@@ -133,8 +136,7 @@ static void dense_ref(double *out, const double *x, const double *W, const doubl
         }
 }
 
-static void gn_ref(double *out, const double *x, const double *gamma, const double *beta, int B,
-                   int N, int C, int G)
+static void gn_ref(double *out, const double *x, const double *gamma, const double *beta, int B, int N, int C, int G)
 {
     int Cg = C / G;
     for (int b = 0; b < B; b++)
@@ -157,8 +159,7 @@ static void gn_ref(double *out, const double *x, const double *gamma, const doub
         }
 }
 
-static void attn_ref(double *out, const double *q, const double *k, const double *v, int B, int N,
-                     int C)
+static void attn_ref(double *out, const double *q, const double *k, const double *v, int B, int N, int C)
 {
     double *w = malloc((size_t)N * sizeof *w);
     for (int b = 0; b < B; b++)
@@ -220,8 +221,7 @@ static void conv_case(int H, int Wd, int k, int s, int chunk, const char *tag)
 {
     const int B = TB, Cin = TC, Cout = 5;
     const int Ho = ref_out_size(H, s), Wo = ref_out_size(Wd, s);
-    const size_t nx = (size_t)B * H * Wd * Cin, nw = (size_t)k * k * Cin * Cout,
-                 nout = (size_t)B * Ho * Wo * Cout;
+    const size_t nx = (size_t)B * H * Wd * Cin, nw = (size_t)k * k * Cin * Cout, nout = (size_t)B * Ho * Wo * Cout;
     float *x = randn(nx, 1, 1.0f), *W = randn(nw, 2, 0.3f), *b = randn(Cout, 3, 0.5f);
     float *R = randn(nout, 4, 1.0f);
     const size_t cap = conv2d_col_floats(H, Wd, Cin, k, s) * (size_t)chunk;
@@ -229,8 +229,19 @@ static void conv_case(int H, int Wd, int k, int s, int chunk, const char *tag)
     char name[96];
 
     ck_assert_int_eq(conv2d_forward(out, x, W, b, col, cap, B, H, Wd, Cin, Cout, k, s), 0);
-    conv_ctx c = { to_f64(x, nx), to_f64(W, nw), to_f64(b, Cout), to_f64(R, nout),
-                   malloc(nout * sizeof(double)), B, H, Wd, Cin, Cout, k, s, nout };
+    conv_ctx c = { to_f64(x, nx),
+                   to_f64(W, nw),
+                   to_f64(b, Cout),
+                   to_f64(R, nout),
+                   malloc(nout * sizeof(double)),
+                   B,
+                   H,
+                   Wd,
+                   Cin,
+                   Cout,
+                   k,
+                   s,
+                   nout };
     conv_ref(c.out, c.x, c.W, c.b, B, H, Wd, Cin, Cout, k, s);
     snprintf(name, sizeof name, "conv %s fwd", tag);
     CHECK_REL(name, out, c.out, nout, FWD_TOL);
@@ -260,9 +271,26 @@ static void conv_case(int H, int Wd, int k, int s, int chunk, const char *tag)
     snprintf(name, sizeof name, "conv %s dW (no dinp)", tag);
     CHECK_REL(name, dW2, gW, nw, BWD_TOL);
 
-    free(x); free(W); free(b); free(R); free(col); free(out); free(dx); free(dW); free(db);
-    free(dx0); free(dW0); free(dW2); free(gx); free(gW); free(gb);
-    free(c.x); free(c.W); free(c.b); free(c.R); free(c.out);
+    free(x);
+    free(W);
+    free(b);
+    free(R);
+    free(col);
+    free(out);
+    free(dx);
+    free(dW);
+    free(db);
+    free(dx0);
+    free(dW0);
+    free(dW2);
+    free(gx);
+    free(gW);
+    free(gb);
+    free(c.x);
+    free(c.W);
+    free(c.b);
+    free(c.R);
+    free(c.out);
 }
 
 START_TEST(conv3x3_stride1) { conv_case(TH, TW, 3, 1, TB, "3x3 s1 5x7"); }
@@ -309,8 +337,8 @@ START_TEST(dense_nin)
         const size_t nx = (size_t)N * Cin, nw = (size_t)Cin * Cout, no = (size_t)N * Cout;
         float *x = randn(nx, 10, 1), *W = randn(nw, 11, 0.4f), *b = randn(Cout, 12, 0.5f);
         float *R = randn(no, 13, 1), *out = zeros(no), *acc = randn(no, 14, 1);
-        dense_ctx c = { to_f64(x, nx), to_f64(W, nw), to_f64(b, Cout), to_f64(R, no),
-                        malloc(no * sizeof(double)), N, Cin, Cout };
+        dense_ctx c = { to_f64(x, nx), to_f64(W, nw), to_f64(b, Cout), to_f64(R, no), malloc(no * sizeof(double)), N,
+                        Cin,           Cout };
         dense_forward(out, x, W, b, N, Cin, Cout);
         dense_ref(c.out, c.x, c.W, c.b, N, Cin, Cout);
         CHECK_REL(s ? "dense fwd" : "nin fwd", out, c.out, no, FWD_TOL);
@@ -327,9 +355,24 @@ START_TEST(dense_nin)
         CHECK_REL(s ? "dense dinp" : "nin dinp", dx, gx, nx, BWD_TOL);
         CHECK_REL(s ? "dense dW" : "nin dW", dW, gW, nw, BWD_TOL);
         CHECK_REL(s ? "dense db" : "nin db", db, gb, Cout, BWD_TOL);
-        free(x); free(W); free(b); free(R); free(out); free(acc); free(want);
-        free(dx); free(dW); free(db); free(gx); free(gW); free(gb);
-        free(c.x); free(c.W); free(c.b); free(c.R); free(c.out);
+        free(x);
+        free(W);
+        free(b);
+        free(R);
+        free(out);
+        free(acc);
+        free(want);
+        free(dx);
+        free(dW);
+        free(db);
+        free(gx);
+        free(gW);
+        free(gb);
+        free(c.x);
+        free(c.W);
+        free(c.b);
+        free(c.R);
+        free(c.out);
     }
 }
 END_TEST
@@ -356,8 +399,9 @@ START_TEST(groupnorm)
     for (int c = 0; c < C; c++) gamma[c] += 1.0f;
     for (size_t i = 0; i < n; i++) x[i] += 0.5f; /* nonzero mean */
     float *R = randn(n, 23, 1), *out = zeros(n), mean[TB * TG], rstd[TB * TG];
-    gn_ctx c = { to_f64(x, n), to_f64(gamma, C), to_f64(beta, C), to_f64(R, n),
-                 malloc(n * sizeof(double)), B, N, C, G };
+    gn_ctx c = {
+        to_f64(x, n), to_f64(gamma, C), to_f64(beta, C), to_f64(R, n), malloc(n * sizeof(double)), B, N, C, G
+    };
     groupnorm_forward(out, mean, rstd, x, gamma, beta, B, N, C, G);
     gn_ref(c.out, c.x, c.gamma, c.beta, B, N, C, G);
     CHECK_REL("groupnorm fwd", out, c.out, n, FWD_TOL);
@@ -370,9 +414,22 @@ START_TEST(groupnorm)
     CHECK_REL("groupnorm dgamma", dg, gg, C, BWD_TOL);
     CHECK_REL("groupnorm dbeta", dbt, gb, C, BWD_TOL);
 
-    free(x); free(gamma); free(beta); free(R); free(out); free(dx); free(dg); free(dbt);
-    free(gx); free(gg); free(gb);
-    free(c.x); free(c.gamma); free(c.beta); free(c.R); free(c.out);
+    free(x);
+    free(gamma);
+    free(beta);
+    free(R);
+    free(out);
+    free(dx);
+    free(dg);
+    free(dbt);
+    free(gx);
+    free(gg);
+    free(gb);
+    free(c.x);
+    free(c.gamma);
+    free(c.beta);
+    free(c.R);
+    free(c.out);
 }
 END_TEST
 
@@ -382,7 +439,10 @@ START_TEST(groupnorm_thread_independent)
     const int B = TB, N = 2001, C = TC, G = TG;
     const size_t n = (size_t)B * N * C;
     float *x = randn(n, 24, 1), *R = randn(n, 25, 1), gamma[TC], beta[TC], mean[TB * TG], rstd[TB * TG];
-    for (int c = 0; c < C; c++) { gamma[c] = 1.0f + 0.1f * c; beta[c] = 0.05f * c; }
+    for (int c = 0; c < C; c++) {
+        gamma[c] = 1.0f + 0.1f * c;
+        beta[c] = 0.05f * c;
+    }
     ck_assert(NN_PAR_IF(n));
     float *o1 = zeros(n), *o2 = zeros(n), *d1 = zeros(n), *d2 = zeros(n);
     float g1[TC] = { 0 }, g2[TC] = { 0 }, b1[TC] = { 0 }, b2[TC] = { 0 };
@@ -394,7 +454,12 @@ START_TEST(groupnorm_thread_independent)
     groupnorm_backward(d2, g2, b2, R, x, mean, rstd, gamma, B, N, C, G);
     ck_assert(!memcmp(o1, o2, n * sizeof *o1) && !memcmp(d1, d2, n * sizeof *d1));
     ck_assert(!memcmp(g1, g2, sizeof g1) && !memcmp(b1, b2, sizeof b1));
-    free(x); free(R); free(o1); free(o2); free(d1); free(d2);
+    free(x);
+    free(R);
+    free(o1);
+    free(o2);
+    free(d1);
+    free(d2);
 }
 END_TEST
 
@@ -406,7 +471,10 @@ START_TEST(groupnorm_swish_fused)
     const size_t n = (size_t)B * N * C;
     float *x = randn(n, 26, 2.0f), gamma[TC], beta[TC], mean[TB * TG], rstd[TB * TG];
     float m2[TB * TG], r2[TB * TG];
-    for (int c = 0; c < C; c++) { gamma[c] = 1.0f + 0.1f * c; beta[c] = 0.05f * c - 0.2f; }
+    for (int c = 0; c < C; c++) {
+        gamma[c] = 1.0f + 0.1f * c;
+        beta[c] = 0.05f * c - 0.2f;
+    }
     float *o1 = zeros(n), *a1 = zeros(n), *o2 = zeros(n), *a2 = zeros(n), *a3 = zeros(n);
     groupnorm_forward(o1, mean, rstd, x, gamma, beta, B, N, C, G);
     swish_forward(a1, o1, n);
@@ -423,7 +491,16 @@ START_TEST(groupnorm_swish_fused)
     gn_ref(want, dx, dg, db, B, N, C, G);
     for (size_t i = 0; i < n; i++) want[i] = want[i] / (1.0 + exp(-want[i]));
     CHECK_REL("groupnorm+swish fwd", a3, want, n, FWD_TOL);
-    free(x); free(o1); free(a1); free(o2); free(a2); free(a3); free(want); free(dg); free(db); free(dx);
+    free(x);
+    free(o1);
+    free(a1);
+    free(o2);
+    free(a2);
+    free(a3);
+    free(want);
+    free(dg);
+    free(db);
+    free(dx);
 }
 END_TEST
 
@@ -460,8 +537,16 @@ START_TEST(swish)
     CHECK_REL("swish_libm fwd", out2, want, n, FWD_TOL);
     swish_backward_libm(dx2, R, x, n);
     CHECK_REL("swish_libm dinp", dx2, g, n, BWD_TOL);
-    free(out2); free(dx2);
-    free(x); free(R); free(out); free(dx); free(want); free(g); free(c.x); free(c.R);
+    free(out2);
+    free(dx2);
+    free(x);
+    free(R);
+    free(out);
+    free(dx);
+    free(want);
+    free(g);
+    free(c.x);
+    free(c.R);
 }
 END_TEST
 
@@ -476,7 +561,10 @@ START_TEST(expf_simd)
     size_t count = 0;
     for (float x = -87.3f; x <= 88.0f; x += 1e-4f + fabsf(x) * 3e-5f, count++) {
         const double e = exp((double)x), r = fabs((double)nn_expf(x) - e) / e;
-        if (r > worst) { worst = r; at = x; }
+        if (r > worst) {
+            worst = r;
+            at = x;
+        }
     }
     fprintf(stderr, "nn_expf: max rel err %.3g (at %g) over %zu points\n", worst, at, count);
     ck_assert(count > 100000);
@@ -544,8 +632,7 @@ START_TEST(attention)
     const size_t n = (size_t)B * N * C;
     float *q = randn(n, 40, 1.5f), *k = randn(n, 41, 1.5f), *v = randn(n, 42, 1);
     float *R = randn(n, 43, 1), *out = zeros(n), *w = zeros((size_t)B * N * N);
-    at_ctx c = { to_f64(q, n), to_f64(k, n), to_f64(v, n), to_f64(R, n), malloc(n * sizeof(double)),
-                 B, N, C };
+    at_ctx c = { to_f64(q, n), to_f64(k, n), to_f64(v, n), to_f64(R, n), malloc(n * sizeof(double)), B, N, C };
     attention_forward(out, w, q, k, v, B, N, C);
     attn_ref(c.out, c.q, c.k, c.v, B, N, C);
     CHECK_REL("attention fwd", out, c.out, n, FWD_TOL);
@@ -561,8 +648,24 @@ START_TEST(attention)
     CHECK_REL("attention dq", dq, gq, n, BWD_TOL);
     CHECK_REL("attention dk", dk, gk, n, BWD_TOL);
     CHECK_REL("attention dv", dv, gv, n, BWD_TOL);
-    free(q); free(k); free(v); free(R); free(out); free(w); free(dq); free(dk); free(dv); free(scr);
-    free(gq); free(gk); free(gv); free(c.q); free(c.k); free(c.v); free(c.R); free(c.out);
+    free(q);
+    free(k);
+    free(v);
+    free(R);
+    free(out);
+    free(w);
+    free(dq);
+    free(dk);
+    free(dv);
+    free(scr);
+    free(gq);
+    free(gk);
+    free(gv);
+    free(c.q);
+    free(c.k);
+    free(c.v);
+    free(c.R);
+    free(c.out);
 }
 END_TEST
 
@@ -609,13 +712,18 @@ START_TEST(upsample_nearest)
         for (int y = 0; y < 2 * H; y++)
             for (int xx = 0; xx < 2 * W; xx++)
                 for (int c = 0; c < C; c++)
-                    ck_assert(out[((b * 2 * H + y) * 2 * W + xx) * C + c] ==
-                              x[((b * H + y / 2) * W + xx / 2) * C + c]);
+                    ck_assert(out[((b * 2 * H + y) * 2 * W + xx) * C + c] == x[((b * H + y / 2) * W + xx / 2) * C + c]);
     upsample_nearest2_backward(dx, R, B, H, W, C);
     rs_ctx c = { to_f64(x, n), to_f64(R, no), B, H, W, C, 1 };
     double *g = fd_grad(c.x, n, resample_loss, &c);
     CHECK_REL("upsample dinp", dx, g, n, BWD_TOL);
-    free(x); free(R); free(out); free(dx); free(g); free(c.x); free(c.R);
+    free(x);
+    free(R);
+    free(out);
+    free(dx);
+    free(g);
+    free(c.x);
+    free(c.R);
 }
 END_TEST
 
@@ -631,8 +739,7 @@ START_TEST(avgpool)
                 for (int c = 0; c < C; c++) {
                     double a = 0;
                     for (int dy = 0; dy < 2; dy++)
-                        for (int dx2 = 0; dx2 < 2; dx2++)
-                            a += x[((b * H + 2 * y + dy) * W + 2 * xx + dx2) * C + c];
+                        for (int dx2 = 0; dx2 < 2; dx2++) a += x[((b * H + 2 * y + dy) * W + 2 * xx + dx2) * C + c];
                     want[((b * (H / 2) + y) * (W / 2) + xx) * C + c] = a / 4;
                 }
     avgpool2_forward(out, x, B, H, W, C);
@@ -641,7 +748,14 @@ START_TEST(avgpool)
     rs_ctx c = { to_f64(x, n), to_f64(R, no), B, H, W, C, 0 };
     double *g = fd_grad(c.x, n, resample_loss, &c);
     CHECK_REL("avgpool dinp", dx, g, n, BWD_TOL);
-    free(x); free(R); free(out); free(dx); free(want); free(g); free(c.x); free(c.R);
+    free(x);
+    free(R);
+    free(out);
+    free(dx);
+    free(want);
+    free(g);
+    free(c.x);
+    free(c.R);
 }
 END_TEST
 
@@ -687,9 +801,15 @@ START_TEST(dropout_mask)
     float *dx0 = malloc((size_t)B * n * sizeof *dx0);
     memcpy(dx0, dx, (size_t)B * n * sizeof *dx);
     dropout_backward(dx, R, m1, p, B, n);
-    for (size_t i = 0; i < (size_t)B * n; i++)
-        ck_assert(dx[i] == dx0[i] + (m1[i] ? R[i] * scale : 0.0f));
-    free(x); free(o1); free(o2); free(m1); free(m2); free(R); free(dx); free(dx0);
+    for (size_t i = 0; i < (size_t)B * n; i++) ck_assert(dx[i] == dx0[i] + (m1[i] ? R[i] * scale : 0.0f));
+    free(x);
+    free(o1);
+    free(o2);
+    free(m1);
+    free(m2);
+    free(R);
+    free(dx);
+    free(dx0);
 }
 END_TEST
 
@@ -736,7 +856,14 @@ START_TEST(tensor_ops)
     double wv[TB * 3];
     for (int i = 0; i < TB * C2; i++) wv[i] = (double)N * v[i];
     CHECK_REL("broadcast backward", dv, wv, TB * C2, FWD_TOL);
-    free(a); free(b); free(cat); free(da); free(db); free(m); free(h); free(v);
+    free(a);
+    free(b);
+    free(cat);
+    free(da);
+    free(db);
+    free(m);
+    free(h);
+    free(v);
 }
 END_TEST
 
@@ -745,8 +872,8 @@ END_TEST
  * to sum |a||b|, doubled for margin), and bit-identical on 1, 2 and 3 threads. */
 START_TEST(gemm_split_thread_independent)
 {
-    const int shapes[][3] = { { 3136, 32, 288 }, { 288, 64, 3136 }, { 20, 700, 96 }, { 7, 5, 3 }, { 197, 33, 65 },
-                              { 72, 16, 20000 } /* reduction split */ };
+    const int shapes[][3] = { { 3136, 32, 288 }, { 288, 64, 3136 }, { 20, 700, 96 },
+                              { 7, 5, 3 },       { 197, 33, 65 },   { 72, 16, 20000 } /* reduction split */ };
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
         for (int tr = 0; tr < 4; tr++) {
             const int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
@@ -780,7 +907,9 @@ START_TEST(gemm_split_thread_independent)
                 }
             ck_assert_msg(worst <= 2.0, "M=%d N=%d K=%d trans %d: error %.2f x the float32 bound", M, N, K, tr, worst);
             for (int k = 0; k < 3; k++) free(C[k]);
-            free(A); free(B); free(C0);
+            free(A);
+            free(B);
+            free(C0);
         }
 }
 END_TEST

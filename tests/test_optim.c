@@ -50,12 +50,12 @@ END_TEST
 
 START_TEST(warmup)
 {
-    ck_assert(warmed_up_lr(2e-4, 5000, 0) == 0.0);       /* first update uses lr 0 */
+    ck_assert(warmed_up_lr(2e-4, 5000, 0) == 0.0); /* first update uses lr 0 */
     ck_assert(fabs(warmed_up_lr(2e-4, 5000, 2500) - 1e-4) < 1e-18);
     ck_assert(fabs(warmed_up_lr(2e-4, 5000, 1) - 4e-8) < 1e-20);
     ck_assert(warmed_up_lr(2e-4, 5000, 5000) == 2e-4);
     ck_assert(warmed_up_lr(2e-4, 5000, 800000) == 2e-4);
-    ck_assert(warmed_up_lr(2e-4, 0, 0) == 2e-4);        /* no warmup */
+    ck_assert(warmed_up_lr(2e-4, 0, 0) == 2e-4); /* no warmup */
 }
 END_TEST
 
@@ -76,7 +76,7 @@ START_TEST(adam_two_steps)
     ck_assert(s.t == 1);
     ck_assert(fabs(s.m[0] - 0.05) < F32_TOL && fabs(s.v[0] - 0.00025) < 1e-9);
     ck_assert(fabs(p[0] - 0.9000000632) < F32_TOL);
-    ck_assert(p[1] == -2.0f); /* zero gradient: m = v = 0, no step */
+    ck_assert(p[1] == -2.0f);                               /* zero gradient: m = v = 0, no step */
     ck_assert(fabs(p[2] - (0.5 + 0.0999999368)) < F32_TOL); /* mirror image */
     adam_update(&s, p, g2, 0.1);
     ck_assert(s.t == 2);

@@ -11,24 +11,41 @@
 
 #include <stdint.h>
 
-#define DIR "tests/data/pth/"
+#define DIR             "tests/data/pth/"
 #define FIXTURE_VERSION 1
 
 static const char *fixtures[] = { DIR "state_zip.pth", DIR "state_legacy.pth", DIR "state_zip_p4.pth" };
 
 #define slurp(path, len) test_slurp(path, len, "run /usr/bin/python3 scripts/gen_pth_fixtures.py")
 
-static hid_t open_expected(void) { return test_ref_open(DIR "expected.h5", FIXTURE_VERSION, "scripts/gen_pth_fixtures.py"); }
+static hid_t open_expected(void)
+{
+    return test_ref_open(DIR "expected.h5", FIXTURE_VERSION, "scripts/gen_pth_fixtures.py");
+}
 
 /* Compares every tensor of f with expected.h5: names, order, dtype, shape and exact values. */
 static void check_against_expected(const pth_file *f, hid_t h)
 {
-    static const char *order[] = {
-        "Mixed_5b.branch1x1.conv.weight", "Mixed_5b.branch1x1.bn.weight", "Mixed_5b.branch1x1.bn.bias",
-        "Mixed_5b.branch1x1.bn.running_mean", "Mixed_5b.branch1x1.bn.running_var",
-        "Mixed_5b.branch1x1.bn.num_batches_tracked", "fc.weight", "fc.bias", "t_f64", "t_f16",
-        "t_i32", "t_u8", "t_bool", "t_i64", "t_transposed", "t_sliced", "shared_a", "shared_b",
-        "t_scalar", "t_empty" };
+    static const char *order[] = { "Mixed_5b.branch1x1.conv.weight",
+                                   "Mixed_5b.branch1x1.bn.weight",
+                                   "Mixed_5b.branch1x1.bn.bias",
+                                   "Mixed_5b.branch1x1.bn.running_mean",
+                                   "Mixed_5b.branch1x1.bn.running_var",
+                                   "Mixed_5b.branch1x1.bn.num_batches_tracked",
+                                   "fc.weight",
+                                   "fc.bias",
+                                   "t_f64",
+                                   "t_f16",
+                                   "t_i32",
+                                   "t_u8",
+                                   "t_bool",
+                                   "t_i64",
+                                   "t_transposed",
+                                   "t_sliced",
+                                   "shared_a",
+                                   "shared_b",
+                                   "t_scalar",
+                                   "t_empty" };
     ck_assert_int_eq(pth_num_tensors(f), (int)DDPM_ARRAY_LEN(order));
     for (int i = 0; i < pth_num_tensors(f); i++) {
         const char *name = pth_tensor_name(f, i);
@@ -51,7 +68,7 @@ static void check_against_expected(const pth_file *f, hid_t h)
         hid_t at = H5Aopen(d, "shape", H5P_DEFAULT);
         int64_t want_shape[PTH_MAX_RANK] = { 0 };
         hid_t sp = H5Aget_space(at);
-        int want_rank = (int)H5Sget_simple_extent_npoints(sp);   /* () is stored as an empty array */
+        int want_rank = (int)H5Sget_simple_extent_npoints(sp); /* () is stored as an empty array */
         H5Sclose(sp);
         if (want_rank > 0) ck_assert(H5Aread(at, H5T_NATIVE_INT64, want_shape) >= 0);
         H5Aclose(at);
@@ -67,8 +84,8 @@ static void check_against_expected(const pth_file *f, hid_t h)
             ck_assert(pth_get_i64(f, name, &gi, NULL, NULL) == DDPM_OK);
             if (numel) ck_assert(h5io_read_into_i64(h, ds, wi, 1, &n1) == DDPM_OK);
             for (int64_t k = 0; k < numel; k++)
-                ck_assert_msg(gi[k] == wi[k], "%s[%lld]: got %lld want %lld", name, (long long)k,
-                              (long long)gi[k], (long long)wi[k]);
+                ck_assert_msg(gi[k] == wi[k], "%s[%lld]: got %lld want %lld", name, (long long)k, (long long)gi[k],
+                              (long long)wi[k]);
             ddpm_free(gi);
             ddpm_free(wi);
         } else {
@@ -78,9 +95,8 @@ static void check_against_expected(const pth_file *f, hid_t h)
                 continue;
             }
             ck_assert(h5io_read_f64(h, ds, &want, NULL, NULL) == DDPM_OK);
-            for (int64_t k = 0; k < numel; k++)   /* exact: the reader only copies and widens */
-                ck_assert_msg(got[k] == want[k], "%s[%lld]: got %.17g want %.17g", name,
-                              (long long)k, got[k], want[k]);
+            for (int64_t k = 0; k < numel; k++) /* exact: the reader only copies and widens */
+                ck_assert_msg(got[k] == want[k], "%s[%lld]: got %.17g want %.17g", name, (long long)k, got[k], want[k]);
             if (dt == PTH_F32) {
                 float *g32 = NULL;
                 ck_assert(pth_get_f32(f, name, &g32, NULL, NULL) == DDPM_OK);
@@ -153,7 +169,7 @@ START_TEST(test_clear_errors)
     ck_assert(pth_open(&f, DIR "state_deflated.pth") == DDPM_ERR);
     fprintf(stderr, "deflated: %s\n", ddpm_last_error());
     ck_assert(strstr(ddpm_last_error(), "compressed") != NULL);
-    ck_assert(pth_open(&f, DIR "expected.h5") == DDPM_ERR);   /* not a torch file at all */
+    ck_assert(pth_open(&f, DIR "expected.h5") == DDPM_ERR); /* not a torch file at all */
     fprintf(stderr, "hdf5 file: %s\n", ddpm_last_error());
     /* a truncated copy on disk goes through the same path */
     size_t len;
@@ -252,11 +268,11 @@ START_TEST(test_flipped_bytes_fail_cleanly)
             pth_close(f);
             if (same) identical++;
             else changed++;
-            ck_assert_msg(!zip || same, "%s: flipping byte %zu loaded different tensors without an error",
-                          fixtures[i], pos);
+            ck_assert_msg(!zip || same, "%s: flipping byte %zu loaded different tensors without an error", fixtures[i],
+                          pos);
         }
-        fprintf(stderr, "%s: %zu single-byte flips: %d errors, %d identical loads, %d changed loads\n",
-                fixtures[i], len, errors, identical, changed);
+        fprintf(stderr, "%s: %zu single-byte flips: %d errors, %d identical loads, %d changed loads\n", fixtures[i],
+                len, errors, identical, changed);
         ck_assert(errors > 0);
         free(c);
         free(b);

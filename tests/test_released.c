@@ -27,15 +27,16 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#define DIR "tests/data/released/"
+#define DIR             "tests/data/released/"
 #define FIXTURE_VERSION 1
 /* The C and PyTorch forwards are both float32 with different summation orders; errors of
  * a few ulp of |y| ~ 4 per layer (measured 1.9e-6 on the fixtures, 1e-5 scale expected at
  * full size) stay far below the issue's 1e-4. */
 #define FORWARD_ATOL 1e-4
 
-static const char *SOURCES[] = { "pesser_zip.ckpt", "pesser_legacy.ckpt", "diffusers.bin", "diffusers_legacy.bin",
-                                 "diffusers.safetensors", "diffusers_new.safetensors", "tf/model.ckpt-1000" };
+static const char *SOURCES[] = { "pesser_zip.ckpt",      "pesser_legacy.ckpt",    "diffusers.bin",
+                                 "diffusers_legacy.bin", "diffusers.safetensors", "diffusers_new.safetensors",
+                                 "tf/model.ckpt-1000" };
 
 #define slurp(path, len) test_slurp(path, len, "run /usr/bin/python3 scripts/gen_released_fixtures.py")
 
@@ -83,7 +84,7 @@ static void shape_str(char *b, size_t n, const long long *s, int r)
 START_TEST(test_names_match_csv)
 {
     ddpm_config c;
-    config_defaults(&c);   /* the official CIFAR-10 model */
+    config_defaults(&c); /* the official CIFAR-10 model */
     unet *m;
     ck_assert(unet_create(&m, &c, 1) == DDPM_OK);
     ck_assert_int_eq(unet_num_tensors(m), 328);
@@ -91,7 +92,7 @@ START_TEST(test_names_match_csv)
     FILE *fp = fopen(DIR "cifar10-names.csv", "r");
     ck_assert(fp != NULL);
     char line[1024];
-    ck_assert(fgets(line, sizeof line, fp) != NULL);   /* header */
+    ck_assert(fgets(line, sizeof line, fp) != NULL); /* header */
     int rows = 0;
     while (fgets(line, sizeof line, fp)) {
         char *f[8];
@@ -103,22 +104,25 @@ START_TEST(test_names_match_csv)
         char got[64];
         shape_str(got, sizeof got, tf, p->rank);
         ck_assert_msg(!strcmp(got, f[1]), "%s: TF shape %s, CSV %s", f[0], got, f[1]);
-        struct { key_style s; int col, shape_col; } styles[] = { { KEYS_PESSER, 2, 3 }, { KEYS_DIFFUSERS, 4, 5 },
-                                                                 { KEYS_DIFFUSERS_NEW, 6, 5 } };
+        struct {
+            key_style s;
+            int col, shape_col;
+        } styles[] = { { KEYS_PESSER, 2, 3 }, { KEYS_DIFFUSERS, 4, 5 }, { KEYS_DIFFUSERS_NEW, 6, 5 } };
         for (int s = 0; s < 3; s++) {
             char key[256];
             param_layout lay;
             int trank;
-            ck_assert_msg(released_key(f[0], styles[s].s, 4, key, sizeof key, &lay, &trank) == DDPM_OK, "%s", ddpm_last_error());
-            ck_assert_msg(!strcmp(key, f[styles[s].col]), "%s: %s key %s, CSV %s", f[0], key_style_name(styles[s].s), key,
-                          f[styles[s].col]);
+            ck_assert_msg(released_key(f[0], styles[s].s, 4, key, sizeof key, &lay, &trank) == DDPM_OK, "%s",
+                          ddpm_last_error());
+            ck_assert_msg(!strcmp(key, f[styles[s].col]), "%s: %s key %s, CSV %s", f[0], key_style_name(styles[s].s),
+                          key, f[styles[s].col]);
             int r = layout_torch_shape(lay, p->rank, p->shape, trank, ts);
             shape_str(got, sizeof got, ts, r);
             ck_assert_msg(!strcmp(got, f[styles[s].shape_col]), "%s: %s torch shape %s, CSV %s", f[0],
                           key_style_name(styles[s].s), got, f[styles[s].shape_col]);
             if (s == 0) { /* layout column: "copy", "conv: ...", "dense: ...", "nin: ..." */
-                ck_assert_msg(!strncmp(f[7], param_layout_name(lay), strlen(param_layout_name(lay))), "%s: layout %s, CSV %s",
-                              f[0], param_layout_name(lay), f[7]);
+                ck_assert_msg(!strncmp(f[7], param_layout_name(lay), strlen(param_layout_name(lay))),
+                              "%s: layout %s, CSV %s", f[0], param_layout_name(lay), f[7]);
             }
         }
         rows++;
@@ -165,7 +169,7 @@ static double forward_error(unet *m, const float *params, const char *ref, const
         if (e > err) err = e;
         if (fabs((double)y[i]) > mag) mag = fabs((double)y[i]);
     }
-    ck_assert(mag > 0.1);   /* the reference output is not trivially zero */
+    ck_assert(mag > 0.1); /* the reference output is not trivially zero */
     free(out);
     ddpm_free(x);
     ddpm_free(y);
@@ -227,7 +231,8 @@ static void check_dir(const char *dir, int with_ema_ref)
             ck_assert_msg(ee <= FORWARD_ATOL, "%s: EMA forward differs by %g", from, ee);
             ck_assert_int_eq(rep.n_extras, unet_num_tensors(m) + 1);
         } else {
-            ck_assert_msg(!memcmp(first, ema, unet_num_params(m) * sizeof(float)), "%s: single-weight source but ema/ differs", from);
+            ck_assert_msg(!memcmp(first, ema, unet_num_params(m) * sizeof(float)),
+                          "%s: single-weight source but ema/ differs", from);
             ck_assert_int_eq(rep.n_extras, 0);
         }
         hid_t h = h5io_open(ck, 0);
@@ -268,7 +273,8 @@ START_TEST(test_infer_and_check_config)
     /* nothing given: ch 4 cannot have the official 32 groups -> an error that says what to do */
     config_defaults(&c);
     ck_assert(released_convert(DIR "pesser_zip.ckpt", NULL, &c, 0, out, 1, argv, &rep) == DDPM_ERR);
-    ck_assert_msg(strstr(ddpm_last_error(), "num_groups") && strstr(ddpm_last_error(), "--config"), "%s", ddpm_last_error());
+    ck_assert_msg(strstr(ddpm_last_error(), "num_groups") && strstr(ddpm_last_error(), "--config"), "%s",
+                  ddpm_last_error());
     /* num_groups given (not inferable): the architecture comes from the shapes */
     config_defaults(&c);
     c.num_groups = 2;
@@ -277,20 +283,23 @@ START_TEST(test_infer_and_check_config)
     ck_assert_int_eq(c.num_levels, 2);
     ck_assert(c.ch_mult[0] == 1 && c.ch_mult[1] == 2);
     ck_assert_int_eq(c.num_res_blocks, 1);
-    ck_assert(c.image_size == 32 && c.num_attn == 1 && c.attn_resolutions[0] == 16);   /* level 1 of 32 */
+    ck_assert(c.image_size == 32 && c.num_attn == 1 && c.attn_resolutions[0] == 16); /* level 1 of 32 */
     ck_assert(strstr(rep.notes, "image_size = 32") != NULL);
     ck_assert(strstr(rep.notes, "single-weight source") != NULL);
     /* checked against a config: the first differing key is named with both values */
-    struct { const char *set, *key; } bad[] = { { "ch_mult=1,2,2", "ch_mult is 1,2 in the file but 1,2,2" },
-                                                { "ch=8", "ch is 4 in the file but 8" },
-                                                { "num_res_blocks=2", "num_res_blocks is 1" },
-                                                { "attn_resolutions=16", "attn_resolutions is 8" },
-                                                { "dataset=png_gray", "input channels" } };
+    struct {
+        const char *set, *key;
+    } bad[] = { { "ch_mult=1,2,2", "ch_mult is 1,2 in the file but 1,2,2" },
+                { "ch=8", "ch is 4 in the file but 8" },
+                { "num_res_blocks=2", "num_res_blocks is 1" },
+                { "attn_resolutions=16", "attn_resolutions is 8" },
+                { "dataset=png_gray", "input channels" } };
     for (size_t k = 0; k < DDPM_ARRAY_LEN(bad); k++) {
         load_config("tests/data/released", &c);
         ck_assert(config_set(&c, bad[k].set) == DDPM_OK);
         if (config_validate(&c) != DDPM_OK) {
-            ck_assert_msg(config_set(&c, "num_groups=1") == DDPM_OK && config_validate(&c) == DDPM_OK, "%s", ddpm_last_error());
+            ck_assert_msg(config_set(&c, "num_groups=1") == DDPM_OK && config_validate(&c) == DDPM_OK, "%s",
+                          ddpm_last_error());
         }
         ck_assert(released_convert(DIR "pesser_legacy.ckpt", NULL, &c, 1, out, 1, argv, &rep) == DDPM_ERR);
         ck_assert_msg(strstr(ddpm_last_error(), bad[k].key) != NULL && strstr(ddpm_last_error(), "pesser_legacy.ckpt"),
@@ -332,7 +341,8 @@ START_TEST(test_missing_and_extra_tensors)
     char *argv[] = { "t", NULL };
     ck_assert(released_convert(missing, NULL, &c, 1, out, 1, argv, &rep) == DDPM_ERR);
     ck_assert_msg(strstr(ddpm_last_error(), "down_blocks.1.attentions.0.proj_attn.weight") &&
-                  strstr(ddpm_last_error(), "model/down_1/attn_0/proj_out/W") && strstr(ddpm_last_error(), "missing"),
+                      strstr(ddpm_last_error(), "model/down_1/attn_0/proj_out/W") &&
+                      strstr(ddpm_last_error(), "missing"),
                   "%s", ddpm_last_error());
     /* all of them plus one extra */
     t[k].name = "some.extra.tensor";
@@ -340,7 +350,7 @@ START_TEST(test_missing_and_extra_tensors)
     t[k].rank = 1;
     t[k].shape[0] = 3;
     t[k].data = extra;
-    t[drop] = t[k];   /* reuse: put the dropped one back by rewriting from the file */
+    t[drop] = t[k]; /* reuse: put the dropped one back by rewriting from the file */
     k = 0;
     for (int i = 0; i < n; i++) {
         io_dtype dt;
@@ -387,7 +397,9 @@ START_TEST(test_round_trip)
             const char *dir = test_tmp_path(d);
             mkdir(dir, 0755);
             snprintf(name, sizeof name, "%s/%s", dir,
-                     f == 0 ? "model-1000.ckpt" : f == 1 ? "diffusion_pytorch_model.bin" : "diffusion_pytorch_model.safetensors");
+                     f == 0   ? "model-1000.ckpt"
+                     : f == 1 ? "diffusion_pytorch_model.bin"
+                              : "diffusion_pytorch_model.safetensors");
             char cj[1024];
             ck_assert_msg(released_export(ck0, formats[f], w ? "raw" : "ema", name, cj, sizeof cj) == DDPM_OK, "%s",
                           ddpm_last_error());
@@ -397,7 +409,8 @@ START_TEST(test_round_trip)
             convert_ok(name, w ? "raw" : "ema", &c1, 1, ck1, &rep);
             float *back = load_group(ck1, m, "model");
             ck_assert_msg(!memcmp(back, w ? raw0 : ema0, unet_num_params(m) * sizeof(float)),
-                          "%s (%s weights): convert -> export -> convert is not bit-identical", formats[f], w ? "raw" : "ema");
+                          "%s (%s weights): convert -> export -> convert is not bit-identical", formats[f],
+                          w ? "raw" : "ema");
             free(back);
         }
     }
@@ -417,13 +430,13 @@ END_TEST
 
 START_TEST(test_writers_read_back)
 {
-    enum { N = 300 };   /* > 256 memo entries: LONG_BINPUT/LONG_BINGET */
+    enum { N = 300 }; /* > 256 memo entries: LONG_BINPUT/LONG_BINGET */
     static float data[N][24];
     pth_tensor_out t[N];
     safetensors_tensor st[N];
     char names[N][32];
     for (int i = 0; i < N; i++) {
-        int rank = i % 6;   /* 0 (scalar) .. 5 */
+        int rank = i % 6; /* 0 (scalar) .. 5 */
         snprintf(names[i], sizeof names[i], "layer.%d.w", i);
         t[i].name = st[i].name = names[i];
         t[i].rank = st[i].rank = rank;
@@ -473,7 +486,7 @@ START_TEST(test_writers_read_back)
     ck_assert(buf[0] == 'P' && buf[1] == 'K');
     zip_archive z;
     ck_assert(zip_open(&z, buf, len, pp, 0) == DDPM_OK);
-    ck_assert_int_eq(z.n, N + 3);   /* data.pkl, byteorder, N storages, version */
+    ck_assert_int_eq(z.n, N + 3); /* data.pkl, byteorder, N storages, version */
     for (int k = 0; k < z.n; k++) {
         ck_assert_msg(z.ent[k].data_off % 64 == 0, "entry %d data at %llu", k, (unsigned long long)z.ent[k].data_off);
         ck_assert(z.ent[k].method == 0 && z.ent[k].nlen > 8 && !memcmp(z.ent[k].name, "archive/", 8));
@@ -570,7 +583,8 @@ START_TEST(test_commands)
     h5io_init();
     hid_t h = h5io_open(h5, 0);
     ck_assert(h >= 0);
-    ck_assert(h5io_exists(h, "model/conv_in/W/__tensor__") == 1 && h5io_exists(h, "model/conv_in/W/ExponentialMovingAverage") == 1);
+    ck_assert(h5io_exists(h, "model/conv_in/W/__tensor__") == 1 &&
+              h5io_exists(h, "model/conv_in/W/ExponentialMovingAverage") == 1);
     int r;
     hsize_t d[H5IO_MAX_RANK];
     ck_assert(h5io_shape(h, "model/conv_in/W/ExponentialMovingAverage", &r, d) == DDPM_OK && r == 4 && d[3] == 4);
@@ -582,7 +596,8 @@ START_TEST(test_commands)
     ck_assert_msg(strstr(out, "FID 0.0000") != NULL, "%s", out);
     /* convert + export through the tool */
     const char *ck = test_tmp_path("cli.h5");
-    snprintf(args, sizeof args, "convert --from " DIR "pesser_legacy.ckpt --weights raw --config " DIR "model.cfg --out %s", ck);
+    snprintf(args, sizeof args,
+             "convert --from " DIR "pesser_legacy.ckpt --weights raw --config " DIR "model.cfg --out %s", ck);
     ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
     ck_assert(strstr(out, "wrote") && strstr(out, "pesser keys"));
     snprintf(args, sizeof args, "export --ckpt %s --format pesser --out %s", ck, test_tmp_path("cli.ckpt"));
@@ -702,7 +717,8 @@ static void corrupt_file(const char *src, const char *copy_name, const char *tf_
         open_as = prefix;
     }
     int trunc_err = 0, n_trunc = 0, errors = 0, identical = 0, changed = 0;
-    for (size_t l = 0; l < len; l += (l > (tf_other ? 256u : 1024u) && l + (tf_other ? 256u : 1024u) < len) ? (tf_other ? 211 : 13) : 1) {
+    for (size_t l = 0; l < len;
+         l += (l > (tf_other ? 256u : 1024u) && l + (tf_other ? 256u : 1024u) < len) ? (tf_other ? 211 : 13) : 1) {
         if (tf_other) spit(path, b, l);
         tensors t;
         ddpm_clear_error();
@@ -710,7 +726,8 @@ static void corrupt_file(const char *src, const char *copy_name, const char *tf_
         if (load_all(open_as, tf_other ? NULL : b, l, &t) == DDPM_OK) {
             /* a shorter copy may be a valid file only where the format allows it: never with
              * different tensors in a checksummed container */
-            ck_assert_msg(!checksummed || same_tensors(&t, &ref), "%s truncated to %zu loaded different tensors", src, l);
+            ck_assert_msg(!checksummed || same_tensors(&t, &ref), "%s truncated to %zu loaded different tensors", src,
+                          l);
             tensors_free(&t);
             continue;
         }
@@ -735,11 +752,12 @@ static void corrupt_file(const char *src, const char *copy_name, const char *tf_
         tensors_free(&t);
         if (same) identical++;
         else changed++;
-        ck_assert_msg(!checksummed || same, "%s: flipping byte %zu loaded different tensors without an error", src, pos);
+        ck_assert_msg(!checksummed || same, "%s: flipping byte %zu loaded different tensors without an error", src,
+                      pos);
     }
     fprintf(stderr, "%s%s: %d truncations rejected; flips: %d errors, %d identical, %d changed values%s\n", src,
-            tf_other ? (strstr(tf_other, ".index") ? " (.index)" : " (.data)") : "", trunc_err, errors, identical, changed,
-            changed ? " (data bytes the format does not checksum)" : "");
+            tf_other ? (strstr(tf_other, ".index") ? " (.index)" : " (.data)") : "", trunc_err, errors, identical,
+            changed, changed ? " (data bytes the format does not checksum)" : "");
     ck_assert(errors > 0);
     free(b);
     tensors_free(&ref);
@@ -749,9 +767,13 @@ START_TEST(test_corrupted_fixtures)
 {
     /* zip containers carry CRC-32 of every entry, TF bundles CRC32C of every block and tensor;
      * legacy torch streams, safetensors and .npy do not protect their data bytes */
-    struct { const char *file; int checksummed; } F[] = {
-        { DIR "pesser_zip.ckpt", 1 }, { DIR "pesser_legacy.ckpt", 0 }, { DIR "diffusers.bin", 1 },
-        { DIR "diffusers_new.safetensors", 0 }, { DIR "stats_compressed.npz", 1 }, { DIR "stats.npz", 1 },
+    struct {
+        const char *file;
+        int checksummed;
+    } F[] = {
+        { DIR "pesser_zip.ckpt", 1 },      { DIR "pesser_legacy.ckpt", 0 },
+        { DIR "diffusers.bin", 1 },        { DIR "diffusers_new.safetensors", 0 },
+        { DIR "stats_compressed.npz", 1 }, { DIR "stats.npz", 1 },
         { DIR "fortran.npy", 0 },
     };
     for (size_t k = 0; k < DDPM_ARRAY_LEN(F); k++) {

@@ -28,8 +28,8 @@ static char g_bin[1024], g_ck[1200], g_ref_sample[1200], g_ref_bpd[1200], g_ref_
 static double g_t_sample, g_t_bpd, g_t_stats;
 
 #define SAMPLE_ARGS "sample --ckpt '%s' --n 12 --batch 3 --seed 3 --record-every 10 --out '%s'"
-#define BPD_ARGS "bpd --ckpt '%s' --n 10 --batch 3 --out '%s'"
-#define STATS_ARGS "stats --config experiments/configs/smoke/base.cfg --n 1600 --out '%s'"
+#define BPD_ARGS    "bpd --ckpt '%s' --n 10 --batch 3 --out '%s'"
+#define STATS_ARGS  "stats --config experiments/configs/smoke/base.cfg --n 1600 --out '%s'"
 
 static double now_s(void)
 {
@@ -197,7 +197,10 @@ static void kill_loop(const char *name, const char *cmd, const char *tmp, const 
             for (int i = 0; i < 4000; i++) {
                 k = batches_done(tmp, rec, &total);
                 if (k > (start > 0 ? start : 0)) break;
-                if (waitpid(pid, NULL, WNOHANG) == pid) { pid = 0; break; }
+                if (waitpid(pid, NULL, WNOHANG) == pid) {
+                    pid = 0;
+                    break;
+                }
                 usleep(5000);
             }
         }
@@ -251,7 +254,8 @@ static void *read_all(hid_t f, const char *file, const char *name, int is_u8, si
 }
 
 /* Datasets names[] of two files are the same bytes; b has no bookkeeping record `rec`. */
-static void assert_same(const char *a, const char *b, const char *const *names, const int *is_u8, int n, const char *rec)
+static void assert_same(const char *a, const char *b, const char *const *names, const int *is_u8, int n,
+                        const char *rec)
 {
     hid_t fa = h5io_open(a, 0), fb = h5io_open(b, 0);
     ck_assert_msg(fa >= 0 && fb >= 0, "%s", ddpm_last_error());
@@ -298,8 +302,10 @@ static void make_references(void)
     const char *log = test_tmp_path("resume-ref.txt");
     char cmd[8192];
     remove(g_ref_stats);
-    snprintf(cmd, sizeof cmd, "%s/ddpm init --config experiments/configs/smoke/base.cfg --set num_diffusion_timesteps=20 "
-             "--seed 1 --out '%s'", g_bin, g_ck);
+    snprintf(cmd, sizeof cmd,
+             "%s/ddpm init --config experiments/configs/smoke/base.cfg --set num_diffusion_timesteps=20 "
+             "--seed 1 --out '%s'",
+             g_bin, g_ck);
     timed_run(log, cmd);
     char one[4096];
     snprintf(one, sizeof one, SAMPLE_ARGS, g_ck, g_ref_sample);
@@ -370,8 +376,8 @@ START_TEST(other_settings_start_afresh)
     }
     kill_job(pid);
     ck_assert_msg(k >= 1 && k < total, "no partial output to test with (%d of %d batches)", k, total);
-    snprintf(cmd, sizeof cmd, "%s/ddpm sample --ckpt '%s' --n 12 --batch 3 --seed 4 --record-every 10 --out '%s'", g_bin,
-             g_ck, out);
+    snprintf(cmd, sizeof cmd, "%s/ddpm sample --ckpt '%s' --n 12 --batch 3 --seed 4 --record-every 10 --out '%s'",
+             g_bin, g_ck, out);
     remove(log);
     ck_assert_int_eq(run(log, cmd), 0);
     test_read_text(log, text, sizeof text);
@@ -389,7 +395,7 @@ __attribute__((constructor)) static void evaluate_entry(void)
 {
     const char *spec = getenv("DDPM_TEST_EVALUATE");
     if (!spec) return;
-    char runs_dir[sizeof ((tier_spec *)0)->runs_dir];
+    char runs_dir[sizeof((tier_spec *)0)->runs_dir];
     const char *colon = strchr(spec, ':');
     if (!colon || (size_t)(colon - spec) >= sizeof runs_dir) _exit(2);
     snprintf(runs_dir, sizeof runs_dir, "%.*s", (int)(colon - spec), spec);
@@ -478,7 +484,10 @@ START_TEST(driver_evaluation_killed_resumes_bit_identical)
             const char *rec = recs[a == 1 ? 0 : 2];
             int total = 0, start = batches_done(tmp, rec, &total);
             for (int i = 0; i < 8000 && batches_done(tmp, rec, &total) <= (start > 0 ? start : 0); i++) {
-                if (waitpid(pid, NULL, WNOHANG) == pid) { pid = 0; break; }
+                if (waitpid(pid, NULL, WNOHANG) == pid) {
+                    pid = 0;
+                    break;
+                }
                 usleep(5000);
             }
         }
@@ -493,9 +502,9 @@ START_TEST(driver_evaluation_killed_resumes_bit_identical)
     ck_assert_msg(rc == 0, "final evaluation failed (exit %d): %s", rc, text);
     if (resumed_k(text) > 0) resumed = 1;
     ck_assert_msg(resumed, "no evaluation rerun resumed from finished batches");
-    const char *sets[] = { "bpd_test/total_bpd", "bpd_test/prior_bpd", "bpd_test/terms_bpd", "bpd_test/mse",
-                           "bpd_train/total_bpd", "bpd_train/prior_bpd", "bpd_train/terms_bpd", "bpd_train/mse",
-                           "samples" };
+    const char *sets[] = { "bpd_test/total_bpd",  "bpd_test/prior_bpd",  "bpd_test/terms_bpd",
+                           "bpd_test/mse",        "bpd_train/total_bpd", "bpd_train/prior_bpd",
+                           "bpd_train/terms_bpd", "bpd_train/mse",       "samples" };
     const int u8[] = { 0, 0, 0, 0, 0, 0, 0, 0, 1 };
     assert_same(evp[0], evp[1], sets, u8, 9, NULL);
     hid_t f = h5io_open(evp[1], 0);
@@ -549,7 +558,10 @@ static int mpi_partial(const char *out, const char *tmp, const char *log)
     int total = 0, k = -1;
     for (int i = 0; i < 6000 && k < 1; i++) {
         k = batches_done(tmp, "batches_done", &total);
-        if (waitpid(pid, NULL, WNOHANG) == pid) { pid = 0; break; }
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            pid = 0;
+            break;
+        }
         if (k < 1) usleep(5000);
     }
     if (pid > 0) kill_job(pid);
@@ -585,10 +597,7 @@ START_TEST(mpi_sample_killed_at_2_ranks_finishes_at_1_and_serial)
 }
 END_TEST
 
-START_TEST(mpi_skipped)
-{
-    fprintf(stderr, "test_resume: MPI cases skipped: %s\n", g_skip);
-}
+START_TEST(mpi_skipped) { fprintf(stderr, "test_resume: MPI cases skipped: %s\n", g_skip); }
 END_TEST
 
 static Suite *resume_suite(void)

@@ -77,7 +77,10 @@ START_TEST(normal_moments_and_ks)
         m3 += z[i] * z[i] * z[i];
         m4 += z[i] * z[i] * z[i] * z[i];
     }
-    m1 /= N; m2 /= N; m3 /= N; m4 /= N;
+    m1 /= N;
+    m2 /= N;
+    m3 /= N;
+    m4 /= N;
     /* Standard errors at N=2e5: mean 0.0022, E z^2 0.0032, E z^3 0.0055, E z^4 0.017; 5 sigma. */
     ck_assert_msg(fabs(m1) < 0.011, "mean %g", m1);
     ck_assert_msg(fabs(m2 - 1) < 0.016, "E z^2 %g", m2);

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 static const char *const PROVENANCE_ATTRS[] = {
-    "git_revision", "compiler", "cflags", "hdf5_version", "openblas_config", "libpng_version",
-    "zlib_version", "command_line", "start_time_utc", "host", "omp_threads", "openblas_threads", "seed",
+    "git_revision", "compiler",       "cflags", "hdf5_version", "openblas_config",  "libpng_version", "zlib_version",
+    "command_line", "start_time_utc", "host",   "omp_threads",  "openblas_threads", "seed",
 };
 
 START_TEST(log_roundtrip)
@@ -82,7 +82,7 @@ START_TEST(killed_writer_leaves_flushed_data)
         for (int i = 0; i < 300; i++) runlog_append(&L, "loss", i);
         runlog_maybe_flush(&L, 1);
         for (int i = 0; i < 50; i++) runlog_append(&L, "loss", -1); /* never flushed */
-        _exit(0); /* no close: like a kill */
+        _exit(0);                                                   /* no close: like a kill */
     }
     int st;
     waitpid(pid, &st, 0);

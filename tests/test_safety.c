@@ -119,13 +119,16 @@ START_TEST(eval_stats_never_overwrites)
     assert_unchanged(ref, r0, nr);
     ck_assert_msg(test_ddpm(out, sizeof out, "eval --samples %s --stats %s --n 300", so, ref) == 0, "%s", out);
     assert_unchanged(ref, r0, nr); /* reused, not rewritten */
-    ck_assert_msg(test_ddpm(out, sizeof out, "eval --samples %s --stats %s --n 100 --recompute", so, ref) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out, "eval --samples %s --stats %s --n 100 --recompute", so, ref) == 0, "%s",
+                  out);
     hid_t f = h5io_open(ref, 0);
     char have[256];
     ck_assert(h5io_get_attr_str(f, ".", "reference", have, sizeof have) == DDPM_OK);
     h5io_close(f);
     ck_assert_msg(strstr(have, "n=100"), "%s", have);
-    free(ck0); free(s0); free(r0);
+    free(ck0);
+    free(s0);
+    free(r0);
 }
 END_TEST
 
@@ -137,7 +140,8 @@ static pid_t spawn_train(const char *dir, const char *log, const char *extra)
         const char *bin = getenv("DDPM_BIN");
         char cmd[2048];
         /* bounded life, so a failing assertion never leaves a trainer behind */
-        snprintf(cmd, sizeof cmd, "exec timeout 120 %s/ddpm train --config experiments/configs/smoke/base.cfg %s --out %s > %s 2>&1",
+        snprintf(cmd, sizeof cmd,
+                 "exec timeout 120 %s/ddpm train --config experiments/configs/smoke/base.cfg %s --out %s > %s 2>&1",
                  bin ? bin : "bin", extra, dir, log);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
@@ -162,11 +166,13 @@ START_TEST(second_trainer_is_refused)
     wait_for_file(status, 60); /* status is written once the lock is held and training starts */
     char ckpt[600];
     snprintf(ckpt, sizeof ckpt, "%s/ckpt.h5", dir);
-    wait_for_file(ckpt, 60);   /* and the first checkpoint exists: the case that used to corrupt */
+    wait_for_file(ckpt, 60); /* and the first checkpoint exists: the case that used to corrupt */
     const char *bin = getenv("DDPM_BIN");
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "timeout 60 %s/ddpm train --config experiments/configs/smoke/base.cfg "
-                              "--set train_steps=100000 --out %s", bin ? bin : "bin", dir);
+    snprintf(cmd, sizeof cmd,
+             "timeout 60 %s/ddpm train --config experiments/configs/smoke/base.cfg "
+             "--set train_steps=100000 --out %s",
+             bin ? bin : "bin", dir);
     int rc = test_run_capture(cmd, out, sizeof out);
     char lockp[700], holder[32], pid_text[48];
     snprintf(lockp, sizeof lockp, "%s/lock", dir);
@@ -218,8 +224,9 @@ START_TEST(log_open_in_a_reader_is_not_damaged)
     snprintf(dir, sizeof dir, "%s", test_tmp_path("readerrun"));
     snprintf(logp, sizeof logp, "%s/log.h5", dir);
     snprintf(damaged, sizeof damaged, "%s.damaged", logp);
-    ck_assert_msg(test_ddpm(out, sizeof out, "train --config experiments/configs/smoke/base.cfg --set train_steps=2 --out %s",
-                       dir) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out,
+                            "train --config experiments/configs/smoke/base.cfg --set train_steps=2 --out %s", dir) == 0,
+                  "%s", out);
     int ready[2], done[2];
     ck_assert(pipe(ready) == 0 && pipe(done) == 0);
     pid_t reader = fork();
@@ -235,18 +242,21 @@ START_TEST(log_open_in_a_reader_is_not_damaged)
     char c = 0;
     ck_assert_int_eq(read(ready[0], &c, 1), 1);
     ck_assert_int_eq(c, 'y');
-    int rc = test_ddpm(out, sizeof out, "train --config experiments/configs/smoke/base.cfg --set train_steps=4 --out %s", dir);
+    int rc = test_ddpm(out, sizeof out,
+                       "train --config experiments/configs/smoke/base.cfg --set train_steps=4 --out %s", dir);
     char pid_text[32];
     snprintf(pid_text, sizeof pid_text, "PID %d", (int)reader);
     ck_assert_msg(rc == 1 && strstr(out, "is open in") && strstr(out, pid_text) &&
-                      strstr(out, "HDF5_USE_FILE_LOCKING=FALSE"), "rc %d: %s", rc, out);
+                      strstr(out, "HDF5_USE_FILE_LOCKING=FALSE"),
+                  "rc %d: %s", rc, out);
     ck_assert_msg(access(damaged, F_OK) != 0 && access(logp, F_OK) == 0, "the log was moved aside");
     ck_assert_int_eq(write(done[1], "x", 1), 1);
     int st;
     waitpid(reader, &st, 0);
     /* the reader gone, the same command resumes and extends the run */
-    ck_assert_msg(test_ddpm(out, sizeof out, "train --config experiments/configs/smoke/base.cfg --set train_steps=4 --out %s",
-                       dir) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out,
+                            "train --config experiments/configs/smoke/base.cfg --set train_steps=4 --out %s", dir) == 0,
+                  "%s", out);
     ck_assert_msg(strstr(out, "resuming") && strstr(out, "finished 4 steps"), "%s", out);
     /* the extended run's config.txt and log say what it now runs under (was stale: 2 steps) */
     char cfgp[700], text[8192], v[64];
@@ -265,8 +275,11 @@ START_TEST(failed_run_leaves_no_directory)
 {
     char out[8192], dir[512];
     snprintf(dir, sizeof dir, "%s", test_tmp_path("norun/deeper"));
-    ck_assert_int_eq(test_ddpm(out, sizeof out, "train --config experiments/configs/smoke/base.cfg --data /nonexistent-data "
-                                           "--out %s", dir), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out,
+                               "train --config experiments/configs/smoke/base.cfg --data /nonexistent-data "
+                               "--out %s",
+                               dir),
+                     1);
     ck_assert_msg(access(dir, F_OK) != 0, "%s left behind: %s", dir, out);
 }
 END_TEST
@@ -297,13 +310,17 @@ START_TEST(bad_inputs_are_refused_cleanly)
     ck_assert_msg(strstr(out, "non-finite") && strstr(out, "dataset x"), "%s", out);
     ck_assert_int_eq(access(fo, F_OK), -1);
     /* keys that define the trained model cannot be overridden against its checkpoint */
-    ck_assert_int_eq(test_ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s --set model_mean_type=xprev", ck, fo), 2);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s --set model_mean_type=xprev", ck, fo),
+                     2);
     ck_assert_msg(strstr(out, "model_mean_type = eps") && strstr(out, "xprev") && strstr(out, ck), "%s", out);
-    ck_assert_int_eq(test_ddpm(out, sizeof out, "bpd --ckpt %s --n 2 --out %s --set num_diffusion_timesteps=10", ck, fo), 2);
+    ck_assert_int_eq(
+        test_ddpm(out, sizeof out, "bpd --ckpt %s --n 2 --out %s --set num_diffusion_timesteps=10", ck, fo), 2);
     ck_assert_msg(strstr(out, "num_diffusion_timesteps = 20"), "%s", out);
-    ck_assert_int_eq(test_ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s --set attn_resolutions=none", ck, in, fo), 2);
+    ck_assert_int_eq(
+        test_ddpm(out, sizeof out, "forward --ckpt %s --in %s --out %s --set attn_resolutions=none", ck, in, fo), 2);
     /* spaces around the key (as config files allow) do not slip a model key through */
-    ck_assert_int_eq(test_ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s --set ' model_mean_type =xprev'", ck, fo), 2);
+    ck_assert_int_eq(
+        test_ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s --set ' model_mean_type =xprev'", ck, fo), 2);
     ck_assert_msg(strstr(out, "model_mean_type = eps"), "%s", out);
     ck_assert_int_eq(test_ddpm(out, sizeof out, "sample --ckpt %s --n 2 --out %s --set lr=0.1", ck, fo), 2);
     ck_assert_msg(strstr(out, "training key"), "%s", out);
@@ -376,15 +393,21 @@ START_TEST(released_commands_protect_outputs)
 {
     char out[8192];
     const char *ck = test_tmp_path("rc_ck.h5"), *copy = test_tmp_path("rc_copy.safetensors");
-    ck_assert_msg(test_ddpm(out, sizeof out, "convert --from tests/data/released/pesser_zip.ckpt --config "
-                                              "tests/data/released/model.cfg --out %s", ck) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out,
+                            "convert --from tests/data/released/pesser_zip.ckpt --config "
+                            "tests/data/released/model.cfg --out %s",
+                            ck) == 0,
+                  "%s", out);
     hid_t f = h5io_open(ck, 1);
     ck_assert(h5io_attr_i64(f, ".", "step", 500) == DDPM_OK);
     h5io_close(f);
     size_t n;
     unsigned char *orig = slurp(ck, &n);
-    ck_assert_int_eq(test_ddpm(out, sizeof out, "convert --from tests/data/released/pesser_zip.ckpt --config "
-                                                "tests/data/released/model.cfg --out %s", ck), 1);
+    ck_assert_int_eq(test_ddpm(out, sizeof out,
+                               "convert --from tests/data/released/pesser_zip.ckpt --config "
+                               "tests/data/released/model.cfg --out %s",
+                               ck),
+                     1);
     ck_assert_msg(strstr(out, "trained for 500 steps"), "%s", out);
     assert_unchanged(ck, orig, n);
     ck_assert_int_eq(test_ddpm(out, sizeof out, "export --ckpt %s --format safetensors --out %s", ck, ck), 1);

@@ -22,17 +22,14 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#define DIR "tests/data/tfbundle/"
+#define DIR             "tests/data/tfbundle/"
 #define FIXTURE_VERSION 1
 
 #define slurp(path, len) test_slurp(path, len, "run /usr/bin/python3 scripts/gen_tfbundle_fixtures.py")
 
 #define spit test_spit
 
-static int starts_with(const char *s, const char *prefix)
-{
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
+static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
 /* ------------------------------------------------------------------------------------------ */
 /* CRC32C                                                                                      */
@@ -49,10 +46,10 @@ START_TEST(test_crc32c_vectors)
     ck_assert_uint_eq(crc32c_value(buf, 32), 0x46dd794e);
     for (int i = 0; i < 32; i++) buf[i] = (uint8_t)(31 - i);
     ck_assert_uint_eq(crc32c_value(buf, 32), 0x113fdb5c);
-    static const uint8_t iscsi_read[48] = {
-        0x01, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-        0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x18,
-        0x28, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+    static const uint8_t iscsi_read[48] = { 0x01, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                            0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00,
+                                            0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x18, 0x28, 0x00, 0x00, 0x00,
+                                            0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
     ck_assert_uint_eq(crc32c_value(iscsi_read, 48), 0xd9963a56);
     ck_assert_uint_eq(crc32c_value("123456789", 9), 0xe3069283);
     ck_assert_uint_eq(crc32c_value("", 0), 0);
@@ -86,8 +83,9 @@ START_TEST(test_snappy_streams)
     size_t len;
     /* literal "abc", copy-1 offset 1 length 5 (overlapping: repeats 'c'), copy-2 offset 3
      * length 2, copy-4 offset 10 length 3 (back to "abc") */
-    static const uint8_t s1[] = { 13, 0x08, 'a', 'b', 'c', 0x01 | (1 << 2), 0x01,
-                                  0x02 | (1 << 2), 0x03, 0x00, 0x03 | (2 << 2), 10, 0, 0, 0 };
+    static const uint8_t s1[] = {
+        13, 0x08, 'a', 'b', 'c', 0x01 | (1 << 2), 0x01, 0x02 | (1 << 2), 0x03, 0x00, 0x03 | (2 << 2), 10, 0, 0, 0
+    };
     ck_assert_msg(unsnappy(s1, sizeof s1, out, sizeof out, &len) == DDPM_OK, "%s", ddpm_last_error());
     ck_assert_uint_eq(len, 13);
     ck_assert(memcmp(out, "abccccccccabc", 13) == 0);
@@ -98,10 +96,10 @@ START_TEST(test_snappy_streams)
     /* a copy-1 with an 11-bit offset: tag bits 5..7 hold offset bits 8..10 */
     uint8_t s2[300];
     size_t p = 0;
-    s2[p++] = 0x88, s2[p++] = 0x02;                  /* varint 264 */
-    s2[p++] = 60 << 2, s2[p++] = 255;                /* literal of 256 (1 length byte) */
+    s2[p++] = 0x88, s2[p++] = 0x02;   /* varint 264 */
+    s2[p++] = 60 << 2, s2[p++] = 255; /* literal of 256 (1 length byte) */
     for (int i = 0; i < 256; i++) s2[p++] = (uint8_t)i;
-    s2[p++] = 0x01 | (4 << 2) | (1 << 5), s2[p++] = 0x00;   /* len 8, offset 256 */
+    s2[p++] = 0x01 | (4 << 2) | (1 << 5), s2[p++] = 0x00; /* len 8, offset 256 */
     ck_assert_msg(unsnappy(s2, p, out, sizeof out, &len) == DDPM_OK, "%s", ddpm_last_error());
     ck_assert_uint_eq(len, 264);
     for (int i = 0; i < 264; i++) ck_assert_uint_eq(out[i], (uint8_t)(i < 256 ? i : i - 256));
@@ -113,20 +111,24 @@ START_TEST(test_snappy_streams)
     ck_assert(unsnappy(s4, 1, out, sizeof out, &len) == DDPM_OK && len == 0);
 
     /* malformed: each must fail with a message */
-    struct { const uint8_t *s; size_t n; const char *why; } bad[] = {
-        { (const uint8_t[]){ 4, 0x01, 0x00 }, 3, "offset" },                 /* offset 0 */
-        { (const uint8_t[]){ 5, 0x00, 'a', 0x01, 0x02 }, 5, "offset" },      /* offset 2 > 1 */
-        { (const uint8_t[]){ 3, 0x08, 'a', 'b' }, 4, "past the stream" },    /* literal truncated */
-        { (const uint8_t[]){ 2, 0x08, 'a', 'b', 'c' }, 5, "overflows" },     /* longer than declared */
-        { (const uint8_t[]){ 4, 0x00, 'a' }, 3, "ends after" },              /* shorter than declared */
+    struct {
+        const uint8_t *s;
+        size_t n;
+        const char *why;
+    } bad[] = {
+        { (const uint8_t[]){ 4, 0x01, 0x00 }, 3, "offset" },                             /* offset 0 */
+        { (const uint8_t[]){ 5, 0x00, 'a', 0x01, 0x02 }, 5, "offset" },                  /* offset 2 > 1 */
+        { (const uint8_t[]){ 3, 0x08, 'a', 'b' }, 4, "past the stream" },                /* literal truncated */
+        { (const uint8_t[]){ 2, 0x08, 'a', 'b', 'c' }, 5, "overflows" },                 /* longer than declared */
+        { (const uint8_t[]){ 4, 0x00, 'a' }, 3, "ends after" },                          /* shorter than declared */
         { (const uint8_t[]){ 9, 0x00, 'a', 0x02 | (7 << 2), 1 }, 5, "past the stream" }, /* copy-2 cut */
-        { (const uint8_t[]){ 9, 0x00, 'a', 0x03, 1, 0, 0 }, 6, "past the stream" },       /* copy-4 cut */
-        { (const uint8_t[]){ 9, 0x00, 'a', 0x01 }, 4, "past the stream" },                /* copy-1 cut */
-        { (const uint8_t[]){ 9, 0x00, 'a', 0x02 | (9 << 2), 1, 0 }, 6, "overflows" },     /* copy too long */
+        { (const uint8_t[]){ 9, 0x00, 'a', 0x03, 1, 0, 0 }, 6, "past the stream" },      /* copy-4 cut */
+        { (const uint8_t[]){ 9, 0x00, 'a', 0x01 }, 4, "past the stream" },               /* copy-1 cut */
+        { (const uint8_t[]){ 9, 0x00, 'a', 0x02 | (9 << 2), 1, 0 }, 6, "overflows" },    /* copy too long */
         { (const uint8_t[]){ 0x80, 0x80, 0x80, 0x80, 0x80, 0x01 }, 6, "varint" },
         { (const uint8_t[]){ 0xff, 0xff, 0xff, 0xff, 0x7f }, 5, "32 bits" },
         { (const uint8_t[]){ 0x80 }, 1, "varint" },
-        { (const uint8_t[]){ 0xff, 0xff, 0xff, 0x0f, 0x00, 'a' }, 6, "more than" },       /* 2^28: too big */
+        { (const uint8_t[]){ 0xff, 0xff, 0xff, 0x0f, 0x00, 'a' }, 6, "more than" },        /* 2^28: too big */
         { (const uint8_t[]){ 5, 63 << 2, 0xff, 0xff, 0xff, 0xff }, 6, "past the stream" }, /* 4-byte len */
     };
     for (size_t i = 0; i < DDPM_ARRAY_LEN(bad); i++) {
@@ -136,8 +138,8 @@ START_TEST(test_snappy_streams)
         int rc = snappy_uncompressed_length(bad[i].s, bad[i].n, &ulen);
         if (rc == DDPM_OK) rc = ulen <= sizeof o ? snappy_decompress(bad[i].s, bad[i].n, o, ulen) : DDPM_ERR;
         ck_assert_msg(rc == DDPM_ERR, "bad stream %zu decoded", i);
-        ck_assert_msg(strstr(ddpm_last_error(), bad[i].why), "stream %zu: '%s' lacks '%s'", i,
-                      ddpm_last_error(), bad[i].why);
+        ck_assert_msg(strstr(ddpm_last_error(), bad[i].why), "stream %zu: '%s' lacks '%s'", i, ddpm_last_error(),
+                      bad[i].why);
     }
     /* the buffer must be the declared length */
     ck_assert(snappy_decompress(s1, sizeof s1, out, 12) == DDPM_ERR);
@@ -149,9 +151,17 @@ END_TEST
 
 START_TEST(test_protobuf_varints)
 {
-    struct { uint8_t b[12]; size_t n; uint64_t v; } ok[] = {
-        { { 0 }, 1, 0 }, { { 1 }, 1, 1 }, { { 0x7f }, 1, 127 }, { { 0x80, 0x01 }, 2, 128 },
-        { { 0xac, 0x02 }, 2, 300 }, { { 0x80, 0x80, 0x00 }, 3, 0 },   /* over-long zero is valid */
+    struct {
+        uint8_t b[12];
+        size_t n;
+        uint64_t v;
+    } ok[] = {
+        { { 0 }, 1, 0 },
+        { { 1 }, 1, 1 },
+        { { 0x7f }, 1, 127 },
+        { { 0x80, 0x01 }, 2, 128 },
+        { { 0xac, 0x02 }, 2, 300 },
+        { { 0x80, 0x80, 0x00 }, 3, 0 }, /* over-long zero is valid */
         { { 0xff, 0xff, 0xff, 0xff, 0x0f }, 5, 0xffffffffu },
         { { 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01 }, 10, UINT64_C(1) << 63 },
         { { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 }, 10, UINT64_MAX },
@@ -168,7 +178,11 @@ START_TEST(test_protobuf_varints)
     ck_assert(pb_as_int32(UINT64_MAX, &x) && x == -1);
     ck_assert(pb_as_int32((uint64_t)INT32_MIN, &x) && x == INT32_MIN);
     ck_assert(!pb_as_int32(UINT64_C(1) << 31, &x));
-    struct { uint8_t b[12]; size_t n; const char *why; } bad[] = {
+    struct {
+        uint8_t b[12];
+        size_t n;
+        const char *why;
+    } bad[] = {
         { { 0x80 }, 1, "past the end" },
         { { 0 }, 0, "past the end" },
         { { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02 }, 10, "64 bits" },
@@ -183,11 +197,11 @@ START_TEST(test_protobuf_varints)
     }
 
     /* one field of each wire type, then the end */
-    static const uint8_t msg[] = { 0x08, 0x96, 0x01,                      /* 1: varint 150 */
-                                   0x11, 1, 2, 3, 4, 5, 6, 7, 8,          /* 2: fixed64 */
-                                   0x1a, 0x03, 'a', 'b', 'c',             /* 3: bytes */
-                                   0x25, 0x78, 0x56, 0x34, 0x12,          /* 4: fixed32 */
-                                   0x80, 0x01, 0x00 };                    /* 16: varint 0 */
+    static const uint8_t msg[] = { 0x08, 0x96, 0x01,                         /* 1: varint 150 */
+                                   0x11, 1,    2,    3,    4,    5, 6, 7, 8, /* 2: fixed64 */
+                                   0x1a, 0x03, 'a',  'b',  'c',              /* 3: bytes */
+                                   0x25, 0x78, 0x56, 0x34, 0x12,             /* 4: fixed32 */
+                                   0x80, 0x01, 0x00 };                       /* 16: varint 0 */
     pb_reader r = pb_reader_init(msg, sizeof msg);
     pb_field f;
     ck_assert(pb_next(&r, &f) == 1 && f.number == 1 && f.wire == PB_VARINT && f.u64 == 150);
@@ -196,10 +210,14 @@ START_TEST(test_protobuf_varints)
     ck_assert(pb_next(&r, &f) == 1 && f.number == 4 && f.wire == PB_FIXED32 && f.u64 == 0x12345678);
     ck_assert(pb_next(&r, &f) == 1 && f.number == 16 && f.u64 == 0);
     ck_assert(pb_next(&r, &f) == 0);
-    struct { uint8_t b[8]; size_t n; const char *why; } badf[] = {
-        { { 0x0b }, 1, "groups" },          /* wire 3 */
-        { { 0x0c }, 1, "groups" },          /* wire 4 */
-        { { 0x0e }, 1, "invalid" },         /* wire 6 */
+    struct {
+        uint8_t b[8];
+        size_t n;
+        const char *why;
+    } badf[] = {
+        { { 0x0b }, 1, "groups" },  /* wire 3 */
+        { { 0x0c }, 1, "groups" },  /* wire 4 */
+        { { 0x0e }, 1, "invalid" }, /* wire 6 */
         { { 0x00, 0x00 }, 2, "field number 0" },
         { { 0x0a, 0x05, 'a' }, 3, "declares 5 bytes" },
         { { 0x0d, 1, 2, 3 }, 4, "fixed32" },
@@ -220,7 +238,7 @@ END_TEST
 typedef struct {
     char name[256], dtype[32], shape[128];
     int tf_dtype;
-    uint8_t *bytes, *f32;      /* f32 NULL: same as bytes (float32) or not a float */
+    uint8_t *bytes, *f32; /* f32 NULL: same as bytes (float32) or not a float */
     size_t nbytes, nf32;
 } expected_tensor;
 
@@ -251,8 +269,8 @@ static int load_expected(const char *bundle, expected_tensor *t, int cap)
             continue;
         }
         expected_tensor *e = &t[n];
-        ck_assert(sscanf(line, "%63s %255s %d %31s %127s %8191s %8191s", b, e->name, &e->tf_dtype,
-                         e->dtype, e->shape, bytes, f32) == 7);
+        ck_assert(sscanf(line, "%63s %255s %d %31s %127s %8191s %8191s", b, e->name, &e->tf_dtype, e->dtype, e->shape,
+                         bytes, f32) == 7);
         if (strcmp(b, bundle)) continue;
         ck_assert(n < cap);
         if (!strcmp(e->shape, "-")) e->shape[0] = 0;
@@ -262,8 +280,8 @@ static int load_expected(const char *bundle, expected_tensor *t, int cap)
     }
     fclose(fp);
     ck_assert_msg(version == FIXTURE_VERSION,
-                  DIR "expected.txt is version %d, want %d: rerun scripts/gen_tfbundle_fixtures.py",
-                  version, FIXTURE_VERSION);
+                  DIR "expected.txt is version %d, want %d: rerun scripts/gen_tfbundle_fixtures.py", version,
+                  FIXTURE_VERSION);
     return n;
 }
 
@@ -301,8 +319,7 @@ static void check_bundle(const tfbundle *b, const char *bundle)
         int rank;
         int64_t shape[IO_MAX_RANK];
         uint64_t nbytes;
-        ck_assert_msg(tfbundle_tensor_info(b, i, &dt, &rank, shape, &nbytes) == DDPM_OK, "%s",
-                      ddpm_last_error());
+        ck_assert_msg(tfbundle_tensor_info(b, i, &dt, &rank, shape, &nbytes) == DDPM_OK, "%s", ddpm_last_error());
         ck_assert_str_eq(io_dtype_name(dt), e->dtype);
         char s[128];
         shape_str(s, sizeof s, rank, shape);
@@ -341,8 +358,7 @@ START_TEST(test_fixtures_bit_exact)
         tfbundle *b = NULL;
         ck_assert_msg(tfbundle_open(&b, path) == DDPM_OK, "%s", ddpm_last_error());
         check_bundle(b, bundles[k]);
-        fprintf(stderr, "%s: %d tensors bit-exact, every CRC verified\n", path,
-                tfbundle_num_tensors(b));
+        fprintf(stderr, "%s: %d tensors bit-exact, every CRC verified\n", path, tfbundle_num_tensors(b));
         tfbundle_close(b);
         /* the same through memory */
         char ip[300], dp[300];
@@ -362,8 +378,7 @@ END_TEST
 
 START_TEST(test_path_forms)
 {
-    static const char *const paths[] = { DIR "mixed", DIR "mixed.index",
-                                         DIR "mixed.data-00000-of-00001" };
+    static const char *const paths[] = { DIR "mixed", DIR "mixed.index", DIR "mixed.data-00000-of-00001" };
     for (size_t k = 0; k < DDPM_ARRAY_LEN(paths); k++) {
         tfbundle *b = NULL;
         ck_assert_msg(tfbundle_open(&b, paths[k]) == DDPM_OK, "%s: %s", paths[k], ddpm_last_error());
@@ -424,7 +439,7 @@ START_TEST(test_refusals)
     ck_assert(tfbundle_get_f32(b, 2, &f) == DDPM_ERR);
     ck_assert(tfbundle_tensor_info(b, 3, &dt, NULL, NULL, NULL) == DDPM_ERR);
     ck_assert(strstr(ddpm_last_error(), "DT_VARIANT"));
-    float *plain = NULL;                               /* [1.5, -2.5] */
+    float *plain = NULL; /* [1.5, -2.5] */
     ck_assert(tfbundle_get_f32(b, 1, &plain) == DDPM_OK && plain[0] == 1.5f && plain[1] == -2.5f);
     ddpm_free(plain);
     tfbundle_close(b);
@@ -437,9 +452,8 @@ START_TEST(test_refusals)
         tfbundle *bb = NULL;
         ck_assert(tfbundle_open_mem(&bb, sib, sil, sh1, &sdl, 1, "sp") == DDPM_OK);
         ck_assert_int_eq(tfbundle_check_crc(bb, 1), 1);
-        ck_assert_msg(tfbundle_check_crc(bb, 2) + tfbundle_check_crc(bb, 3) == 1,
-                      "flip at %zu: string %d variant %d", pos, tfbundle_check_crc(bb, 2),
-                      tfbundle_check_crc(bb, 3));
+        ck_assert_msg(tfbundle_check_crc(bb, 2) + tfbundle_check_crc(bb, 3) == 1, "flip at %zu: string %d variant %d",
+                      pos, tfbundle_check_crc(bb, 2), tfbundle_check_crc(bb, 3));
         ck_assert(starts_with(ddpm_last_error(), "sp.data-00000-of-00001: tensor "));
         tfbundle_close(bb);
         sdb[pos] ^= 0x04;
@@ -485,8 +499,8 @@ static int same_content(const tfbundle *a, const tfbundle *b)
         if (ia != DDPM_OK) continue;
         if (da != db || ra != rb || na != nb || memcmp(sa, sb, (size_t)ra * sizeof sa[0])) return 0;
         uint8_t *x = malloc(na + 1), *y = malloc(nb + 1);
-        int ok = tfbundle_read_bytes(a, i, x, na) == DDPM_OK &&
-                 tfbundle_read_bytes(b, i, y, nb) == DDPM_OK && memcmp(x, y, na) == 0;
+        int ok = tfbundle_read_bytes(a, i, x, na) == DDPM_OK && tfbundle_read_bytes(b, i, y, nb) == DDPM_OK &&
+                 memcmp(x, y, na) == 0;
         free(x);
         free(y);
         if (!ok) return 0;
@@ -530,8 +544,7 @@ static void torture(const char *bundle)
         tfbundle *b = (tfbundle *)1;
         ck_assert_msg(tfbundle_open_mem(&b, ib, il, shard, &cut, 1, "cut") == DDPM_ERR && b == NULL,
                       "%s cut at %zu/%zu opened", dp, cut, dl);
-        ck_assert_msg(starts_with(ddpm_last_error(), "cut.data-00000-of-00001: "), "%s",
-                      ddpm_last_error());
+        ck_assert_msg(starts_with(ddpm_last_error(), "cut.data-00000-of-00001: "), "%s", ddpm_last_error());
     }
 
     /* every single-byte flip of the index: an error naming it, or (footer padding) the same */
@@ -545,17 +558,14 @@ static void torture(const char *bundle)
             ddpm_clear_error();
             if (tfbundle_open_mem(&b, c, il, shard, &dl, 1, "flip") != DDPM_OK) {
                 ck_assert(b == NULL);
-                ck_assert_msg(starts_with(ddpm_last_error(), "flip.index: "), "byte %zu: %s", pos,
-                              ddpm_last_error());
+                ck_assert_msg(starts_with(ddpm_last_error(), "flip.index: "), "byte %zu: %s", pos, ddpm_last_error());
                 ck_assert(!strchr(ddpm_last_error(), '\n'));
                 errors++;
                 continue;
             }
             ck_assert_msg(pos >= pad_from && pos < pad_to,
-                          "%s: flipping byte %zu (outside the footer padding) went undetected", ip,
-                          pos);
-            ck_assert_msg(same_content(ref, b), "%s: flip of byte %zu loaded different tensors", ip,
-                          pos);
+                          "%s: flipping byte %zu (outside the footer padding) went undetected", ip, pos);
+            ck_assert_msg(same_content(ref, b), "%s: flip of byte %zu loaded different tensors", ip, pos);
             identical++;
             tfbundle_close(b);
         }
@@ -596,8 +606,9 @@ static void torture(const char *bundle)
         tfbundle_close(b);
     }
     free(d);
-    fprintf(stderr, "%s: %zu+%zu truncations rejected; %d index flips rejected, %d identical "
-                    "(footer padding %zu..%zu); %d data flips caught by the tensor CRC\n",
+    fprintf(stderr,
+            "%s: %zu+%zu truncations rejected; %d index flips rejected, %d identical "
+            "(footer padding %zu..%zu); %d data flips caught by the tensor CRC\n",
             bundle, il, dl, errors, identical, pad_from, pad_to, data_errors);
     tfbundle_close(ref);
     free(ib);
@@ -644,13 +655,13 @@ START_TEST(test_files_named_in_errors)
         }
     ck_assert_int_eq(bad, 1);
     tfbundle_close(b);
-    ib[il - 1] ^= 0xff;   /* magic */
+    ib[il - 1] ^= 0xff; /* magic */
     spit(ip, ib, il);
     ck_assert(tfbundle_open(&b, ip) == DDPM_ERR);
     fprintf(stderr, "bad magic: %s\n", ddpm_last_error());
     ck_assert(starts_with(ddpm_last_error(), ip) && strstr(ddpm_last_error(), "bad magic"));
     ib[il - 1] ^= 0xff;
-    ib[3] ^= 0x40;        /* inside the first data block */
+    ib[3] ^= 0x40; /* inside the first data block */
     spit(ip, ib, il);
     ck_assert(tfbundle_open(&b, ip) == DDPM_ERR);
     fprintf(stderr, "bad block: %s\n", ddpm_last_error());
@@ -671,7 +682,7 @@ static void first_data_block(const uint8_t *idx, size_t len, uint64_t *off, uint
     for (int k = 0; k < 4; k++) ck_assert(pb_read_varint(f, 40, &p, &v[k]) == DDPM_OK);
     static uint8_t dec[65536];
     const uint8_t *ib = idx + v[2];
-    if (idx[v[2] + v[3]] == 1) {                        /* a Snappy index block */
+    if (idx[v[2] + v[3]] == 1) { /* a Snappy index block */
         size_t ulen;
         ck_assert(snappy_uncompressed_length(ib, v[3], &ulen) == DDPM_OK && ulen <= sizeof dec);
         ck_assert(snappy_decompress(ib, v[3], dec, ulen) == DDPM_OK);
@@ -694,16 +705,15 @@ static void fix_block_crc(uint8_t *idx, uint64_t off, uint64_t size)
     for (int k = 0; k < 4; k++) idx[off + size + 1 + k] = (uint8_t)(m >> (8 * k));
 }
 
-static void expect_open_error(const uint8_t *idx, size_t il, const uint8_t *data, size_t dl,
-                              const char *what, const char *want)
+static void expect_open_error(const uint8_t *idx, size_t il, const uint8_t *data, size_t dl, const char *what,
+                              const char *want)
 {
     const void *sh[1] = { data };
     tfbundle *b = (tfbundle *)1;
-    ck_assert_msg(tfbundle_open_mem(&b, idx, il, sh, &dl, 1, "crafted") == DDPM_ERR && b == NULL,
-                  "%s: opened", what);
+    ck_assert_msg(tfbundle_open_mem(&b, idx, il, sh, &dl, 1, "crafted") == DDPM_ERR && b == NULL, "%s: opened", what);
     fprintf(stderr, "%s: %s\n", what, ddpm_last_error());
-    ck_assert_msg(starts_with(ddpm_last_error(), "crafted.") && strstr(ddpm_last_error(), want),
-                  "%s: '%s' lacks '%s'", what, ddpm_last_error(), want);
+    ck_assert_msg(starts_with(ddpm_last_error(), "crafted.") && strstr(ddpm_last_error(), want), "%s: '%s' lacks '%s'",
+                  what, ddpm_last_error(), want);
 }
 
 /* Corruptions behind a valid block CRC reach the framing and protobuf checks. */
@@ -717,23 +727,23 @@ START_TEST(test_crafted_blocks)
     const uint8_t *blk = ib + off;
 
     memcpy(c, ib, il);
-    c[off + size] = 2;                                  /* block type */
+    c[off + size] = 2; /* block type */
     fix_block_crc(c, off, size);
     expect_open_error(c, il, db, dl, "type 2", "compression type 2");
 
     memcpy(c, ib, il);
-    c[off + size - 4] = 0x7f;                           /* num_restarts */
+    c[off + size - 4] = 0x7f; /* num_restarts */
     fix_block_crc(c, off, size);
     expect_open_error(c, il, db, dl, "restart count", "restart points do not fit");
 
     memcpy(c, ib, il);
-    c[off + size - 8] += 1;                             /* a restart offset off an entry */
+    c[off + size - 8] += 1; /* a restart offset off an entry */
     fix_block_crc(c, off, size);
     expect_open_error(c, il, db, dl, "restart offset", "restart point");
 
-    memcpy(c, ib, il);                                  /* header entry: shared 0, unshared 0 */
+    memcpy(c, ib, il); /* header entry: shared 0, unshared 0 */
     ck_assert(blk[0] == 0 && blk[1] == 0);
-    c[off + 1] = 0xff;                                  /* unshared: an unterminated varint */
+    c[off + 1] = 0xff; /* unshared: an unterminated varint */
     c[off + 2] = 0xff;
     c[off + 3] = 0xff;
     c[off + 4] = 0xff;
@@ -741,16 +751,16 @@ START_TEST(test_crafted_blocks)
     fix_block_crc(c, off, size);
     expect_open_error(c, il, db, dl, "varint", "bad varint32");
 
-    memcpy(c, ib, il);                                  /* the header value: 08 01 1a 02 08 01 */
+    memcpy(c, ib, il); /* the header value: 08 01 1a 02 08 01 */
     ck_assert(blk[2] == 6 && blk[3] == 0x08 && blk[4] == 0x01);
-    c[off + 4] = 0x00;                                  /* num_shards 0 */
+    c[off + 4] = 0x00; /* num_shards 0 */
     fix_block_crc(c, off, size);
     expect_open_error(c, il, db, dl, "num_shards", "num_shards is 0");
-    c[off + 3] = 0x0b;                                  /* wire type 3 (group) */
+    c[off + 3] = 0x0b; /* wire type 3 (group) */
     fix_block_crc(c, off, size);
     expect_open_error(c, il, db, dl, "group", "groups are not supported");
     c[off + 3] = 0x08;
-    c[off + 4] = 0x81;                                  /* varint runs into the next field */
+    c[off + 4] = 0x81; /* varint runs into the next field */
     c[off + 5] = 0x9a;
     c[off + 6] = 0x82;
     c[off + 7] = 0x88;
@@ -758,10 +768,10 @@ START_TEST(test_crafted_blocks)
     fix_block_crc(c, off, size);
     expect_open_error(c, il, db, dl, "header varint", "varint");
 
-    memcpy(c, ib, il);                                  /* the first tensor entry's key */
+    memcpy(c, ib, il); /* the first tensor entry's key */
     size_t e1 = 3 + 6;
-    ck_assert(blk[e1] == 0);                            /* shared 0 */
-    c[off + e1] = 1;                                    /* shares 1 byte with the empty key */
+    ck_assert(blk[e1] == 0); /* shared 0 */
+    c[off + e1] = 1;         /* shares 1 byte with the empty key */
     fix_block_crc(c, off, size);
     expect_open_error(c, il, db, dl, "shared", "shares 1 key bytes");
 
@@ -773,9 +783,9 @@ START_TEST(test_crafted_blocks)
     size_t p = 0;
     uint64_t ulen;
     ck_assert(pb_read_varint(sb + off, size, &p, &ulen) == DDPM_OK);
-    ck_assert_uint_eq(sb[off + p] & 3, 0);              /* starts with a literal */
-    sb[off + p] = 0x02 | (3 << 2);                      /* now a copy-2 ... */
-    sb[off + p + 1] = 0x10;                             /* ... with offset 16 of 0 bytes */
+    ck_assert_uint_eq(sb[off + p] & 3, 0); /* starts with a literal */
+    sb[off + p] = 0x02 | (3 << 2);         /* now a copy-2 ... */
+    sb[off + p + 1] = 0x10;                /* ... with offset 16 of 0 bytes */
     sb[off + p + 2] = 0x00;
     fix_block_crc(sb, off, size);
     size_t sdl;
@@ -809,8 +819,7 @@ static int visit_real(const char *path, const struct stat *st, int flag, struct 
     int ok = 0;
     for (int i = 0; have_data && i < tfbundle_num_tensors(b); i++) {
         int c = tfbundle_check_crc(b, i);
-        ck_assert_msg(c == 1, "%s: tensor '%s': %s", path, tfbundle_tensor_name(b, i),
-                      ddpm_last_error());
+        ck_assert_msg(c == 1, "%s: tensor '%s': %s", path, tfbundle_tensor_name(b, i), ddpm_last_error());
         ok++;
     }
     fprintf(stderr, "real bundle %s: %d tensors, %s\n", path, tfbundle_num_tensors(b),
@@ -842,8 +851,8 @@ START_TEST(test_real_tf_files)
     }
     ck_assert_msg(nftw(dir, visit_real, 16, FTW_PHYS) == 0, "cannot walk %s", dir);
     ck_assert_msg(real_bundles > 0, "no *.index under %s", dir);
-    fprintf(stderr, "DDPM_REAL_TF_DIR=%s: %d bundles (%d index only), %d tensors\n", dir,
-            real_bundles, real_index_only, real_tensors);
+    fprintf(stderr, "DDPM_REAL_TF_DIR=%s: %d bundles (%d index only), %d tensors\n", dir, real_bundles, real_index_only,
+            real_tensors);
 }
 END_TEST
 

@@ -23,9 +23,20 @@
 static void tiny_config(ddpm_config *c)
 {
     config_defaults(c);
-    const char *sets[] = { "dataset=fashion_mnist", "image_size=28", "ch=8", "ch_mult=1,2", "num_res_blocks=1",
-                           "attn_resolutions=14", "num_groups=2", "num_diffusion_timesteps=20", "batch_size=4",
-                           "train_steps=6", "warmup=2", "ema_decay=0.9", "lr=0.001", "dropout=0.1" };
+    const char *sets[] = { "dataset=fashion_mnist",
+                           "image_size=28",
+                           "ch=8",
+                           "ch_mult=1,2",
+                           "num_res_blocks=1",
+                           "attn_resolutions=14",
+                           "num_groups=2",
+                           "num_diffusion_timesteps=20",
+                           "batch_size=4",
+                           "train_steps=6",
+                           "warmup=2",
+                           "ema_decay=0.9",
+                           "lr=0.001",
+                           "dropout=0.1" };
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) ck_assert_int_eq(config_set(c, sets[i]), DDPM_OK);
     ck_assert_int_eq(config_validate(c), DDPM_OK);
 }
@@ -50,7 +61,10 @@ START_TEST(checkpoint_roundtrip_and_edit)
     adam_state opt, opt2;
     ck_assert_int_eq(adam_init(&opt, n), DDPM_OK);
     ck_assert_int_eq(adam_init(&opt2, n), DDPM_OK);
-    for (size_t i = 0; i < n; i++) { opt.m[i] = (float)i; opt.v[i] = 1.0f / (float)(i + 1); }
+    for (size_t i = 0; i < n; i++) {
+        opt.m[i] = (float)i;
+        opt.v[i] = 1.0f / (float)(i + 1);
+    }
     opt.t = 17;
     const char *p = test_tmp_path("ck.h5");
     ck_assert_int_eq(checkpoint_save(p, &c, m, unet_params(m), ema, &opt, 42, 0, NULL), DDPM_OK);
@@ -117,7 +131,10 @@ START_TEST(checkpoint_roundtrip_and_edit)
     free(buf);
     remove(p);
     remove(np);
-    free(w); free(ema); free(back); free(eback);
+    free(w);
+    free(ema);
+    free(back);
+    free(eback);
     adam_free(&opt);
     adam_free(&opt2);
     unet_free(m);
@@ -195,7 +212,10 @@ START_TEST(resume_is_bit_identical)
     other.lr = 0.002;
     ck_assert_int_eq(train_run(&other, d2, &o, &r), DDPM_ERR);
     ck_assert(strstr(ddpm_last_error(), "another config"));
-    free(a); free(ae); free(b); free(be);
+    free(a);
+    free(ae);
+    free(b);
+    free(be);
     adam_free(&oa);
     adam_free(&ob);
     unet_free(m);
@@ -365,8 +385,8 @@ START_TEST(blocked_step_matches_whole_batch_and_is_thread_independent)
             ck_assert_int_eq(r.outcome, TRAIN_FINISHED);
         }
         double lb = first_row(dirs[0], "series/loss"), gb = first_row(dirs[0], "series/grad_norm");
-        ck_assert_msg(fabs(lb - loss1) <= 1e-5 * fabs(loss1), "M=%d: first-step loss %.9g, whole batch %.9g", Ms[i],
-                      lb, loss1);
+        ck_assert_msg(fabs(lb - loss1) <= 1e-5 * fabs(loss1), "M=%d: first-step loss %.9g, whole batch %.9g", Ms[i], lb,
+                      loss1);
         ck_assert_msg(fabs(gb - gn1) <= 1e-5 * fabs(gn1), "M=%d: first-step gradient norm %.9g, whole batch %.9g",
                       Ms[i], gb, gn1);
         test_assert_same_run_state(dirs[0], dirs[1], 3); /* the blocked step: the same bits on 1 and 2 threads */

@@ -19,14 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REF_PATH "tests/data/unet_ref.h5"
+#define REF_PATH    "tests/data/unet_ref.h5"
 #define REF_VERSION 1
-#define REF_TOL 1e-4 /* max|got-want| / max|want| per tensor (brief) */
+#define REF_TOL     1e-4 /* max|got-want| / max|want| per tensor (brief) */
 /* Finite differences of the float32 model are a structural check (a missing term, a wrong
  * scale, sign or index is off by O(1)); precision is the PyTorch comparison's job. They are
  * limited by the loss's float32 rounding noise (absolute term, computed in gradient_check)
  * and by the h^4 truncation of the stencil: 1% relative on top of the noise term. */
-#define FD_RTOL 1e-2
+#define FD_RTOL      1e-2
 #define FD_ELEM_STEP (1.0f / 32)
 
 static void paper_config(ddpm_config *c) { config_defaults(c); }
@@ -160,8 +160,7 @@ START_TEST(paper_names_shapes_order)
         ck_assert(unet_find(m, p->name) == p);
     }
     ck_assert_uint_eq(off, unet_num_params(m));
-    fprintf(stderr, "paper config: %d tensors, activations for batch 1: %.1f MB\n", nt,
-            unet_activation_bytes(m) / 1e6);
+    fprintf(stderr, "paper config: %d tensors, activations for batch 1: %.1f MB\n", nt, unet_activation_bytes(m) / 1e6);
     unet_free(m);
 }
 END_TEST
@@ -222,8 +221,8 @@ START_TEST(init_statistics)
             ck_assert(unet_tensor_init_scale(m, i) == 0.0);
             continue;
         }
-        const int zero_init = ends_with(t->name, "/conv2/W") || ends_with(t->name, "/proj_out/W") ||
-                              ends_with(t->name, "conv_out/W");
+        const int zero_init =
+            ends_with(t->name, "/conv2/W") || ends_with(t->name, "/proj_out/W") || ends_with(t->name, "conv_out/W");
         const double scale = zero_init ? 1e-10 : 1.0;
         ck_assert_msg(unet_tensor_init_scale(m, i) == scale, "%s scale", t->name);
         const int rec = t->rank == 4 ? t->shape[0] * t->shape[1] : 1;
@@ -251,8 +250,7 @@ START_TEST(init_statistics)
      * up_1/attn_0, up_1/attn_1; conv_out */
     ck_assert_int_eq(n_zero_init, 11 + 4 + 1);
     ck_assert(n_checked_std > 10);
-    fprintf(stderr, "init: %d zero-init weight tensors, %d tensors with sd checked\n", n_zero_init,
-            n_checked_std);
+    fprintf(stderr, "init: %d zero-init weight tensors, %d tensors with sd checked\n", n_zero_init, n_checked_std);
 
     /* reproducible per seed, different across seeds */
     const size_t np = unet_num_params(m);
@@ -281,9 +279,11 @@ static void randomize_params(unet *m, uint64_t seed)
         if (ends_with(t->name, "/W")) {
             const int rec = t->rank == 4 ? t->shape[0] * t->shape[1] : 1;
             double a = sqrt(3.0 / ((rec * (double)t->shape[t->rank - 2] + rec * (double)t->shape[t->rank - 1]) / 2));
-            lo = -a; hi = a;
+            lo = -a;
+            hi = a;
         } else if (ends_with(t->name, "/gamma")) {
-            lo = 0.8; hi = 1.2;
+            lo = 0.8;
+            hi = 1.2;
         }
         rng_uniform_fill(rng_stream_make(seed, RNG_EVAL, 1, (uint32_t)i), w, t->size);
         for (size_t j = 0; j < t->size; j++) w[j] = (float)(lo + (hi - lo) * w[j]);
@@ -336,7 +336,10 @@ START_TEST(forward_deterministic)
     ck_assert_int_eq(unet_forward(y1, m, x, t, 0, 0, 0, B), 0);
     ck_assert_int_eq(unet_forward(y3, m, x + S * S, t + 1, 0, 0, 0, 1), 0);
     ck_assert(test_max_rel_err_f32(y3, y1 + S * S * 2, S * S * 2) < 1e-5);
-    free(x); free(y1); free(y2); free(y3);
+    free(x);
+    free(y1);
+    free(y2);
+    free(y3);
     unet_free(m);
 }
 END_TEST
@@ -384,8 +387,8 @@ END_TEST
 /* ---- whole-model gradient vs finite differences ---- */
 
 /* L = sum_i y_i R_i in double, for the float model. */
-static double model_loss(unet *m, const float *x, const int32_t *t, int B, int train, const float *R,
-                         float *y, size_t ny)
+static double model_loss(unet *m, const float *x, const int32_t *t, int B, int train, const float *R, float *y,
+                         size_t ny)
 {
     ck_assert_int_eq(unet_forward(y, m, x, t, train, 21, 3, B), 0);
     double s = 0;
@@ -405,8 +408,8 @@ static void quantize(float *v, size_t n)
 /* Fourth-order central difference along direction u (entries +-1; NULL = the single element
  * v[0]) of the float model's loss: (L(-2h) - 8 L(-h) + 8 L(h) - L(2h)) / 12h, truncation
  * error h^4/30 f^(5). */
-static double fd4(unet *m, float *v, const int8_t *u, size_t n, float h, const float *x,
-                  const int32_t *t, int B, int train, const float *R, float *y, size_t ny)
+static double fd4(unet *m, float *v, const int8_t *u, size_t n, float h, const float *x, const int32_t *t, int B,
+                  int train, const float *R, float *y, size_t ny)
 {
     float *v0 = malloc(n * sizeof *v0);
     memcpy(v0, v, n * sizeof *v0);
@@ -454,7 +457,8 @@ static void gradient_check(double dropout, int train)
     float *p = unet_params(m);
 
     size_t umax = nx;
-    for (int i = 0; i < unet_num_tensors(m); i++) umax = unet_tensor(m, i)->size > umax ? unet_tensor(m, i)->size : umax;
+    for (int i = 0; i < unet_num_tensors(m); i++)
+        umax = unet_tensor(m, i)->size > umax ? unet_tensor(m, i)->size : umax;
     int8_t *u = malloc(umax * sizeof *u);
     int checked = 0, failed = 0;
     double worst_dir = 0, worst_el = 0;
@@ -502,11 +506,16 @@ static void gradient_check(double dropout, int train)
             checked++;
         }
     }
-    fprintf(stderr, "gradient check (dropout %.2f, train %d): L = %.6g, noise bound %.2g; %d checks, "
+    fprintf(stderr,
+            "gradient check (dropout %.2f, train %d): L = %.6g, noise bound %.2g; %d checks, "
             "%d mismatches; max rel err where |g| > 100 atol: directions %.3g, elements %.3g\n",
             dropout, train, L0, noise_L, checked, failed, worst_dir, worst_el);
     ck_assert_int_eq(failed, 0);
-    free(x); free(y); free(R); free(dx); free(u);
+    free(x);
+    free(y);
+    free(R);
+    free(dx);
+    free(u);
     unet_free(m);
 }
 
@@ -522,8 +531,7 @@ static void ref_config(hid_t f, const char *grp, ddpm_config *c)
     int64_t v;
     char buf[256], kv[300];
     config_defaults(c);
-    static const char *const int_keys[] = { "ch", "num_res_blocks", "num_groups", "image_size",
-                                            "resamp_with_conv" };
+    static const char *const int_keys[] = { "ch", "num_res_blocks", "num_groups", "image_size", "resamp_with_conv" };
     for (size_t i = 0; i < DDPM_ARRAY_LEN(int_keys); i++) {
         ck_assert_int_eq(h5io_get_attr_i64(f, grp, int_keys[i], &v), 0);
         snprintf(kv, sizeof kv, "%s=%lld", int_keys[i], (long long)v);
@@ -579,7 +587,8 @@ typedef H5O_info_t obj_info;
 
 static herr_t count_datasets(hid_t obj, const char *name, const obj_info *info, void *op_data)
 {
-    (void)obj; (void)name;
+    (void)obj;
+    (void)name;
     if (info->type == H5O_TYPE_DATASET) (*(int *)op_data)++;
     return 0;
 }
@@ -617,9 +626,9 @@ static double zero_list_max_abs(const unet *m, const char *zero_list, const floa
     return mx;
 }
 
-static void compare_after3(const char *grp, const char *what, const unet *m, const float *got,
-                           const float *want, const float *init, const float *gref,
-                           const char *zero_list, double ill_abs, double zero_bound, int *nbad)
+static void compare_after3(const char *grp, const char *what, const unet *m, const float *got, const float *want,
+                           const float *init, const float *gref, const char *zero_list, double ill_abs,
+                           double zero_bound, int *nbad)
 {
     double worst_rel = 0, worst_ill = 0, worst_zero = 0;
     const char *worst_name = "";
@@ -653,8 +662,8 @@ static void compare_after3(const char *grp, const char *what, const unet *m, con
                 n_ill++;
                 worst_ill = fmax(worst_ill, d);
                 if (!(d <= 2 * ill_abs)) {
-                    fprintf(stderr, "  %s %s[%zu] (ill-conditioned): |diff| %.3g > %.3g\n", what,
-                            t->name, j, d, 2 * ill_abs);
+                    fprintf(stderr, "  %s %s[%zu] (ill-conditioned): |diff| %.3g > %.3g\n", what, t->name, j, d,
+                            2 * ill_abs);
                     (*nbad)++;
                 }
             } else if (d > dmax || d != d) {
@@ -662,16 +671,21 @@ static void compare_after3(const char *grp, const char *what, const unet *m, con
             }
         }
         const double r = dmax / (wmax > 0 ? wmax : 1);
-        if (r > worst_rel) { worst_rel = r; worst_name = t->name; }
+        if (r > worst_rel) {
+            worst_rel = r;
+            worst_name = t->name;
+        }
         if (!(r <= REF_TOL)) {
             fprintf(stderr, "  %s %s: rel err %.3g > %g\n", what, t->name, r, REF_TOL);
             (*nbad)++;
         }
     }
-    fprintf(stderr, "[%s] %s after 3 steps: worst max rel err %.3g (%s) over %zu well-conditioned "
+    fprintf(stderr,
+            "[%s] %s after 3 steps: worst max rel err %.3g (%s) over %zu well-conditioned "
             "elements; %zu ill-conditioned: max |diff| %.3g (bound 2 x %.3g); %zu with exact "
-            "gradient 0: max drift %.3g (Adam's bound for their noise %.3g)\n", grp, what, worst_rel, worst_name,
-            n_all - n_ill - n_zero, n_ill, worst_ill, ill_abs, n_zero, worst_zero, zero_bound);
+            "gradient 0: max drift %.3g (Adam's bound for their noise %.3g)\n",
+            grp, what, worst_rel, worst_name, n_all - n_ill - n_zero, n_ill, worst_ill, ill_abs, n_zero, worst_zero,
+            zero_bound);
 }
 
 static void reference_case(const char *grp)
@@ -763,8 +777,8 @@ static void reference_case(const char *grp)
         ck_assert_int_eq(unet_backward(m, dy), 0);
         if (step == 0) {
             double ry = test_max_rel_err_f32(y, ywant, ny);
-            fprintf(stderr, "[%s] y: max rel err %.3g; loss %.10f (ref %.10f, rel %.3g)\n", grp, ry,
-                    losses[0], loss_want, fabs(losses[0] - loss_want) / loss_want);
+            fprintf(stderr, "[%s] y: max rel err %.3g; loss %.10f (ref %.10f, rel %.3g)\n", grp, ry, losses[0],
+                    loss_want, fabs(losses[0] - loss_want) / loss_want);
             ck_assert(ry <= REF_TOL);
             ck_assert(fabs(losses[0] - loss_want) <= REF_TOL * loss_want);
             /* gradients: per tensor; the exact-zero ones (float noise in both) in absolute terms */
@@ -777,20 +791,22 @@ static void reference_case(const char *grp)
                     /* |g| <= 1e-6 of the largest gradient: 0 up to float32 noise */
                     double mx = 0;
                     for (size_t j = 0; j < tp->size; j++) mx = fmax(mx, fabs(grads[tp->offset + j]));
-                    fprintf(stderr, "[%s] grad %s (exactly 0 in exact arithmetic): max |g| %.3g\n",
-                            grp, tp->name, mx);
+                    fprintf(stderr, "[%s] grad %s (exactly 0 in exact arithmetic): max |g| %.3g\n", grp, tp->name, mx);
                     ck_assert(mx <= 1e-6 * gmax);
                     continue;
                 }
                 double r = test_max_rel_err_f32(grads + tp->offset, gwant + tp->offset, tp->size);
-                if (r > worst) { worst = r; worst_name = tp->name; }
+                if (r > worst) {
+                    worst = r;
+                    worst_name = tp->name;
+                }
                 if (r > REF_TOL) {
                     fprintf(stderr, "  grad %s: rel err %.3g\n", tp->name, r);
                     nbad++;
                 }
             }
-            fprintf(stderr, "[%s] grads: %d tensors, worst max rel err %.3g (%s)\n", grp,
-                    unet_num_tensors(m), worst, worst_name);
+            fprintf(stderr, "[%s] grads: %d tensors, worst max rel err %.3g (%s)\n", grp, unet_num_tensors(m), worst,
+                    worst_name);
         }
         gnorm[step] = clip_grad_global_norm(grads, np, 1.0);
         /* the exact-zero gradients are noise at every step; Adam's bound on what it moves them */
@@ -805,9 +821,8 @@ static void reference_case(const char *grp)
     }
     adam_free(&adam);
     for (int s = 0; s < 3; s++) {
-        fprintf(stderr, "[%s] step %d: loss %.8f (ref %.8f) gnorm %.8f (ref %.8f, rel %.3g)\n", grp,
-                s + 1, losses[s], losses_want[s], gnorm[s], gnorm_want[s],
-                fabs(gnorm[s] - gnorm_want[s]) / gnorm_want[s]);
+        fprintf(stderr, "[%s] step %d: loss %.8f (ref %.8f) gnorm %.8f (ref %.8f, rel %.3g)\n", grp, s + 1, losses[s],
+                losses_want[s], gnorm[s], gnorm_want[s], fabs(gnorm[s] - gnorm_want[s]) / gnorm_want[s]);
         ck_assert(fabs(gnorm[s] - gnorm_want[s]) <= REF_TOL * gnorm_want[s]);
         ck_assert(fabs(losses[s] - losses_want[s]) <= REF_TOL * losses_want[s]);
     }
@@ -817,15 +832,24 @@ static void reference_case(const char *grp)
     ck_assert_int_eq(h5io_get_attr_f64(f, grp, "f64_check_after3_zero_abs", &zero_p), 0);
     /* plus the float rounding of the Adam arithmetic (relative) and of 3 weight updates */
     zero_bound = zero_bound * (1 + 1e-5) + 3 * FLT_EPSILON * zero_list_max_abs(m, zero_list, init);
-    fprintf(stderr, "[%s] exact-zero gradients: noise up to %.3g; the reference's own float32 drift there %.3g\n",
-            grp, zero_noise, zero_p);
+    fprintf(stderr, "[%s] exact-zero gradients: noise up to %.3g; the reference's own float32 drift there %.3g\n", grp,
+            zero_noise, zero_p);
     compare_after3(grp, "params", m, params, pwant, init, gwant, zero_list, ill_p, zero_bound, &nbad);
     /* the EMA moves 1-0.9 of the way per step, so its drift is at most the weights' */
     compare_after3(grp, "ema", m, ema, ewant, init, gwant, zero_list, ill_e, zero_bound, &nbad);
     ck_assert_int_eq(nbad, 0);
 
-    free(x); free(target); free(y); free(ywant); free(dy); ddpm_free(t);
-    free(gwant); free(pwant); free(ewant); free(ema); free(init);
+    free(x);
+    free(target);
+    free(y);
+    free(ywant);
+    free(dy);
+    ddpm_free(t);
+    free(gwant);
+    free(pwant);
+    free(ewant);
+    free(ema);
+    free(init);
     unet_free(m);
     h5io_close(f);
 }
@@ -933,7 +957,11 @@ START_TEST(inference_plan)
     ck_assert_int_eq(unet_forward(y3, m2, x, t, 0, 0, 0, B), 0);
     ck_assert(!memcmp(y2, y3, nx * sizeof *y2));
     ck_assert_int_eq(unet_backward(m, y2), 0);
-    free(x); free(y0); free(y1); free(y2); free(y3);
+    free(x);
+    free(y0);
+    free(y1);
+    free(y2);
+    free(y3);
     unet_free(m);
     unet_free(m2);
 }

@@ -54,8 +54,8 @@ static float *randn(size_t n, uint32_t index, float scale)
 
 /* out (B, H, W, Cout) = direct conv of x (B, H, W, Cin) with W (3, 3, Cin, Cout) + b (or none);
  * S (same shape) = sum of |products| (+ |b|). */
-static void ref_forward(double *out, double *S, const float *x, const float *W, const float *b,
-                        int B, int H, int Wd, int Cin, int Cout)
+static void ref_forward(double *out, double *S, const float *x, const float *W, const float *b, int B, int H, int Wd,
+                        int Cin, int Cout)
 {
     double *x64 = test_f64_of_f32(x, (size_t)B * H * Wd * Cin);
     double *w64 = test_f64_of_f32(W, (size_t)9 * Cin * Cout), *b64 = test_f64_of_f32(b, (size_t)Cout);
@@ -66,8 +66,8 @@ static void ref_forward(double *out, double *S, const float *x, const float *W, 
 }
 
 /* dinp (B, H, W, Cin) = d0 + input gradient of that convolution given dout; S as above. */
-static void ref_backward_data(double *dinp, double *S, const float *d0, const float *dout,
-                              const float *W, int B, int H, int Wd, int Cin, int Cout)
+static void ref_backward_data(double *dinp, double *S, const float *d0, const float *dout, const float *W, int B, int H,
+                              int Wd, int Cin, int Cout)
 {
     for (int n = 0; n < B; n++)
         for (int y = 0; y < H; y++)
@@ -93,8 +93,7 @@ static void ref_backward_data(double *dinp, double *S, const float *d0, const fl
 }
 
 /* Largest |got - want| / S, printed with the tensor-wide max|got - want| / max|want|. */
-static double cond_err(const char *what, const float *got, const double *want, const double *S,
-                       size_t n)
+static double cond_err(const char *what, const float *got, const double *want, const double *S, size_t n)
 {
     double worst = 0, md = 0, mw = 0;
     for (size_t i = 0; i < n; i++) {
@@ -117,8 +116,8 @@ typedef struct {
  * Sd = |dW0| + sum of |x dy| over the direct sum's terms; Sw = |dW0| + the same sum over every
  * term the Winograd computation adds, i.e. the transforms applied to absolute values:
  * Sw[k] = sum over tiles and points e of |G^T|(x)|G^T| [k, e] * (|B^T| |d| |B|)[e] * (|A| |dy| |A^T|)[e]. */
-static void ref_backward_filter(double *dW, double *Sd, double *Sw, const float *dW0, const float *x,
-                                const float *dy, int B, int H, int Wd, int Cin, int Cout)
+static void ref_backward_filter(double *dW, double *Sd, double *Sw, const float *dW0, const float *x, const float *dy,
+                                int B, int H, int Wd, int Cin, int Cout)
 {
     const size_t CC = (size_t)Cin * Cout;
     for (int k = 0; k < 9; k++) {
@@ -177,7 +176,8 @@ static void ref_backward_filter(double *dW, double *Sd, double *Sw, const float 
                     }
                     for (int ci = 0; ci < Cin; ci++)
                         for (int co = 0; co < Cout; co++)
-                            Q[(size_t)e * CC + (size_t)ci * Cout + co] += v[(size_t)e * Cin + ci] * m[(size_t)e * Cout + co];
+                            Q[(size_t)e * CC + (size_t)ci * Cout + co] +=
+                                v[(size_t)e * Cin + ci] * m[(size_t)e * Cout + co];
                 }
             }
     for (int k = 0; k < 9; k++)
@@ -236,11 +236,19 @@ static void check_filter(geom g, size_t cap, const char *tag)
         }
     snprintf(name, sizeof name, "bwd-filter (adds) %s", tag);
     const double e = cond_err(name, dW1, want, Sw, nw);
-    fprintf(stderr, "%-44s max|err|/Sd=%.3g (where Sd > 0)  tol/Sw=%.3g  1 vs 2 threads %s\n", "", ed,
-            tol_filter(&g), same ? "bit-identical" : "DIFFER");
+    fprintf(stderr, "%-44s max|err|/Sd=%.3g (where Sd > 0)  tol/Sw=%.3g  1 vs 2 threads %s\n", "", ed, tol_filter(&g),
+            same ? "bit-identical" : "DIFFER");
     ck_assert_msg(same, "%s: dW depends on the thread count", tag);
     ck_assert_msg(e <= tol_filter(&g), "%s: error %.3g > tolerance %.3g", name, e, tol_filter(&g));
-    free(x); free(dy); free(dW0); free(dW1); free(dW2); free(col); free(want); free(Sd); free(Sw);
+    free(x);
+    free(dy);
+    free(dW0);
+    free(dW1);
+    free(dW2);
+    free(col);
+    free(want);
+    free(Sd);
+    free(Sw);
 }
 
 /* Forward (bias and no bias) and backward-data (dinp pre-filled) of one geometry against the
@@ -259,24 +267,30 @@ static void check_geom(geom g, int examples, int m, const char *tag)
 
     for (int with_bias = 0; with_bias < 2; with_bias++) {
         const float *bb = with_bias ? b : NULL;
-        ck_assert_int_eq(winograd_forward_tile(y, x, W, bb, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, m),
-                         DDPM_OK);
+        ck_assert_int_eq(winograd_forward_tile(y, x, W, bb, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, m), DDPM_OK);
         ref_forward(want, S, x, W, bb, g.B, g.H, g.W, g.Cin, g.Cout);
         snprintf(name, sizeof name, "F%d fwd %s%s", m, tag, with_bias ? " +b" : "");
         const double e = cond_err(name, y, want, S, ny);
         ck_assert_msg(e <= tol_m(g.Cin, m), "%s: error %.3g > tolerance %.3g", name, e, tol_m(g.Cin, m));
     }
     memcpy(dx, dx0, nx * sizeof *dx);
-    ck_assert_int_eq(winograd_backward_data_tile(dx, dy, W, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, m),
-                     DDPM_OK);
+    ck_assert_int_eq(winograd_backward_data_tile(dx, dy, W, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, m), DDPM_OK);
     ref_backward_data(want, S, dx0, dy, W, g.B, g.H, g.W, g.Cin, g.Cout);
     snprintf(name, sizeof name, "F%d bwd-data (adds) %s", m, tag);
     const double e = cond_err(name, dx, want, S, nx);
     /* +1 for the final addition into the pre-filled dinp */
-    ck_assert_msg(e <= tol_m(g.Cout + 1, m), "%s: error %.3g > tolerance %.3g", name, e,
-                  tol_m(g.Cout + 1, m));
+    ck_assert_msg(e <= tol_m(g.Cout + 1, m), "%s: error %.3g > tolerance %.3g", name, e, tol_m(g.Cout + 1, m));
 
-    free(x); free(W); free(b); free(dy); free(dx0); free(col); free(y); free(dx); free(want); free(S);
+    free(x);
+    free(W);
+    free(b);
+    free(dy);
+    free(dx0);
+    free(col);
+    free(y);
+    free(dx);
+    free(want);
+    free(S);
     if (m == 2) check_filter(g, cap, tag);
 }
 
@@ -304,24 +318,15 @@ START_TEST(f43_odd_sizes)
 }
 END_TEST
 
-START_TEST(f43_unet_width)
-{
-    check_geom((geom){ 1, 32, 32, 128, 128 }, 1, 4, "B1 32x32 128->128");
-}
+START_TEST(f43_unet_width) { check_geom((geom){ 1, 32, 32, 128, 128 }, 1, 4, "B1 32x32 128->128"); }
 END_TEST
 
-START_TEST(unet_width)
-{
-    check_geom((geom){ 1, 28, 28, 32, 32 }, 1, 2, "B1 28x28 32->32");
-}
+START_TEST(unet_width) { check_geom((geom){ 1, 28, 28, 32, 32 }, 1, 2, "B1 28x28 32->32"); }
 END_TEST
 
 /* 6 examples of 14*15 tiles: one chunk of 1260 tiles takes the fused schedule (20 blocks, the
  * last partial), a one-example workspace the phase-parallel one. */
-START_TEST(fused_schedule)
-{
-    check_geom((geom){ 6, 27, 29, 16, 24 }, 6, 2, "B6 27x29 16->24 fused");
-}
+START_TEST(fused_schedule) { check_geom((geom){ 6, 27, 29, 16, 24 }, 6, 2, "B6 27x29 16->24 fused"); }
 END_TEST
 
 /* The backward filter's blocks: 8 examples of 14*15 = 210 tiles with 16+8 channels (384 floats
@@ -340,14 +345,13 @@ START_TEST(filter_blocks)
 END_TEST
 
 /* Bitwise for 1 vs 2 threads; a one-example workspace vs one for the whole batch to rounding. */
-static void run_both(float *y, float *dx, const float *x, const float *W, const float *b,
-                     const float *dy, const float *dx0, float *col, size_t cap, geom g, int m)
+static void run_both(float *y, float *dx, const float *x, const float *W, const float *b, const float *dy,
+                     const float *dx0, float *col, size_t cap, geom g, int m)
 {
     const size_t nx = (size_t)g.B * g.H * g.W * g.Cin;
     ck_assert_int_eq(winograd_forward_tile(y, x, W, b, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, m), DDPM_OK);
     memcpy(dx, dx0, nx * sizeof *dx);
-    ck_assert_int_eq(winograd_backward_data_tile(dx, dy, W, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, m),
-                     DDPM_OK);
+    ck_assert_int_eq(winograd_backward_data_tile(dx, dy, W, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, m), DDPM_OK);
 }
 
 static void check_bitwise(geom g, int m, const char *tag)
@@ -399,7 +403,12 @@ static void check_bitwise(geom g, int m, const char *tag)
         free(y[i]);
         free(dx[i]);
     }
-    free(x); free(W); free(b); free(dy); free(dx0); free(col);
+    free(x);
+    free(W);
+    free(b);
+    free(dy);
+    free(dx0);
+    free(col);
 }
 
 START_TEST(bitwise_threads_and_chunks)
@@ -445,8 +454,7 @@ static void check_dispatch(geom g, int want_m, const char *tag)
     double e = cond_err(name, y, want, S, ny);
     ck_assert_msg(e <= tol_m(g.Cin, m), "conv2d_forward error %.3g", e);
 
-    ck_assert_int_eq(conv2d_backward(dx, dW, db, dy, x, W, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, 3, 1),
-                     DDPM_OK);
+    ck_assert_int_eq(conv2d_backward(dx, dW, db, dy, x, W, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, 3, 1), DDPM_OK);
     ref_backward_data(want, S, dx0, dy, W, g.B, g.H, g.W, g.Cin, g.Cout);
     snprintf(name, sizeof name, "conv2d_backward %s dinp (winograd, adds)", tag);
     e = cond_err(name, dx, want, S, nx);
@@ -476,11 +484,21 @@ static void check_dispatch(geom g, int want_m, const char *tag)
     ck_assert_msg(e <= K * ldexp(1.0, -24), "conv2d_backward db error %.3g", e);
 
     /* a workspace below one example's Winograd need is an error, not a fallback */
-    ck_assert_int_eq(conv2d_forward(y, x, W, b, col, winograd_workspace_floats(g.H, g.W, g.Cin, g.Cout) - 1,
-                                    g.B, g.H, g.W, g.Cin, g.Cout, 3, 1),
+    ck_assert_int_eq(conv2d_forward(y, x, W, b, col, winograd_workspace_floats(g.H, g.W, g.Cin, g.Cout) - 1, g.B, g.H,
+                                    g.W, g.Cin, g.Cout, 3, 1),
                      DDPM_ERR);
-    free(x); free(W); free(b); free(dy); free(dx); free(dx0); free(dW); free(db); free(y); free(col);
-    free(want); free(S);
+    free(x);
+    free(W);
+    free(b);
+    free(dy);
+    free(dx);
+    free(dx0);
+    free(dW);
+    free(db);
+    free(y);
+    free(col);
+    free(want);
+    free(S);
 }
 
 START_TEST(conv2d_dispatch)
@@ -520,8 +538,7 @@ static void check_pre(geom g, int examples, int m, const char *tag)
     /* bias only: the bits of winograd_forward_tile with the same room for V and M */
     ck_assert_int_eq(winograd_forward_tile(y0, x, W, b, col, cap, g.B, g.H, g.W, g.Cin, g.Cout, m), DDPM_OK);
     const winograd_epilogue e1 = { b, NULL, NULL, 0 };
-    ck_assert_int_eq(winograd_forward_pre(y1, x, U, &e1, col, cap - nU, g.B, g.H, g.W, g.Cin, g.Cout, m),
-                     DDPM_OK);
+    ck_assert_int_eq(winograd_forward_pre(y1, x, U, &e1, col, cap - nU, g.B, g.H, g.W, g.Cin, g.Cout, m), DDPM_OK);
     ck_assert_msg(!memcmp(y0, y1, ny * sizeof *y0), "F%d %s: pre-transformed filter differs", m, tag);
     /* the full epilogue against the separate additions, and against the reference */
     for (size_t i = 0; i < ny; i++) {
@@ -529,10 +546,8 @@ static void check_pre(geom g, int examples, int m, const char *tag)
         y0[i] = (y0[i] + bb[bi * g.Cout + c]) + res[i];
     }
     const winograd_epilogue e2 = { b, bb, res, 0 };
-    ck_assert_int_eq(winograd_forward_pre(y1, x, U, &e2, col, cap - nU, g.B, g.H, g.W, g.Cin, g.Cout, m),
-                     DDPM_OK);
-    ck_assert_msg(!memcmp(y0, y1, ny * sizeof *y0), "F%d %s: fused epilogue differs from the separate adds",
-                  m, tag);
+    ck_assert_int_eq(winograd_forward_pre(y1, x, U, &e2, col, cap - nU, g.B, g.H, g.W, g.Cin, g.Cout, m), DDPM_OK);
+    ck_assert_msg(!memcmp(y0, y1, ny * sizeof *y0), "F%d %s: fused epilogue differs from the separate adds", m, tag);
     ref_forward(want, S, x, W, b, g.B, g.H, g.W, g.Cin, g.Cout);
     for (size_t i = 0; i < ny; i++) {
         const size_t bi = i / ((size_t)g.H * g.W * g.Cout), c = i % (size_t)g.Cout;
@@ -544,9 +559,21 @@ static void check_pre(geom g, int examples, int m, const char *tag)
     const double e = cond_err(name, y1, want, S, ny);
     ck_assert_msg(e <= tol_m(g.Cin + 2, m), "%s: error %.3g > tolerance %.3g", name, e, tol_m(g.Cin + 2, m));
     /* a workspace too small for one example is refused */
-    ck_assert_int_ne(winograd_forward_pre(y1, x, U, &e1, col, winograd_workspace_floats_pre(g.H, g.W, g.Cin, g.Cout, m) - 1,
-                                          g.B, g.H, g.W, g.Cin, g.Cout, m), DDPM_OK);
-    free(x); free(W); free(b); free(bb); free(res); free(col); free(U); free(y0); free(y1); free(want); free(S);
+    ck_assert_int_ne(winograd_forward_pre(y1, x, U, &e1, col,
+                                          winograd_workspace_floats_pre(g.H, g.W, g.Cin, g.Cout, m) - 1, g.B, g.H, g.W,
+                                          g.Cin, g.Cout, m),
+                     DDPM_OK);
+    free(x);
+    free(W);
+    free(b);
+    free(bb);
+    free(res);
+    free(col);
+    free(U);
+    free(y0);
+    free(y1);
+    free(want);
+    free(S);
 }
 
 START_TEST(pretransformed_filter)

@@ -103,14 +103,15 @@ static inline int test_ddpm(char *out, size_t n, const char *fmt, ...)
 }
 
 /* A tiny Fashion-MNIST model for the command-line suites (seconds per command). */
-#define TEST_TINY_MODEL "--set dataset=fashion_mnist --set image_size=28 --set ch=8 --set ch_mult=1,2 "  \
-                        "--set num_res_blocks=1 --set attn_resolutions=14 --set num_groups=2 "          \
-                        "--set num_diffusion_timesteps=20 --set dropout=0.1"
+#define TEST_TINY_MODEL                                                                                                \
+    "--set dataset=fashion_mnist --set image_size=28 --set ch=8 --set ch_mult=1,2 "                                    \
+    "--set num_res_blocks=1 --set attn_resolutions=14 --set num_groups=2 "                                             \
+    "--set num_diffusion_timesteps=20 --set dropout=0.1"
 
 /* Compares got vs want: passes when |g-w| <= atol + rtol*|w| for every element.
  * Prints max abs and rel error; on failure prints the first 5 mismatches. Returns 1 if ok. */
-static inline int test_allclose_f64(const char *what, const double *got, const double *want,
-                                    size_t n, double rtol, double atol)
+static inline int test_allclose_f64(const char *what, const double *got, const double *want, size_t n, double rtol,
+                                    double atol)
 {
     double max_abs = 0, max_rel = 0;
     size_t bad = 0;
@@ -119,23 +120,24 @@ static inline int test_allclose_f64(const char *what, const double *got, const d
         double r = d / (fabs(want[i]) + 1e-30);
         if (!(d <= atol + rtol * fabs(want[i]))) {
             if (bad < 5)
-                fprintf(stderr, "  %s[%zu]: got %.9g want %.9g (abs %.3g rel %.3g)\n", what, i,
-                        got[i], want[i], d, r);
+                fprintf(stderr, "  %s[%zu]: got %.9g want %.9g (abs %.3g rel %.3g)\n", what, i, got[i], want[i], d, r);
             bad++;
         }
         if (d > max_abs || d != d) max_abs = d;
         if (fabs(want[i]) > atol && r > max_rel) max_rel = r;
     }
-    fprintf(stderr, "%s: n=%zu max_abs=%.3g max_rel=%.3g mismatches=%zu\n", what, n, max_abs,
-            max_rel, bad);
+    fprintf(stderr, "%s: n=%zu max_abs=%.3g max_rel=%.3g mismatches=%zu\n", what, n, max_abs, max_rel, bad);
     return bad == 0;
 }
 
-static inline int test_allclose_f32(const char *what, const float *got, const float *want,
-                                    size_t n, double rtol, double atol)
+static inline int test_allclose_f32(const char *what, const float *got, const float *want, size_t n, double rtol,
+                                    double atol)
 {
     double *g = malloc(n * sizeof *g), *w = malloc(n * sizeof *w);
-    for (size_t i = 0; i < n; i++) { g[i] = got[i]; w[i] = want[i]; }
+    for (size_t i = 0; i < n; i++) {
+        g[i] = got[i];
+        w[i] = want[i];
+    }
     int ok = test_allclose_f64(what, g, w, n, rtol, atol);
     free(g);
     free(w);
@@ -184,9 +186,9 @@ static inline double *test_f64_of_f32(const float *x, size_t n)
  * (HWIO), input row oy * sh - ph + ky (column likewise), taps outside the image skipped (zero
  * padding). bias may be NULL. absum (may be NULL) = |bias| + sum of |products|, for error bounds
  * of the form (K + 1) u absum. */
-static inline void test_conv_ref(double *out, double *absum, const double *inp, const double *w,
-                                 const double *bias, int B, int H, int W, int Cin, int Cout, int kh, int kw,
-                                 int sh, int sw, int ph, int pw, int Ho, int Wo)
+static inline void test_conv_ref(double *out, double *absum, const double *inp, const double *w, const double *bias,
+                                 int B, int H, int W, int Cin, int Cout, int kh, int kw, int sh, int sw, int ph, int pw,
+                                 int Ho, int Wo)
 {
     for (int n = 0; n < B; n++)
         for (int oy = 0; oy < Ho; oy++)
@@ -211,14 +213,14 @@ static inline void test_conv_ref(double *out, double *absum, const double *inp, 
                 }
 }
 
-#define TEST_MAIN(make_suite)                                  \
-    int main(void)                                             \
-    {                                                          \
-        SRunner *sr = srunner_create(make_suite());            \
-        srunner_run_all(sr, CK_NORMAL);                        \
-        int nf = srunner_ntests_failed(sr);                    \
-        srunner_free(sr);                                      \
-        return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;          \
+#define TEST_MAIN(make_suite)                                                                                          \
+    int main(void)                                                                                                     \
+    {                                                                                                                  \
+        SRunner *sr = srunner_create(make_suite());                                                                    \
+        srunner_run_all(sr, CK_NORMAL);                                                                                \
+        int nf = srunner_ntests_failed(sr);                                                                            \
+        srunner_free(sr);                                                                                              \
+        return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;                                                                  \
     }
 
 #endif

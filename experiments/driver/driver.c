@@ -22,13 +22,17 @@ static const cli_opt DRIVER_OPTS[] = {
     { "tier", "T", "smoke|mini|paper: experiments/configs/T/base.cfg and the tier's evaluation sizes (default mini)" },
     { "only", "V", "run only variant V (mean-var-loss, e.g. eps-fixedlarge-mse); repeatable" },
     { "train-only", NULL, "train (or resume) the runs, skip evaluation and tables" },
-    { "ckpt", "FILE", "evaluate this checkpoint (make CKPT=; e.g. `ddpm convert` of a released model) and train "
-                      "nothing: the model's config is the checkpoint's (--set data_dir=DIR only)" },
+    { "ckpt", "FILE",
+      "evaluate this checkpoint (make CKPT=; e.g. `ddpm convert` of a released model) and train "
+      "nothing: the model's config is the checkpoint's (--set data_dir=DIR only)" },
     { "samples", "N", "samples for the grid and FD/IS (make N_SAMPLES=; default the tier's, paper 50000)" },
-    { "nll-n", "N", "test images, and train images for Table 1, of the NLL (make NLL_N=; default the tier's, paper 10000)" },
-    { "ref-stats", "FILE", "FD reference statistics (make REF_STATS=): an .npz with mu/sigma (TTUR's "
-                           "fid_stats_cifar10_train.npz) or `ddpm stats` output; default: the training set's" },
-    { "row", "NAME", "Table 3: the paper's row of the model (church|bedroom|bedroom_large|cat; default from the file name)" },
+    { "nll-n", "N",
+      "test images, and train images for Table 1, of the NLL (make NLL_N=; default the tier's, paper 10000)" },
+    { "ref-stats", "FILE",
+      "FD reference statistics (make REF_STATS=): an .npz with mu/sigma (TTUR's "
+      "fid_stats_cifar10_train.npz) or `ddpm stats` output; default: the training set's" },
+    { "row", "NAME",
+      "Table 3: the paper's row of the model (church|bedroom|bedroom_large|cat; default from the file name)" },
     { 0 },
 };
 
@@ -39,7 +43,10 @@ static int file_hash8(const char *path, char out[9])
     if (!f) return ddpm_error("%s: cannot read the checkpoint (%s)", path, strerror(errno));
     uint64_t h = 1469598103934665603ULL;
     unsigned char *buf = ddpm_alloc(1 << 20);
-    if (!buf) { fclose(f); return DDPM_ERR; }
+    if (!buf) {
+        fclose(f);
+        return DDPM_ERR;
+    }
     size_t k;
     while ((k = fread(buf, 1, 1 << 20, f)) > 0)
         for (size_t i = 0; i < k; i++) h = (h ^ buf[i]) * 1099511628211ULL;
@@ -69,8 +76,9 @@ int driver_parse(driver_args *a, const char *experiment, const char *summary, in
     a->measured_ips = NAN;
     static const char *const repeatable[] = { "only", NULL };
     static char usage[160];
-    snprintf(usage, sizeof usage, "[--tier smoke|mini|paper] [--only VARIANT]... [--set k=v]... [--train-only] "
-                                  "[--ckpt FILE] [--samples N] [--nll-n N] [--ref-stats FILE]");
+    snprintf(usage, sizeof usage,
+             "[--tier smoke|mini|paper] [--only VARIANT]... [--set k=v]... [--train-only] "
+             "[--ckpt FILE] [--samples N] [--nll-n N] [--ref-stats FILE]");
     cli_args *c = &a->cli;
     c->cmd = experiment;
     c->prog = argv[0];
@@ -89,18 +97,21 @@ int driver_parse(driver_args *a, const char *experiment, const char *summary, in
     for (int i = 0; i < n; i++) args[i] = !strcmp(argv[i], "-h") ? (char *)"--help" : argv[i];
     int rc = cli_parse(c, n, args);
     if (rc < 0) {
-        printf("Runs are reused from runs/<tier>/ (DDPM_RUNS_DIR); outputs go to results/<tier>/%s/ (DDPM_RESULTS_DIR),\n"
-               "results/<tier>/%s-ckpt-<hash>/ with --ckpt (its evaluation cache: runs/<tier>/ckpt-<hash>/eval.h5).\n"
-               "Make variables: TIER=, CKPT=, N_SAMPLES=, NLL_N=, REF_STATS=, MPI_NP= / MPIRUN=, GRAD_BLOCKS= (README).\n",
-               experiment, experiment);
+        printf(
+            "Runs are reused from runs/<tier>/ (DDPM_RUNS_DIR); outputs go to results/<tier>/%s/ (DDPM_RESULTS_DIR),\n"
+            "results/<tier>/%s-ckpt-<hash>/ with --ckpt (its evaluation cache: runs/<tier>/ckpt-<hash>/eval.h5).\n"
+            "Make variables: TIER=, CKPT=, N_SAMPLES=, NLL_N=, REF_STATS=, MPI_NP= / MPIRUN=, GRAD_BLOCKS= (README).\n",
+            experiment, experiment);
         return -1;
     }
     if (rc) return rc;
     a->nonly = cli_get_all(c, "only", a->only, 16);
     for (int i = 0; i < a->nonly; i++)
         if (!variant_name_valid(a->only[i])) {
-            fprintf(stderr, "%s: --only %s: not a variant name (mean-var-loss: xprev|xstart|eps, "
-                            "learned|fixedsmall|fixedlarge, kl|mse; e.g. eps-fixedlarge-mse)\n", argv[0], a->only[i]);
+            fprintf(stderr,
+                    "%s: --only %s: not a variant name (mean-var-loss: xprev|xstart|eps, "
+                    "learned|fixedsmall|fixedlarge, kl|mse; e.g. eps-fixedlarge-mse)\n",
+                    argv[0], a->only[i]);
             return 2;
         }
     if (c->nsets > 32) {
@@ -112,7 +123,8 @@ int driver_parse(driver_args *a, const char *experiment, const char *summary, in
     a->ckpt = cli_get(c, "ckpt");
     a->row = cli_get(c, "row");
     if (a->ckpt && (a->nonly || a->train_only)) {
-        fprintf(stderr, "%s: --ckpt evaluates the given model: it takes no --only%s (the variant is the checkpoint's)\n",
+        fprintf(stderr,
+                "%s: --ckpt evaluates the given model: it takes no --only%s (the variant is the checkpoint's)\n",
                 argv[0], a->train_only ? " and no --train-only" : "");
         return 2;
     }
@@ -123,8 +135,7 @@ int driver_parse(driver_args *a, const char *experiment, const char *summary, in
     }
     eval_request_of_tier(&a->tier, &a->req);
     int nll;
-    if (parse_count(c, "samples", a->tier.samples_n, &a->req.samples_n) ||
-        parse_count(c, "nll-n", a->tier.bpd_n, &nll))
+    if (parse_count(c, "samples", a->tier.samples_n, &a->req.samples_n) || parse_count(c, "nll-n", a->tier.bpd_n, &nll))
         return 2;
     if (cli_get(c, "nll-n")) a->req.bpd_n = a->req.bpd_train_n = nll;
     const char *ref = cli_get(c, "ref-stats");
@@ -152,8 +163,14 @@ int driver_parse(driver_args *a, const char *experiment, const char *summary, in
      * counts and the data, and the evaluation cache is keyed by both). */
     const char *words[64], *vals[64];
     int nw = 0;
-    for (int i = 0; i < a->nonly; i++) { words[nw] = "--only"; vals[nw++] = a->only[i]; }
-    for (int i = 0; i < a->nsets && !a->ckpt; i++) { words[nw] = "--set"; vals[nw++] = a->sets[i]; }
+    for (int i = 0; i < a->nonly; i++) {
+        words[nw] = "--only";
+        vals[nw++] = a->only[i];
+    }
+    for (int i = 0; i < a->nsets && !a->ckpt; i++) {
+        words[nw] = "--set";
+        vals[nw++] = a->sets[i];
+    }
     static const char *const COUNT_OPTS[] = { "samples", "nll-n", "ref-stats" };
     static char optw[3][16];
     for (int k = 0; k < 3 && !a->ckpt; k++)
@@ -219,9 +236,11 @@ int driver_ckpt_variant(driver_args *a, variant_result *r, ddpm_config *cfg)
         snprintf(a->req.ref_stats, sizeof a->req.ref_stats, "%s/reference_stats-%s-%08llx.h5", a->tier.runs_dir,
                  dataset_name(cfg->dataset), (unsigned long long)(h & 0xffffffffULL));
     }
-    fprintf(stderr, "%s: evaluating the given checkpoint (variant %s, step %lld, %s %dx%d); nothing is trained; "
-                    "evaluation cache %s/eval.h5\n", a->ckpt, r->variant, (long long)step, dataset_name(cfg->dataset),
-            cfg->image_size, cfg->image_size, r->run_dir);
+    fprintf(stderr,
+            "%s: evaluating the given checkpoint (variant %s, step %lld, %s %dx%d); nothing is trained; "
+            "evaluation cache %s/eval.h5\n",
+            a->ckpt, r->variant, (long long)step, dataset_name(cfg->dataset), cfg->image_size, cfg->image_size,
+            r->run_dir);
     return DDPM_OK;
 }
 
@@ -238,11 +257,13 @@ int driver_eval_cost(driver_args *a, const char *experiment, const ddpm_config *
      * network (random weights: the time does not depend on them) until 0.5 s or 3 forwards. */
     ddpm_model m;
     DDPM_TRY(ddpm_model_open(&m, cfg, NULL, "ema", b));
-    float *x = ddpm_alloc((size_t)b * m.D * sizeof(float)), *y = ddpm_alloc((size_t)b * m.D * m.Cout / m.C * sizeof(float));
+    float *x = ddpm_alloc((size_t)b * m.D * sizeof(float)),
+          *y = ddpm_alloc((size_t)b * m.D * m.Cout / m.C * sizeof(float));
     int32_t *t = ddpm_alloc((size_t)b * sizeof(int32_t));
     int rc = (!x || !y || !t) ? DDPM_ERR : DDPM_OK;
     for (int i = 0; rc == DDPM_OK && i < b; i++) t[i] = (int32_t)((i * 7919) % T);
-    for (size_t i = 0; rc == DDPM_OK && i < (size_t)b * m.D; i++) x[i] = (float)((int)(i * 2654435761u % 2001) - 1000) / 1000.0f;
+    for (size_t i = 0; rc == DDPM_OK && i < (size_t)b * m.D; i++)
+        x[i] = (float)((int)(i * 2654435761u % 2001) - 1000) / 1000.0f;
     if (rc == DDPM_OK) rc = ddpm_model_denoise(&m, x, t, b, y);
     int k = 0;
     double t0 = ddpm_now(), el = 0;
@@ -251,7 +272,9 @@ int driver_eval_cost(driver_args *a, const char *experiment, const ddpm_config *
         k++;
         el = ddpm_now() - t0;
     }
-    ddpm_free(x); ddpm_free(y); ddpm_free(t);
+    ddpm_free(x);
+    ddpm_free(y);
+    ddpm_free(t);
     ddpm_model_close(&m);
     DDPM_TRY(rc);
     const double ips = el > 0 ? b * k / el : NAN;
@@ -261,18 +284,22 @@ int driver_eval_cost(driver_args *a, const char *experiment, const ddpm_config *
     format_duration(secs, ts, sizeof ts);
     format_duration((double)fw_s / ips, tsamp, sizeof tsamp);
     format_duration((double)fw_n / ips, tnll, sizeof tnll);
-    fprintf(stderr, "%s [%s] cost of this evaluation: %d samples x %lld steps + %lld NLL images x %lld terms = %lld network "
-                    "forwards (cached pieces are not recomputed).\n  measured now: %.3g images/s (%d timed forwards of "
-                    "batch %d of this network on this machine, after one warm-up) -> about %s here (sampling %s, NLL %s); "
-                    "%.3g s per sample, %.3g s per NLL image.\n",
+    fprintf(stderr,
+            "%s [%s] cost of this evaluation: %d samples x %lld steps + %lld NLL images x %lld terms = %lld network "
+            "forwards (cached pieces are not recomputed).\n  measured now: %.3g images/s (%d timed forwards of "
+            "batch %d of this network on this machine, after one warm-up) -> about %s here (sampling %s, NLL %s); "
+            "%.3g s per sample, %.3g s per NLL image.\n",
             experiment, q->tier, q->samples_n, T, nll, T, fw_s + fw_n, ips, k, b, ts, tsamp, tnll, T / ips, T / ips);
     const char *mr = mpi_launcher();
     format_duration(secs / 16, tper, sizeof tper);
-    fprintf(stderr, "  under MPI each rank computes whole batches: P ranks take about %s / P if each rank has cores like "
-                    "these of its own (16 ranks: %s); %s\n",
-            ts, tper, mr ? "the launcher here is set, but this 2-core machine has no cores for more ranks: they share the "
-                           "same two and speed nothing up" : "on this 2-core machine extra ranks would share the same "
-                                                             "cores and speed nothing up");
+    fprintf(stderr,
+            "  under MPI each rank computes whole batches: P ranks take about %s / P if each rank has cores like "
+            "these of its own (16 ranks: %s); %s\n",
+            ts, tper,
+            mr ? "the launcher here is set, but this 2-core machine has no cores for more ranks: they share the "
+                 "same two and speed nothing up"
+               : "on this 2-core machine extra ranks would share the same "
+                 "cores and speed nothing up");
     return DDPM_OK;
 }
 
@@ -281,7 +308,8 @@ const char *driver_fd_note(const driver_args *a, const char *fd_name, char *buf,
     buf[0] = 0;
     if (a->req.samples_n >= 50000 || a->req.samples_n <= 0) return buf;
     if (!strcmp(a->tier.name, "paper") || !strcmp(fd_name, "FID"))
-        snprintf(buf, n, "FID at N < 50k samples (biased upward): %d samples here, the paper's is of 50,000", a->req.samples_n);
+        snprintf(buf, n, "FID at N < 50k samples (biased upward): %d samples here, the paper's is of 50,000",
+                 a->req.samples_n);
     else
         snprintf(buf, n, "%s at N < 50k samples (biased upward against a 50k-sample %s): %d samples here", fd_name,
                  fd_name, a->req.samples_n);
@@ -293,12 +321,15 @@ void driver_report_variant(const char *experiment, const variant_result *r, int 
     char tr[32], ev[32], left[32];
     double el = ddpm_now() - t0;
     format_duration(el / ndone * (nselected - ndone), left, sizeof left);
-    fprintf(stderr, "%s: %s done: NLL %.4f bits/dim, %s %.4g, %s %.3g (training %s, evaluation %s); %d of %d variants "
-                    "done%s%s\n", experiment, r->variant, r->bpd_test, r->q.available ? r->q.fd_name : "FD",
-            r->q.available ? r->q.fd : NAN, r->q.available ? r->q.is_name : "IS", r->q.available ? r->q.is_mean : NAN,
+    fprintf(stderr,
+            "%s: %s done: NLL %.4f bits/dim, %s %.4g, %s %.3g (training %s, evaluation %s); %d of %d variants "
+            "done%s%s\n",
+            experiment, r->variant, r->bpd_test, r->q.available ? r->q.fd_name : "FD", r->q.available ? r->q.fd : NAN,
+            r->q.available ? r->q.is_name : "IS", r->q.available ? r->q.is_mean : NAN,
             format_duration(r->train_seconds, tr, sizeof tr), format_duration(r->eval_seconds, ev, sizeof ev), ndone,
             nselected, ndone < nselected ? ", about " : "", ndone < nselected ? left : "");
-    if (ndone < nselected) fprintf(stderr, "  (remaining time at this invocation's rate so far; reused runs cost nothing)\n");
+    if (ndone < nselected)
+        fprintf(stderr, "  (remaining time at this invocation's rate so far; reused runs cost nothing)\n");
 }
 
 int driver_count_selected(const driver_args *a, const char *const *variants, int n)
@@ -310,8 +341,8 @@ int driver_count_selected(const driver_args *a, const char *const *variants, int
 
 int variant_name_valid(const char *v)
 {
-    static const char *const MEAN[] = { "xprev", "xstart", "eps" }, *const VAR[] = { "learned", "fixedsmall", "fixedlarge" },
-                      *const LOSS[] = { "kl", "mse" };
+    static const char *const MEAN[] = { "xprev", "xstart", "eps" },
+                             *const VAR[] = { "learned", "fixedsmall", "fixedlarge" }, *const LOSS[] = { "kl", "mse" };
     char buf[64];
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++)
@@ -440,11 +471,13 @@ int driver_begin(driver_args *a, const char *experiment, runlog *L, int argc, ch
         DDPM_TRY(tier_check_data(&a->tier, &base));
         /* What the job costs, before it starts (each loop then shows its own rate and ETA). */
         const long long T = base.num_diffusion_timesteps;
-        fprintf(stderr, "%s [%s]: per variant %lld training steps of batch %d%s, then NLL of %d images x %lld terms "
-                        "and %d samples x %lld steps (%lld network forwards, batch %d); finished runs and evaluations "
-                        "are reused, and every loop prints its ETA. Cost per variant on 2 cores: README, Tiers.\n",
-                experiment, a->tier.name, (long long)base.train_steps, base.batch_size, a->train_only ? " (training only)" : "",
-                nll_n, T, q->samples_n, T, (long long)(nll_n + q->samples_n) * T, q->batch);
+        fprintf(stderr,
+                "%s [%s]: per variant %lld training steps of batch %d%s, then NLL of %d images x %lld terms "
+                "and %d samples x %lld steps (%lld network forwards, batch %d); finished runs and evaluations "
+                "are reused, and every loop prints its ETA. Cost per variant on 2 cores: README, Tiers.\n",
+                experiment, a->tier.name, (long long)base.train_steps, base.batch_size,
+                a->train_only ? " (training only)" : "", nll_n, T, q->samples_n, T,
+                (long long)(nll_n + q->samples_n) * T, q->batch);
     }
     if (a->train_only) return DDPM_OK;
     DDPM_TRY(fs_mkdir_p(a->out_dir, NULL));
@@ -481,7 +514,8 @@ int driver_open_lsimple(driver_args *a, int argc, char **argv, variant_result *r
     if (!a->train_only) DDPM_TRY(fs_mkdir_p(a->out_dir, NULL));
     DDPM_TRY(experiment_train(&a->tier, cfg, r, argc, argv));
     if (r->outcome == TRAIN_DIVERGED)
-        return ddpm_error("the L_simple run %s diverged at step %lld; nothing to show", r->run_dir, (long long)r->diverged_step);
+        return ddpm_error("the L_simple run %s diverged at step %lld; nothing to show", r->run_dir,
+                          (long long)r->diverged_step);
     return DDPM_OK;
 }
 
@@ -515,8 +549,8 @@ int driver_close_tables(driver_tables *t)
     return fs_commit(tmp, t->csv_path);
 }
 
-void driver_metric_names(const variant_result *res, const int *done, int n, const char **fd_name,
-                         const char **is_name, const char **extractor)
+void driver_metric_names(const variant_result *res, const int *done, int n, const char **fd_name, const char **is_name,
+                         const char **extractor)
 {
     *fd_name = "FD";
     *is_name = "IS";

@@ -22,15 +22,15 @@ typedef struct {
     const char *sets[32];
     int nsets;
     int train_only;
-    const char *ckpt;       /* --ckpt FILE: evaluate this model, train nothing (NULL: train the tier's runs) */
-    char ckpt_id[9];        /* 8 hex digits of a hash of its bytes: where its evaluation cache and results live */
-    const char *row;        /* --row NAME (Table 3: which of the paper's rows the model is) */
-    int no_data_check;      /* set by a driver that needs no test images (Table 3): skip tier_check_data */
-    eval_request req;       /* the evaluation's counts and FD reference (the tier's, or as --samples etc. ask) */
-    double measured_ips;    /* images/s of the last driver_eval_cost measurement (NaN before) */
-    char out_dir[512];      /* results/<tier>/<experiment>, <experiment>-ckpt-<id>, ...-custom-<hash> */
-    char custom[512];       /* "--only V --set k=v" when the run is a custom selection, else "" */
-    cli_args cli;           /* the parsed command line (for cli_config_of_model) */
+    const char *ckpt;    /* --ckpt FILE: evaluate this model, train nothing (NULL: train the tier's runs) */
+    char ckpt_id[9];     /* 8 hex digits of a hash of its bytes: where its evaluation cache and results live */
+    const char *row;     /* --row NAME (Table 3: which of the paper's rows the model is) */
+    int no_data_check;   /* set by a driver that needs no test images (Table 3): skip tier_check_data */
+    eval_request req;    /* the evaluation's counts and FD reference (the tier's, or as --samples etc. ask) */
+    double measured_ips; /* images/s of the last driver_eval_cost measurement (NaN before) */
+    char out_dir[512];   /* results/<tier>/<experiment>, <experiment>-ckpt-<id>, ...-custom-<hash> */
+    char custom[512];    /* "--only V --set k=v" when the run is a custom selection, else "" */
+    cli_args cli;        /* the parsed command line (for cli_config_of_model) */
 } driver_args;
 /* Returns 0 ok, 2 usage error (printed), 1 runtime error (printed), -1 when --help was printed. */
 int driver_parse(driver_args *a, const char *experiment, const char *summary, int argc, char **argv);
@@ -80,8 +80,8 @@ int driver_open_tables(const driver_args *a, driver_tables *t);
 int driver_close_tables(driver_tables *t);
 /* The quality-metric names of the first evaluated result with an extractor ("FD"/"IS"/"none"
  * when none has one). */
-void driver_metric_names(const variant_result *res, const int *done, int n, const char **fd_name,
-                         const char **is_name, const char **extractor);
+void driver_metric_names(const variant_result *res, const int *done, int n, const char **fd_name, const char **is_name,
+                         const char **extractor);
 
 /* Opens the tier's L_simple model (eps, fixedlarge, mse), training it first if needed (the
  * run Table 2 and Table 1 share), or with --ckpt the given model (driver_ckpt_variant). Used by

@@ -21,15 +21,25 @@ static int split_line(char *s, char **fields, int maxf)
             s++;
             for (;;) {
                 if (!*s) return -1;
-                if (*s == '"' && s[1] == '"') { *w++ = '"'; s += 2; continue; }
-                if (*s == '"') { s++; break; }
+                if (*s == '"' && s[1] == '"') {
+                    *w++ = '"';
+                    s += 2;
+                    continue;
+                }
+                if (*s == '"') {
+                    s++;
+                    break;
+                }
                 *w++ = *s++;
             }
             if (*s && *s != ',') return -1;
         } else {
             while (*s && *s != ',') *w++ = *s++;
         }
-        if (!*s) { *w = 0; return n; }
+        if (!*s) {
+            *w = 0;
+            return n;
+        }
         *w++ = 0; /* the comma */
         s++;
         w = s;
@@ -43,20 +53,34 @@ int paper_csv_load(paper_csv *t, const char *path)
     if (dir && !strncmp(path, "paper/", 6)) snprintf(t->path, sizeof t->path, "%s/%s", dir, path + 6);
     else snprintf(t->path, sizeof t->path, "%s", path);
     FILE *f = fopen(t->path, "r");
-    if (!f) return ddpm_error("%s: cannot read the paper's numbers (%s); run from the repository root", t->path, strerror(errno));
+    if (!f)
+        return ddpm_error("%s: cannot read the paper's numbers (%s); run from the repository root", t->path,
+                          strerror(errno));
     char buf[2048];
     int lineno = 0, rc = DDPM_OK;
     while (rc == DDPM_OK && fgets(buf, sizeof buf, f)) {
         lineno++;
         size_t L = strlen(buf);
-        if (L && buf[L - 1] != '\n' && !feof(f)) { rc = ddpm_error("%s:%d: line too long", t->path, lineno); break; }
+        if (L && buf[L - 1] != '\n' && !feof(f)) {
+            rc = ddpm_error("%s:%d: line too long", t->path, lineno);
+            break;
+        }
         while (L && (buf[L - 1] == '\n' || buf[L - 1] == '\r')) buf[--L] = 0;
         if (!L) continue;
-        if (t->nrows >= PAPER_CSV_MAX_ROWS) { rc = ddpm_error("%s:%d: more than %d rows", t->path, lineno, PAPER_CSV_MAX_ROWS); break; }
+        if (t->nrows >= PAPER_CSV_MAX_ROWS) {
+            rc = ddpm_error("%s:%d: more than %d rows", t->path, lineno, PAPER_CSV_MAX_ROWS);
+            break;
+        }
         char *fields[PAPER_CSV_MAX_COLS + 1];
         int n = split_line(buf, fields, PAPER_CSV_MAX_COLS);
-        if (n < 0) { rc = ddpm_error("%s:%d: unterminated quoted field", t->path, lineno); break; }
-        if (n > PAPER_CSV_MAX_COLS) { rc = ddpm_error("%s:%d: more than %d columns", t->path, lineno, PAPER_CSV_MAX_COLS); break; }
+        if (n < 0) {
+            rc = ddpm_error("%s:%d: unterminated quoted field", t->path, lineno);
+            break;
+        }
+        if (n > PAPER_CSV_MAX_COLS) {
+            rc = ddpm_error("%s:%d: more than %d columns", t->path, lineno, PAPER_CSV_MAX_COLS);
+            break;
+        }
         const int r = t->ncols == 0 ? 0 : t->nrows + 1; /* the first line is the header */
         if (r == 0) t->ncols = n;
         else if (n != t->ncols) {
@@ -71,7 +95,8 @@ int paper_csv_load(paper_csv *t, const char *path)
         if (r > 0) t->nrows++;
     }
     fclose(f);
-    if (rc == DDPM_OK && t->ncols == 0) rc = ddpm_error("%s: empty (expected a header row and the paper's rows)", t->path);
+    if (rc == DDPM_OK && t->ncols == 0)
+        rc = ddpm_error("%s: empty (expected a header row and the paper's rows)", t->path);
     if (rc != DDPM_OK) paper_csv_free(t);
     return rc;
 }
@@ -89,7 +114,10 @@ void paper_csv_free(paper_csv *t)
 int paper_csv_col(const paper_csv *t, const char *name, int *col)
 {
     for (int c = 0; c < t->ncols; c++)
-        if (!strcmp(t->cell[0][c], name)) { *col = c; return DDPM_OK; }
+        if (!strcmp(t->cell[0][c], name)) {
+            *col = c;
+            return DDPM_OK;
+        }
     return ddpm_error("%s: no column '%s' in the header (line 1)", t->path, name);
 }
 
@@ -98,7 +126,10 @@ int paper_csv_row(const paper_csv *t, const char *key_col, const char *key, int 
     int c = 0;
     DDPM_TRY(paper_csv_col(t, key_col, &c));
     for (int r = 1; r <= t->nrows; r++)
-        if (!strcmp(t->cell[r][c], key)) { *row = r; return DDPM_OK; }
+        if (!strcmp(t->cell[r][c], key)) {
+            *row = r;
+            return DDPM_OK;
+        }
     return ddpm_error("%s: no row with %s = %s", t->path, key_col, key);
 }
 
@@ -115,7 +146,10 @@ int paper_csv_num(const paper_csv *t, int row, const char *col, double *out)
 {
     const char *s;
     DDPM_TRY(paper_csv_str(t, row, col, &s));
-    if (!*s) { *out = NAN; return DDPM_OK; }
+    if (!*s) {
+        *out = NAN;
+        return DDPM_OK;
+    }
     char *end;
     errno = 0;
     double v = strtod(s, &end);

@@ -32,9 +32,11 @@ void cli_usage(const cli_args *a, FILE *out)
         fprintf(out, "  %-24s %s\n", left, a->opts[i].help);
     }
     if (!a->no_set)
-        fprintf(out, "  %-24s %s\n", "--set KEY=VALUE", a->set_help ? a->set_help :
-                cli_has_opt(a, "ckpt") || cli_has_opt(a, "samples") ? "data_dir=DIR (the model's keys are the checkpoint's)"
-                                                                    : "override a config key (repeatable)");
+        fprintf(out, "  %-24s %s\n", "--set KEY=VALUE",
+                a->set_help ? a->set_help
+                : cli_has_opt(a, "ckpt") || cli_has_opt(a, "samples")
+                    ? "data_dir=DIR (the model's keys are the checkpoint's)"
+                    : "override a config key (repeatable)");
     fprintf(out, "  %-24s %s\n", "--help", "this text");
 }
 
@@ -59,7 +61,10 @@ int cli_parse(cli_args *a, int argc, char **argv)
             return 2;
         }
         s += 2;
-        if (!strcmp(s, "help")) { cli_usage(a, stdout); return -1; }
+        if (!strcmp(s, "help")) {
+            cli_usage(a, stdout);
+            return -1;
+        }
         const char *eq = strchr(s, '=');
         size_t nl = eq ? (size_t)(eq - s) : strlen(s);
         const char *val = eq ? eq + 1 : NULL;
@@ -69,10 +74,16 @@ int cli_parse(cli_args *a, int argc, char **argv)
         }
         if (nl == 3 && !strncmp(s, "set", 3)) {
             if (!val) {
-                if (i + 1 >= argc) { fprintf(stderr, "%s: --set needs KEY=VALUE\n", who(a)); return 2; }
+                if (i + 1 >= argc) {
+                    fprintf(stderr, "%s: --set needs KEY=VALUE\n", who(a));
+                    return 2;
+                }
                 val = argv[++i];
             }
-            if (a->nsets >= CLI_MAX_SETS) { fprintf(stderr, "%s: too many --set\n", who(a)); return 2; }
+            if (a->nsets >= CLI_MAX_SETS) {
+                fprintf(stderr, "%s: too many --set\n", who(a));
+                return 2;
+            }
             a->sets[a->nsets++] = val;
             continue;
         }
@@ -93,12 +104,18 @@ int cli_parse(cli_args *a, int argc, char **argv)
             }
             a->value[k] = val;
             if (is_repeatable(a, a->opts[k].name)) {
-                if (a->nmulti >= CLI_MAX_SETS) { fprintf(stderr, "%s: too many --%s\n", who(a), a->opts[k].name); return 2; }
+                if (a->nmulti >= CLI_MAX_SETS) {
+                    fprintf(stderr, "%s: too many --%s\n", who(a), a->opts[k].name);
+                    return 2;
+                }
                 a->multi_opt[a->nmulti] = k;
                 a->multi[a->nmulti++] = val;
             }
         } else {
-            if (val) { fprintf(stderr, "%s: --%s takes no value\n", who(a), a->opts[k].name); return 2; }
+            if (val) {
+                fprintf(stderr, "%s: --%s takes no value\n", who(a), a->opts[k].name);
+                return 2;
+            }
             a->value[k] = "1";
         }
     }
@@ -133,7 +150,10 @@ int cli_get_all(const cli_args *a, const char *name, const char **out, int max)
 int cli_get_int(const cli_args *a, const char *name, long long dflt, long long *out)
 {
     const char *v = cli_get(a, name);
-    if (!v) { *out = dflt; return 0; }
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
     char *end;
     errno = 0;
     long long x = strtoll(v, &end, 10);
@@ -148,7 +168,10 @@ int cli_get_int(const cli_args *a, const char *name, long long dflt, long long *
 int cli_get_double(const cli_args *a, const char *name, double dflt, double *out)
 {
     const char *v = cli_get(a, name);
-    if (!v) { *out = dflt; return 0; }
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
     char *end;
     errno = 0;
     double x = strtod(v, &end);
@@ -212,11 +235,15 @@ int cli_config_of_model(const cli_args *a, const ddpm_config *base, const char *
         config_value_text(&trial, key, want, sizeof want);
         if (!strcmp(have, want)) continue;
         if (kind == CONFIG_KEY_MODEL)
-            fprintf(stderr, "%s: --set %s=%s: %s was made with %s = %s, and %s defines the trained model; "
-                            "it cannot be overridden (only data_dir can)\n", who(a), key, want, origin, key, have, key);
+            fprintf(stderr,
+                    "%s: --set %s=%s: %s was made with %s = %s, and %s defines the trained model; "
+                    "it cannot be overridden (only data_dir can)\n",
+                    who(a), key, want, origin, key, have, key);
         else
-            fprintf(stderr, "%s: --set %s=%s: %s is a training key and means nothing to `%s` (only "
-                            "data_dir can be set here%s)\n", who(a), key, want, key, who(a),
+            fprintf(stderr,
+                    "%s: --set %s=%s: %s is a training key and means nothing to `%s` (only "
+                    "data_dir can be set here%s)\n",
+                    who(a), key, want, key, who(a),
                     !strcmp(key, "seed") || !strcmp(key, "batch_size") ? "; see --seed / --batch" : "");
         return 2;
     }
@@ -232,8 +259,10 @@ int cli_check_output(const cli_args *a, const char *name, file_kind kind)
         const char *v = a->value[j];
         if (!a->opts[j].arg || !v || !strcmp(a->opts[j].name, name)) continue;
         if (fs_same_file(v, out)) {
-            fprintf(stderr, "%s: --%s %s is the same file as --%s %s; refusing to overwrite an input (give "
-                            "another output name)\n", who(a), name, out, a->opts[j].name, v);
+            fprintf(stderr,
+                    "%s: --%s %s is the same file as --%s %s; refusing to overwrite an input (give "
+                    "another output name)\n",
+                    who(a), name, out, a->opts[j].name, v);
             return 1;
         }
     }

@@ -14,17 +14,17 @@
 #define CLI_MAX_SETS 64
 
 typedef struct {
-    const char *name;   /* without the leading dashes, e.g. "ckpt" */
-    const char *arg;    /* metavar ("FILE") or NULL for a flag */
+    const char *name; /* without the leading dashes, e.g. "ckpt" */
+    const char *arg;  /* metavar ("FILE") or NULL for a flag */
     const char *help;
 } cli_opt;
 
 typedef struct {
     const char *cmd;
-    const char *usage;          /* one-line synopsis after "ddpm CMD " */
-    const char *summary;        /* one sentence */
-    const cli_opt *opts;        /* terminated by {0} */
-    int no_set;                 /* 1: the command has no config, --set is refused and not listed */
+    const char *usage;   /* one-line synopsis after "ddpm CMD " */
+    const char *summary; /* one sentence */
+    const cli_opt *opts; /* terminated by {0} */
+    int no_set;          /* 1: the command has no config, --set is refused and not listed */
     int nopts;
     const char *value[CLI_MAX_OPTS]; /* value per opt (flags: "1" when given), NULL if absent */
     const char *sets[CLI_MAX_SETS];  /* every --set k=v in order */

@@ -38,7 +38,8 @@ static int bench_case(const char *name, const ddpm_config *c, int B, int train, 
     unet_init_params(m, 0);
     int H = c->image_size, Cin = config_in_channels(c), Cout = config_out_channels(c);
     size_t nx = (size_t)B * H * H * Cin, ny = (size_t)B * H * H * Cout, np = unet_num_params(m);
-    float *x = ddpm_alloc(nx * sizeof(float)), *y = ddpm_alloc(ny * sizeof(float)), *dy = ddpm_alloc(ny * sizeof(float));
+    float *x = ddpm_alloc(nx * sizeof(float)), *y = ddpm_alloc(ny * sizeof(float)),
+          *dy = ddpm_alloc(ny * sizeof(float));
     float *ema = ddpm_alloc(np * sizeof(float));
     int32_t *t = ddpm_alloc((size_t)B * sizeof(int32_t));
     adam_state opt;
@@ -101,7 +102,11 @@ static int bench_case(const char *name, const ddpm_config *c, int B, int train, 
     adam_free(&opt);
     if (M > 1) blocktree_fold_free(&fold);
     ddpm_free(grad);
-    ddpm_free(x); ddpm_free(y); ddpm_free(dy); ddpm_free(ema); ddpm_free(t);
+    ddpm_free(x);
+    ddpm_free(y);
+    ddpm_free(dy);
+    ddpm_free(ema);
+    ddpm_free(t);
     unet_free(m);
     return DDPM_OK;
 }
@@ -131,11 +136,21 @@ static int bench_sgemm_peak(void)
 
 int cmd_bench(int argc, char **argv)
 {
-    static const cli_opt opts[] = { { "seconds", "S", "timed seconds per case (default 8)" },
-                                    { "case", "NAME", "only this case (mini_train_b64, mini_train_b64_g8, mini_train_b64_g16, mini_forward_b256, paper_train_b8, paper_forward_b8, paper_forward_b64, paper_train_b32, paper_train_b32_g4, sgemm_peak; run only when named: paper_train_b128, the peak-memory case, and the evaluation-batch sweep mini_forward_b{64,128,512}, paper_forward_b{16,32,128})" },
-                                    { 0 } };
-    cli_args a = { .cmd = "bench", .no_set = 1, .usage = "[--seconds S] [--case NAME]",
-                   .summary = "Prints `c <case> <images/s>` and `cflop <case> <GFLOP/image>` for the mini and paper U-Nets, and `cpeak sgemm <GFLOP/s>`.", .opts = opts };
+    static const cli_opt opts[] = {
+        { "seconds", "S", "timed seconds per case (default 8)" },
+        { "case", "NAME",
+          "only this case (mini_train_b64, mini_train_b64_g8, mini_train_b64_g16, mini_forward_b256, paper_train_b8, "
+          "paper_forward_b8, paper_forward_b64, paper_train_b32, paper_train_b32_g4, sgemm_peak; run only when named: "
+          "paper_train_b128, the peak-memory case, and the evaluation-batch sweep mini_forward_b{64,128,512}, "
+          "paper_forward_b{16,32,128})" },
+        { 0 }
+    };
+    cli_args a = { .cmd = "bench",
+                   .no_set = 1,
+                   .usage = "[--seconds S] [--case NAME]",
+                   .summary = "Prints `c <case> <images/s>` and `cflop <case> <GFLOP/image>` for the mini and paper "
+                              "U-Nets, and `cpeak sgemm <GFLOP/s>`.",
+                   .opts = opts };
     int rc = cli_parse(&a, argc, argv);
     if (rc) return rc < 0 ? 0 : rc;
     double secs;
@@ -143,22 +158,24 @@ int cmd_bench(int argc, char **argv)
     const char *only = cli_get(&a, "case");
     ddpm_config mini, paper;
     config_defaults(&mini);
-    const char *ms[] = { "dataset=fashion_mnist", "image_size=28", "ch=32", "ch_mult=1,2,2", "num_res_blocks=1",
-                         "attn_resolutions=14" };
+    const char *ms[] = { "dataset=fashion_mnist", "image_size=28",    "ch=32",
+                         "ch_mult=1,2,2",         "num_res_blocks=1", "attn_resolutions=14" };
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) config_set(&mini, ms[i]);
     config_defaults(&paper);
     /* _gM: the same step with grad_blocks = M (the reproducible MPI reduction's unit) */
     /* named_only: run only when named (the memory case and the evaluation-batch sweep) */
-    struct { const char *name; const ddpm_config *c; int B, train, M, named_only; } cases[] = {
-        { "mini_train_b64", &mini, 64, 1, 1, 0 }, { "mini_train_b64_g8", &mini, 64, 1, 8, 0 },
-        { "mini_train_b64_g16", &mini, 64, 1, 16, 0 }, { "mini_forward_b256", &mini, 256, 0, 1, 0 },
-        { "paper_train_b8", &paper, 8, 1, 1, 0 }, { "paper_forward_b8", &paper, 8, 0, 1, 0 },
-        { "paper_forward_b64", &paper, 64, 0, 1, 0 },
-        { "paper_train_b32", &paper, 32, 1, 1, 0 }, { "paper_train_b32_g4", &paper, 32, 1, 4, 0 },
-        { "paper_train_b128", &paper, 128, 1, 1, 1 },
-        { "mini_forward_b64", &mini, 64, 0, 1, 1 }, { "mini_forward_b128", &mini, 128, 0, 1, 1 },
-        { "mini_forward_b512", &mini, 512, 0, 1, 1 }, { "paper_forward_b16", &paper, 16, 0, 1, 1 },
-        { "paper_forward_b32", &paper, 32, 0, 1, 1 }, { "paper_forward_b128", &paper, 128, 0, 1, 1 } };
+    struct {
+        const char *name;
+        const ddpm_config *c;
+        int B, train, M, named_only;
+    } cases[] = { { "mini_train_b64", &mini, 64, 1, 1, 0 },      { "mini_train_b64_g8", &mini, 64, 1, 8, 0 },
+                  { "mini_train_b64_g16", &mini, 64, 1, 16, 0 }, { "mini_forward_b256", &mini, 256, 0, 1, 0 },
+                  { "paper_train_b8", &paper, 8, 1, 1, 0 },      { "paper_forward_b8", &paper, 8, 0, 1, 0 },
+                  { "paper_forward_b64", &paper, 64, 0, 1, 0 },  { "paper_train_b32", &paper, 32, 1, 1, 0 },
+                  { "paper_train_b32_g4", &paper, 32, 1, 4, 0 }, { "paper_train_b128", &paper, 128, 1, 1, 1 },
+                  { "mini_forward_b64", &mini, 64, 0, 1, 1 },    { "mini_forward_b128", &mini, 128, 0, 1, 1 },
+                  { "mini_forward_b512", &mini, 512, 0, 1, 1 },  { "paper_forward_b16", &paper, 16, 0, 1, 1 },
+                  { "paper_forward_b32", &paper, 32, 0, 1, 1 },  { "paper_forward_b128", &paper, 128, 0, 1, 1 } };
     const char *memory_case = "paper_train_b128";
     fprintf(stderr, "bench: %d OpenMP threads\n", omp_get_max_threads());
     if ((!only || !strcmp(only, "sgemm_peak")) && bench_sgemm_peak() != DDPM_OK) return cli_fail(&a);

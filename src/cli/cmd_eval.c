@@ -16,15 +16,19 @@
 
 int cmd_stats(int argc, char **argv)
 {
-    static const cli_opt opts[] = { { "config", "FILE", "config file (dataset, data_dir)" },
-                                    { "data", "DIR", "shorthand for --set data_dir=DIR" },
-                                    { "n", "N", "use the first N images of the split (default all)" },
-                                    { "out", "S.h5", "gets mu [D] and sigma [D,D] of the features" },
-                                    { "recompute", NULL, "replace statistics of the same extractor made with other settings" },
-                                    { "force", NULL, "replace --out whatever it is (another kind of file, another extractor)" },
-                                    { 0 } };
-    cli_args a = { .cmd = "stats", .usage = "[--config F] [--set k=v]... [--n N] --out S.h5",
-                   .summary = "Feature statistics of the training split (the FD/FID reference).", .opts = opts };
+    static const cli_opt opts[] = {
+        { "config", "FILE", "config file (dataset, data_dir)" },
+        { "data", "DIR", "shorthand for --set data_dir=DIR" },
+        { "n", "N", "use the first N images of the split (default all)" },
+        { "out", "S.h5", "gets mu [D] and sigma [D,D] of the features" },
+        { "recompute", NULL, "replace statistics of the same extractor made with other settings" },
+        { "force", NULL, "replace --out whatever it is (another kind of file, another extractor)" },
+        { 0 }
+    };
+    cli_args a = { .cmd = "stats",
+                   .usage = "[--config F] [--set k=v]... [--n N] --out S.h5",
+                   .summary = "Feature statistics of the training split (the FD/FID reference).",
+                   .opts = opts };
     int rc = cli_parse(&a, argc, argv);
     if (rc) return rc < 0 ? 0 : rc;
     if ((rc = cli_require(&a, "out"))) return rc;
@@ -37,8 +41,9 @@ int cmd_stats(int argc, char **argv)
         return 2;
     }
     if ((rc = cli_check_output(&a, "out", FK_STATS))) return rc;
-    int mode = cli_flag(&a, "force") ? QUALITY_STATS_REPLACE : cli_flag(&a, "recompute") ? QUALITY_STATS_RECOMPUTE
-                                                                                          : QUALITY_STATS_KEEP;
+    int mode = cli_flag(&a, "force")       ? QUALITY_STATS_REPLACE
+               : cli_flag(&a, "recompute") ? QUALITY_STATS_RECOMPUTE
+                                           : QUALITY_STATS_KEEP;
     quality_result info;
     quality_extractor *e;
     if (quality_extractor_open(&e, &c, &info) != DDPM_OK) return cli_fail(&a);
@@ -64,9 +69,11 @@ int cmd_eval(int argc, char **argv)
                                     { "stats", "S.h5", "reference statistics from `ddpm stats` (created if missing)" },
                                     { "n", "N", "reference images when creating --stats (default all)" },
                                     { "data", "DIR", "shorthand for --set data_dir=DIR (the reference images)" },
-                                    { "recompute", NULL, "replace --stats of the same extractor made with other settings" },
+                                    { "recompute", NULL,
+                                      "replace --stats of the same extractor made with other settings" },
                                     { 0 } };
-    cli_args a = { .cmd = "eval", .usage = "--samples F.h5 --stats S.h5",
+    cli_args a = { .cmd = "eval",
+                   .usage = "--samples F.h5 --stats S.h5",
                    .summary = "FD and IS of samples (FID/IS with the Inception weights, else FD_fmnist/IS_fmnist).",
                    .opts = opts };
     int rc = cli_parse(&a, argc, argv);
@@ -80,7 +87,8 @@ int cmd_eval(int argc, char **argv)
     }
     const char *sp = cli_get(&a, "samples");
     if (fs_same_file(sp, cli_get(&a, "stats"))) {
-        fprintf(stderr, "ddpm eval: --stats %s is the samples file itself; name a statistics file\n", cli_get(&a, "stats"));
+        fprintf(stderr, "ddpm eval: --stats %s is the samples file itself; name a statistics file\n",
+                cli_get(&a, "stats"));
         return 1;
     }
     hid_t f = h5io_open(sp, 0);
@@ -91,8 +99,10 @@ int cmd_eval(int argc, char **argv)
     hsize_t d[H5IO_MAX_RANK];
     if (h5io_exists(f, "samples") && !h5io_is_uint8(f, "samples")) {
         h5io_close(f);
-        fprintf(stderr, "ddpm eval: %s: dataset samples is not uint8; eval takes `ddpm sample` output (uint8 0..255), "
-                        "not float images in [-1,1]\n", sp);
+        fprintf(stderr,
+                "ddpm eval: %s: dataset samples is not uint8; eval takes `ddpm sample` output (uint8 0..255), "
+                "not float images in [-1,1]\n",
+                sp);
         return 1;
     }
     if (read_config_attrs(f, "config", &base) != DDPM_OK || h5io_read_u8(f, "samples", &img, &rank, d) != DDPM_OK) {

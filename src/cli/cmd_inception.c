@@ -14,9 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-
-
 /* Per-image progress from inside inception_forward, offset by the images of earlier calls. */
 typedef struct {
     progress *p;
@@ -30,7 +27,7 @@ static void on_image(void *user, int done, int total)
     if (c->offset + done < c->p->total) progress_update(c->p, c->offset + done, NULL);
 }
 
-#define EXTRACTOR "inception-pool3"
+#define EXTRACTOR       "inception-pool3"
 #define EXTRACTOR_SYNTH "inception-pool3-synthetic"
 
 int cmd_inception(int argc, char **argv)
@@ -42,10 +39,14 @@ int cmd_inception(int argc, char **argv)
         { "batch", "N", "images per inception_forward call (default 256; workspace is per thread)" },
         { "stats", "S.h5", "also write mu/sigma of pool3 (a statistics file for ddpm fid)" },
         { "force", NULL, "replace an existing --out/--stats file of another kind" },
-        { "synthetic-seed", "SEED", "test only: deterministic synthetic weights instead of --weights "
-                                    "(features labelled " EXTRACTOR_SYNTH ")" },
-        { 0 } };
-    cli_args a = { .cmd = "inception", .opts = opts, .no_set = 1,
+        { "synthetic-seed", "SEED",
+          "test only: deterministic synthetic weights instead of --weights "
+          "(features labelled " EXTRACTOR_SYNTH ")" },
+        { 0 }
+    };
+    cli_args a = { .cmd = "inception",
+                   .opts = opts,
+                   .no_set = 1,
                    .usage = "--weights W --in IMAGES.h5 --out FEATS.h5 [--batch N] [--stats S.h5]",
                    .summary = "FID Inception-v3 features (pool3) and logits of uint8 images." };
     int rc = cli_parse(&a, argc, argv);
@@ -121,7 +122,8 @@ int cmd_inception(int argc, char **argv)
         if (rc == DDPM_OK) rc = h5io_write_f32(o, "logits", logits, 2, dl);
         if (rc == DDPM_OK) rc = h5io_attr_str(o, ".", "extractor", extractor);
         if (rc == DDPM_OK) rc = h5io_attr_str(o, ".", "weights", weights ? weights : "synthetic");
-        if (rc == DDPM_OK) rc = h5io_attr_str(o, "logits", "bias", "none: pool3 . fc.weight^T (Inception Score convention)");
+        if (rc == DDPM_OK)
+            rc = h5io_attr_str(o, "logits", "bias", "none: pool3 . fc.weight^T (Inception Score convention)");
         if (rc == DDPM_OK) rc = h5io_attr_str(o, ".", "images", in);
         if (rc == DDPM_OK) rc = write_provenance(o, "provenance", NULL, argc, argv);
         if (rc == DDPM_OK) rc = h5io_commit(o, out);
@@ -146,11 +148,13 @@ int cmd_inception(int argc, char **argv)
 
 int cmd_fid(int argc, char **argv)
 {
-    static const cli_opt opts[] = {
-        { "a", "A.h5", "features (pool3 or features, (N, D)) or statistics (mu, sigma)" },
-        { "b", "B.h5", "the same for the other set" },
-        { 0 } };
-    cli_args a = { .cmd = "fid", .opts = opts, .no_set = 1, .usage = "--a A.h5 --b B.h5",
+    static const cli_opt opts[] = { { "a", "A.h5", "features (pool3 or features, (N, D)) or statistics (mu, sigma)" },
+                                    { "b", "B.h5", "the same for the other set" },
+                                    { 0 } };
+    cli_args a = { .cmd = "fid",
+                   .opts = opts,
+                   .no_set = 1,
+                   .usage = "--a A.h5 --b B.h5",
                    .summary = "Frechet distance between two feature sets or cached statistics; prints it." };
     int rc = cli_parse(&a, argc, argv);
     if (rc) return rc < 0 ? 0 : rc;
@@ -163,11 +167,10 @@ int cmd_fid(int argc, char **argv)
     char e1[128], e2[128];
     rc = stats_load_any(pa, &mu1, &s1, &D1, e1, sizeof e1, &n1);
     if (rc == DDPM_OK) rc = stats_load_any(pb, &mu2, &s2, &D2, e2, sizeof e2, &n2);
-    if (rc == DDPM_OK && D1 != D2)
-        rc = ddpm_error("%s has %d-dimensional features, %s has %d", pa, D1, pb, D2);
+    if (rc == DDPM_OK && D1 != D2) rc = ddpm_error("%s has %d-dimensional features, %s has %d", pa, D1, pb, D2);
     if (rc == DDPM_OK && e1[0] && e2[0] && strcmp(e1, e2))
-        rc = ddpm_error("%s holds %s features but %s holds %s: distances across extractors are meaningless",
-                        pa, e1, pb, e2);
+        rc = ddpm_error("%s holds %s features but %s holds %s: distances across extractors are meaningless", pa, e1, pb,
+                        e2);
     if (rc == DDPM_OK) rc = frechet_distance(mu1, s1, mu2, s2, D1, &fd);
     ddpm_free(mu1);
     ddpm_free(s1);
@@ -176,17 +179,20 @@ int cmd_fid(int argc, char **argv)
     if (rc != DDPM_OK) return cli_fail(&a);
     /* "FID" only for Inception pool3 features; any other extractor is a plain Fréchet distance */
     const char *ex = e1[0] ? e1 : e2;
-    if (fd < 0 && fd > -5e-5) fd = 0.0;   /* round-off of identical sets; do not print -0.0000 */
+    if (fd < 0 && fd > -5e-5) fd = 0.0; /* round-off of identical sets; do not print -0.0000 */
     if (!ex[0] || !strcmp(ex, EXTRACTOR)) printf("FID %.4f\n", fd);
     else printf("FD[%s] %.4f\n", ex, fd);
     if (!e1[0] || !e2[0])
-        fprintf(stderr, "ddpm fid: note: %s has no extractor attribute; assuming both sets come from the same network\n",
+        fprintf(stderr,
+                "ddpm fid: note: %s has no extractor attribute; assuming both sets come from the same network\n",
                 !e1[0] ? pa : pb);
     const char *paths[2] = { pa, pb };
     const long ns[2] = { n1, n2 };
     for (int k = 0; k < 2; k++)
         if (ns[k] > 0 && ns[k] <= D1)
-            fprintf(stderr, "ddpm fid: note: %s has %ld feature rows for D=%d: its covariance is singular and "
-                    "the distance is strongly biased (use many more samples)\n", paths[k], ns[k], D1);
+            fprintf(stderr,
+                    "ddpm fid: note: %s has %ld feature rows for D=%d: its covariance is singular and "
+                    "the distance is strongly biased (use many more samples)\n",
+                    paths[k], ns[k], D1);
     return 0;
 }

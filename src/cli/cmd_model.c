@@ -17,8 +17,10 @@ int cmd_config(int argc, char **argv)
     static const cli_opt opts[] = { { "config", "FILE", "config file (key = value lines)" },
                                     { "ckpt", "CKPT", "start from a checkpoint's config" },
                                     { 0 } };
-    cli_args a = { .cmd = "config", .usage = "[--config F | --ckpt C] [--set k=v]...",
-                   .summary = "Prints the effective config (canonical text) and its hash.", .opts = opts };
+    cli_args a = { .cmd = "config",
+                   .usage = "[--config F | --ckpt C] [--set k=v]...",
+                   .summary = "Prints the effective config (canonical text) and its hash.",
+                   .opts = opts };
     int rc = cli_parse(&a, argc, argv);
     if (rc) return rc < 0 ? 0 : rc;
     ddpm_config base, c;
@@ -38,10 +40,13 @@ int cmd_init(int argc, char **argv)
     static const cli_opt opts[] = { { "config", "FILE", "config file" },
                                     { "seed", "N", "initialisation seed (default: the config's seed)" },
                                     { "out", "CKPT", "checkpoint to write" },
-                                    { "force", NULL, "replace an existing file (a trained checkpoint, or another kind)" },
+                                    { "force", NULL,
+                                      "replace an existing file (a trained checkpoint, or another kind)" },
                                     { 0 } };
-    cli_args a = { .cmd = "init", .usage = "[--config F] [--set k=v]... [--seed N] --out CKPT",
-                   .summary = "Writes a freshly initialised model (model/ and ema/ weights, step 0).", .opts = opts };
+    cli_args a = { .cmd = "init",
+                   .usage = "[--config F] [--set k=v]... [--seed N] --out CKPT",
+                   .summary = "Writes a freshly initialised model (model/ and ema/ weights, step 0).",
+                   .opts = opts };
     int rc = cli_parse(&a, argc, argv);
     if (rc) return rc < 0 ? 0 : rc;
     if ((rc = cli_require(&a, "out"))) return rc;
@@ -53,10 +58,12 @@ int cmd_init(int argc, char **argv)
     const char *out = cli_get(&a, "out");
     if (cli_check_output(&a, "out", FK_CHECKPOINT)) return 1;
     int64_t trained = 0;
-    if (file_kind_of(out) == FK_CHECKPOINT && !cli_flag(&a, "force") && checkpoint_read_step(out, &trained) == DDPM_OK &&
-        trained > 0) {
-        fprintf(stderr, "ddpm init: --out %s is a checkpoint trained for %lld steps; refusing to replace it with a "
-                        "fresh model (give another name, or --force)\n", out, (long long)trained);
+    if (file_kind_of(out) == FK_CHECKPOINT && !cli_flag(&a, "force") &&
+        checkpoint_read_step(out, &trained) == DDPM_OK && trained > 0) {
+        fprintf(stderr,
+                "ddpm init: --out %s is a checkpoint trained for %lld steps; refusing to replace it with a "
+                "fresh model (give another name, or --force)\n",
+                out, (long long)trained);
         return 1;
     }
     unet *m;
@@ -86,8 +93,7 @@ static int open_for_io(cli_args *a, const char *ckpt, int B, ddpm_config *c, une
 }
 
 /* Reads x-like input [B,H,W,C] and checks it against the model. */
-static int read_images(cli_args *a, hid_t f, const char *in, const char *name, const ddpm_config *c,
-                       float **x, int *B)
+static int read_images(cli_args *a, hid_t f, const char *in, const char *name, const ddpm_config *c, float **x, int *B)
 {
     int rank;
     hsize_t d[H5IO_MAX_RANK];
@@ -105,8 +111,10 @@ static int read_images(cli_args *a, hid_t f, const char *in, const char *name, c
     size_t n = (size_t)*B * d[1] * d[2] * d[3];
     for (size_t i = 0; i < n; i++)
         if (!isfinite((*x)[i])) {
-            fprintf(stderr, "ddpm %s: %s: dataset %s holds a non-finite value (%g at flat index %zu); inputs must be "
-                            "finite\n", a->cmd, in, name, (double)(*x)[i], i);
+            fprintf(stderr,
+                    "ddpm %s: %s: dataset %s holds a non-finite value (%g at flat index %zu); inputs must be "
+                    "finite\n",
+                    a->cmd, in, name, (double)(*x)[i], i);
             ddpm_free(*x);
             *x = NULL;
             return 1;
@@ -139,8 +147,10 @@ int cmd_forward(int argc, char **argv)
                                     { "ema", NULL, "use the ema/ weights (default model/)" },
                                     { "force", NULL, "replace an existing --out file of another kind" },
                                     { 0 } };
-    cli_args a = { .cmd = "forward", .usage = "--ckpt CKPT --in IN.h5 --out OUT.h5 [--ema]",
-                   .summary = "Network output (dropout off) for the given x and t.", .opts = opts };
+    cli_args a = { .cmd = "forward",
+                   .usage = "--ckpt CKPT --in IN.h5 --out OUT.h5 [--ema]",
+                   .summary = "Network output (dropout off) for the given x and t.",
+                   .opts = opts };
     int rc = cli_parse(&a, argc, argv);
     if (rc) return rc < 0 ? 0 : rc;
     if ((rc = cli_require(&a, "ckpt")) || (rc = cli_require(&a, "in")) || (rc = cli_require(&a, "out"))) return rc;
@@ -148,7 +158,8 @@ int cmd_forward(int argc, char **argv)
     ddpm_config base;
     if (checkpoint_read_config(cli_get(&a, "ckpt"), &base) != DDPM_OK) return cli_fail(&a);
     ddpm_config c;
-    if ((rc = cli_config_of_model(&a, &base, cli_get(&a, "ckpt"), &c)) || (rc = cli_check_output(&a, "out", FK_FORWARD)))
+    if ((rc = cli_config_of_model(&a, &base, cli_get(&a, "ckpt"), &c)) ||
+        (rc = cli_check_output(&a, "out", FK_FORWARD)))
         return rc;
     hid_t f = h5io_open(in, 0);
     if (f < 0) return cli_fail(&a);
@@ -196,7 +207,8 @@ int cmd_loss(int argc, char **argv)
                                     { "ema", NULL, "use the ema/ weights (default model/)" },
                                     { "force", NULL, "replace an existing --out file of another kind" },
                                     { 0 } };
-    cli_args a = { .cmd = "loss", .usage = "--ckpt CKPT --in IN.h5 --out OUT.h5 [--ema] [--set k=v]...",
+    cli_args a = { .cmd = "loss",
+                   .usage = "--ckpt CKPT --in IN.h5 --out OUT.h5 [--ema] [--set k=v]...",
                    .summary = "Per-example training loss of the checkpoint's mean/var/loss types (x_t from "
                               "the given noise, dropout off) and the gradient of its mean for every parameter.",
                    .opts = opts };
@@ -216,7 +228,9 @@ int cmd_loss(int argc, char **argv)
     if ((rc = read_images(&a, f, in, "x0", &c, &x0, &B)) || (rc = read_images(&a, f, in, "noise", &c, &noise, &B2)) ||
         (rc = read_t(&a, f, in, B, c.num_diffusion_timesteps, &t))) {
         h5io_close(f);
-        ddpm_free(x0); ddpm_free(noise); ddpm_free(t);
+        ddpm_free(x0);
+        ddpm_free(noise);
+        ddpm_free(t);
         return rc;
     }
     h5io_close(f);
@@ -227,7 +241,9 @@ int cmd_loss(int argc, char **argv)
     }
     if (!rc) rc = open_for_io(&a, cli_get(&a, "ckpt"), B, &c, &m);
     if (rc) {
-        ddpm_free(x0); ddpm_free(noise); ddpm_free(t);
+        ddpm_free(x0);
+        ddpm_free(noise);
+        ddpm_free(t);
         return rc;
     }
     diffusion d;
@@ -274,6 +290,12 @@ int cmd_loss(int argc, char **argv)
     }
     diffusion_free(&d);
     unet_free(m);
-    ddpm_free(x0); ddpm_free(noise); ddpm_free(t); ddpm_free(xt); ddpm_free(y); ddpm_free(dy); ddpm_free(loss);
+    ddpm_free(x0);
+    ddpm_free(noise);
+    ddpm_free(t);
+    ddpm_free(xt);
+    ddpm_free(y);
+    ddpm_free(dy);
+    ddpm_free(loss);
     return rc;
 }

@@ -31,7 +31,9 @@ int cmd_tensors(int argc, char **argv)
     static const cli_opt opts[] = { { "out", "T.h5", "write every float32 tensor as a dataset at its name" },
                                     { "force", NULL, "replace an existing --out file of another kind" },
                                     { 0 } };
-    cli_args a = { .cmd = "tensors", .no_set = 1, .usage = "FILE [--out T.h5]",
+    cli_args a = { .cmd = "tensors",
+                   .no_set = 1,
+                   .usage = "FILE [--out T.h5]",
                    .summary = "Lists the tensors of a TF checkpoint (prefix or .index), torch file, safetensors, "
                               ".npy or .npz: name, dtype, shape, bytes (TF: CRC32C status).",
                    .opts = opts };
@@ -84,19 +86,31 @@ int cmd_tensors(int argc, char **argv)
             continue;
         }
         char shape[160] = "[";
-        for (int k = 0; k < r; k++) snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", k ? "," : "", (long long)sh[k]);
+        for (int k = 0; k < r; k++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", k ? "," : "", (long long)sh[k]);
         strcat(shape, "]");
         const char *crc = "";
         int ck = tensor_file_check(f, i);
         if (ck == 1) crc = " crc32c ok";
-        else if (ck == 0) { crc = " crc32c MISMATCH"; bad++; }
-        else if (ck < 0) { crc = " crc32c unreadable"; bad++; }
+        else if (ck == 0) {
+            crc = " crc32c MISMATCH";
+            bad++;
+        } else if (ck < 0) {
+            crc = " crc32c unreadable";
+            bad++;
+        }
         printf("%s %s %s %llu%s\n", tensor_file_name(f, i), io_dtype_name(dt), shape, (unsigned long long)nb, crc);
         total += nb;
         if (h >= 0) {
-            if (dt != IO_F32 || ck == 0 || ck < 0) { skipped++; continue; }
+            if (dt != IO_F32 || ck == 0 || ck < 0) {
+                skipped++;
+                continue;
+            }
             float *x;
-            if (tensor_file_get_f32(f, i, &x) != DDPM_OK) { rc = cli_fail(&a); break; }
+            if (tensor_file_get_f32(f, i, &x) != DDPM_OK) {
+                rc = cli_fail(&a);
+                break;
+            }
             hsize_t d[IO_MAX_RANK];
             for (int k = 0; k < r; k++) d[k] = (hsize_t)sh[k];
             char name[1200];
@@ -118,7 +132,8 @@ int cmd_tensors(int argc, char **argv)
         if (rc == 0) {
             printf("# wrote %d float32 tensors to %s (%d of other dtypes skipped)\n", written, out, skipped);
             if (renamed)
-                printf("# %d tensors whose name is also a group (X beside X/...) are at X%s\n", renamed, TENSOR_AS_GROUP_SUFFIX);
+                printf("# %d tensors whose name is also a group (X beside X/...) are at X%s\n", renamed,
+                       TENSOR_AS_GROUP_SUFFIX);
         }
     }
     if (rc == 0 && bad) {
@@ -130,13 +145,16 @@ int cmd_tensors(int argc, char **argv)
 
 int cmd_convert(int argc, char **argv)
 {
-    static const cli_opt opts[] = { { "from", "FILE", "released model: TF prefix or .index, torch .ckpt/.bin, .safetensors" },
-                                    { "weights", "ema|raw", "what a single-weight source holds (default ema)" },
-                                    { "config", "FILE", "config to check the file against (and image_size, num_groups, ...)" },
-                                    { "out", "CKPT.h5", "checkpoint to write" },
-                                    { "force", NULL, "replace an existing file (a trained checkpoint, or another kind)" },
-                                    { 0 } };
-    cli_args a = { .cmd = "convert", .usage = "--from FILE [--weights ema|raw] [--config F] [--set k=v]... --out CKPT.h5",
+    static const cli_opt opts[] = {
+        { "from", "FILE", "released model: TF prefix or .index, torch .ckpt/.bin, .safetensors" },
+        { "weights", "ema|raw", "what a single-weight source holds (default ema)" },
+        { "config", "FILE", "config to check the file against (and image_size, num_groups, ...)" },
+        { "out", "CKPT.h5", "checkpoint to write" },
+        { "force", NULL, "replace an existing file (a trained checkpoint, or another kind)" },
+        { 0 }
+    };
+    cli_args a = { .cmd = "convert",
+                   .usage = "--from FILE [--weights ema|raw] [--config F] [--set k=v]... --out CKPT.h5",
                    .summary = "Converts a released DDPM model into a project checkpoint (official names, TF layout).",
                    .opts = opts };
     int rc = cli_parse(&a, argc, argv);
@@ -148,16 +166,20 @@ int cmd_convert(int argc, char **argv)
     const char *from = cli_get(&a, "from"), *out = cli_get(&a, "out");
     if ((rc = cli_check_output(&a, "out", FK_CHECKPOINT))) return rc;
     int64_t trained = 0;
-    if (file_kind_of(out) == FK_CHECKPOINT && !cli_flag(&a, "force") && checkpoint_read_step(out, &trained) == DDPM_OK &&
-        trained > 0) {
-        fprintf(stderr, "ddpm convert: --out %s is a checkpoint trained for %lld steps here; refusing to replace it "
-                        "(give another name, or --force)\n", out, (long long)trained);
+    if (file_kind_of(out) == FK_CHECKPOINT && !cli_flag(&a, "force") &&
+        checkpoint_read_step(out, &trained) == DDPM_OK && trained > 0) {
+        fprintf(stderr,
+                "ddpm convert: --out %s is a checkpoint trained for %lld steps here; refusing to replace it "
+                "(give another name, or --force)\n",
+                out, (long long)trained);
         return 1;
     }
-    if (released_convert(from, cli_get(&a, "weights"), &c, cli_get(&a, "config") != NULL, out, argc, argv, &rep) != DDPM_OK)
+    if (released_convert(from, cli_get(&a, "weights"), &c, cli_get(&a, "config") != NULL, out, argc, argv, &rep) !=
+        DDPM_OK)
         return cli_fail(&a);
     fputs(rep.notes, stdout);
-    if (rep.n_extras) printf("ignored %d extra tensors: %s%s\n", rep.n_extras, rep.extras, rep.n_extras > 4 ? ", ..." : "");
+    if (rep.n_extras)
+        printf("ignored %d extra tensors: %s%s\n", rep.n_extras, rep.extras, rep.n_extras > 4 ? ", ..." : "");
     printf("wrote %s: %d tensors from %s (%s keys) into model/ and ema/ (%s)\n", out, rep.n_params, from,
            key_style_name(rep.style), rep.both_weights ? "raw and EMA" : "the same weights in both");
     return 0;
@@ -171,8 +193,11 @@ int cmd_export(int argc, char **argv)
                                     { "out", "F", "output file (diffusers/safetensors: config.json beside it)" },
                                     { "force", NULL, "replace an existing --out that is an HDF5 or PNG file" },
                                     { 0 } };
-    cli_args a = { .cmd = "export", .no_set = 1, .usage = "--ckpt CKPT --format pesser|diffusers|safetensors [--weights ema|raw] --out F",
-                   .summary = "Writes a checkpoint as a PyTorch state_dict with pesser's or diffusers' keys, or safetensors.",
+    cli_args a = { .cmd = "export",
+                   .no_set = 1,
+                   .usage = "--ckpt CKPT --format pesser|diffusers|safetensors [--weights ema|raw] --out F",
+                   .summary =
+                       "Writes a checkpoint as a PyTorch state_dict with pesser's or diffusers' keys, or safetensors.",
                    .opts = opts };
     int rc = cli_parse(&a, argc, argv);
     if (rc) return rc < 0 ? 0 : rc;
@@ -180,7 +205,8 @@ int cmd_export(int argc, char **argv)
     if ((rc = cli_check_output(&a, "out", FK_OTHER))) return rc;
     const char *w = cli_get(&a, "weights");
     char cj[1200];
-    if (released_export(cli_get(&a, "ckpt"), cli_get(&a, "format"), w ? w : "ema", cli_get(&a, "out"), cj, sizeof cj) != DDPM_OK)
+    if (released_export(cli_get(&a, "ckpt"), cli_get(&a, "format"), w ? w : "ema", cli_get(&a, "out"), cj, sizeof cj) !=
+        DDPM_OK)
         return cli_fail(&a);
     printf("wrote %s (%s weights as %s)%s%s\n", cli_get(&a, "out"), w ? w : "ema", cli_get(&a, "format"),
            cj[0] ? " and " : "", cj);

@@ -39,8 +39,10 @@ int cmd_sample(int argc, char **argv)
                                     { "raw", NULL, "use model/ weights instead of the EMA" },
                                     { "force", NULL, "replace an existing --out/--png file of another kind" },
                                     { 0 } };
-    cli_args a = { .cmd = "sample", .usage = "--ckpt CKPT [--n N] [--seed S] --out F.h5 [--png G.png]",
-                   .summary = "Ancestral sampling from x_T ~ N(0,I) with the EMA weights.", .opts = opts };
+    cli_args a = { .cmd = "sample",
+                   .usage = "--ckpt CKPT [--n N] [--seed S] --out F.h5 [--png G.png]",
+                   .summary = "Ancestral sampling from x_T ~ N(0,I) with the EMA weights.",
+                   .opts = opts };
     int rc = cli_parse(&a, argc, argv);
     if (rc) return rc < 0 ? 0 : rc;
     if ((rc = cli_require(&a, "ckpt")) || (rc = cli_require(&a, "out"))) return rc;
@@ -89,8 +91,8 @@ int cmd_sample(int argc, char **argv)
     if (!rc) rc = partial_run(&ps, "sample", m.diff.T, resumable_sample_batch, &job) != DDPM_OK;
     if (!rc && dist_rank() == 0) {
         rc = h5io_attr_str(o, ".", "ckpt", cli_get(&a, "ckpt")) != DDPM_OK ||
-             h5io_attr_str(o, ".", "weights", which) != DDPM_OK ||
-             h5io_attr_i64(o, ".", "seed", seed) != DDPM_OK || write_config_attrs(o, "config", &c) != DDPM_OK ||
+             h5io_attr_str(o, ".", "weights", which) != DDPM_OK || h5io_attr_i64(o, ".", "seed", seed) != DDPM_OK ||
+             write_config_attrs(o, "config", &c) != DDPM_OK ||
              write_provenance(o, "provenance", &c, argc, argv) != DDPM_OK;
         if (!rc && K > 0) rc = h5io_attr_i64(o, "pred_xstart", "record_every", every) != DDPM_OK;
         if (!rc) rc = partial_finish(&ps) != DDPM_OK;
@@ -104,13 +106,15 @@ int cmd_sample(int argc, char **argv)
         char cap[1200];
         int64_t step = -1;
         checkpoint_read_step(cli_get(&a, "ckpt"), &step);
-        snprintf(cap, sizeof cap, "%lld samples, seed %lld, %s weights of %s (step %lld), rows then columns",
-                 n, seed, cli_flag(&a, "raw") ? "raw" : "ema", cli_get(&a, "ckpt"), (long long)step);
+        snprintf(cap, sizeof cap, "%lld samples, seed %lld, %s weights of %s (step %lld), rows then columns", n, seed,
+                 cli_flag(&a, "raw") ? "raw" : "ema", cli_get(&a, "ckpt"), (long long)step);
         rc = png_write_grid_captioned(png, u8, cap, (int)n, m.H, m.W, m.C, 0, 1) != DDPM_OK;
     }
     if (rc) cli_fail(&a);
     else printf("sample: wrote %lld samples to %s%s%s\n", n, outp, png ? " and " : "", png ? png : "");
-    ddpm_free(x); ddpm_free(rec); ddpm_free(u8);
+    ddpm_free(x);
+    ddpm_free(rec);
+    ddpm_free(u8);
     ddpm_model_close(&m);
     return rc;
 }
@@ -127,7 +131,8 @@ int cmd_bpd(int argc, char **argv)
                                     { "raw", NULL, "use model/ weights instead of the EMA" },
                                     { "force", NULL, "replace an existing --out file of another kind" },
                                     { 0 } };
-    cli_args a = { .cmd = "bpd", .usage = "--ckpt CKPT [--n N] [--split test|train] --out F.h5",
+    cli_args a = { .cmd = "bpd",
+                   .usage = "--ckpt CKPT [--n N] [--split test|train] --out F.h5",
                    .summary = "Negative log-likelihood bound in bits/dim with all T terms (calc_bpd_loop).",
                    .opts = opts };
     int rc = cli_parse(&a, argc, argv);
@@ -188,8 +193,8 @@ int cmd_bpd(int argc, char **argv)
     for (int i = 0; !rc && i < n; i++) mean += total[i] / (double)n;
     if (!rc && dist_rank() == 0) {
         rc = h5io_attr_f64(o, ".", "mean_bpd", mean) || h5io_attr_str(o, ".", "split", split ? split : "test") ||
-             h5io_attr_str(o, ".", "weights", which) ||
-             write_config_attrs(o, "config", &c) || write_provenance(o, "provenance", &c, argc, argv);
+             h5io_attr_str(o, ".", "weights", which) || write_config_attrs(o, "config", &c) ||
+             write_provenance(o, "provenance", &c, argc, argv);
         if (!rc) rc = partial_finish(&ps) != DDPM_OK;
         if (!rc) rc = partial_file_commit(o, outp) != DDPM_OK;
         else h5io_close(o); /* the finished batches stay in OUT.tmp for the rerun */
@@ -199,7 +204,11 @@ int cmd_bpd(int argc, char **argv)
     }
     partial_free(&ps);
     if (rc) cli_fail(&a);
-    ddpm_free(x); ddpm_free(total); ddpm_free(prior); ddpm_free(terms); ddpm_free(mse);
+    ddpm_free(x);
+    ddpm_free(total);
+    ddpm_free(prior);
+    ddpm_free(terms);
+    ddpm_free(mse);
     dataset_free(&ds_img);
     ddpm_model_close(&m);
     return rc;

@@ -25,9 +25,12 @@ int cmd_train(int argc, char **argv)
         { "out", "DIR", "run directory (ckpt.h5, log.h5, config.txt, status); resumed if it holds this config" },
         { "ckpt-every", "N", "checkpoint every N steps (default 500; 0: only time-based; also every 10 minutes)" },
         { "stop-after", "N", "stop cleanly (checkpointed) after N total steps" },
-        { 0 } };
-    cli_args a = { .cmd = "train", .usage = "[--config F] [--set k=v]... --out DIR",
-                   .summary = "Trains a model; Ctrl-C stops with a resumable checkpoint.", .opts = opts };
+        { 0 }
+    };
+    cli_args a = { .cmd = "train",
+                   .usage = "[--config F] [--set k=v]... --out DIR",
+                   .summary = "Trains a model; Ctrl-C stops with a resumable checkpoint.",
+                   .opts = opts };
     int rc = cli_parse(&a, argc, argv);
     if (rc) return rc < 0 ? 0 : rc;
     if ((rc = cli_require(&a, "out"))) return rc;
@@ -60,11 +63,13 @@ int cmd_train(int argc, char **argv)
     switch (r.outcome) {
     case TRAIN_FINISHED:
         printf("train: finished %lld steps in %s (loss %.5f at the last step, mean %.5f over the last %d); checkpoint "
-               "%s/ckpt.h5, log %s/log.h5\n", (long long)r.step, el, r.final_loss, r.last_loss, r.last_loss_n, dir, dir);
+               "%s/ckpt.h5, log %s/log.h5\n",
+               (long long)r.step, el, r.final_loss, r.last_loss, r.last_loss_n, dir, dir);
         return 0;
     case TRAIN_INTERRUPTED:
-        printf("train: stopped at step %lld after %s; rerun the same command to resume (checkpoint %s/ckpt.h5):\n  ddpm",
-               (long long)r.step, el, dir);
+        printf(
+            "train: stopped at step %lld after %s; rerun the same command to resume (checkpoint %s/ckpt.h5):\n  ddpm",
+            (long long)r.step, el, dir);
         for (int i = 0; i < argc; i++) {
             const char *s = argv[i];
             int plain = *s != 0;
@@ -84,7 +89,8 @@ int cmd_train(int argc, char **argv)
         return g_stop ? 130 : 0;
     default:
         printf("train: diverged (non-finite loss or gradient) at step %lld; last good checkpoint %s/ckpt.h5 "
-               "(step %lld), log %s/log.h5\n", (long long)r.diverged_step, dir, (long long)r.step, dir);
+               "(step %lld), log %s/log.h5\n",
+               (long long)r.diverged_step, dir, (long long)r.step, dir);
         return 3;
     }
 }

@@ -34,7 +34,8 @@ static const command COMMANDS[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: ddpm COMMAND [options]   (ddpm COMMAND --help for its options; ddpm --version)\n\ncommands:\n");
+    fprintf(out,
+            "usage: ddpm COMMAND [options]   (ddpm COMMAND --help for its options; ddpm --version)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         fprintf(out, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fprintf(out, "\nenvironment:\n"

@@ -1,10 +1,7 @@
 /* carve.c — see carve.h. */
 #include "core/carve.h"
 
-size_t carve_round(size_t n)
-{
-    return (n + CARVE_ALIGN_FLOATS - 1) / CARVE_ALIGN_FLOATS * CARVE_ALIGN_FLOATS;
-}
+size_t carve_round(size_t n) { return (n + CARVE_ALIGN_FLOATS - 1) / CARVE_ALIGN_FLOATS * CARVE_ALIGN_FLOATS; }
 
 float *carve_next(carve_cursor *c, size_t n)
 {

@@ -21,8 +21,8 @@ size_t carve_total(const size_t *sizes, int n);
 void carve(float **ptrs[], float *base, const size_t *sizes, int n);
 
 typedef struct {
-    float *base;  /* NULL: only count */
-    size_t used;  /* floats handed out so far, rounded */
+    float *base; /* NULL: only count */
+    size_t used; /* floats handed out so far, rounded */
 } carve_cursor;
 
 /* The next piece of n floats (NULL while counting); cursor->used grows by carve_round(n). */

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DDPM_OK 0
+#define DDPM_OK  0
 #define DDPM_ERR (-1)
 
 #if defined(__GNUC__)
@@ -39,6 +39,9 @@ void ddpm_free(void *p);
 double ddpm_now(void);
 
 #define DDPM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define DDPM_TRY(expr) do { if ((expr) != DDPM_OK) return DDPM_ERR; } while (0)
+#define DDPM_TRY(expr)                                                                                                 \
+    do {                                                                                                               \
+        if ((expr) != DDPM_OK) return DDPM_ERR;                                                                        \
+    } while (0)
 
 #endif

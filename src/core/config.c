@@ -29,7 +29,10 @@ void config_defaults(ddpm_config *c)
     c->image_size = 32;
     c->ch = 128;
     c->num_levels = 4;
-    c->ch_mult[0] = 1; c->ch_mult[1] = 2; c->ch_mult[2] = 2; c->ch_mult[3] = 2;
+    c->ch_mult[0] = 1;
+    c->ch_mult[1] = 2;
+    c->ch_mult[2] = 2;
+    c->ch_mult[3] = 2;
     c->num_res_blocks = 2;
     c->num_attn = 1;
     c->attn_resolutions[0] = 16;
@@ -56,17 +59,15 @@ void config_defaults(ddpm_config *c)
 
 /* ---- value parsers: each returns DDPM_OK or an error naming origin and key ---- */
 
-static int parse_int64(const char *v, int64_t lo, int64_t hi, int64_t *out, const char *origin,
-                       const char *key)
+static int parse_int64(const char *v, int64_t lo, int64_t hi, int64_t *out, const char *origin, const char *key)
 {
     char *end;
     errno = 0;
     long long x = strtoll(v, &end, 10);
-    if (errno || end == v || *end)
-        return ddpm_error("%s: key '%s': '%s' is not an integer", origin, key, v);
+    if (errno || end == v || *end) return ddpm_error("%s: key '%s': '%s' is not an integer", origin, key, v);
     if (x < lo || x > hi)
-        return ddpm_error("%s: key '%s': %lld is out of range [%lld, %lld]", origin, key, x,
-                          (long long)lo, (long long)hi);
+        return ddpm_error("%s: key '%s': %lld is out of range [%lld, %lld]", origin, key, x, (long long)lo,
+                          (long long)hi);
     *out = x;
     return DDPM_OK;
 }
@@ -79,32 +80,38 @@ static int parse_int(const char *v, int lo, int hi, int *out, const char *origin
     return DDPM_OK;
 }
 
-static int parse_double(const char *v, double lo, double hi, double *out, const char *origin,
-                        const char *key)
+static int parse_double(const char *v, double lo, double hi, double *out, const char *origin, const char *key)
 {
     char *end;
     errno = 0;
     double x = strtod(v, &end);
     if (errno || end == v || *end || !isfinite(x))
         return ddpm_error("%s: key '%s': '%s' is not a finite number", origin, key, v);
-    if (x < lo || x > hi)
-        return ddpm_error("%s: key '%s': %g is out of range [%g, %g]", origin, key, x, lo, hi);
+    if (x < lo || x > hi) return ddpm_error("%s: key '%s': %g is out of range [%g, %g]", origin, key, x, lo, hi);
     *out = x;
     return DDPM_OK;
 }
 
 static int parse_bool(const char *v, int *out, const char *origin, const char *key)
 {
-    if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "True")) { *out = 1; return DDPM_OK; }
-    if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "False")) { *out = 0; return DDPM_OK; }
+    if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "True")) {
+        *out = 1;
+        return DDPM_OK;
+    }
+    if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "False")) {
+        *out = 0;
+        return DDPM_OK;
+    }
     return ddpm_error("%s: key '%s': '%s' is not a boolean (use 1/0 or true/false)", origin, key, v);
 }
 
-static int parse_enum(const char *v, const char *const *names, int n, int *out, const char *origin,
-                      const char *key)
+static int parse_enum(const char *v, const char *const *names, int n, int *out, const char *origin, const char *key)
 {
     for (int i = 0; i < n; i++)
-        if (!strcmp(v, names[i])) { *out = i; return DDPM_OK; }
+        if (!strcmp(v, names[i])) {
+            *out = i;
+            return DDPM_OK;
+        }
     char allowed[256] = "";
     for (int i = 0; i < n; i++) {
         strncat(allowed, names[i], sizeof allowed - strlen(allowed) - 1);
@@ -114,14 +121,12 @@ static int parse_enum(const char *v, const char *const *names, int n, int *out, 
 }
 
 /* Comma-separated positive ints; "" or "none" is the empty list when allow_empty. */
-static int parse_list(const char *v, int *out, int maxn, int *n, int allow_empty, const char *origin,
-                      const char *key)
+static int parse_list(const char *v, int *out, int maxn, int *n, int allow_empty, const char *origin, const char *key)
 {
     *n = 0;
     if (!*v || !strcmp(v, "none")) {
         if (allow_empty) return DDPM_OK;
-        return ddpm_error("%s: key '%s': needs a comma-separated list of integers, e.g. 1,2,2,2",
-                          origin, key);
+        return ddpm_error("%s: key '%s': needs a comma-separated list of integers, e.g. 1,2,2,2", origin, key);
     }
     const char *p = v;
     while (*p) {
@@ -129,16 +134,13 @@ static int parse_list(const char *v, int *out, int maxn, int *n, int allow_empty
         errno = 0;
         long x = strtol(p, &end, 10);
         if (end == p || errno || x < 1 || x > 4096)
-            return ddpm_error("%s: key '%s': '%s' is not a list of positive integers (e.g. 1,2,2,2)",
-                              origin, key, v);
-        if (*n >= maxn)
-            return ddpm_error("%s: key '%s': at most %d entries allowed", origin, key, maxn);
+            return ddpm_error("%s: key '%s': '%s' is not a list of positive integers (e.g. 1,2,2,2)", origin, key, v);
+        if (*n >= maxn) return ddpm_error("%s: key '%s': at most %d entries allowed", origin, key, maxn);
         out[(*n)++] = (int)x;
         while (*end == ' ') end++;
         if (*end == ',') end++;
         else if (*end)
-            return ddpm_error("%s: key '%s': '%s' is not a list of positive integers (e.g. 1,2,2,2)",
-                              origin, key, v);
+            return ddpm_error("%s: key '%s': '%s' is not a list of positive integers (e.g. 1,2,2,2)", origin, key, v);
         while (*end == ' ') end++;
         p = end;
     }
@@ -152,18 +154,27 @@ typedef enum { K_ENUM, K_STRING, K_INT, K_INT64, K_SEED, K_DOUBLE, K_BOOL, K_LIS
 typedef struct {
     const char *name;
     key_type type;
-    size_t off;                  /* the field */
-    double lo, hi;               /* K_INT, K_INT64, K_DOUBLE bounds */
-    const char *const *names;    /* K_ENUM */
+    size_t off;               /* the field */
+    double lo, hi;            /* K_INT, K_INT64, K_DOUBLE bounds */
+    const char *const *names; /* K_ENUM */
     int nnames;
-    size_t off_n;                /* K_LIST: its count field */
-    int maxn, allow_empty;       /* K_LIST */
+    size_t off_n;          /* K_LIST: its count field */
+    int maxn, allow_empty; /* K_LIST */
 } key_spec;
 
 #define F(field) offsetof(ddpm_config, field)
-#define ENUM(k, field, names) { k, K_ENUM, F(field), 0, 0, names, (int)DDPM_ARRAY_LEN(names), 0, 0, 0 }
-#define NUM(k, type, field, lo, hi) { k, type, F(field), lo, hi, NULL, 0, 0, 0, 0 }
-#define LIST(k, field, nfield, maxn, empty) { k, K_LIST, F(field), 0, 0, NULL, 0, F(nfield), maxn, empty }
+#define ENUM(k, field, names)                                                                                          \
+    {                                                                                                                  \
+        k, K_ENUM, F(field), 0, 0, names, (int)DDPM_ARRAY_LEN(names), 0, 0, 0                                          \
+    }
+#define NUM(k, type, field, lo, hi)                                                                                    \
+    {                                                                                                                  \
+        k, type, F(field), lo, hi, NULL, 0, 0, 0, 0                                                                    \
+    }
+#define LIST(k, field, nfield, maxn, empty)                                                                            \
+    {                                                                                                                  \
+        k, K_LIST, F(field), 0, 0, NULL, 0, F(nfield), maxn, empty                                                     \
+    }
 static const key_spec KEYS[] = {
     ENUM("dataset", dataset, DATASET_NAMES),
     NUM("data_dir", K_STRING, data_dir, 0, 0),
@@ -235,8 +246,8 @@ int config_set_kv(ddpm_config *c, const char *key, const char *v, const char *or
     case K_DOUBLE: return parse_double(v, k->lo, k->hi, (double *)(void *)field, origin, key);
     case K_BOOL: return parse_bool(v, (int *)(void *)field, origin, key);
     case K_LIST:
-        return parse_list(v, (int *)(void *)field, k->maxn, (int *)(void *)((char *)c + k->off_n), k->allow_empty, origin,
-                          key);
+        return parse_list(v, (int *)(void *)field, k->maxn, (int *)(void *)((char *)c + k->off_n), k->allow_empty,
+                          origin, key);
     }
     return ddpm_error("%s: key '%s': internal error (unknown key type)", origin, key);
 }
@@ -248,7 +259,6 @@ static char *trim(char *s)
     while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
     return s;
 }
-
 
 int config_load_text(ddpm_config *c, const char *text, const char *origin)
 {
@@ -272,8 +282,8 @@ int config_load_text(ddpm_config *c, const char *text, const char *origin)
          * one-line message, and no valid key or value contains one. */
         for (const char *q = s; *q; q++)
             if (((unsigned char)*q < 0x20 && *q != '\t') || *q == 0x7f)
-                return ddpm_error("%s:%d: control character 0x%02x in the line (not a text file?)",
-                                  origin, lineno, (unsigned char)*q);
+                return ddpm_error("%s:%d: control character 0x%02x in the line (not a text file?)", origin, lineno,
+                                  (unsigned char)*q);
         char *eq = strchr(s, '=');
         char where[600];
         snprintf(where, sizeof where, "%s:%d", origin, lineno);
@@ -298,9 +308,17 @@ int config_load_file(ddpm_config *c, const char *path)
     for (;;) {
         if (n + 4096 + 1 > cap) {
             cap = cap ? 2 * cap : 8192;
-            if (cap > (1u << 24)) { free(buf); fclose(f); return ddpm_error("%s: config file too large", path); }
+            if (cap > (1u << 24)) {
+                free(buf);
+                fclose(f);
+                return ddpm_error("%s: config file too large", path);
+            }
             char *nb = realloc(buf, cap);
-            if (!nb) { free(buf); fclose(f); return ddpm_error("out of memory reading %s", path); }
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return ddpm_error("out of memory reading %s", path);
+            }
             buf = nb;
         }
         size_t r = fread(buf + n, 1, 4096, f);
@@ -309,9 +327,15 @@ int config_load_file(ddpm_config *c, const char *path)
     }
     int err = ferror(f);
     fclose(f);
-    if (err) { free(buf); return ddpm_error("%s: read error", path); }
+    if (err) {
+        free(buf);
+        return ddpm_error("%s: read error", path);
+    }
     buf[n] = 0;
-    if (memchr(buf, 0, n)) { free(buf); return ddpm_error("%s: not a text file", path); }
+    if (memchr(buf, 0, n)) {
+        free(buf);
+        return ddpm_error("%s: not a text file", path);
+    }
     int rc = config_load_text(c, buf, path);
     free(buf);
     return rc;
@@ -323,8 +347,7 @@ int config_set(ddpm_config *c, const char *assignment)
     if (!eq) return ddpm_error("--set '%s': expected key=value", assignment);
     char key[128], val[1024];
     size_t kl = (size_t)(eq - assignment);
-    if (kl >= sizeof key || strlen(eq + 1) >= sizeof val)
-        return ddpm_error("--set '%s': too long", assignment);
+    if (kl >= sizeof key || strlen(eq + 1) >= sizeof val) return ddpm_error("--set '%s': too long", assignment);
     memcpy(key, assignment, kl);
     key[kl] = 0;
     snprintf(val, sizeof val, "%s", eq + 1);
@@ -371,15 +394,13 @@ static int check_model_key_ranges(const ddpm_config *c)
         switch (k->type) {
         case K_ENUM: {
             int v = *(const int *)(const void *)field;
-            if (v < 0 || v >= k->nnames)
-                return ddpm_error("config: key '%s': value %d is no valid choice", k->name, v);
+            if (v < 0 || v >= k->nnames) return ddpm_error("config: key '%s': value %d is no valid choice", k->name, v);
             break;
         }
         case K_INT: {
             int v = *(const int *)(const void *)field;
             if (v < k->lo || v > k->hi)
-                return ddpm_error("config: key '%s': %d is out of range [%d, %d]", k->name, v, (int)k->lo,
-                                  (int)k->hi);
+                return ddpm_error("config: key '%s': %d is out of range [%d, %d]", k->name, v, (int)k->lo, (int)k->hi);
             break;
         }
         case K_DOUBLE: {
@@ -414,10 +435,8 @@ int config_validate(const ddpm_config *c)
         return ddpm_error("config: loss_type = mse cannot train model_var_type = learned (the "
                           "variance gets no gradient); use loss_type = kl or a fixed variance");
     if (c->beta_schedule != BETA_JSD && c->beta_schedule != BETA_CONST && c->beta_start > c->beta_end)
-        return ddpm_error("config: beta_start (%g) must not exceed beta_end (%g)", c->beta_start,
-                          c->beta_end);
-    if (c->beta_end <= 0 && c->beta_schedule != BETA_JSD)
-        return ddpm_error("config: beta_end must be > 0");
+        return ddpm_error("config: beta_start (%g) must not exceed beta_end (%g)", c->beta_start, c->beta_end);
+    if (c->beta_end <= 0 && c->beta_schedule != BETA_JSD) return ddpm_error("config: beta_end must be > 0");
     int s = c->image_size;
     for (int l = 0; l < c->num_levels - 1; l++) {
         if (s % 2)
@@ -430,7 +449,8 @@ int config_validate(const ddpm_config *c)
         int chl = c->ch * c->ch_mult[l];
         if (chl % c->num_groups || c->ch % c->num_groups)
             return ddpm_error("config: channel count %d is not divisible by num_groups = %d; "
-                              "set num_groups to a divisor", chl, c->num_groups);
+                              "set num_groups to a divisor",
+                              chl, c->num_groups);
     }
     for (int a = 0; a < c->num_attn; a++) {
         int r = c->image_size, hit = 0;
@@ -458,7 +478,10 @@ static void list_str(char *buf, size_t n, const int *v, int k)
 {
     size_t o = 0;
     buf[0] = 0;
-    if (k == 0) { snprintf(buf, n, "none"); return; }
+    if (k == 0) {
+        snprintf(buf, n, "none");
+        return;
+    }
     for (int i = 0; i < k && o < n; i++) o += (size_t)snprintf(buf + o, n - o, "%s%d", i ? "," : "", v[i]);
 }
 
@@ -494,8 +517,7 @@ static void value_str(const ddpm_config *c, int i, char *b, size_t n, int exact)
     }
 }
 
-int config_each(const ddpm_config *c, int (*fn)(const char *key, const char *value, void *user),
-                void *user)
+int config_each(const ddpm_config *c, int (*fn)(const char *key, const char *value, void *user), void *user)
 {
     char v[1024];
     for (int i = 0; i < NUM_KEYS; i++) {
@@ -545,9 +567,12 @@ uint64_t config_run_hash(const ddpm_config *c, char hex[17])
 /* Keys whose value is part of what a trained network computes: overriding one against a
  * checkpoint would silently change the meaning of its weights. */
 static const char *const MODEL_KEYS[] = {
-    "dataset", "image_size", "ch", "ch_mult", "num_res_blocks", "attn_resolutions", "dropout",
-    "resamp_with_conv", "num_diffusion_timesteps", "beta_schedule", "beta_start", "beta_end",
-    "model_mean_type", "model_var_type", "loss_type", "num_groups",
+    "dataset",         "image_size",       "ch",
+    "ch_mult",         "num_res_blocks",   "attn_resolutions",
+    "dropout",         "resamp_with_conv", "num_diffusion_timesteps",
+    "beta_schedule",   "beta_start",       "beta_end",
+    "model_mean_type", "model_var_type",   "loss_type",
+    "num_groups",
 };
 
 config_key_kind config_key_kind_of(const char *key)

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define CONFIG_MAX_LEVELS 8
-#define CONFIG_MAX_ATTN 8
+#define CONFIG_MAX_ATTN   8
 
 typedef enum { BETA_LINEAR, BETA_QUAD, BETA_CONST, BETA_JSD, BETA_WARMUP10, BETA_WARMUP50 } beta_schedule_t;
 typedef enum { MEAN_XPREV, MEAN_XSTART, MEAN_EPS } model_mean_type_t;
@@ -25,11 +25,11 @@ typedef enum { DATASET_CIFAR10, DATASET_FASHION_MNIST, DATASET_PNG_GRAY, DATASET
 
 typedef struct {
     dataset_t dataset;
-    char data_dir[512];          /* "" = the data set's standard location */
+    char data_dir[512]; /* "" = the data set's standard location */
     int image_size;
     int ch;
     int ch_mult[CONFIG_MAX_LEVELS];
-    int num_levels;              /* length of ch_mult */
+    int num_levels; /* length of ch_mult */
     int num_res_blocks;
     int attn_resolutions[CONFIG_MAX_ATTN];
     int num_attn;
@@ -50,7 +50,7 @@ typedef struct {
     int64_t train_steps;
     uint64_t seed;
     int num_groups;
-    int grad_blocks;             /* fixed example blocks per batch (the reproducible reduction's unit) */
+    int grad_blocks; /* fixed example blocks per batch (the reproducible reduction's unit) */
 } ddpm_config;
 
 void config_defaults(ddpm_config *c);
@@ -79,8 +79,7 @@ uint64_t config_hash(const ddpm_config *c, char hex[17]);
 uint64_t config_run_hash(const ddpm_config *c, char hex[17]);
 
 /* Calls fn(key, value_text) for every key in canonical order (for HDF5 attributes). */
-int config_each(const ddpm_config *c, int (*fn)(const char *key, const char *value, void *user),
-                void *user);
+int config_each(const ddpm_config *c, int (*fn)(const char *key, const char *value, void *user), void *user);
 
 /* What a key means for a checkpoint: MODEL keys define the trained network (architecture,
  * diffusion, parameterisation, objective) and may not be overridden against a checkpoint;
@@ -92,8 +91,8 @@ int config_value_text(const ddpm_config *c, const char *key, char *buf, size_t n
 
 /* Derived values. */
 int config_in_channels(const ddpm_config *c);
-int config_out_channels(const ddpm_config *c);   /* doubled when model_var_type = learned */
-const char *config_data_dir(const ddpm_config *c); /* data_dir or the data set's default */
+int config_out_channels(const ddpm_config *c);                              /* doubled when model_var_type = learned */
+const char *config_data_dir(const ddpm_config *c);                          /* data_dir or the data set's default */
 const char *config_variant_name(const ddpm_config *c, char *buf, size_t n); /* "eps-fixedlarge-mse" */
 
 const char *beta_schedule_name(beta_schedule_t v);

@@ -69,10 +69,7 @@ int fs_same_file(const char *a, const char *b)
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-void fs_tmp_path(const char *path, char *tmp, size_t n)
-{
-    snprintf(tmp, n, "%s.tmp", path);
-}
+void fs_tmp_path(const char *path, char *tmp, size_t n) { snprintf(tmp, n, "%s.tmp", path); }
 
 int fs_commit(const char *tmp, const char *path)
 {
@@ -148,8 +145,10 @@ int fs_lock_dir(fs_dir_lock *l, const char *dir, const char *what)
         if (pid <= 0) pid = fs_lock_holder(l->path);
         if (pid > 0)
             return ddpm_error("%s is in use by PID %ld (%s there); wait for it to finish or stop it, or use another "
-                              "directory", dir, pid, what);
-        return ddpm_error("%s is in use by another process (%s there); wait for it or use another directory", dir, what);
+                              "directory",
+                              dir, pid, what);
+        return ddpm_error("%s is in use by another process (%s there); wait for it or use another directory", dir,
+                          what);
     }
     char pidtxt[32];
     int len = snprintf(pidtxt, sizeof pidtxt, "%ld\n", (long)getpid());

@@ -27,7 +27,7 @@ void progress_begin(progress *p, const char *label, int64_t total, int64_t done_
     p->t_start = p->t_last = ddpm_now();
     p->done_at_start = done_already;
     p->tty = isatty(2);
-    p->quiet = getenv("DDPM_QUIET") != NULL || dist_rank() != 0;  /* rank 0 speaks for an MPI job */
+    p->quiet = getenv("DDPM_QUIET") != NULL || dist_rank() != 0; /* rank 0 speaks for an MPI job */
     struct winsize ws;
     p->width = p->tty && ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 0;
 }

@@ -11,10 +11,10 @@ typedef struct {
     char label[64];
     int64_t total;
     double t_start, t_last;
-    int64_t done_at_start;   /* for resumed loops: the rate counts only work done here */
+    int64_t done_at_start; /* for resumed loops: the rate counts only work done here */
     int tty;
     int quiet;
-    int width;               /* terminal columns (tty only): the line is cut to fit, never wraps */
+    int width; /* terminal columns (tty only): the line is cut to fit, never wraps */
 } progress;
 
 void progress_begin(progress *p, const char *label, int64_t total, int64_t done_already);

@@ -23,7 +23,10 @@ void philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]
         k0 += PHILOX_W0;
         k1 += PHILOX_W1;
     }
-    out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
+    out[0] = c0;
+    out[1] = c1;
+    out[2] = c2;
+    out[3] = c3;
 }
 
 static inline void block(rng_stream s, uint64_t blk, uint32_t out[4])
@@ -88,7 +91,4 @@ void rng_normal_fill_f64(rng_stream s, double *out, size_t n)
     }
 }
 
-uint32_t rng_below(rng_stream s, uint64_t j, uint32_t n)
-{
-    return (uint32_t)(((uint64_t)rng_u32(s, j) * n) >> 32);
-}
+uint32_t rng_below(rng_stream s, uint64_t j, uint32_t n) { return (uint32_t)(((uint64_t)rng_u32(s, j) * n) >> 32); }

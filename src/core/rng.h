@@ -13,16 +13,16 @@
 /* Purposes: one per consumer so streams never collide. Dropout layers use
  * RNG_DROPOUT + layer index. */
 enum {
-    RNG_INIT = 1,         /* parameter initialisation: index = parameter number */
-    RNG_TIMESTEP = 2,     /* training t ~ U{0..T-1}: index = example */
-    RNG_NOISE = 3,        /* training eps: index = example */
-    RNG_FLIP = 4,         /* random horizontal flip: index = example */
-    RNG_SHUFFLE = 5,      /* data order: step = epoch */
-    RNG_SAMPLE_XT = 6,    /* x_T for sampling: index = sample */
-    RNG_SAMPLE_Z = 7,     /* per-step sampling noise: step = t, index = sample */
-    RNG_BPD_NOISE = 8,    /* q_sample noise in the bpd loop: step = t, index = example */
-    RNG_EVAL = 9,         /* miscellaneous evaluation draws */
-    RNG_DROPOUT = 1024    /* + layer index */
+    RNG_INIT = 1,      /* parameter initialisation: index = parameter number */
+    RNG_TIMESTEP = 2,  /* training t ~ U{0..T-1}: index = example */
+    RNG_NOISE = 3,     /* training eps: index = example */
+    RNG_FLIP = 4,      /* random horizontal flip: index = example */
+    RNG_SHUFFLE = 5,   /* data order: step = epoch */
+    RNG_SAMPLE_XT = 6, /* x_T for sampling: index = sample */
+    RNG_SAMPLE_Z = 7,  /* per-step sampling noise: step = t, index = sample */
+    RNG_BPD_NOISE = 8, /* q_sample noise in the bpd loop: step = t, index = example */
+    RNG_EVAL = 9,      /* miscellaneous evaluation draws */
+    RNG_DROPOUT = 1024 /* + layer index */
 };
 
 typedef struct {
@@ -32,8 +32,7 @@ typedef struct {
     uint32_t index;
 } rng_stream;
 
-static inline rng_stream rng_stream_make(uint64_t seed, uint32_t purpose, uint32_t step,
-                                         uint32_t index)
+static inline rng_stream rng_stream_make(uint64_t seed, uint32_t purpose, uint32_t step, uint32_t index)
 {
     rng_stream s = { seed, purpose, step, index };
     return s;

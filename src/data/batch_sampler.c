@@ -92,8 +92,7 @@ int batch_sampler_get(batch_sampler *s, int64_t step, int B, int randflip, float
             const int b = i + k;
             const uint32_t n = perm[k];
             int flip = 0;
-            if (randflip)
-                flip = rng_uniform(rng_stream_make(s->seed, RNG_FLIP, (uint32_t)step, (uint32_t)b), 0) < 0.5f;
+            if (randflip) flip = rng_uniform(rng_stream_make(s->seed, RNG_FLIP, (uint32_t)step, (uint32_t)b), 0) < 0.5f;
             copy_example(x + (size_t)b * hwc, ds->pixels + (size_t)n * hwc, H, W, C, flip);
             if (idx) idx[b] = (int32_t)n;
         }

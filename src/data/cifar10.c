@@ -13,10 +13,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define CIFAR_SIDE 32
-#define CIFAR_PLANE (CIFAR_SIDE * CIFAR_SIDE)
-#define CIFAR_RECORD (1 + 3 * CIFAR_PLANE) /* 3073 */
-#define CIFAR_CLASSES 10
+#define CIFAR_SIDE      32
+#define CIFAR_PLANE     (CIFAR_SIDE * CIFAR_SIDE)
+#define CIFAR_RECORD    (1 + 3 * CIFAR_PLANE) /* 3073 */
+#define CIFAR_CLASSES   10
 #define CIFAR_MAX_FILES 5
 
 static const char *const DOWNLOAD_HINT = "run `make data-cifar10` (downloads CIFAR-10) or set data_dir";
@@ -54,13 +54,11 @@ int cifar10_read(dataset *ds, const char *dir, int train, int max_n)
     DDPM_TRY(fs_join(base, sizeof base, dir, "cifar-10-batches-bin"));
     DDPM_TRY(fs_join(path, sizeof path, dir, names[0]));
     if (is_file(path, &size)) {
-        if (snprintf(base, sizeof base, "%s", dir) >= (int)sizeof base)
-            return ddpm_error("%s: path too long", dir);
+        if (snprintf(base, sizeof base, "%s", dir) >= (int)sizeof base) return ddpm_error("%s: path too long", dir);
     } else {
         DDPM_TRY(fs_join(path, sizeof path, base, names[0]));
         if (!is_file(path, &size))
-            return ddpm_error("%s/%s: no such file (also looked in %s); %s", dir, names[0], base,
-                              DOWNLOAD_HINT);
+            return ddpm_error("%s/%s: no such file (also looked in %s); %s", dir, names[0], base, DOWNLOAD_HINT);
     }
 
     long long records[CIFAR_MAX_FILES], total = 0;
@@ -70,7 +68,8 @@ int cifar10_read(dataset *ds, const char *dir, int train, int max_n)
         if (size == 0 || size % CIFAR_RECORD)
             return ddpm_error("%s: size %lld bytes is not a positive multiple of %d (1 label + "
                               "3072 pixel bytes per record): truncated or not the CIFAR-10 binary "
-                              "version; %s", path, size, CIFAR_RECORD, DOWNLOAD_HINT);
+                              "version; %s",
+                              path, size, CIFAR_RECORD, DOWNLOAD_HINT);
         records[f] = size / CIFAR_RECORD;
         total += records[f];
     }
@@ -93,20 +92,20 @@ int cifar10_read(dataset *ds, const char *dir, int train, int max_n)
         for (long long r = 0; r < records[f] && n < m; r++, n++) {
             if (fread(rec, 1, CIFAR_RECORD, fp) != CIFAR_RECORD) {
                 fclose(fp);
-                return ddpm_error("%s: read error at record %lld (file changed while reading?)",
-                                  path, r);
+                return ddpm_error("%s: read error at record %lld (file changed while reading?)", path, r);
             }
             if (rec[0] >= CIFAR_CLASSES) {
                 fclose(fp);
                 return ddpm_error("%s: record %lld has label %d, outside 0..%d: not the CIFAR-10 "
-                                  "binary version or corrupt", path, r, rec[0], CIFAR_CLASSES - 1);
+                                  "binary version or corrupt",
+                                  path, r, rec[0], CIFAR_CLASSES - 1);
             }
             ds->labels[n] = rec[0];
             record_to_hwc(ds->pixels + (size_t)n * 3 * CIFAR_PLANE, rec + 1);
         }
         fclose(fp);
     }
-    data_set_source(ds, "cifar10 %s: %s/%s%s (%d images)",
-             train ? "train" : "test", base, names[0], nfiles > 1 ? " .. data_batch_5.bin" : "", m);
+    data_set_source(ds, "cifar10 %s: %s/%s%s (%d images)", train ? "train" : "test", base, names[0],
+                    nfiles > 1 ? " .. data_batch_5.bin" : "", m);
     return DDPM_OK;
 }

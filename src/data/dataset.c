@@ -23,22 +23,16 @@ int dataset_load_n(dataset *ds, const ddpm_config *cfg, int train, int max_n)
     const int C = config_in_channels(cfg);
     int rc;
     switch (cfg->dataset) {
-    case DATASET_FASHION_MNIST:
-        rc = fashion_mnist_read(ds, dir, train, max_n, cfg->image_size);
-        break;
+    case DATASET_FASHION_MNIST: rc = fashion_mnist_read(ds, dir, train, max_n, cfg->image_size); break;
     case DATASET_CIFAR10:
         /* what only the reader knows: the files hold 32x32 images (key ranges: config_validate) */
         if (cfg->image_size != 32)
-            return ddpm_error("cifar10 images are 32x32 but image_size = %d; set image_size = 32",
-                              cfg->image_size);
+            return ddpm_error("cifar10 images are 32x32 but image_size = %d; set image_size = 32", cfg->image_size);
         rc = cifar10_read(ds, dir, train, max_n);
         break;
     case DATASET_PNG_GRAY:
-    case DATASET_PNG_RGB:
-        rc = png_folder_read(ds, dir, train, max_n, cfg->image_size, C);
-        break;
-    default:
-        return ddpm_error("dataset_load: unknown dataset %d", (int)cfg->dataset);
+    case DATASET_PNG_RGB: rc = png_folder_read(ds, dir, train, max_n, cfg->image_size, C); break;
+    default: return ddpm_error("dataset_load: unknown dataset %d", (int)cfg->dataset);
     }
     if (rc != DDPM_OK) {
         dataset_free(ds);
@@ -47,10 +41,7 @@ int dataset_load_n(dataset *ds, const ddpm_config *cfg, int train, int max_n)
     return DDPM_OK;
 }
 
-int dataset_load(dataset *ds, const ddpm_config *cfg, int train)
-{
-    return dataset_load_n(ds, cfg, train, 0);
-}
+int dataset_load(dataset *ds, const ddpm_config *cfg, int train) { return dataset_load_n(ds, cfg, train, 0); }
 
 void dataset_free(dataset *ds)
 {

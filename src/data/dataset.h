@@ -26,10 +26,10 @@
 #include "core/config.h"
 
 typedef struct {
-    int N, H, W, C;          /* NHWC */
-    uint8_t *pixels;         /* (N, H, W, C) 0..255 */
-    int32_t *labels;         /* (N), or NULL */
-    char source[512];        /* what was read (for logs) */
+    int N, H, W, C;   /* NHWC */
+    uint8_t *pixels;  /* (N, H, W, C) 0..255 */
+    int32_t *labels;  /* (N), or NULL */
+    char source[512]; /* what was read (for logs) */
 } dataset;
 
 /* Loads the train (train = 1) or test (train = 0) split of cfg->dataset. Checks the image size
@@ -43,8 +43,8 @@ void dataset_free(dataset *ds);
 typedef struct {
     const dataset *ds;
     uint64_t seed;
-    int64_t epoch;           /* epoch whose permutation perm holds; -1 = none yet */
-    uint32_t *perm;          /* (N) */
+    int64_t epoch;  /* epoch whose permutation perm holds; -1 = none yet */
+    uint32_t *perm; /* (N) */
 } batch_sampler;
 
 int batch_sampler_init(batch_sampler *s, const dataset *ds, uint64_t seed);

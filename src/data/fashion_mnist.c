@@ -18,8 +18,8 @@
 
 #define IDX_MAGIC_IMAGES 0x00000803u
 #define IDX_MAGIC_LABELS 0x00000801u
-#define IDX_MAX_COUNT 100000000u /* a larger count can only be a corrupt header */
-#define FASHION_CLASSES 10
+#define IDX_MAX_COUNT    100000000u /* a larger count can only be a corrupt header */
+#define FASHION_CLASSES  10
 
 static const char *const INSTALL_HINT =
     "install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or set data_dir";
@@ -68,9 +68,11 @@ static int gz_read_exact(gzFile g, void *buf, size_t n, const char *path, const 
     const char *zmsg = gz_reason(g, path, &zerr);
     if (zerr != Z_OK)
         return ddpm_error("%s: truncated or corrupt gzip data while reading %s (%s; got %zu of "
-                          "%zu bytes); reinstall the file", path, what, zmsg, got, n);
+                          "%zu bytes); reinstall the file",
+                          path, what, zmsg, got, n);
     return ddpm_error("%s: file ends early while reading %s: got %zu of %zu bytes (truncated; "
-                      "reinstall the file)", path, what, got, n);
+                      "reinstall the file)",
+                      path, what, got, n);
 }
 
 /* After all declared data: the stream must end here, cleanly (gzip trailer and CRC intact). */
@@ -84,7 +86,8 @@ static int gz_expect_end(gzFile g, const char *path)
         return ddpm_error("%s: truncated or corrupt gzip stream after the data (%s)", path, zmsg);
     if (r > 0)
         return ddpm_error("%s: the file holds more bytes than its IDX header declares "
-                          "(dimensions do not match the data)", path);
+                          "(dimensions do not match the data)",
+                          path);
     return DDPM_OK;
 }
 
@@ -104,29 +107,28 @@ static gzFile gz_open(const char *path)
     return g;
 }
 
-static int read_split(dataset *ds, gzFile gi, const char *ipath, gzFile gl, const char *lpath,
-                      int max_n, int image_size)
+static int read_split(dataset *ds, gzFile gi, const char *ipath, gzFile gl, const char *lpath, int max_n,
+                      int image_size)
 {
     uint8_t hi[16], hl[8];
     DDPM_TRY(gz_read_exact(gi, hi, sizeof hi, ipath, "the IDX header"));
     if (be32(hi) != IDX_MAGIC_IMAGES)
         return ddpm_error("%s: bad IDX magic 0x%08x (expected 0x%08x for a u8 image file); not "
-                          "an IDX image file or corrupt", ipath, be32(hi), IDX_MAGIC_IMAGES);
+                          "an IDX image file or corrupt",
+                          ipath, be32(hi), IDX_MAGIC_IMAGES);
     uint32_t n = be32(hi + 4), rows = be32(hi + 8), cols = be32(hi + 12);
-    if (n == 0 || n > IDX_MAX_COUNT)
-        return ddpm_error("%s: IDX header declares %u images; corrupt header", ipath, n);
+    if (n == 0 || n > IDX_MAX_COUNT) return ddpm_error("%s: IDX header declares %u images; corrupt header", ipath, n);
     if (rows != (uint32_t)image_size || cols != (uint32_t)image_size)
-        return ddpm_error("%s: IDX dimensions %ux%u do not match image_size = %d", ipath, rows,
-                          cols, image_size);
+        return ddpm_error("%s: IDX dimensions %ux%u do not match image_size = %d", ipath, rows, cols, image_size);
 
     DDPM_TRY(gz_read_exact(gl, hl, sizeof hl, lpath, "the IDX header"));
     if (be32(hl) != IDX_MAGIC_LABELS)
         return ddpm_error("%s: bad IDX magic 0x%08x (expected 0x%08x for a label file); not an "
-                          "IDX label file or corrupt", lpath, be32(hl), IDX_MAGIC_LABELS);
+                          "IDX label file or corrupt",
+                          lpath, be32(hl), IDX_MAGIC_LABELS);
     uint32_t nl = be32(hl + 4);
     if (nl != n)
-        return ddpm_error("image/label count mismatch: %s has %u images but %s has %u labels",
-                          ipath, n, lpath, nl);
+        return ddpm_error("image/label count mismatch: %s has %u images but %s has %u labels", ipath, n, lpath, nl);
 
     int m = (max_n > 0 && (uint32_t)max_n < n) ? max_n : (int)n;
     size_t hw = (size_t)rows * cols;
@@ -146,8 +148,8 @@ static int read_split(dataset *ds, gzFile gi, const char *ipath, gzFile gl, cons
     }
     for (int i = 0; rc == DDPM_OK && i < m; i++) {
         if (lab8[i] >= FASHION_CLASSES)
-            rc = ddpm_error("%s: label %d of example %d is out of range 0..%d; corrupt file",
-                            lpath, lab8[i], i, FASHION_CLASSES - 1);
+            rc = ddpm_error("%s: label %d of example %d is out of range 0..%d; corrupt file", lpath, lab8[i], i,
+                            FASHION_CLASSES - 1);
         ds->labels[i] = lab8[i];
     }
     ddpm_free(lab8);
@@ -176,7 +178,6 @@ int fashion_mnist_read(dataset *ds, const char *dir, int train, int max_n, int i
     gzclose(gi);
     gzclose(gl);
     if (rc == DDPM_OK)
-        data_set_source(ds, "fashion_mnist %s: %s, %s (%d images)",
-                               train ? "train" : "test", ipath, lpath, ds->N);
+        data_set_source(ds, "fashion_mnist %s: %s, %s (%d images)", train ? "train" : "test", ipath, lpath, ds->N);
     return rc;
 }

@@ -46,10 +46,7 @@ static int names_push(name_list *l, const char *s)
     return DDPM_OK;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+static int cmp_names(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
 static int has_png_suffix(const char *name)
 {
@@ -96,7 +93,8 @@ static int read_all(dataset *ds, const char *dir, const name_list *l, int m, int
         if (h != image_size || w != image_size) {
             ddpm_free(img);
             return ddpm_error("%s: image is %dx%d (HxW), expected %dx%d (image_size); resize the "
-                              "data set or set image_size", path, h, w, image_size, image_size);
+                              "data set or set image_size",
+                              path, h, w, image_size, image_size);
         }
         memcpy(ds->pixels + (size_t)i * img_bytes, img, img_bytes);
         ddpm_free(img);
@@ -112,25 +110,23 @@ int png_folder_read(dataset *ds, const char *dir, int train, int max_n, int imag
         if (snprintf(folder, sizeof folder, "%s", dir) >= (int)sizeof folder)
             return ddpm_error("%s: path too long", dir);
         if (stat(folder, &st) != 0 || !S_ISDIR(st.st_mode))
-            return ddpm_error("%s: no such directory; set data_dir to a folder of *.png images",
-                              folder);
+            return ddpm_error("%s: no such directory; set data_dir to a folder of *.png images", folder);
     } else {
         DDPM_TRY(fs_join(folder, sizeof folder, dir, "test"));
         if (stat(folder, &st) != 0 || !S_ISDIR(st.st_mode))
             return ddpm_error("%s: no such directory: the test split of a PNG data set is the "
-                              "*.png files in data_dir/test; create it", folder);
+                              "*.png files in data_dir/test; create it",
+                              folder);
     }
     name_list l = { 0 };
     int rc = list_pngs(&l, folder);
-    if (rc == DDPM_OK && l.n == 0)
-        rc = ddpm_error("%s: no *.png files in this directory", folder);
+    if (rc == DDPM_OK && l.n == 0) rc = ddpm_error("%s: no *.png files in this directory", folder);
     if (rc == DDPM_OK) {
         int m = (max_n > 0 && max_n < l.n) ? max_n : l.n;
         rc = read_all(ds, folder, &l, m, image_size, C);
         if (rc == DDPM_OK)
-            data_set_source(ds, "%s %s: %s/*.png (%d of %d files, first %s)",
-                            C == 1 ? "png_gray" : "png_rgb", train ? "train" : "test", folder, m, l.n,
-                            l.names[0]);
+            data_set_source(ds, "%s %s: %s/*.png (%d of %d files, first %s)", C == 1 ? "png_gray" : "png_rgb",
+                            train ? "train" : "test", folder, m, l.n, l.names[0]);
     }
     names_free(&l);
     return rc;

@@ -35,10 +35,9 @@ typedef struct {
     model_var_type_t var_type;
     loss_type_t loss_type;
     /* Each (T), float64; one allocation owned by the struct (betas is its start). */
-    double *betas, *alphas_cumprod, *alphas_cumprod_prev, *sqrt_alphas_cumprod,
-           *sqrt_one_minus_alphas_cumprod, *log_one_minus_alphas_cumprod,
-           *sqrt_recip_alphas_cumprod, *sqrt_recipm1_alphas_cumprod, *posterior_variance,
-           *posterior_log_variance_clipped, *posterior_mean_coef1, *posterior_mean_coef2;
+    double *betas, *alphas_cumprod, *alphas_cumprod_prev, *sqrt_alphas_cumprod, *sqrt_one_minus_alphas_cumprod,
+        *log_one_minus_alphas_cumprod, *sqrt_recip_alphas_cumprod, *sqrt_recipm1_alphas_cumprod, *posterior_variance,
+        *posterior_log_variance_clipped, *posterior_mean_coef1, *posterior_mean_coef2;
     /* Per t for fixed variance types (NULL for learned):
      * fixedsmall: (posterior_variance, posterior_log_variance_clipped);
      * fixedlarge: (append(posterior_variance[1], betas[1:]), its log) — the t = 0 value is
@@ -61,12 +60,11 @@ void diffusion_free(diffusion *d);
 
 /* xt (B,D) = sqrt(ac[t]) x0 + sqrt(1-ac[t]) noise, per example; D = elements per example.
  * Precondition: 0 <= t[b] < T. xt may alias x0 or noise. */
-void q_sample(float *xt, const float *x0, const int32_t *t, const float *noise, const diffusion *d,
-              int B, size_t D);
+void q_sample(float *xt, const float *x0, const int32_t *t, const float *noise, const diffusion *d, int B, size_t D);
 /* Posterior mean of q(x_{t-1} | x_t, x_0) = coef1[t] x0 + coef2[t] x_t, (B,D). Its variance is
  * d->posterior_variance[t] (log: posterior_log_variance_clipped[t]). Precondition as q_sample. */
-void q_posterior_mean(float *mean, const float *x0, const float *xt, const int32_t *t,
-                      const diffusion *d, int B, size_t D);
+void q_posterior_mean(float *mean, const float *x0, const float *xt, const int32_t *t, const diffusion *d, int B,
+                      size_t D);
 /* Fills x (B,D) with x_T ~ N(0,I): example b from rng_stream_make(seed, RNG_SAMPLE_XT, 0,
  * example_offset + b). */
 void diffusion_sample_xT(float *x, uint64_t seed, uint32_t example_offset, int B, size_t D);
@@ -78,30 +76,27 @@ void diffusion_sample_xT(float *x, uint64_t seed, uint32_t example_offset, int B
  * timesteps t (B). With clip_denoised, pred_xstart is clipped to [-1,1] before it forms the
  * mean (xstart/eps; for xprev the mean is the output itself). Outputs may alias xt (each element
  * is read before it is written). */
-int p_mean_variance(float *mean, float *log_var, float *pred_xstart, const float *model_out,
-                    const float *xt, const int32_t *t, const diffusion *d, int clip_denoised,
-                    int B, int H, int W, int C);
+int p_mean_variance(float *mean, float *log_var, float *pred_xstart, const float *model_out, const float *xt,
+                    const int32_t *t, const diffusion *d, int clip_denoised, int B, int H, int W, int C);
 
 /* The training loss of d's mean/var/loss types per example, loss (B) (bits/dim for kl; no
  * clipping of pred_xstart), and — when dmodel_out != NULL — the gradient of (1/B) sum_b loss[b]
  * w.r.t. model_out (B,H,W,Cout), ADDED into dmodel_out (zero it first for the gradient alone).
  * loss may be NULL. x_t is given (the caller made it with q_sample from noise). noise is read
  * only by mse with eps (may be NULL otherwise). mse with learned variance is an error. */
-int training_losses(double *loss, float *dmodel_out, const float *model_out, const float *x0,
-                    const float *xt, const float *noise, const int32_t *t, const diffusion *d,
-                    int B, int H, int W, int C);
+int training_losses(double *loss, float *dmodel_out, const float *model_out, const float *x0, const float *xt,
+                    const float *noise, const int32_t *t, const diffusion *d, int B, int H, int W, int C);
 /* As training_losses for B examples that are a block of a batch of B_total: the gradient is
  * that of (1/B_total) sum over the whole batch, restricted to these B examples. */
-int training_losses_block(double *loss, float *dmodel_out, const float *model_out, const float *x0,
-                          const float *xt, const float *noise, const int32_t *t, const diffusion *d,
-                          int B, int B_total, int H, int W, int C);
+int training_losses_block(double *loss, float *dmodel_out, const float *model_out, const float *x0, const float *xt,
+                          const float *noise, const int32_t *t, const diffusion *d, int B, int B_total, int H, int W,
+                          int C);
 
 /* The official _vb_terms_bpd per example, terms (B): KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t))
  * in bits/dim for t > 0, the discretized decoder NLL in bits/dim for t == 0. pred_xstart
  * (B,H,W,C) may be NULL; mse (B), the mean squared error of pred_xstart vs x0, may be NULL. */
-int vb_terms_bpd(double *terms, float *pred_xstart, double *mse, const float *model_out,
-                 const float *x0, const float *xt, const int32_t *t, const diffusion *d,
-                 int clip_denoised, int B, int H, int W, int C);
+int vb_terms_bpd(double *terms, float *pred_xstart, double *mse, const float *model_out, const float *x0,
+                 const float *xt, const int32_t *t, const diffusion *d, int clip_denoised, int B, int H, int W, int C);
 
 /* ---- the loops' workspace (workspace.c) ---- */
 
@@ -113,9 +108,8 @@ typedef struct diffusion_workspace diffusion_workspace;
 
 /* NULL with the error set when the sizes are bad, Cout does not match d's variance type or
  * memory runs out. */
-diffusion_workspace *diffusion_workspace_alloc(const diffusion *d, int B, int H, int W, int C,
-                                               int Cout);
-void diffusion_workspace_free(diffusion_workspace *ws);   /* NULL is a no-op */
+diffusion_workspace *diffusion_workspace_alloc(const diffusion *d, int B, int H, int W, int C, int Cout);
+void diffusion_workspace_free(diffusion_workspace *ws); /* NULL is a no-op */
 int diffusion_workspace_max_batch(const diffusion_workspace *ws);
 
 /* progress(user, done, total) after each step of a loop. */
@@ -141,17 +135,16 @@ void bpd_opts_default(bpd_opts *o);
  * evaluated in batches gives the same numbers as one big batch. pred_xstart is clipped
  * (clip_denoised = True). opts NULL means bpd_opts_default. ws from diffusion_workspace_alloc
  * for at least B examples of this shape. */
-int calc_bpd_loop(double *total_bpd, double *prior, double *terms_bpd, double *mse,
-                  const float *x0, const diffusion *d, denoise_fn fn, void *ctx,
-                  const bpd_opts *opts, diffusion_workspace *ws, int B, int H, int W, int C);
+int calc_bpd_loop(double *total_bpd, double *prior, double *terms_bpd, double *mse, const float *x0, const diffusion *d,
+                  denoise_fn fn, void *ctx, const bpd_opts *opts, diffusion_workspace *ws, int B, int H, int W, int C);
 
 /* ---- sampling (sampling.c) ---- */
 
 /* One reverse step at timestep t for all examples: x_prev = mean + (t != 0) exp(0.5 log_var) z
  * from model_out (B,H,W,Cout) and xt (B,H,W,C), with z (B,H,W,C) given (may be NULL when
  * t == 0); pred_xstart (clipped to [-1,1]) optional output. x_prev may alias xt. */
-int p_sample_step(float *x_prev, float *pred_xstart, const float *model_out, const float *xt,
-                  const float *z, const diffusion *d, int t, int B, int H, int W, int C);
+int p_sample_step(float *x_prev, float *pred_xstart, const float *model_out, const float *xt, const float *z,
+                  const diffusion *d, int t, int B, int H, int W, int C);
 
 typedef struct {
     int t_start;                    /* x holds x_{t_start} on entry; default T - 1           */
@@ -171,9 +164,8 @@ void p_sample_opts_default(p_sample_opts *o, const diffusion *d);
  * count is p_sample_num_recorded(t_start, record_every) and is stored in *n_recorded (may be
  * NULL). opts NULL means p_sample_opts_default. ws from diffusion_workspace_alloc for at least
  * B examples of this shape. */
-int p_sample_loop(float *x, float *record, int *n_recorded, const diffusion *d, denoise_fn fn,
-                  void *ctx, const p_sample_opts *opts, diffusion_workspace *ws, int B, int H,
-                  int W, int C);
+int p_sample_loop(float *x, float *record, int *n_recorded, const diffusion *d, denoise_fn fn, void *ctx,
+                  const p_sample_opts *opts, diffusion_workspace *ws, int B, int H, int W, int C);
 /* Number of pred_xstart snapshots p_sample_loop records (0 if record_every <= 0). */
 int p_sample_num_recorded(int t_start, int record_every);
 

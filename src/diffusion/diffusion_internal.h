@@ -19,26 +19,24 @@ struct diffusion_workspace {
 };
 
 /* DDPM_OK if ws can serve a loop over B examples of (H,W,C) under d; else the error names who. */
-int diffusion_workspace_check(const diffusion_workspace *ws, const diffusion *d, const char *who,
-                              int B, int H, int W, int C);
+int diffusion_workspace_check(const diffusion_workspace *ws, const diffusion *d, const char *who, int B, int H, int W,
+                              int C);
 
 /* discretized_gaussian_log_likelihood and its partial derivatives w.r.t. mean and log_scale
  * (either pointer may be NULL). Where a probability sits on its 1e-12 floor the derivative is
  * 0, as for max(p, 1e-12). */
-double discretized_gaussian_log_likelihood_grad(double x, double mean, double log_scale,
-                                                double *dmean, double *dlog_scale);
+double discretized_gaussian_log_likelihood_grad(double x, double mean, double log_scale, double *dmean,
+                                                double *dlog_scale);
 
 /* d normal_kl / d mean2 and d normal_kl / d logvar2. */
-void normal_kl_grad2(double mean1, double logvar1, double mean2, double logvar2, double *dmean2,
-                     double *dlogvar2);
+void normal_kl_grad2(double mean1, double logvar1, double mean2, double logvar2, double *dmean2, double *dlogvar2);
 
 /* One element of p_mean_variance at timestep t. o is the mean part of the network output,
  * o_lv its log-variance part (read only for learned variance), xt the element of x_t.
  * Returns the model mean; writes the log-variance, pred_xstart and d mean / d o (0 where
  * pred_xstart was clipped, for xstart/eps). */
-static inline double pmv_element(const diffusion *d, int t, double o, double o_lv, double xt,
-                                 int clip_denoised, double *log_var, double *pred_xstart,
-                                 double *dmean_do)
+static inline double pmv_element(const diffusion *d, int t, double o, double o_lv, double xt, int clip_denoised,
+                                 double *log_var, double *pred_xstart, double *dmean_do)
 {
     const double c1 = d->posterior_mean_coef1[t], c2 = d->posterior_mean_coef2[t];
     *log_var = d->var_type == VAR_LEARNED ? o_lv : d->model_log_variance_fixed[t];

@@ -4,10 +4,10 @@
 
 #include "diffusion/diffusion_internal.h"
 
-#define GELU_A 0.7978845608028654 /* sqrt(2/pi) */
-#define GELU_K 0.044715
+#define GELU_A     0.7978845608028654 /* sqrt(2/pi) */
+#define GELU_K     0.044715
 #define PROB_FLOOR 1e-12
-#define HALF_BIN (1.0 / 255.0)
+#define HALF_BIN   (1.0 / 255.0)
 
 double normal_kl(double mean1, double logvar1, double mean2, double logvar2)
 {
@@ -15,8 +15,7 @@ double normal_kl(double mean1, double logvar1, double mean2, double logvar2)
     return 0.5 * (-1.0 + logvar2 - logvar1 + exp(logvar1 - logvar2) + dm * dm * exp(-logvar2));
 }
 
-void normal_kl_grad2(double mean1, double logvar1, double mean2, double logvar2, double *dmean2,
-                     double *dlogvar2)
+void normal_kl_grad2(double mean1, double logvar1, double mean2, double logvar2, double *dmean2, double *dlogvar2)
 {
     double dm = mean1 - mean2, iv2 = exp(-logvar2);
     *dmean2 = -dm * iv2;
@@ -33,8 +32,8 @@ static inline double du_dz(double z) { return GELU_A * (1.0 + 3.0 * GELU_K * z *
 /* w * u'(z), 0 when the weight w underflowed (avoids 0 * inf for absurd z). */
 static inline double weighted_du(double w, double z) { return w == 0.0 ? 0.0 : w * du_dz(z); }
 
-double discretized_gaussian_log_likelihood_grad(double x, double mean, double log_scale,
-                                                double *dmean, double *dlog_scale)
+double discretized_gaussian_log_likelihood_grad(double x, double mean, double log_scale, double *dmean,
+                                                double *dlog_scale)
 {
     const double centered = x - mean, inv_stdv = exp(-log_scale);
     const double plus_in = inv_stdv * (centered + HALF_BIN);
@@ -49,8 +48,7 @@ double discretized_gaussian_log_likelihood_grad(double x, double mean, double lo
         p = sigmoid(-2.0 * u_min);
         g_min = -weighted_du(2.0 * sigmoid(2.0 * u_min), min_in);
     } else {
-        p = u_min > 0.0 ? sigmoid(-2.0 * u_min) - sigmoid(-2.0 * u_plus)
-                        : sigmoid(2.0 * u_plus) - sigmoid(2.0 * u_min);
+        p = u_min > 0.0 ? sigmoid(-2.0 * u_min) - sigmoid(-2.0 * u_plus) : sigmoid(2.0 * u_plus) - sigmoid(2.0 * u_min);
         /* pdf(z) = d cdf / dz = 2 sigmoid(2u) sigmoid(-2u) u'(z) */
         g_plus = weighted_du(2.0 * sigmoid(2.0 * u_plus) * sigmoid(-2.0 * u_plus), plus_in) / p;
         g_min = -weighted_du(2.0 * sigmoid(2.0 * u_min) * sigmoid(-2.0 * u_min), min_in) / p;

@@ -28,9 +28,8 @@ void bpd_opts_default(bpd_opts *o)
     o->user = NULL;
 }
 
-int calc_bpd_loop(double *total_bpd, double *prior, double *terms_bpd, double *mse,
-                  const float *x0, const diffusion *d, denoise_fn fn, void *ctx,
-                  const bpd_opts *opts, diffusion_workspace *ws, int B, int H, int W, int C)
+int calc_bpd_loop(double *total_bpd, double *prior, double *terms_bpd, double *mse, const float *x0, const diffusion *d,
+                  denoise_fn fn, void *ctx, const bpd_opts *opts, diffusion_workspace *ws, int B, int H, int W, int C)
 {
     DDPM_TRY(diffusion_workspace_check(ws, d, "calc_bpd_loop", B, H, W, C));
     bpd_opts defaults;
@@ -42,23 +41,21 @@ int calc_bpd_loop(double *total_bpd, double *prior, double *terms_bpd, double *m
     const uint32_t example_offset = opts->example_offset;
     const int T = d->T;
     const size_t D = (size_t)H * (size_t)W * (size_t)C, BD = (size_t)B * D;
-    float *xt = ws->xt;               /* (B,H,W,C) */
-    float *model_out = ws->model_out; /* (B,H,W,Cout) */
-    double *terms_bt = ws->terms_bt;  /* (B,T) */
+    float *xt = ws->xt;                                              /* (B,H,W,C) */
+    float *model_out = ws->model_out;                                /* (B,H,W,Cout) */
+    double *terms_bt = ws->terms_bt;                                 /* (B,T) */
     double *step_terms = ws->step_terms, *step_mse = step_terms + B; /* (B), (B) */
-    int32_t *tb = ws->tb;             /* (B) */
+    int32_t *tb = ws->tb;                                            /* (B) */
     for (int t = T - 1; t >= 0; t--) {
-        /* x_t = q_sample(x0, t, fresh noise); the noise is written into xt, then diffused in place */
-        #pragma omp parallel for schedule(static) if (BD > 16384)
+/* x_t = q_sample(x0, t, fresh noise); the noise is written into xt, then diffused in place */
+#pragma omp parallel for schedule(static) if (BD > 16384)
         for (int b = 0; b < B; b++) {
             tb[b] = t;
-            rng_normal_fill(rng_stream_make(seed, RNG_BPD_NOISE, (uint32_t)t,
-                                            example_offset + (uint32_t)b),
+            rng_normal_fill(rng_stream_make(seed, RNG_BPD_NOISE, (uint32_t)t, example_offset + (uint32_t)b),
                             xt + (size_t)b * D, D);
         }
         q_sample(xt, x0, tb, xt, d, B, D);
-        if (fn(ctx, xt, tb, B, model_out) != DDPM_OK)
-            return ddpm_error_prefix("calc_bpd_loop: model at t = %d", t);
+        if (fn(ctx, xt, tb, B, model_out) != DDPM_OK) return ddpm_error_prefix("calc_bpd_loop: model at t = %d", t);
         DDPM_TRY(vb_terms_bpd(step_terms, NULL, step_mse, model_out, x0, xt, tb, d, 1, B, H, W, C));
         for (int b = 0; b < B; b++) {
             terms_bt[(size_t)b * (size_t)T + (size_t)t] = step_terms[b];

@@ -6,30 +6,23 @@
 #include "core/common.h"
 #include "diffusion/diffusion_internal.h"
 
-static int check_args(const diffusion *d, const char *who, const int32_t *t, int B, int H, int W,
-                      int C)
+static int check_args(const diffusion *d, const char *who, const int32_t *t, int B, int H, int W, int C)
 {
-    if (B < 1 || H < 1 || W < 1 || C < 1)
-        return ddpm_error("%s: bad shape B=%d H=%d W=%d C=%d", who, B, H, W, C);
+    if (B < 1 || H < 1 || W < 1 || C < 1) return ddpm_error("%s: bad shape B=%d H=%d W=%d C=%d", who, B, H, W, C);
     for (int b = 0; b < B; b++)
-        if (t[b] < 0 || t[b] >= d->T)
-            return ddpm_error("%s: t[%d] = %d is outside [0, %d)", who, b, (int)t[b], d->T);
+        if (t[b] < 0 || t[b] >= d->T) return ddpm_error("%s: t[%d] = %d is outside [0, %d)", who, b, (int)t[b], d->T);
     return DDPM_OK;
 }
 
-static inline int out_channels(const diffusion *d, int C)
-{
-    return d->var_type == VAR_LEARNED ? 2 * C : C;
-}
+static inline int out_channels(const diffusion *d, int C) { return d->var_type == VAR_LEARNED ? 2 * C : C; }
 
-int p_mean_variance(float *mean, float *log_var, float *pred_xstart, const float *model_out,
-                    const float *xt, const int32_t *t, const diffusion *d, int clip_denoised,
-                    int B, int H, int W, int C)
+int p_mean_variance(float *mean, float *log_var, float *pred_xstart, const float *model_out, const float *xt,
+                    const int32_t *t, const diffusion *d, int clip_denoised, int B, int H, int W, int C)
 {
     DDPM_TRY(check_args(d, "p_mean_variance", t, B, H, W, C));
     const int Cout = out_channels(d, C);
     const size_t P = (size_t)H * (size_t)W;
-    #pragma omp parallel for schedule(static) if ((size_t)B * P * (size_t)C > 16384)
+#pragma omp parallel for schedule(static) if ((size_t)B * P * (size_t)C > 16384)
     for (int b = 0; b < B; b++) {
         const int tb = t[b];
         for (size_t p = 0; p < P; p++) {
@@ -38,8 +31,8 @@ int p_mean_variance(float *mean, float *log_var, float *pred_xstart, const float
             for (int c = 0; c < C; c++) {
                 const size_t i = px * (size_t)C + (size_t)c;
                 double lv, px0, dm;
-                double m = pmv_element(d, tb, o[c], Cout > C ? (double)o[C + c] : 0.0, xt[i],
-                                       clip_denoised, &lv, &px0, &dm);
+                double m =
+                    pmv_element(d, tb, o[c], Cout > C ? (double)o[C + c] : 0.0, xt[i], clip_denoised, &lv, &px0, &dm);
                 if (mean) mean[i] = (float)m;
                 if (log_var) log_var[i] = (float)lv;
                 if (pred_xstart) pred_xstart[i] = (float)px0;
@@ -51,9 +44,8 @@ int p_mean_variance(float *mean, float *log_var, float *pred_xstart, const float
 
 /* _vb_terms_bpd per example, optionally with d(grad_scale * sum_b terms[b]) / d model_out
  * added into dmodel_out (the gradient passes through pred_xstart clipping as zero). */
-static void vb_terms_impl(double *terms, float *pred_xstart, double *mse, float *dmodel_out,
-                          const float *model_out, const float *x0, const float *xt,
-                          const int32_t *t, const diffusion *d, int clip_denoised,
+static void vb_terms_impl(double *terms, float *pred_xstart, double *mse, float *dmodel_out, const float *model_out,
+                          const float *x0, const float *xt, const int32_t *t, const diffusion *d, int clip_denoised,
                           double grad_scale, int B, int H, int W, int C)
 {
     const int Cout = out_channels(d, C);
@@ -62,7 +54,7 @@ static void vb_terms_impl(double *terms, float *pred_xstart, double *mse, float 
     const double inv_ln2 = 1.0 / log(2.0);
     /* d terms[b] / d element = inv_ln2 / D; the caller's scale multiplies it. */
     const double g = grad_scale * inv_ln2 / (double)D;
-    #pragma omp parallel for schedule(static) if ((size_t)B * D > 8192)
+#pragma omp parallel for schedule(static) if ((size_t)B * D > 8192)
     for (int b = 0; b < B; b++) {
         const int tb = t[b];
         const double c1 = d->posterior_mean_coef1[tb], c2 = d->posterior_mean_coef2[tb];
@@ -75,8 +67,8 @@ static void vb_terms_impl(double *terms, float *pred_xstart, double *mse, float 
                 const size_t i = px * (size_t)C + (size_t)c;
                 const double x0i = x0[i], xti = xt[i];
                 double lv, px0, dm_do, dl_dm, dl_dlv;
-                const double m = pmv_element(d, tb, o[c], learned ? (double)o[C + c] : 0.0, xti,
-                                             clip_denoised, &lv, &px0, &dm_do);
+                const double m =
+                    pmv_element(d, tb, o[c], learned ? (double)o[C + c] : 0.0, xti, clip_denoised, &lv, &px0, &dm_do);
                 if (tb == 0) {
                     /* decoder NLL -log p(x_0|x_1), log_scale = log_var / 2 */
                     double dmean, dls;
@@ -104,44 +96,39 @@ static void vb_terms_impl(double *terms, float *pred_xstart, double *mse, float 
     }
 }
 
-int vb_terms_bpd(double *terms, float *pred_xstart, double *mse, const float *model_out,
-                 const float *x0, const float *xt, const int32_t *t, const diffusion *d,
-                 int clip_denoised, int B, int H, int W, int C)
+int vb_terms_bpd(double *terms, float *pred_xstart, double *mse, const float *model_out, const float *x0,
+                 const float *xt, const int32_t *t, const diffusion *d, int clip_denoised, int B, int H, int W, int C)
 {
     DDPM_TRY(check_args(d, "vb_terms_bpd", t, B, H, W, C));
-    vb_terms_impl(terms, pred_xstart, mse, NULL, model_out, x0, xt, t, d, clip_denoised, 0.0, B,
-                  H, W, C);
+    vb_terms_impl(terms, pred_xstart, mse, NULL, model_out, x0, xt, t, d, clip_denoised, 0.0, B, H, W, C);
     return DDPM_OK;
 }
 
-int training_losses(double *loss, float *dmodel_out, const float *model_out, const float *x0,
-                    const float *xt, const float *noise, const int32_t *t, const diffusion *d,
-                    int B, int H, int W, int C)
+int training_losses(double *loss, float *dmodel_out, const float *model_out, const float *x0, const float *xt,
+                    const float *noise, const int32_t *t, const diffusion *d, int B, int H, int W, int C)
 {
     return training_losses_block(loss, dmodel_out, model_out, x0, xt, noise, t, d, B, B, H, W, C);
 }
 
-int training_losses_block(double *loss, float *dmodel_out, const float *model_out, const float *x0,
-                          const float *xt, const float *noise, const int32_t *t, const diffusion *d,
-                          int B, int B_total, int H, int W, int C)
+int training_losses_block(double *loss, float *dmodel_out, const float *model_out, const float *x0, const float *xt,
+                          const float *noise, const int32_t *t, const diffusion *d, int B, int B_total, int H, int W,
+                          int C)
 {
     if (B_total < B) return ddpm_error("training_losses_block: block of %d examples in a batch of %d", B, B_total);
     DDPM_TRY(check_args(d, "training_losses", t, B, H, W, C));
     if (d->loss_type == LOSS_KL) {
         /* the variational bound, no clipping of pred_xstart while training */
-        vb_terms_impl(loss, NULL, NULL, dmodel_out, model_out, x0, xt, t, d, 0,
-                      1.0 / (double)B_total, B, H, W, C);
+        vb_terms_impl(loss, NULL, NULL, dmodel_out, model_out, x0, xt, t, d, 0, 1.0 / (double)B_total, B, H, W, C);
         return DDPM_OK;
     }
     if (d->var_type == VAR_LEARNED)
         return ddpm_error("training_losses: loss_type = mse cannot train model_var_type = "
                           "learned; use loss_type = kl or a fixed variance");
-    if (d->mean_type == MEAN_EPS && !noise)
-        return ddpm_error("training_losses: mse with eps needs the noise");
+    if (d->mean_type == MEAN_EPS && !noise) return ddpm_error("training_losses: mse with eps needs the noise");
     /* unweighted MSE against the target of the mean type (eq. 14 for eps) */
     const size_t D = (size_t)H * (size_t)W * (size_t)C;
     const double g = 2.0 / ((double)B_total * (double)D);
-    #pragma omp parallel for schedule(static) if ((size_t)B * D > 8192)
+#pragma omp parallel for schedule(static) if ((size_t)B * D > 8192)
     for (int b = 0; b < B; b++) {
         const int tb = t[b];
         const double c1 = d->posterior_mean_coef1[tb], c2 = d->posterior_mean_coef2[tb];

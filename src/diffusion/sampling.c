@@ -7,16 +7,15 @@
 #include "core/rng.h"
 #include "diffusion/diffusion_internal.h"
 
-int p_sample_step(float *x_prev, float *pred_xstart, const float *model_out, const float *xt,
-                  const float *z, const diffusion *d, int t, int B, int H, int W, int C)
+int p_sample_step(float *x_prev, float *pred_xstart, const float *model_out, const float *xt, const float *z,
+                  const diffusion *d, int t, int B, int H, int W, int C)
 {
-    if (B < 1 || H < 1 || W < 1 || C < 1)
-        return ddpm_error("p_sample_step: bad shape B=%d H=%d W=%d C=%d", B, H, W, C);
+    if (B < 1 || H < 1 || W < 1 || C < 1) return ddpm_error("p_sample_step: bad shape B=%d H=%d W=%d C=%d", B, H, W, C);
     if (t < 0 || t >= d->T) return ddpm_error("p_sample_step: t = %d is outside [0, %d)", t, d->T);
     if (t > 0 && !z) return ddpm_error("p_sample_step: noise z is needed at t = %d > 0", t);
     const int Cout = d->var_type == VAR_LEARNED ? 2 * C : C;
     const size_t NP = (size_t)B * (size_t)H * (size_t)W;
-    #pragma omp parallel for schedule(static) if (NP * (size_t)C > 16384)
+#pragma omp parallel for schedule(static) if (NP * (size_t)C > 16384)
     for (size_t px = 0; px < NP; px++) {
         const float *o = model_out + px * (size_t)Cout;
         for (int c = 0; c < C; c++) {
@@ -47,9 +46,8 @@ void p_sample_opts_default(p_sample_opts *o, const diffusion *d)
     o->user = NULL;
 }
 
-int p_sample_loop(float *x, float *record, int *n_recorded, const diffusion *d, denoise_fn fn,
-                  void *ctx, const p_sample_opts *opts, diffusion_workspace *ws, int B, int H,
-                  int W, int C)
+int p_sample_loop(float *x, float *record, int *n_recorded, const diffusion *d, denoise_fn fn, void *ctx,
+                  const p_sample_opts *opts, diffusion_workspace *ws, int B, int H, int W, int C)
 {
     if (n_recorded) *n_recorded = 0;
     DDPM_TRY(diffusion_workspace_check(ws, d, "p_sample_loop", B, H, W, C));
@@ -72,13 +70,11 @@ int p_sample_loop(float *x, float *record, int *n_recorded, const diffusion *d, 
     int k = 0;
     for (int t = t_start; t >= 0; t--) {
         for (int b = 0; b < B; b++) tb[b] = t;
-        if (fn(ctx, x, tb, B, model_out) != DDPM_OK)
-            return ddpm_error_prefix("p_sample_loop: model at t = %d", t);
+        if (fn(ctx, x, tb, B, model_out) != DDPM_OK) return ddpm_error_prefix("p_sample_loop: model at t = %d", t);
         if (t > 0) {
-            #pragma omp parallel for schedule(static) if (BD > 16384)
+#pragma omp parallel for schedule(static) if (BD > 16384)
             for (int b = 0; b < B; b++)
-                rng_normal_fill(rng_stream_make(seed, RNG_SAMPLE_Z, (uint32_t)t,
-                                                example_offset + (uint32_t)b),
+                rng_normal_fill(rng_stream_make(seed, RNG_SAMPLE_Z, (uint32_t)t, example_offset + (uint32_t)b),
                                 z + (size_t)b * D, D);
         }
         DDPM_TRY(p_sample_step(x, pred, model_out, x, t > 0 ? z : NULL, d, t, B, H, W, C));

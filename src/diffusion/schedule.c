@@ -58,23 +58,33 @@ int diffusion_init_betas(diffusion *d, const double *betas, int T, model_mean_ty
     memset(d, 0, sizeof *d);
     if (T < 2)
         return ddpm_error("diffusion: num_diffusion_timesteps = %d; at least 2 are needed "
-                          "(the variances use posterior_variance[1])", T);
-    if ((unsigned)mean_type > MEAN_EPS || (unsigned)var_type > VAR_FIXEDLARGE ||
-        (unsigned)loss_type > LOSS_MSE)
-        return ddpm_error("diffusion: bad mean/var/loss type (%d/%d/%d)", (int)mean_type,
-                          (int)var_type, (int)loss_type);
+                          "(the variances use posterior_variance[1])",
+                          T);
+    if ((unsigned)mean_type > MEAN_EPS || (unsigned)var_type > VAR_FIXEDLARGE || (unsigned)loss_type > LOSS_MSE)
+        return ddpm_error("diffusion: bad mean/var/loss type (%d/%d/%d)", (int)mean_type, (int)var_type,
+                          (int)loss_type);
     for (int i = 0; i < T; i++)
         if (!(betas[i] > 0.0 && betas[i] <= 1.0))
             return ddpm_error("diffusion: beta[%d] = %g is outside (0, 1]; check beta_start, "
-                              "beta_end and beta_schedule", i, betas[i]);
+                              "beta_end and beta_schedule",
+                              i, betas[i]);
     double *m = ddpm_alloc((size_t)N_TABLES * (size_t)T * sizeof(double));
     if (!m) return ddpm_error_prefix("diffusion tables (T = %d)", T);
     double **tab[N_TABLES] = {
-        &d->betas, &d->alphas_cumprod, &d->alphas_cumprod_prev, &d->sqrt_alphas_cumprod,
-        &d->sqrt_one_minus_alphas_cumprod, &d->log_one_minus_alphas_cumprod,
-        &d->sqrt_recip_alphas_cumprod, &d->sqrt_recipm1_alphas_cumprod, &d->posterior_variance,
-        &d->posterior_log_variance_clipped, &d->posterior_mean_coef1, &d->posterior_mean_coef2,
-        &d->model_variance_fixed, &d->model_log_variance_fixed,
+        &d->betas,
+        &d->alphas_cumprod,
+        &d->alphas_cumprod_prev,
+        &d->sqrt_alphas_cumprod,
+        &d->sqrt_one_minus_alphas_cumprod,
+        &d->log_one_minus_alphas_cumprod,
+        &d->sqrt_recip_alphas_cumprod,
+        &d->sqrt_recipm1_alphas_cumprod,
+        &d->posterior_variance,
+        &d->posterior_log_variance_clipped,
+        &d->posterior_mean_coef1,
+        &d->posterior_mean_coef2,
+        &d->model_variance_fixed,
+        &d->model_log_variance_fixed,
     };
     for (int k = 0; k < N_TABLES; k++) *tab[k] = m + (size_t)k * (size_t)T;
     d->T = T;
@@ -106,8 +116,7 @@ int diffusion_init_betas(diffusion *d, const double *betas, int T, model_mean_ty
 
     if (var_type == VAR_FIXEDSMALL) {
         memcpy(d->model_variance_fixed, d->posterior_variance, (size_t)T * sizeof(double));
-        memcpy(d->model_log_variance_fixed, d->posterior_log_variance_clipped,
-               (size_t)T * sizeof(double));
+        memcpy(d->model_log_variance_fixed, d->posterior_log_variance_clipped, (size_t)T * sizeof(double));
     } else if (var_type == VAR_FIXEDLARGE) {
         d->model_variance_fixed[0] = d->posterior_variance[1];
         for (int i = 1; i < T; i++) d->model_variance_fixed[i] = d->betas[i];
@@ -123,14 +132,12 @@ int diffusion_init(diffusion *d, const ddpm_config *cfg)
 {
     memset(d, 0, sizeof *d);
     int T = cfg->num_diffusion_timesteps;
-    if (T < 2)
-        return ddpm_error("config: num_diffusion_timesteps = %d must be at least 2", T);
+    if (T < 2) return ddpm_error("config: num_diffusion_timesteps = %d must be at least 2", T);
     double *betas = ddpm_alloc((size_t)T * sizeof(double));
     if (!betas) return DDPM_ERR;
     int rc = get_beta_schedule(cfg->beta_schedule, cfg->beta_start, cfg->beta_end, T, betas);
     if (rc == DDPM_OK)
-        rc = diffusion_init_betas(d, betas, T, cfg->model_mean_type, cfg->model_var_type,
-                                  cfg->loss_type);
+        rc = diffusion_init_betas(d, betas, T, cfg->model_mean_type, cfg->model_var_type, cfg->loss_type);
     ddpm_free(betas);
     return rc;
 }
@@ -142,8 +149,7 @@ void diffusion_free(diffusion *d)
     memset(d, 0, sizeof *d);
 }
 
-void q_sample(float *xt, const float *x0, const int32_t *t, const float *noise, const diffusion *d,
-              int B, size_t D)
+void q_sample(float *xt, const float *x0, const int32_t *t, const float *noise, const diffusion *d, int B, size_t D)
 {
     for (int b = 0; b < B; b++) {
         const double a = d->sqrt_alphas_cumprod[t[b]], s = d->sqrt_one_minus_alphas_cumprod[t[b]];
@@ -152,8 +158,8 @@ void q_sample(float *xt, const float *x0, const int32_t *t, const float *noise, 
     }
 }
 
-void q_posterior_mean(float *mean, const float *x0, const float *xt, const int32_t *t,
-                      const diffusion *d, int B, size_t D)
+void q_posterior_mean(float *mean, const float *x0, const float *xt, const int32_t *t, const diffusion *d, int B,
+                      size_t D)
 {
     for (int b = 0; b < B; b++) {
         const double c1 = d->posterior_mean_coef1[t[b]], c2 = d->posterior_mean_coef2[t[b]];
@@ -165,6 +171,5 @@ void q_posterior_mean(float *mean, const float *x0, const float *xt, const int32
 void diffusion_sample_xT(float *x, uint64_t seed, uint32_t example_offset, int B, size_t D)
 {
     for (int b = 0; b < B; b++)
-        rng_normal_fill(rng_stream_make(seed, RNG_SAMPLE_XT, 0, example_offset + (uint32_t)b),
-                        x + (size_t)b * D, D);
+        rng_normal_fill(rng_stream_make(seed, RNG_SAMPLE_XT, 0, example_offset + (uint32_t)b), x + (size_t)b * D, D);
 }

@@ -4,8 +4,7 @@
 #include "core/common.h"
 #include "diffusion/diffusion_internal.h"
 
-diffusion_workspace *diffusion_workspace_alloc(const diffusion *d, int B, int H, int W, int C,
-                                               int Cout)
+diffusion_workspace *diffusion_workspace_alloc(const diffusion *d, int B, int H, int W, int C, int Cout)
 {
     if (B < 1 || H < 1 || W < 1 || C < 1) {
         ddpm_error("diffusion_workspace_alloc: bad shape B=%d H=%d W=%d C=%d", B, H, W, C);
@@ -14,7 +13,8 @@ diffusion_workspace *diffusion_workspace_alloc(const diffusion *d, int B, int H,
     const int want = d->var_type == VAR_LEARNED ? 2 * C : C;
     if (Cout != want) {
         ddpm_error("diffusion_workspace_alloc: Cout = %d, but this diffusion's model_var_type "
-                   "needs %d output channels for C = %d", Cout, want, C);
+                   "needs %d output channels for C = %d",
+                   Cout, want, C);
         return NULL;
     }
     diffusion_workspace *ws = ddpm_alloc(sizeof *ws);
@@ -25,7 +25,7 @@ diffusion_workspace *diffusion_workspace_alloc(const diffusion *d, int B, int H,
     const size_t b = (size_t)B, P = (size_t)H * (size_t)W;
     /* sizes in floats: doubles take two, int32 one */
     const size_t sizes[] = { b * P * (size_t)Cout, b * P * (size_t)C, b * P * (size_t)C,
-                             2 * b * (size_t)d->T, 2 * 2 * b, b };
+                             2 * b * (size_t)d->T, 2 * 2 * b,         b };
     float *model_out, *xt, *pred, *terms_bt, *step_terms, *tb;
     float **ptrs[] = { &model_out, &xt, &pred, &terms_bt, &step_terms, &tb };
     const int n = (int)DDPM_ARRAY_LEN(sizes);
@@ -60,11 +60,10 @@ void diffusion_workspace_free(diffusion_workspace *ws)
 
 int diffusion_workspace_max_batch(const diffusion_workspace *ws) { return ws->max_batch; }
 
-int diffusion_workspace_check(const diffusion_workspace *ws, const diffusion *d, const char *who,
-                              int B, int H, int W, int C)
+int diffusion_workspace_check(const diffusion_workspace *ws, const diffusion *d, const char *who, int B, int H, int W,
+                              int C)
 {
-    if (B < 1 || H < 1 || W < 1 || C < 1)
-        return ddpm_error("%s: bad shape B=%d H=%d W=%d C=%d", who, B, H, W, C);
+    if (B < 1 || H < 1 || W < 1 || C < 1) return ddpm_error("%s: bad shape B=%d H=%d W=%d C=%d", who, B, H, W, C);
     if (!ws) return ddpm_error("%s: no workspace; make one with diffusion_workspace_alloc", who);
     if (B > ws->max_batch || H != ws->H || W != ws->W || C != ws->C || d->T != ws->T ||
         ws->Cout != (d->var_type == VAR_LEARNED ? 2 * C : C))

@@ -98,16 +98,15 @@ static float *take_buffer(blocktree_fold *f)
 int blocktree_fold_push(blocktree_fold *f, int block, const float *g)
 {
     if (block != f->next || block >= f->end)
-        return ddpm_error("blocktree: block %d pushed, expected %d (range [%d, %d))", block, f->next, f->first,
-                          f->end);
+        return ddpm_error("blocktree: block %d pushed, expected %d (range [%d, %d))", block, f->next, f->first, f->end);
     f->next++;
     const int J = blocktree_levels(f->M);
     blocktree_node cur = promote(f->M, J, (blocktree_node){ 0, block });
-    const float *val = g;  /* borrowed until it is stored or merged */
+    const float *val = g; /* borrowed until it is stored or merged */
     float *owned = NULL;
     while (f->count > 0 && siblings(f->lab[f->count - 1], cur)) {
         float *left = f->buf[--f->count];
-        add_into(left, val, f->n);  /* parent = left + right */
+        add_into(left, val, f->n); /* parent = left + right */
         if (owned) f->pool[f->npool++] = owned;
         owned = left;
         val = left;
@@ -152,7 +151,7 @@ static const float *eval_node(eval_ctx *c, blocktree_node x)
     blocktree_node lo = { x.level - 1, 2 * x.index }, hi = { x.level - 1, 2 * x.index + 1 };
     int hf, he;
     blocktree_node_range(c->M, hi, &hf, &he);
-    if (hf >= he) return eval_node(c, lo);  /* the right child covers no block */
+    if (hf >= he) return eval_node(c, lo); /* the right child covers no block */
     const float *l = eval_node(c, lo);
     if (!l) return NULL;
     const float *r = eval_node(c, hi);
@@ -163,8 +162,8 @@ static const float *eval_node(eval_ctx *c, blocktree_node x)
     return dst;
 }
 
-int blocktree_eval(int M, const blocktree_node *lab, const float *const *leaf, int nleaf, size_t n,
-                   float *scratch, float *out)
+int blocktree_eval(int M, const blocktree_node *lab, const float *const *leaf, int nleaf, size_t n, float *scratch,
+                   float *out)
 {
     eval_ctx c = { M, lab, leaf, nleaf, 0, n, scratch, 0 };
     const float *root = eval_node(&c, (blocktree_node){ blocktree_levels(M), 0 });

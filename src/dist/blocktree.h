@@ -18,11 +18,11 @@
 
 #include <stddef.h>
 
-#define BLOCKTREE_MAX_NODES 64   /* nodes of one rank's range (2 log2 M + 2 for M <= 2^31) */
+#define BLOCKTREE_MAX_NODES 64 /* nodes of one rank's range (2 log2 M + 2 for M <= 2^31) */
 
 typedef struct {
-    int level;  /* j */
-    int index;  /* k */
+    int level; /* j */
+    int index; /* k */
 } blocktree_node;
 
 /* Blocks [*first, *end) of rank r among p (p >= 1, 0 <= r < p). */
@@ -41,22 +41,22 @@ int blocktree_levels(int M);
 typedef struct {
     int M, first, end, next;
     size_t n;
-    int count;                         /* nodes on the stack */
+    int count; /* nodes on the stack */
     blocktree_node lab[BLOCKTREE_MAX_NODES];
-    float *buf[BLOCKTREE_MAX_NODES];   /* buf[i] holds the value of lab[i] */
-    float *pool[BLOCKTREE_MAX_NODES];  /* free buffers */
+    float *buf[BLOCKTREE_MAX_NODES];  /* buf[i] holds the value of lab[i] */
+    float *pool[BLOCKTREE_MAX_NODES]; /* free buffers */
     int npool, nalloc;
 } blocktree_fold;
 
 int blocktree_fold_init(blocktree_fold *f, int M, int first, int end, size_t n);
-void blocktree_fold_reset(blocktree_fold *f);   /* start the next batch, keeping the buffers */
+void blocktree_fold_reset(blocktree_fold *f); /* start the next batch, keeping the buffers */
 int blocktree_fold_push(blocktree_fold *f, int block, const float *g);
 void blocktree_fold_free(blocktree_fold *f);
 
 /* Evaluates the tree for elements [0, n) of a slice given, for each of nleaf maximal nodes that
  * partition [0, M), its label and its values (leaf[i], n floats). out (n floats) gets the root's
  * value; scratch holds nleaf * n floats. Returns DDPM_ERR if the leaves do not partition. */
-int blocktree_eval(int M, const blocktree_node *lab, const float *const *leaf, int nleaf, size_t n,
-                   float *scratch, float *out);
+int blocktree_eval(int M, const blocktree_node *lab, const float *const *leaf, int nleaf, size_t n, float *scratch,
+                   float *out);
 
 #endif

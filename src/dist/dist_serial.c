@@ -27,7 +27,8 @@ int dist_init(int *argc, char ***argv)
     if (p > 1)
         return ddpm_error("started as one of %d MPI ranks, but this binary is serial (it would run %d identical "
                           "copies): run bin/ddpm-mpi under mpirun (make setup-mpi builds it), or bin/ddpm "
-                          "without mpirun", p, p);
+                          "without mpirun",
+                          p, p);
     return DDPM_OK;
 }
 

@@ -13,10 +13,7 @@ static void range_of(int n, int batch, int r, int p, int *i0, int *i1)
     *i1 = b1 * batch < n ? b1 * batch : n;
 }
 
-void shard_batches(int n, int batch, int *i0, int *i1)
-{
-    range_of(n, batch, dist_rank(), dist_size(), i0, i1);
-}
+void shard_batches(int n, int batch, int *i0, int *i1) { range_of(n, batch, dist_rank(), dist_size(), i0, i1); }
 
 int shard_allgather_rows(void *data, int n, int batch, size_t row_bytes)
 {

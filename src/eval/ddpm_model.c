@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ddpm_model_open(ddpm_model *m, const ddpm_config *cfg, const char *ckpt, const char *which,
-                    int max_batch)
+int ddpm_model_open(ddpm_model *m, const ddpm_config *cfg, const char *ckpt, const char *which, int max_batch)
 {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
@@ -60,8 +59,8 @@ int ddpm_model_denoise(void *ctx, const float *x, const int32_t *t, int B, float
 
 typedef struct {
     progress *pb;
-    int64_t base;   /* work units done before this chunk */
-    int per;        /* work units per callback step */
+    int64_t base; /* work units done before this chunk */
+    int per;      /* work units per callback step */
 } chunk_progress;
 
 static void chunk_cb(void *user, int done, int total)
@@ -89,7 +88,8 @@ int ddpm_generate_batch(ddpm_model *m, int n, uint64_t seed, int batch, int b, f
     const int T = m->diff.T;
     int K = p_sample_num_recorded(T - 1, record_every);
     const int i0 = b * batch;
-    if (b < 0 || i0 >= n) return ddpm_error("ddpm_generate_batch: batch %d of %d samples in batches of %d", b, n, batch);
+    if (b < 0 || i0 >= n)
+        return ddpm_error("ddpm_generate_batch: batch %d of %d samples in batches of %d", b, n, batch);
     const int nb = n - i0 < batch ? n - i0 : batch;
     diffusion_workspace *ws = model_workspace(m, nb);
     if (!ws) return DDPM_ERR;
@@ -114,18 +114,19 @@ int ddpm_generate_batch(ddpm_model *m, int n, uint64_t seed, int batch, int b, f
     }
     if (rec)
         for (int r = 0; r < k; r++)
-            memcpy(record + ((size_t)r * n + i0) * m->D, rec + (size_t)r * nb * m->D, (size_t)nb * m->D * sizeof(float));
+            memcpy(record + ((size_t)r * n + i0) * m->D, rec + (size_t)r * nb * m->D,
+                   (size_t)nb * m->D * sizeof(float));
     ddpm_free(rec);
     return DDPM_OK;
 }
 
-int ddpm_generate(ddpm_model *m, int n, uint64_t seed, int batch, float *out, int record_every,
-                  float *record, int *n_recorded, progress *pb)
+int ddpm_generate(ddpm_model *m, int n, uint64_t seed, int batch, float *out, int record_every, float *record,
+                  int *n_recorded, progress *pb)
 {
     if (batch <= 0) batch = m->max_batch;
     const int T = m->diff.T;
     int K = p_sample_num_recorded(T - 1, record_every);
-    int my0, my1;  /* under MPI: this rank's whole batches (dist/shard.h) */
+    int my0, my1; /* under MPI: this rank's whole batches (dist/shard.h) */
     shard_batches(n, batch, &my0, &my1);
     for (int i0 = my0; i0 < my1; i0 += batch) {
         int nb = n - i0 < batch ? n - i0 : batch;
@@ -156,8 +157,8 @@ int ddpm_eval_bpd_batch(ddpm_model *m, const float *x0, int n, int batch, int b,
                          &bo, ws, nb, m->H, m->W, m->C);
 }
 
-int ddpm_eval_bpd(ddpm_model *m, const float *x0, int n, int batch, uint64_t seed, double *total,
-                  double *prior, double *terms, double *mse, progress *pb)
+int ddpm_eval_bpd(ddpm_model *m, const float *x0, int n, int batch, uint64_t seed, double *total, double *prior,
+                  double *terms, double *mse, progress *pb)
 {
     if (batch <= 0) batch = m->max_batch;
     const int T = m->diff.T;

@@ -17,7 +17,7 @@
 typedef struct {
     hid_t f;
     const char *path;
-    const char *ckpt;  /* the model's checkpoint (for the MPI route, mpi_launch.h) */
+    const char *ckpt; /* the model's checkpoint (for the MPI route, mpi_launch.h) */
 } cache;
 
 static int cache_open(cache *c, const char *path, const tier_spec *t, const ddpm_config *cfg)
@@ -98,7 +98,11 @@ static int bpd_piece(cache *c, ddpm_model *m, const ddpm_config *cfg, int train_
         if (rc == DDPM_OK && H5Fflush(c->f, H5F_SCOPE_GLOBAL) < 0) rc = ddpm_error("%s: flush failed", c->path);
         *mean_out = mean;
     }
-    ddpm_free(x); ddpm_free(total); ddpm_free(prior); ddpm_free(terms); ddpm_free(mse);
+    ddpm_free(x);
+    ddpm_free(total);
+    ddpm_free(prior);
+    ddpm_free(terms);
+    ddpm_free(mse);
     dataset_free(&ds);
     return rc;
 }
@@ -115,7 +119,10 @@ static int samples_piece(cache *c, ddpm_model *m, const ddpm_config *cfg, int n,
     }
     float *x = ddpm_alloc((size_t)n * m->D * sizeof(float));
     *out = ddpm_alloc((size_t)n * m->D);
-    if (!x || !*out) { ddpm_free(x); return DDPM_ERR; }
+    if (!x || !*out) {
+        ddpm_free(x);
+        return DDPM_ERR;
+    }
     const uint64_t seed = 1000 + cfg->seed;
     int rc;
     if (mpi_launcher()) { /* `ddpm-mpi sample` keeps its own finished batches */
@@ -160,7 +167,8 @@ void eval_request_of_tier(const tier_spec *t, eval_request *q)
 const char *eval_request_ref_text(const eval_request *q, char *buf, size_t n)
 {
     if (q->ref_given) snprintf(buf, n, "given statistics %s", q->ref_stats);
-    else if (q->ref_n > 0) snprintf(buf, n, "statistics of the first %d training images (cached in %s)", q->ref_n, q->ref_stats);
+    else if (q->ref_n > 0)
+        snprintf(buf, n, "statistics of the first %d training images (cached in %s)", q->ref_n, q->ref_stats);
     else snprintf(buf, n, "statistics of the whole training set (cached in %s)", q->ref_stats);
     return buf;
 }
@@ -199,13 +207,15 @@ int experiment_evaluate(const eval_request *q, variant_result *r, int want_train
         char cap[256];
         int side = 1;
         while (side * side < n) side++;
-        snprintf(cap, sizeof cap, "%s, tier %s, step %lld, ema weights: %d of %d samples (%dx%d, rows then columns), T = %d",
-                 r->variant, q->tier, (long long)r->steps, n, q->samples_n, side, side, m.diff.T);
+        snprintf(cap, sizeof cap,
+                 "%s, tier %s, step %lld, ema weights: %d of %d samples (%dx%d, rows then columns), T = %d", r->variant,
+                 q->tier, (long long)r->steps, n, q->samples_n, side, side, m.diff.T);
         rc = png_write_grid_captioned(png_path, samples, cap, n, m.H, m.W, m.C, 0, 1);
     }
     if (rc == DDPM_OK && samples) {
-        rc = q->ref_given ? quality_metrics_given(&r->cfg, samples, q->samples_n, m.H, m.W, m.C, q->ref_stats, &r->q)
-                          : quality_metrics(&r->cfg, samples, q->samples_n, m.H, m.W, m.C, q->ref_stats, q->ref_n, 1, &r->q);
+        rc = q->ref_given
+                 ? quality_metrics_given(&r->cfg, samples, q->samples_n, m.H, m.W, m.C, q->ref_stats, &r->q)
+                 : quality_metrics(&r->cfg, samples, q->samples_n, m.H, m.W, m.C, q->ref_stats, q->ref_n, 1, &r->q);
         if (rc == DDPM_OK && r->q.available) {
             h5io_attr_f64(c.f, ".", r->q.fd_name, r->q.fd);
             h5io_attr_f64(c.f, ".", r->q.is_name, r->q.is_mean);

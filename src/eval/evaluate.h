@@ -8,14 +8,14 @@
 
 /* What an evaluation computes: the counts, the batch, and where the FD reference comes from. */
 typedef struct {
-    char tier[16];          /* the tier's name (cache key, captions) */
-    int bpd_n;              /* test images for the NLL (all T terms) */
-    int bpd_train_n;        /* train images for the NLL on the training set (want_train_bpd) */
-    int samples_n;          /* samples for the grid and FD/IS */
-    int batch;              /* network batch */
-    int ref_n;              /* training images of the reference statistics (0: all) */
-    char ref_stats[700];    /* the reference statistics file */
-    int ref_given;          /* 1: ref_stats was given (--ref-stats: our HDF5 statistics or an .npz with mu/sigma,
+    char tier[16];       /* the tier's name (cache key, captions) */
+    int bpd_n;           /* test images for the NLL (all T terms) */
+    int bpd_train_n;     /* train images for the NLL on the training set (want_train_bpd) */
+    int samples_n;       /* samples for the grid and FD/IS */
+    int batch;           /* network batch */
+    int ref_n;           /* training images of the reference statistics (0: all) */
+    char ref_stats[700]; /* the reference statistics file */
+    int ref_given;       /* 1: ref_stats was given (--ref-stats: our HDF5 statistics or an .npz with mu/sigma,
                                e.g. TTUR's fid_stats_cifar10_train.npz), read and never written; 0: a cache of
                                the statistics of the first ref_n training images of the run's data set */
 } eval_request;

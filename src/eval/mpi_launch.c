@@ -42,7 +42,8 @@ int mpi_launch_train(const ddpm_config *cfg, const char *run_dir, int64_t ckpt_e
     config_dump(cfg, text, sizeof text);
     FILE *f = fopen(cfgp, "w");
     if (!f || fputs(text, f) < 0 || fclose(f) != 0) return ddpm_error("%s: cannot write the config for ddpm-mpi", cfgp);
-    snprintf(args, sizeof args, "train --config '%s' --out '%s' --ckpt-every %lld", cfgp, run_dir, (long long)ckpt_every);
+    snprintf(args, sizeof args, "train --config '%s' --out '%s' --ckpt-every %lld", cfgp, run_dir,
+             (long long)ckpt_every);
     double t0 = ddpm_now();
     int rc = run(args);
     res->seconds = ddpm_now() - t0;

@@ -39,7 +39,10 @@ static int full_dims(const partial_dset *d, int n, hsize_t *dims)
     return r;
 }
 
-static int batch_rows(const partial_set *p, int b) { return p->n - b * p->batch < p->batch ? p->n - b * p->batch : p->batch; }
+static int batch_rows(const partial_set *p, int b)
+{
+    return p->n - b * p->batch < p->batch ? p->n - b * p->batch : p->batch;
+}
 
 static int64_t rows_done(const partial_set *p)
 {
@@ -139,7 +142,7 @@ static int create_fresh(partial_set *p)
         int r = full_dims(d, p->n, dims);
         for (int k = 0; k < r; k++) chunk[k] = dims[k];
         if (d->lead > 0) chunk[0] = 1;
-        chunk[d->lead > 0] = (hsize_t)(p->batch < p->n ? p->batch : p->n);  /* one chunk per batch */
+        chunk[d->lead > 0] = (hsize_t)(p->batch < p->n ? p->batch : p->n); /* one chunk per batch */
         DDPM_TRY(create_dataset(p->loc, p->label, d->name, file_type(d->type), r, dims, chunk));
     }
     hsize_t nb = (hsize_t)p->nbatches;
@@ -165,10 +168,10 @@ int partial_begin(partial_set *p, hid_t loc, const char *label, const char *done
     p->ndset = nd;
     p->done = ddpm_alloc((size_t)p->nbatches);
     if (!p->done) return DDPM_ERR;
-    int st[2] = { DDPM_OK, 0 };  /* status of rank 0, fresh */
+    int st[2] = { DDPM_OK, 0 }; /* status of rank 0, fresh */
     if (dist_rank() == 0) {
-        if (!done_name) st[1] = 1;      /* in memory only */
-        else if (loc < 0) st[0] = DDPM_ERR;  /* the file's own error stands */
+        if (!done_name) st[1] = 1;          /* in memory only */
+        else if (loc < 0) st[0] = DDPM_ERR; /* the file's own error stands */
         else if (!read_existing(p)) {
             st[1] = 1;
             st[0] = create_fresh(p);
@@ -193,7 +196,7 @@ int partial_complete(const partial_set *p)
 
 typedef struct {
     progress *pb;
-    int64_t base, span;  /* work before this round; the round's work on all ranks */
+    int64_t base, span; /* work before this round; the round's work on all ranks */
 } round_progress;
 
 static void round_step(void *user, int done, int total)
@@ -223,7 +226,8 @@ static int write_batch(partial_set *p, int b)
         if (ms >= 0) H5Sclose(ms);
         if (fs >= 0) H5Sclose(fs);
         if (ds >= 0) H5Dclose(ds);
-        if (st < 0) return ddpm_error("%s: cannot write rows %d..%d of %s (disk full?)", p->label, i0, i0 + nb - 1, d->name);
+        if (st < 0)
+            return ddpm_error("%s: cannot write rows %d..%d of %s (disk full?)", p->label, i0, i0 + nb - 1, d->name);
     }
     return DDPM_OK;
 }
@@ -247,7 +251,10 @@ static int gather_round(partial_set *p, const int *batch, int P, void **scratch,
             ddpm_free(*scratch);
             *scratch = ddpm_alloc(total);
             *scratch_n = *scratch ? total : 0;
-            if (!*scratch) { rc = DDPM_ERR; break; }
+            if (!*scratch) {
+                rc = DDPM_ERR;
+                break;
+            }
         }
         for (int k = 0; k < (d->lead > 0 ? d->lead : 1) && rc == DDPM_OK; k++) {
             char *plane = (char *)d->data + (size_t)k * p->n * rb;
@@ -256,7 +263,8 @@ static int gather_round(partial_set *p, const int *batch, int P, void **scratch,
             if (rc == DDPM_OK && me == 0) {
                 size_t o = 0;
                 for (int q = 0; q < P; q++) {
-                    if (q > 0 && counts[q]) memcpy(plane + (size_t)batch[q] * p->batch * rb, (char *)*scratch + o, counts[q]);
+                    if (q > 0 && counts[q])
+                        memcpy(plane + (size_t)batch[q] * p->batch * rb, (char *)*scratch + o, counts[q]);
                     o += counts[q];
                 }
             }
@@ -330,7 +338,8 @@ int partial_run(partial_set *p, const char *what, int64_t units_per_example, par
 int partial_finish(partial_set *p)
 {
     if (dist_rank() != 0 || p->loc < 0 || !h5io_exists(p->loc, p->done_name)) return DDPM_OK;
-    if (H5Ldelete(p->loc, p->done_name, H5P_DEFAULT) < 0) return ddpm_error("%s: cannot remove %s", p->label, p->done_name);
+    if (H5Ldelete(p->loc, p->done_name, H5P_DEFAULT) < 0)
+        return ddpm_error("%s: cannot remove %s", p->label, p->done_name);
     if (H5Fflush(p->loc, H5F_SCOPE_GLOBAL) < 0) return ddpm_error("%s: flush failed (disk full?)", p->label);
     return DDPM_OK;
 }
@@ -366,7 +375,8 @@ hid_t partial_file_open(const char *path, const char *key)
             return H5I_INVALID_HID;
         }
         hid_t f = h5io_open(tmp, 1);
-        if (f >= 0 && h5io_attr_exists(f, ".", "resume_key")) h5io_get_attr_str(f, ".", "resume_key", have, sizeof have);
+        if (f >= 0 && h5io_attr_exists(f, ".", "resume_key"))
+            h5io_get_attr_str(f, ".", "resume_key", have, sizeof have);
         if (f >= 0 && !strcmp(have, key)) return f;
         if (f >= 0) h5io_close(f);
         fprintf(stderr, "%s: %s; starting it afresh\n", tmp,

@@ -32,30 +32,29 @@ typedef enum { PARTIAL_U8, PARTIAL_F32, PARTIAL_F64 } partial_type;
 #define PARTIAL_MAX_ROW_RANK 4
 
 typedef struct {
-    const char *name;   /* dataset path relative to the set's location */
+    const char *name; /* dataset path relative to the set's location */
     partial_type type;
-    int lead;           /* 0: data is (n, row...); K > 0: (K, n, row...) (snapshots over time) */
-    int row_rank;       /* rank of one row (0 for a scalar per example) */
+    int lead;     /* 0: data is (n, row...); K > 0: (K, n, row...) (snapshots over time) */
+    int row_rank; /* rank of one row (0 for a scalar per example) */
     hsize_t row[PARTIAL_MAX_ROW_RANK];
-    void *data;         /* caller's full-size buffer in that layout; rank 0 ends with every row */
+    void *data; /* caller's full-size buffer in that layout; rank 0 ends with every row */
 } partial_dset;
 
 typedef struct {
-    hid_t loc;          /* rank 0: the file or group of the datasets; H5I_INVALID_HID elsewhere */
+    hid_t loc; /* rank 0: the file or group of the datasets; H5I_INVALID_HID elsewhere */
     char done_name[128];
-    char label[1100];   /* file (and group) for messages */
+    char label[1100]; /* file (and group) for messages */
     int n, batch, nbatches;
     int ndset;
     partial_dset *dset;
-    uint8_t *done;      /* [nbatches], the same on every rank */
+    uint8_t *done; /* [nbatches], the same on every rank */
     int ndone_at_start;
-    int fresh;          /* 1 when the datasets were created by this call */
+    int fresh; /* 1 when the datasets were created by this call */
 } partial_set;
 
 /* Computes batch b = examples [i0, i0 + nb) into the rows of the sets' buffers; step(step_user,
  * done, total) may be called as the batch advances (within-batch progress). */
-typedef int (*partial_compute_fn)(void *user, int b, int i0, int nb, void (*step)(void *, int, int),
-                                  void *step_user);
+typedef int (*partial_compute_fn)(void *user, int b, int i0, int nb, void (*step)(void *, int, int), void *step_user);
 
 /* Opens (or creates) the set at loc (rank 0; ignored elsewhere): n rows in batches of batch,
  * datasets d[0..nd) (the array must outlive the set), bookkeeping at done_name. Existing

@@ -66,8 +66,10 @@ int quality_extractor_open(quality_extractor **out, const ddpm_config *cfg, qual
         snprintf(info->fd_name, sizeof info->fd_name, "FD_fmnist");
         snprintf(info->is_name, sizeof info->is_name, "IS_fmnist");
     } else {
-        snprintf(info->why, sizeof info->why, "no feature extractor for %s without the Inception weights; "
-                 "run `make inception-weights` (or set DDPM_INCEPTION_WEIGHTS)", dataset_name(cfg->dataset));
+        snprintf(info->why, sizeof info->why,
+                 "no feature extractor for %s without the Inception weights; "
+                 "run `make inception-weights` (or set DDPM_INCEPTION_WEIGHTS)",
+                 dataset_name(cfg->dataset));
         ddpm_free(e);
         return DDPM_OK;
     }
@@ -87,8 +89,8 @@ void quality_extractor_free(quality_extractor *e)
 int quality_feature_dim(const quality_extractor *e) { return e->D; }
 int quality_num_classes(const quality_extractor *e) { return e->K; }
 
-int quality_features(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C,
-                     float *feats, float *logits)
+int quality_features(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C, float *feats,
+                     float *logits)
 {
     if (e->clf) {
         if (H != 28 || W != 28 || C != 1)
@@ -120,8 +122,8 @@ static int feature_batch(void *user, int b, int i0, int nb, void (*step)(void *,
 
 /* Features of images in chunks of 500 (bounded memory; under MPI dealt over the ranks, rank 0
  * reporting the job's progress, and every rank gets all rows). */
-static int features_chunked(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C,
-                            float *feats, float *logits, const char *label)
+static int features_chunked(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C, float *feats,
+                            float *logits, const char *label)
 {
     partial_dset d[2];
     int nd = 0;
@@ -179,17 +181,19 @@ static int stats_cache_lookup(const quality_result *info, const char *path, cons
     if (recompute == QUALITY_STATS_REPLACE) kind = FK_MISSING;
     if (kind != FK_MISSING && kind != FK_STATS)
         return ddpm_error("%s is %s, not reference statistics; refusing to overwrite it: name a new file for the "
-                          "statistics", path, file_kind_name(kind));
+                          "statistics",
+                          path, file_kind_name(kind));
     if (kind == FK_MISSING) return 0;
     hid_t f = h5io_open(path, 0);
     if (f < 0) return DDPM_ERR;
     if (h5io_attr_exists(f, ".", "reference")) h5io_get_attr_str(f, ".", "reference", have, sizeof have);
-    if (h5io_attr_exists(f, ".", "extractor")) h5io_get_attr_str(f, ".", "extractor", have_extractor, sizeof have_extractor);
+    if (h5io_attr_exists(f, ".", "extractor"))
+        h5io_get_attr_str(f, ".", "extractor", have_extractor, sizeof have_extractor);
     h5io_close(f);
     if (strcmp(have_extractor, info->extractor))
         return ddpm_error("%s holds statistics of another feature extractor (%s; this one is %s); refusing to "
-                          "overwrite them: name a new file", path, have_extractor[0] ? have_extractor : "unknown",
-                          info->extractor);
+                          "overwrite them: name a new file",
+                          path, have_extractor[0] ? have_extractor : "unknown", info->extractor);
     if (!strcmp(have, want)) return stats_load(path, mu, sigma, D) == DDPM_OK ? 1 : DDPM_ERR;
     if (!have[0] && recompute == QUALITY_STATS_KEEP) {
         /* Statistics the user brought (`ddpm inception --stats`, a converted reference). */
@@ -203,12 +207,13 @@ static int stats_cache_lookup(const quality_result *info, const char *path, cons
     }
     if (!recompute)
         return ddpm_error("%s holds reference statistics of other settings (%s; asked for %s); pass --recompute "
-                          "to replace them, or name a new file", path, have[0] ? have : "unrecorded", want);
+                          "to replace them, or name a new file",
+                          path, have[0] ? have : "unrecorded", want);
     return 0;
 }
 
-int quality_reference_stats(quality_extractor *e, const quality_result *info, const ddpm_config *cfg,
-                            const char *path, int ref_n, int recompute, double **mu, double **sigma, int *D)
+int quality_reference_stats(quality_extractor *e, const quality_result *info, const ddpm_config *cfg, const char *path,
+                            int ref_n, int recompute, double **mu, double **sigma, int *D)
 {
     char want[256];
     snprintf(want, sizeof want, "extractor=%s weights=%s dataset=%s n=%d", info->extractor, info->weights,
@@ -217,7 +222,8 @@ int quality_reference_stats(quality_extractor *e, const quality_result *info, co
     const int root = dist_rank() == 0;
     int state = root ? stats_cache_lookup(info, path, want, recompute, mu, sigma, D) : 0;
     DDPM_TRY(dist_bcast_bytes(&state, sizeof state, 0));
-    if (state < 0) return root ? DDPM_ERR : ddpm_error("%s: rank 0 refused the reference statistics (see its message)", path);
+    if (state < 0)
+        return root ? DDPM_ERR : ddpm_error("%s: rank 0 refused the reference statistics (see its message)", path);
     if (state == 1) {
         if (dist_size() == 1) return DDPM_OK;
         DDPM_TRY(dist_bcast_bytes(D, sizeof *D, 0));
@@ -244,8 +250,8 @@ int quality_reference_stats(quality_extractor *e, const quality_result *info, co
     return rc;
 }
 
-int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H, int W, int C,
-                    const char *ref_cache, int ref_n, int recompute, quality_result *out)
+int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H, int W, int C, const char *ref_cache,
+                    int ref_n, int recompute, quality_result *out)
 {
     quality_extractor *e;
     DDPM_TRY(quality_extractor_open(&e, cfg, out));
@@ -263,7 +269,12 @@ int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H,
     }
     if (rc == DDPM_OK) rc = frechet_distance(mu, sig, mu_ref, sig_ref, D, &out->fd);
     if (rc == DDPM_OK) rc = inception_score(logits, n, e->K, n < 10 ? n : 10, &out->is_mean, &out->is_std);
-    ddpm_free(feats); ddpm_free(logits); ddpm_free(mu_ref); ddpm_free(sig_ref); ddpm_free(mu); ddpm_free(sig);
+    ddpm_free(feats);
+    ddpm_free(logits);
+    ddpm_free(mu_ref);
+    ddpm_free(sig_ref);
+    ddpm_free(mu);
+    ddpm_free(sig);
     quality_extractor_free(e);
     return rc;
 }
@@ -283,7 +294,8 @@ int quality_metrics_given(const ddpm_config *cfg, const uint8_t *images, int n, 
                         stats_path, ext, out->extractor, out->extractor);
     if (rc == DDPM_OK && D != e->D)
         rc = ddpm_error("%s: statistics of %d-dimensional features, but %s gives %d (an .npz for FID must be of "
-                        "the Inception pool3 features, 2048)", stats_path, D, out->extractor, e->D);
+                        "the Inception pool3 features, 2048)",
+                        stats_path, D, out->extractor, e->D);
     float *feats = NULL, *logits = NULL;
     if (rc == DDPM_OK) {
         feats = ddpm_alloc((size_t)n * e->D * sizeof(float));
@@ -296,7 +308,12 @@ int quality_metrics_given(const ddpm_config *cfg, const uint8_t *images, int n, 
     if (rc == DDPM_OK) rc = feature_stats(feats, n, D, mu, sig);
     if (rc == DDPM_OK) rc = frechet_distance(mu, sig, mu_ref, sig_ref, D, &out->fd);
     if (rc == DDPM_OK) rc = inception_score(logits, n, e->K, n < 10 ? n : 10, &out->is_mean, &out->is_std);
-    ddpm_free(feats); ddpm_free(logits); ddpm_free(mu_ref); ddpm_free(sig_ref); ddpm_free(mu); ddpm_free(sig);
+    ddpm_free(feats);
+    ddpm_free(logits);
+    ddpm_free(mu_ref);
+    ddpm_free(sig_ref);
+    ddpm_free(mu);
+    ddpm_free(sig);
     quality_extractor_free(e);
     return rc;
 }

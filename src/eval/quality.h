@@ -16,12 +16,12 @@
 #define INCEPTION_DEFAULT_PATH "data/pt_inception-2015-12-05-6726825d.pth"
 
 typedef struct {
-    char extractor[64];   /* "inception-pool3" or "fmnist-classifier" */
-    char weights[64];     /* which weights: the classifier's digest, or the Inception file name */
-    char fd_name[32];     /* "FID" or "FD_fmnist" */
-    char is_name[32];     /* "IS" or "IS_fmnist" */
+    char extractor[64]; /* "inception-pool3" or "fmnist-classifier" */
+    char weights[64];   /* which weights: the classifier's digest, or the Inception file name */
+    char fd_name[32];   /* "FID" or "FD_fmnist" */
+    char is_name[32];   /* "IS" or "IS_fmnist" */
     double fd, is_mean, is_std;
-    int available;        /* 0: no extractor for this data set (numbers are NaN, why says what to do) */
+    int available; /* 0: no extractor for this data set (numbers are NaN, why says what to do) */
     char why[256];
 } quality_result;
 
@@ -34,8 +34,8 @@ void quality_extractor_free(quality_extractor *e);
 int quality_feature_dim(const quality_extractor *e);
 int quality_num_classes(const quality_extractor *e);
 /* feats (n, D) and logits (n, K), either may be NULL; images (n,H,W,C) uint8. */
-int quality_features(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C,
-                     float *feats, float *logits);
+int quality_features(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C, float *feats,
+                     float *logits);
 
 /* Reference statistics of the first ref_n training images (ref_n <= 0: all), cached at path.
  * A missing file is created; statistics of the same extractor and settings are reused; of the
@@ -45,12 +45,12 @@ int quality_features(quality_extractor *e, const uint8_t *images, int n, int H, 
  * ref_n); QUALITY_STATS_REPLACE replaces whatever is at path. So no command
  * overwrites a checkpoint, samples or a 60k-image reference by accident. */
 enum { QUALITY_STATS_KEEP = 0, QUALITY_STATS_RECOMPUTE = 1, QUALITY_STATS_REPLACE = 2 /* any file */ };
-int quality_reference_stats(quality_extractor *e, const quality_result *info, const ddpm_config *cfg,
-                            const char *path, int ref_n, int recompute, double **mu, double **sigma, int *D);
+int quality_reference_stats(quality_extractor *e, const quality_result *info, const ddpm_config *cfg, const char *path,
+                            int ref_n, int recompute, double **mu, double **sigma, int *D);
 
 /* FD and IS (10 splits, fewer when n < 10) of images against the cached reference. */
-int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H, int W, int C,
-                    const char *ref_cache, int ref_n, int recompute, quality_result *out);
+int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H, int W, int C, const char *ref_cache,
+                    int ref_n, int recompute, quality_result *out);
 
 /* FD and IS of images against statistics given in a file (never written): our HDF5 statistics
  * (`ddpm stats`, `ddpm inception --stats`) or NumPy .npz/.npy with mu [D] and sigma [D, D] (TTUR's

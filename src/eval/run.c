@@ -121,8 +121,8 @@ int experiment_train(const tier_spec *t, const ddpm_config *cfg, variant_result 
         train_result tr;
         fprintf(stderr, "%s: training in %s\n", r->variant, r->run_dir);
         g_training = 1;
-        const int trc = mpi_launcher() ? mpi_launch_train(cfg, r->run_dir, o.ckpt_every, &tr)
-                                       : train_run(cfg, r->run_dir, &o, &tr);
+        const int trc =
+            mpi_launcher() ? mpi_launch_train(cfg, r->run_dir, o.ckpt_every, &tr) : train_run(cfg, r->run_dir, &o, &tr);
         g_training = 0;
         DDPM_TRY(trc);
         r->outcome = tr.outcome;

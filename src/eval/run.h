@@ -13,15 +13,15 @@
 #include <stdint.h>
 
 typedef struct {
-    char variant[64];       /* mean-var-loss */
+    char variant[64]; /* mean-var-loss */
     ddpm_config cfg;
-    char run_dir[512];      /* the run (or, for a given checkpoint, the directory of its evaluation cache) */
-    char ckpt[700];         /* the model's checkpoint: run_dir/ckpt.h5, or the one given (--ckpt) */
+    char run_dir[512]; /* the run (or, for a given checkpoint, the directory of its evaluation cache) */
+    char ckpt[700];    /* the model's checkpoint: run_dir/ckpt.h5, or the one given (--ckpt) */
     train_outcome outcome;
     int64_t steps;
     int64_t diverged_step;
-    double train_seconds;   /* wall time recorded in the run log */
-    double bpd_test, bpd_train;   /* NaN when not evaluated */
+    double train_seconds;       /* wall time recorded in the run log */
+    double bpd_test, bpd_train; /* NaN when not evaluated */
     quality_result q;
     double eval_seconds;
 } variant_result;

@@ -15,11 +15,26 @@ int tier_get(const char *name, tier_spec *t)
     if (!runs) runs = "runs";
     if (!results) results = "results";
     if (!strcmp(name, "smoke")) {
-        t->bpd_n = 8; t->bpd_train_n = 8; t->samples_n = 16; t->ref_n = 2000; t->batch = 16; t->ckpt_every = 0;
+        t->bpd_n = 8;
+        t->bpd_train_n = 8;
+        t->samples_n = 16;
+        t->ref_n = 2000;
+        t->batch = 16;
+        t->ckpt_every = 0;
     } else if (!strcmp(name, "mini")) {
-        t->bpd_n = 128; t->bpd_train_n = 128; t->samples_n = 256; t->ref_n = 0; t->batch = 128; t->ckpt_every = 250;
+        t->bpd_n = 128;
+        t->bpd_train_n = 128;
+        t->samples_n = 256;
+        t->ref_n = 0;
+        t->batch = 128;
+        t->ckpt_every = 250;
     } else if (!strcmp(name, "paper")) {
-        t->bpd_n = 10000; t->bpd_train_n = 10000; t->samples_n = 50000; t->ref_n = 0; t->batch = 128; t->ckpt_every = 5000;
+        t->bpd_n = 10000;
+        t->bpd_train_n = 10000;
+        t->samples_n = 50000;
+        t->ref_n = 0;
+        t->batch = 128;
+        t->ckpt_every = 5000;
     } else {
         return ddpm_error("unknown tier '%s' (use smoke, mini or paper)", name);
     }

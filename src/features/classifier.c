@@ -47,8 +47,8 @@ int clf_acts_alloc(clf_acts *a, int cap)
 {
     memset(a, 0, sizeof *a);
     const size_t B = (size_t)cap;
-    const size_t n_x = B * 28 * 28, n_h1 = B * 28 * 28 * CLF_C1, n_h2 = B * 14 * 14 * CLF_C2,
-                 n_h3 = B * CLF_FLAT, n_f = B * CLF_D, n_l = B * CLASSIFIER_NUM_CLASSES;
+    const size_t n_x = B * 28 * 28, n_h1 = B * 28 * 28 * CLF_C1, n_h2 = B * 14 * 14 * CLF_C2, n_h3 = B * CLF_FLAT,
+                 n_f = B * CLF_D, n_l = B * CLASSIFIER_NUM_CLASSES;
     /* The largest per-example im2col is conv2's (14*14 rows of 3*3*32). */
     size_t per = conv2d_workspace_floats(28, 28, 1, CLF_C1, 3, 1);
     size_t per2 = conv2d_workspace_floats(28, 28, CLF_C1, CLF_C2, 3, 2);
@@ -58,8 +58,8 @@ int clf_acts_alloc(clf_acts *a, int cap)
     a->col_cap = per * (B < CLF_COL_EXAMPLES ? B : CLF_COL_EXAMPLES);
     /* One block; every tensor 64-byte aligned (core/carve.h). */
     const size_t sizes[] = { n_x, n_h1, n_h1, n_h2, n_h2, n_h3, n_h3, n_f, n_f, n_l, a->col_cap };
-    float **dst[] = { &a->x, &a->h1_pre, &a->h1, &a->h2_pre, &a->h2, &a->h3_pre, &a->h3,
-                      &a->f_pre, &a->f, &a->logits, &a->col };
+    float **dst[] = { &a->x,  &a->h1_pre, &a->h1, &a->h2_pre, &a->h2, &a->h3_pre,
+                      &a->h3, &a->f_pre,  &a->f,  &a->logits, &a->col };
     const int n = (int)DDPM_ARRAY_LEN(sizes);
     a->block = ddpm_alloc(carve_total(sizes, n) * sizeof(float));
     if (!a->block) return ddpm_error_prefix("classifier: activations for batch %d", cap);
@@ -132,24 +132,22 @@ int classifier_feature_dim(const fmnist_classifier *c) { return c ? CLF_D : 0; }
 int clf_forward(const fmnist_classifier *c, clf_acts *a, int B)
 {
     float *const *p = c->p;
-    DDPM_TRY(conv2d_forward(a->h1_pre, a->x, p[CLF_CONV1_W], p[CLF_CONV1_B], a->col, a->col_cap, B,
-                            28, 28, 1, CLF_C1, 3, 1));
+    DDPM_TRY(conv2d_forward(a->h1_pre, a->x, p[CLF_CONV1_W], p[CLF_CONV1_B], a->col, a->col_cap, B, 28, 28, 1, CLF_C1,
+                            3, 1));
     relu_forward(a->h1, a->h1_pre, (size_t)B * 28 * 28 * CLF_C1);
-    DDPM_TRY(conv2d_forward(a->h2_pre, a->h1, p[CLF_CONV2_W], p[CLF_CONV2_B], a->col, a->col_cap, B,
-                            28, 28, CLF_C1, CLF_C2, 3, 2));
+    DDPM_TRY(conv2d_forward(a->h2_pre, a->h1, p[CLF_CONV2_W], p[CLF_CONV2_B], a->col, a->col_cap, B, 28, 28, CLF_C1,
+                            CLF_C2, 3, 2));
     relu_forward(a->h2, a->h2_pre, (size_t)B * 14 * 14 * CLF_C2);
-    DDPM_TRY(conv2d_forward(a->h3_pre, a->h2, p[CLF_CONV3_W], p[CLF_CONV3_B], a->col, a->col_cap, B,
-                            14, 14, CLF_C2, CLF_C3, 3, 2));
+    DDPM_TRY(conv2d_forward(a->h3_pre, a->h2, p[CLF_CONV3_W], p[CLF_CONV3_B], a->col, a->col_cap, B, 14, 14, CLF_C2,
+                            CLF_C3, 3, 2));
     relu_forward(a->h3, a->h3_pre, (size_t)B * CLF_FLAT);
     dense_forward(a->f_pre, a->h3, p[CLF_FC1_W], p[CLF_FC1_B], B, CLF_FLAT, CLF_D);
     swish_forward_libm(a->f, a->f_pre, (size_t)B * CLF_D);
-    dense_forward(a->logits, a->f, p[CLF_LOGITS_W], p[CLF_LOGITS_B], B, CLF_D,
-                  CLASSIFIER_NUM_CLASSES);
+    dense_forward(a->logits, a->f, p[CLF_LOGITS_W], p[CLF_LOGITS_B], B, CLF_D, CLASSIFIER_NUM_CLASSES);
     return DDPM_OK;
 }
 
-int classifier_features(fmnist_classifier *c, const uint8_t *images, int N, float *feats,
-                        float *logits)
+int classifier_features(fmnist_classifier *c, const uint8_t *images, int N, float *feats, float *logits)
 {
     if (!c || (N > 0 && !images)) return ddpm_error("classifier_features: no classifier or images");
     if (N < 0) return ddpm_error("classifier_features: negative image count %d", N);
@@ -183,8 +181,7 @@ int classifier_features(fmnist_classifier *c, const uint8_t *images, int N, floa
                    (size_t)B * CLASSIFIER_NUM_CLASSES * sizeof(float));
     }
     openblas_set_num_threads(blas_threads);
-    return failed ? ddpm_error("classifier_features: im2col workspace too small (internal error)")
-                  : DDPM_OK;
+    return failed ? ddpm_error("classifier_features: im2col workspace too small (internal error)") : DDPM_OK;
 }
 
 int classifier_accuracy(fmnist_classifier *c, const dataset *ds, double *accuracy)
@@ -212,13 +209,13 @@ int classifier_accuracy(fmnist_classifier *c, const dataset *ds, double *accurac
 
 uint64_t classifier_digest(const fmnist_classifier *c, char hex[17])
 {
-    uint64_t h = 0xcbf29ce484222325ull;              /* FNV-1a 64 offset basis */
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 offset basis */
     for (int i = 0; i < CLF_NUM_PARAMS; i++) {
         const unsigned char *b = (const unsigned char *)c->p[i];
         const size_t nb = clf_param_count(i) * sizeof(float);
         for (size_t k = 0; k < nb; k++) {
             h ^= b[k];
-            h *= 0x100000001b3ull;                   /* FNV 64 prime */
+            h *= 0x100000001b3ull; /* FNV 64 prime */
         }
     }
     if (hex) snprintf(hex, 17, "%016llx", (unsigned long long)h);
@@ -249,10 +246,11 @@ int classifier_save(const fmnist_classifier *c, const char *path)
         st = h5io_attr_str(f, ".", "architecture",
                            "conv3x3 1->32 relu, conv3x3/2 32->64 relu, conv3x3/2 64->64 relu, "
                            "dense 3136->128 swish (features), dense 128->10 (logits); NHWC, TF SAME");
-    if (st == DDPM_OK) st = h5io_attr_str(f, ".", "digest_method",
-                                          "FNV-1a 64 over little-endian float32 bytes of conv1/W, "
-                                          "conv1/b, conv2/W, conv2/b, conv3/W, conv3/b, fc1/W, "
-                                          "fc1/b, logits/W, logits/b in that order");
+    if (st == DDPM_OK)
+        st = h5io_attr_str(f, ".", "digest_method",
+                           "FNV-1a 64 over little-endian float32 bytes of conv1/W, "
+                           "conv1/b, conv2/W, conv2/b, conv3/W, conv3/b, fc1/W, "
+                           "fc1/b, logits/W, logits/b in that order");
     if (h5io_close(f) != DDPM_OK) st = DDPM_ERR;
     return st;
 }
@@ -261,8 +259,7 @@ int classifier_load(fmnist_classifier **out, const char *path)
 {
     *out = NULL;
     struct stat sb;
-    if (stat(path, &sb) != 0)
-        return ddpm_error("%s: not found; run `make classifier` to train it", path);
+    if (stat(path, &sb) != 0) return ddpm_error("%s: not found; run `make classifier` to train it", path);
     h5io_init();
     hid_t f = h5io_open(path, 0);
     if (f < 0) {
@@ -273,15 +270,17 @@ int classifier_load(fmnist_classifier **out, const char *path)
     fmnist_classifier *c = NULL;
     int st = clf_create(&c);
     int64_t version = 0;
-    if (st == DDPM_OK && (!h5io_attr_exists(f, ".", "version") ||
-                          h5io_get_attr_i64(f, ".", "version", &version) != DDPM_OK ||
-                          version != CLASSIFIER_FILE_VERSION))
+    if (st == DDPM_OK &&
+        (!h5io_attr_exists(f, ".", "version") || h5io_get_attr_i64(f, ".", "version", &version) != DDPM_OK ||
+         version != CLASSIFIER_FILE_VERSION))
         st = ddpm_error("%s: classifier file version %lld, expected %d; run `make classifier` "
-                        "to retrain it", path, (long long)version, CLASSIFIER_FILE_VERSION);
+                        "to retrain it",
+                        path, (long long)version, CLASSIFIER_FILE_VERSION);
     for (int i = 0; i < CLF_NUM_PARAMS && st == DDPM_OK; i++) {
         if (!h5io_exists(f, clf_params[i].name)) {
             st = ddpm_error("%s: dataset %s is missing (not a classifier file?); run `make "
-                            "classifier` to retrain it", path, clf_params[i].name);
+                            "classifier` to retrain it",
+                            path, clf_params[i].name);
             break;
         }
         hsize_t dims[4];
@@ -291,12 +290,14 @@ int classifier_load(fmnist_classifier **out, const char *path)
     char want[64] = "", got[17];
     if (st == DDPM_OK && h5io_get_attr_str(f, ".", "weights_digest", want, sizeof want) != DDPM_OK)
         st = ddpm_error("%s: attribute weights_digest is missing; run `make classifier` to "
-                        "retrain it", path);
+                        "retrain it",
+                        path);
     if (st == DDPM_OK) {
         classifier_digest(c, got);
         if (strcmp(got, want) != 0)
             st = ddpm_error("%s: weights digest %s does not match the recorded %s (file modified "
-                            "or corrupted); run `make classifier` to retrain it", path, got, want);
+                            "or corrupted); run `make classifier` to retrain it",
+                            path, got, want);
     }
     h5io_close(f);
     if (st != DDPM_OK) {

@@ -29,8 +29,8 @@
 
 #define CLASSIFIER_DEFAULT_PATH "experiments/classifier/fmnist_classifier.h5"
 #define CLASSIFIER_FILE_VERSION 1
-#define CLASSIFIER_IMAGE_SIZE 28
-#define CLASSIFIER_NUM_CLASSES 10
+#define CLASSIFIER_IMAGE_SIZE   28
+#define CLASSIFIER_NUM_CLASSES  10
 
 typedef struct fmnist_classifier fmnist_classifier;
 
@@ -39,13 +39,12 @@ typedef struct fmnist_classifier fmnist_classifier;
  * classifier` to train it". */
 int classifier_load(fmnist_classifier **out, const char *path);
 void classifier_free(fmnist_classifier *c);
-int classifier_feature_dim(const fmnist_classifier *c);      /* D = 128 */
+int classifier_feature_dim(const fmnist_classifier *c); /* D = 128 */
 
 /* images (N,28,28,1) uint8; feats (N,D) and/or logits (N,10), either may be NULL.
  * Pixels become x = p/127.5 - 1 as the diffusion data do. Not reentrant for one c (the
  * workspaces belong to it); sets OpenBLAS to 1 thread during the call and restores it. */
-int classifier_features(fmnist_classifier *c, const uint8_t *images, int N, float *feats,
-                        float *logits);
+int classifier_features(fmnist_classifier *c, const uint8_t *images, int N, float *feats, float *logits);
 /* Fraction of ds (labels required, 28x28x1) whose argmax logit equals the label. */
 int classifier_accuracy(fmnist_classifier *c, const dataset *ds, double *accuracy);
 
@@ -54,15 +53,15 @@ uint64_t classifier_digest(const fmnist_classifier *c, char hex[17]);
 
 /* ---- training (experiments/train_classifier.c, tests) ---- */
 typedef struct {
-    uint64_t seed;           /* init (RNG_INIT) and batch order (RNG_SHUFFLE, RNG_FLIP) */
+    uint64_t seed; /* init (RNG_INIT) and batch order (RNG_SHUFFLE, RNG_FLIP) */
     int batch_size;
-    int epochs;              /* total steps = epochs * floor(N / batch_size) */
-    double lr;               /* Adam peak learning rate */
-    int warmup;              /* linear warmup steps, then linear decay to 0 at the last step */
-    int randflip;            /* random left-right flips */
-    int64_t stop_after;      /* > 0: stop after this many steps (schedule unchanged) */
-    int64_t digest_at;       /* > 0: record the weights digest after this many steps */
-    int verbose;             /* progress line with loss and ETA on stderr */
+    int epochs;         /* total steps = epochs * floor(N / batch_size) */
+    double lr;          /* Adam peak learning rate */
+    int warmup;         /* linear warmup steps, then linear decay to 0 at the last step */
+    int randflip;       /* random left-right flips */
+    int64_t stop_after; /* > 0: stop after this many steps (schedule unchanged) */
+    int64_t digest_at;  /* > 0: record the weights digest after this many steps */
+    int verbose;        /* progress line with loss and ETA on stderr */
     /* Called after every epoch (every floor(N / batch_size) steps) when set; a non-OK
      * return stops training with that status. */
     int (*epoch_hook)(fmnist_classifier *c, int epoch, void *user);
@@ -71,8 +70,8 @@ typedef struct {
 
 typedef struct {
     int64_t steps_done, total_steps;
-    uint64_t digest_at_value;    /* 0 if digest_at was not reached */
-    double final_loss;           /* mean cross-entropy of the last 100 steps */
+    uint64_t digest_at_value; /* 0 if digest_at was not reached */
+    double final_loss;        /* mean cross-entropy of the last 100 steps */
     double seconds;
 } classifier_train_report;
 

@@ -11,15 +11,24 @@
 enum { CLF_C1 = 32, CLF_C2 = 64, CLF_C3 = 64, CLF_FLAT = 7 * 7 * CLF_C3, CLF_D = 128 };
 
 enum {
-    CLF_CONV1_W, CLF_CONV1_B, CLF_CONV2_W, CLF_CONV2_B, CLF_CONV3_W, CLF_CONV3_B,
-    CLF_FC1_W, CLF_FC1_B, CLF_LOGITS_W, CLF_LOGITS_B, CLF_NUM_PARAMS
+    CLF_CONV1_W,
+    CLF_CONV1_B,
+    CLF_CONV2_W,
+    CLF_CONV2_B,
+    CLF_CONV3_W,
+    CLF_CONV3_B,
+    CLF_FC1_W,
+    CLF_FC1_B,
+    CLF_LOGITS_W,
+    CLF_LOGITS_B,
+    CLF_NUM_PARAMS
 };
 
 typedef struct {
     const char *name;
     int rank;
     int dims[4];
-    int fan_in, fan_out;     /* for the init; 0 for biases (zero init) */
+    int fan_in, fan_out; /* for the init; 0 for biases (zero init) */
 } clf_param_info;
 
 extern const clf_param_info clf_params[CLF_NUM_PARAMS];
@@ -27,26 +36,26 @@ extern const clf_param_info clf_params[CLF_NUM_PARAMS];
 /* Activations of one batch of up to cap examples; everything the backward pass reads. */
 typedef struct {
     int cap;
-    float *x;        /* (B, 28, 28, 1) */
-    float *h1_pre;   /* (B, 28, 28, 32) */
-    float *h1;       /* (B, 28, 28, 32) */
-    float *h2_pre;   /* (B, 14, 14, 64) */
-    float *h2;       /* (B, 14, 14, 64) */
-    float *h3_pre;   /* (B, 7, 7, 64) */
-    float *h3;       /* (B, 3136) */
-    float *f_pre;    /* (B, 128) */
-    float *f;        /* (B, 128) the features */
-    float *logits;   /* (B, 10) */
-    float *col;      /* im2col workspace */
+    float *x;      /* (B, 28, 28, 1) */
+    float *h1_pre; /* (B, 28, 28, 32) */
+    float *h1;     /* (B, 28, 28, 32) */
+    float *h2_pre; /* (B, 14, 14, 64) */
+    float *h2;     /* (B, 14, 14, 64) */
+    float *h3_pre; /* (B, 7, 7, 64) */
+    float *h3;     /* (B, 3136) */
+    float *f_pre;  /* (B, 128) */
+    float *f;      /* (B, 128) the features */
+    float *logits; /* (B, 10) */
+    float *col;    /* im2col workspace */
     size_t col_cap;
     float *block;
 } clf_acts;
 
 struct fmnist_classifier {
-    float *params;                       /* one block, table order */
+    float *params; /* one block, table order */
     size_t nparams;
-    float *p[CLF_NUM_PARAMS];            /* views into params */
-    clf_acts *eval;                      /* inference workspaces, one per OpenMP thread */
+    float *p[CLF_NUM_PARAMS]; /* views into params */
+    clf_acts *eval;           /* inference workspaces, one per OpenMP thread */
     int n_eval;
 };
 

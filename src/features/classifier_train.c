@@ -62,23 +62,22 @@ static double softmax_xent(float *dlogits, const float *logits, const int32_t *l
         for (int k = 0; k < K; k++) z += exp((double)l[k] - mx);
         const double logz = mx + log(z);
         total += logz - (double)l[labels[b]];
-        for (int k = 0; k < K; k++)
-            d[k] = (float)((exp((double)l[k] - logz) - (k == labels[b] ? 1.0 : 0.0)) / B);
+        for (int k = 0; k < K; k++) d[k] = (float)((exp((double)l[k] - logz) - (k == labels[b] ? 1.0 : 0.0)) / B);
     }
     return total / B;
 }
 
 /* Gradient buffers of one batch (each layer's backward adds into them). */
 typedef struct {
-    float *dlogits;  /* (B, 10) */
-    float *df;       /* (B, 128) */
-    float *df_pre;   /* (B, 128) */
-    float *dh3;      /* (B, 3136) */
-    float *dh3_pre;  /* (B, 7, 7, 64) */
-    float *dh2;      /* (B, 14, 14, 64) */
-    float *dh2_pre;  /* (B, 14, 14, 64) */
-    float *dh1;      /* (B, 28, 28, 32) */
-    float *dh1_pre;  /* (B, 28, 28, 32) */
+    float *dlogits; /* (B, 10) */
+    float *df;      /* (B, 128) */
+    float *df_pre;  /* (B, 128) */
+    float *dh3;     /* (B, 3136) */
+    float *dh3_pre; /* (B, 7, 7, 64) */
+    float *dh2;     /* (B, 14, 14, 64) */
+    float *dh2_pre; /* (B, 14, 14, 64) */
+    float *dh1;     /* (B, 28, 28, 32) */
+    float *dh1_pre; /* (B, 28, 28, 32) */
     float *block;
     size_t total;
 } clf_grads;
@@ -86,11 +85,18 @@ typedef struct {
 static int grads_alloc(clf_grads *g, int B)
 {
     const size_t b = (size_t)B;
-    const size_t sizes[] = { b * CLASSIFIER_NUM_CLASSES, b * CLF_D, b * CLF_D, b * CLF_FLAT,
-                             b * CLF_FLAT, b * 14 * 14 * CLF_C2, b * 14 * 14 * CLF_C2,
-                             b * 28 * 28 * CLF_C1, b * 28 * 28 * CLF_C1 };
-    float **dst[] = { &g->dlogits, &g->df, &g->df_pre, &g->dh3, &g->dh3_pre, &g->dh2,
-                      &g->dh2_pre, &g->dh1, &g->dh1_pre };
+    const size_t sizes[] = { b * CLASSIFIER_NUM_CLASSES,
+                             b * CLF_D,
+                             b * CLF_D,
+                             b * CLF_FLAT,
+                             b * CLF_FLAT,
+                             b * 14 * 14 * CLF_C2,
+                             b * 14 * 14 * CLF_C2,
+                             b * 28 * 28 * CLF_C1,
+                             b * 28 * 28 * CLF_C1 };
+    float **dst[] = {
+        &g->dlogits, &g->df, &g->df_pre, &g->dh3, &g->dh3_pre, &g->dh2, &g->dh2_pre, &g->dh1, &g->dh1_pre
+    };
     const int n = (int)DDPM_ARRAY_LEN(sizes);
     const size_t total = carve_total(sizes, n);
     g->block = ddpm_alloc(total * sizeof(float));
@@ -101,26 +107,23 @@ static int grads_alloc(clf_grads *g, int B)
 }
 
 /* dparams (same layout as c->params) += gradient of the loss whose dlogits is in g. */
-static int clf_backward(float *const dp[CLF_NUM_PARAMS], clf_grads *g, const fmnist_classifier *c,
-                        clf_acts *a, int B)
+static int clf_backward(float *const dp[CLF_NUM_PARAMS], clf_grads *g, const fmnist_classifier *c, clf_acts *a, int B)
 {
     float *const *p = c->p;
-    memset(g->block + (size_t)(g->df - g->block), 0,
-           (g->total - (size_t)(g->df - g->block)) * sizeof(float));
-    dense_backward(g->df, dp[CLF_LOGITS_W], dp[CLF_LOGITS_B], g->dlogits, a->f, p[CLF_LOGITS_W], B,
-                   CLF_D, CLASSIFIER_NUM_CLASSES);
+    memset(g->block + (size_t)(g->df - g->block), 0, (g->total - (size_t)(g->df - g->block)) * sizeof(float));
+    dense_backward(g->df, dp[CLF_LOGITS_W], dp[CLF_LOGITS_B], g->dlogits, a->f, p[CLF_LOGITS_W], B, CLF_D,
+                   CLASSIFIER_NUM_CLASSES);
     swish_backward_libm(g->df_pre, g->df, a->f_pre, (size_t)B * CLF_D);
-    dense_backward(g->dh3, dp[CLF_FC1_W], dp[CLF_FC1_B], g->df_pre, a->h3, p[CLF_FC1_W], B,
-                   CLF_FLAT, CLF_D);
+    dense_backward(g->dh3, dp[CLF_FC1_W], dp[CLF_FC1_B], g->df_pre, a->h3, p[CLF_FC1_W], B, CLF_FLAT, CLF_D);
     relu_backward(g->dh3_pre, g->dh3, a->h3_pre, (size_t)B * CLF_FLAT);
-    DDPM_TRY(conv2d_backward(g->dh2, dp[CLF_CONV3_W], dp[CLF_CONV3_B], g->dh3_pre, a->h2,
-                             p[CLF_CONV3_W], a->col, a->col_cap, B, 14, 14, CLF_C2, CLF_C3, 3, 2));
+    DDPM_TRY(conv2d_backward(g->dh2, dp[CLF_CONV3_W], dp[CLF_CONV3_B], g->dh3_pre, a->h2, p[CLF_CONV3_W], a->col,
+                             a->col_cap, B, 14, 14, CLF_C2, CLF_C3, 3, 2));
     relu_backward(g->dh2_pre, g->dh2, a->h2_pre, (size_t)B * 14 * 14 * CLF_C2);
-    DDPM_TRY(conv2d_backward(g->dh1, dp[CLF_CONV2_W], dp[CLF_CONV2_B], g->dh2_pre, a->h1,
-                             p[CLF_CONV2_W], a->col, a->col_cap, B, 28, 28, CLF_C1, CLF_C2, 3, 2));
+    DDPM_TRY(conv2d_backward(g->dh1, dp[CLF_CONV2_W], dp[CLF_CONV2_B], g->dh2_pre, a->h1, p[CLF_CONV2_W], a->col,
+                             a->col_cap, B, 28, 28, CLF_C1, CLF_C2, 3, 2));
     relu_backward(g->dh1_pre, g->dh1, a->h1_pre, (size_t)B * 28 * 28 * CLF_C1);
-    DDPM_TRY(conv2d_backward(NULL, dp[CLF_CONV1_W], dp[CLF_CONV1_B], g->dh1_pre, a->x,
-                             p[CLF_CONV1_W], a->col, a->col_cap, B, 28, 28, 1, CLF_C1, 3, 1));
+    DDPM_TRY(conv2d_backward(NULL, dp[CLF_CONV1_W], dp[CLF_CONV1_B], g->dh1_pre, a->x, p[CLF_CONV1_W], a->col,
+                             a->col_cap, B, 28, 28, 1, CLF_C1, 3, 1));
     return DDPM_OK;
 }
 
@@ -138,8 +141,8 @@ int classifier_train(fmnist_classifier **out, const dataset *train, const classi
     if (!train || !train->labels || train->H != 28 || train->W != 28 || train->C != 1)
         return ddpm_error("classifier_train: need the labelled 28x28x1 Fashion-MNIST train set");
     if (o->batch_size < 1 || o->epochs < 1 || !(o->lr > 0) || train->N < o->batch_size)
-        return ddpm_error("classifier_train: bad options (batch %d, epochs %d, lr %g, N %d)",
-                          o->batch_size, o->epochs, o->lr, train->N);
+        return ddpm_error("classifier_train: bad options (batch %d, epochs %d, lr %g, N %d)", o->batch_size, o->epochs,
+                          o->lr, train->N);
     const int B = o->batch_size;
     const int64_t steps_per_epoch = train->N / B;
     const int64_t total = (int64_t)o->epochs * steps_per_epoch;
@@ -194,14 +197,12 @@ int classifier_train(fmnist_classifier **out, const dataset *train, const classi
         if (st != DDPM_OK) break;
         adam_update(&adam, c->params, dparams, clf_lr(o, step, total));
         rep->steps_done = step + 1;
-        if (o->digest_at > 0 && step + 1 == o->digest_at)
-            rep->digest_at_value = classifier_digest(c, NULL);
+        if (o->digest_at > 0 && step + 1 == o->digest_at) rep->digest_at_value = classifier_digest(c, NULL);
         if (o->epoch_hook && (step + 1) % steps_per_epoch == 0)
             st = o->epoch_hook(c, (int)((step + 1) / steps_per_epoch), o->hook_user);
         if (o->verbose) {
             char extra[64];
-            snprintf(extra, sizeof extra, "epoch %lld loss %.4f",
-                     (long long)(step / steps_per_epoch), loss);
+            snprintf(extra, sizeof extra, "epoch %lld loss %.4f", (long long)(step / steps_per_epoch), loss);
             progress_update(&pr, step + 1, extra);
         }
     }

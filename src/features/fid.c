@@ -15,14 +15,13 @@
 
 /* LAPACK (in libopenblas): symmetric eigendecomposition, divide and conquer. The trailing
  * size_t arguments are the hidden lengths of the two character arguments (gfortran ABI). */
-extern void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
-                    double *w, double *work, const int *lwork, int *iwork, const int *liwork,
-                    int *info, size_t jobz_len, size_t uplo_len);
+extern void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w,
+                    double *work, const int *lwork, int *iwork, const int *liwork, int *info, size_t jobz_len,
+                    size_t uplo_len);
 
 int feature_stats(const float *feats, int N, int D, double *mu, double *sigma)
 {
-    if (N < 2 || D < 1)
-        return ddpm_error("feature_stats: need at least 2 feature rows (got N=%d, D=%d)", N, D);
+    if (N < 2 || D < 1) return ddpm_error("feature_stats: need at least 2 feature rows (got N=%d, D=%d)", N, D);
     for (int j = 0; j < D; j++) mu[j] = 0;
     for (long i = 0; i < N; i++)
         for (int j = 0; j < D; j++) mu[j] += feats[(size_t)i * D + j];
@@ -35,10 +34,8 @@ int feature_stats(const float *feats, int N, int D, double *mu, double *sigma)
     for (int i0 = 0; i0 < N; i0 += chunk) {
         int rows = N - i0 < chunk ? N - i0 : chunk;
         for (int r = 0; r < rows; r++)
-            for (int j = 0; j < D; j++)
-                xc[(size_t)r * D + j] = (double)feats[(size_t)(i0 + r) * D + j] - mu[j];
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, D, rows, 1.0 / (N - 1), xc, D, 1.0,
-                    sigma, D);
+            for (int j = 0; j < D; j++) xc[(size_t)r * D + j] = (double)feats[(size_t)(i0 + r) * D + j] - mu[j];
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, D, rows, 1.0 / (N - 1), xc, D, 1.0, sigma, D);
     }
     for (int a = 0; a < D; a++)
         for (int b = 0; b < a; b++) sigma[(size_t)a * D + b] = sigma[(size_t)b * D + a];
@@ -71,8 +68,7 @@ static int sym_eig(double *a, double *w, int D, int vectors)
     return DDPM_OK;
 }
 
-int frechet_distance(const double *mu1, const double *s1, const double *mu2, const double *s2,
-                     int D, double *out)
+int frechet_distance(const double *mu1, const double *s1, const double *mu2, const double *s2, int D, double *out)
 {
     if (D < 1) return ddpm_error("frechet_distance: dimension %d", D);
     const size_t DD = (size_t)D * D;
@@ -92,14 +88,14 @@ int frechet_distance(const double *mu1, const double *s1, const double *mu2, con
     int rc = V && A && T && w ? DDPM_OK : DDPM_ERR;
     if (rc == DDPM_OK) {
         /* s1 = V diag(l) V^T;  U = V diag(max(l,0)^(1/4));  A = U U^T = s1^(1/2) */
-        for (int a = 0; a < D; a++)      /* symmetrize: only the upper triangle is used */
+        for (int a = 0; a < D; a++) /* symmetrize: only the upper triangle is used */
             for (int b = 0; b < D; b++) V[(size_t)a * D + b] = 0.5 * (s1[(size_t)a * D + b] + s1[(size_t)b * D + a]);
         rc = sym_eig(V, w, D, 1);
     }
     if (rc == DDPM_OK) {
         for (int j = 0; j < D; j++) {
             double q = sqrt(sqrt(w[j] > 0 ? w[j] : 0));
-            for (int i = 0; i < D; i++) V[(size_t)j * D + i] *= q;   /* column j, column-major */
+            for (int i = 0; i < D; i++) V[(size_t)j * D + i] *= q; /* column j, column-major */
         }
         cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, D, D, 1.0, V, D, 0.0, A, D);
         for (int j = 0; j < D; j++)
@@ -126,8 +122,8 @@ int frechet_distance(const double *mu1, const double *s1, const double *mu2, con
     return rc;
 }
 
-int stats_save(const char *path, const double *mu, const double *sigma, int D,
-               const char *extractor, const char *reference)
+int stats_save(const char *path, const double *mu, const double *sigma, int D, const char *extractor,
+               const char *reference)
 {
     hid_t f = h5io_create_tmp(path);
     if (f < 0) return DDPM_ERR;
@@ -207,8 +203,8 @@ static int is_numpy_file(const char *path)
     return (n >= 4 && !memcmp(m, "PK\3\4", 4)) || (n == 6 && !memcmp(m, "\x93NUMPY", 6));
 }
 
-int stats_load_any(const char *path, double **mu, double **sigma, int *D, char *extractor,
-                   size_t extractor_len, long *n_out)
+int stats_load_any(const char *path, double **mu, double **sigma, int *D, char *extractor, size_t extractor_len,
+                   long *n_out)
 {
     *mu = *sigma = NULL;
     if (extractor && extractor_len) extractor[0] = 0;
@@ -226,8 +222,7 @@ int stats_load_any(const char *path, double **mu, double **sigma, int *D, char *
         float *x = NULL;
         int r = 0;
         hsize_t d[H5IO_MAX_RANK];
-        if (!name)
-            rc = ddpm_error("%s: neither statistics (mu, sigma) nor features (pool3 or features)", path);
+        if (!name) rc = ddpm_error("%s: neither statistics (mu, sigma) nor features (pool3 or features)", path);
         else if ((rc = h5io_read_f32(f, name, &x, &r, d)) == DDPM_OK && (r != 2 || d[0] < 2))
             rc = ddpm_error("%s: %s must be (N, D) with N >= 2", path, name);
         if (rc == DDPM_OK) {

@@ -21,14 +21,13 @@ int feature_stats(const float *feats, int N, int D, double *mu, double *sigma);
 
 /* out = FD between N(mu1, s1) and N(mu2, s2); s1, s2: (D, D) symmetric (only their values are
  * read; not modified). Error if an input is not finite. */
-int frechet_distance(const double *mu1, const double *s1, const double *mu2, const double *s2,
-                     int D, double *out);
+int frechet_distance(const double *mu1, const double *s1, const double *mu2, const double *s2, int D, double *out);
 
 /* HDF5 statistics file: datasets mu (D) and sigma (D, D) float64, attributes extractor (what
  * produced the features, e.g. "inception-pool3"), version and, when not NULL, reference (what
  * the statistics are of). Written atomically: a crash leaves the previous file intact. */
-int stats_save(const char *path, const double *mu, const double *sigma, int D,
-               const char *extractor, const char *reference);
+int stats_save(const char *path, const double *mu, const double *sigma, int D, const char *extractor,
+               const char *reference);
 /* Allocates *mu and *sigma with ddpm_alloc (free with ddpm_free). */
 int stats_load(const char *path, double **mu, double **sigma, int *D);
 
@@ -37,7 +36,7 @@ int stats_load(const char *path, double **mu, double **sigma, int *D);
  * from which statistics are computed. extractor (may be NULL) receives the file's extractor
  * attribute or "" when it has none; *n_out (may be NULL) the number of feature rows (0 for a
  * statistics file). */
-int stats_load_any(const char *path, double **mu, double **sigma, int *D, char *extractor,
-                   size_t extractor_len, long *n_out);
+int stats_load_any(const char *path, double **mu, double **sigma, int *D, char *extractor, size_t extractor_len,
+                   long *n_out);
 
 #endif

@@ -16,46 +16,46 @@
 #include <string.h>
 
 #define MAX_CONV 96
-#define BN_EPS 1e-3
+#define BN_EPS   1e-3
 /* Workspace per image, in floats, for the fixed 299x299 geometry. */
-#define BIG_PER_IMAGE ((size_t)147 * 147 * 64)  /* largest activation: Conv2d_2b_3x3 output */
-#define TMP_PER_IMAGE ((size_t)35 * 35 * 288)   /* largest branch temporary: pooled Mixed_5d input */
-#define COL_FLOATS ((size_t)4 << 20)            /* im2col chunk: 16 MB, >= 1000 rows of the widest K */
+#define BIG_PER_IMAGE ((size_t)147 * 147 * 64) /* largest activation: Conv2d_2b_3x3 output */
+#define TMP_PER_IMAGE ((size_t)35 * 35 * 288)  /* largest branch temporary: pooled Mixed_5d input */
+#define COL_FLOATS    ((size_t)4 << 20)        /* im2col chunk: 16 MB, >= 1000 rows of the widest K */
 
 typedef struct {
-    char name[48];      /* state_dict prefix, e.g. "Mixed_5b.branch1x1" */
+    char name[48]; /* state_dict prefix, e.g. "Mixed_5b.branch1x1" */
     int cin, cout;
     conv_geom g;
-    float *w;           /* (kh, kw, cin, cout), BatchNorm folded */
-    float *b;           /* (cout), BatchNorm folded */
+    float *w; /* (kh, kw, cin, cout), BatchNorm folded */
+    float *b; /* (cout), BatchNorm folded */
 } inc_conv;
 
 /* One worker's buffers: a single image in flight. */
 typedef struct {
-    float *P, *Q;       /* (BIG_PER_IMAGE) ping-pong activations */
-    float *T1, *T2;     /* (TMP_PER_IMAGE) branch temporaries */
-    float *col;         /* (COL_FLOATS) im2col rows */
-    float *pre;         /* (pre_cap) image / 255 before resizing */
+    float *P, *Q;   /* (BIG_PER_IMAGE) ping-pong activations */
+    float *T1, *T2; /* (TMP_PER_IMAGE) branch temporaries */
+    float *col;     /* (COL_FLOATS) im2col rows */
+    float *pre;     /* (pre_cap) image / 255 before resizing */
     size_t pre_cap;
 } worker_ws;
 
 struct inception_net {
     inc_conv conv[MAX_CONV];
     int nconv;
-    float *fc_w;        /* (1008, 2048), torch layout */
-    float *fc_b;        /* (1008) */
-    int threads;        /* 0: omp_get_max_threads() */
+    float *fc_w; /* (1008, 2048), torch layout */
+    float *fc_b; /* (1008) */
+    int threads; /* 0: omp_get_max_threads() */
     void (*progress)(void *user, int done, int total);
     void *progress_user;
-    worker_ws *ws;      /* (nws) */
+    worker_ws *ws; /* (nws) */
     int nws;
 };
 
 /* ------------------------------------------------------------------------------------------ */
 /* Architecture: the BasicConv2d layers in state_dict and execution order.                    */
 
-static void add(inception_net *n, const char *prefix, const char *branch, int cin, int cout,
-                int kh, int kw, int sh, int sw, int ph, int pw)
+static void add(inception_net *n, const char *prefix, const char *branch, int cin, int cout, int kh, int kw, int sh,
+                int sw, int ph, int pw)
 {
     inc_conv *c = &n->conv[n->nconv++];
     snprintf(c->name, sizeof c->name, "%s%s%s", prefix, branch[0] ? "." : "", branch);
@@ -189,8 +189,8 @@ void inception_free(inception_net *n)
 
 /* w' = w * gamma / sqrt(var + eps), b' = beta - mean * gamma / sqrt(var + eps), in double;
  * transposes torch's (cout, cin, kh, kw) into HWIO. */
-static void fold_batchnorm(inc_conv *c, const float *w_oihw, const float *gamma,
-                           const float *beta, const float *mean, const float *var)
+static void fold_batchnorm(inc_conv *c, const float *w_oihw, const float *gamma, const float *beta, const float *mean,
+                           const float *var)
 {
     const int kh = c->g.kh, kw = c->g.kw, cin = c->cin, cout = c->cout;
     for (int co = 0; co < cout; co++) {
@@ -252,19 +252,17 @@ int inception_init_synthetic(inception_net **out, uint64_t seed)
 }
 
 /* A float32 tensor of exactly the given shape. */
-static int get_param(const pth_file *f, const char *path, const char *name, int rank,
-                     const int64_t *want, float **out)
+static int get_param(const pth_file *f, const char *path, const char *name, int rank, const int64_t *want, float **out)
 {
     pth_dtype dt;
     int r;
     int64_t shape[PTH_MAX_RANK];
     *out = NULL;
     if (pth_find(f, name) < 0)
-        return ddpm_error("%s: tensor '%s' missing (expected pytorch-fid's %s state_dict)", path,
-                          name, INCEPTION_WEIGHTS_FILE);
+        return ddpm_error("%s: tensor '%s' missing (expected pytorch-fid's %s state_dict)", path, name,
+                          INCEPTION_WEIGHTS_FILE);
     DDPM_TRY(pth_tensor_info(f, name, &dt, &r, shape));
-    if (dt != PTH_F32)
-        return ddpm_error("%s: tensor '%s' is %s, float32 expected", path, name, pth_dtype_name(dt));
+    if (dt != PTH_F32) return ddpm_error("%s: tensor '%s' is %s, float32 expected", path, name, pth_dtype_name(dt));
     int ok = r == rank;
     for (int k = 0; ok && k < rank; k++) ok = shape[k] == want[k];
     if (!ok) {
@@ -341,19 +339,18 @@ const float *inception_fc_bias(const inception_net *n) { return n->fc_b; }
 
 typedef struct {
     float *p;
-    size_t cap;   /* floats */
+    size_t cap; /* floats */
 } buf;
 
 /* Runs the next convolution (execution order == build order) with ReLU; writes channels
  * [c0, c0 + cout) of the (B, Ho, Wo, ld) tensor in dst. */
 typedef struct {
     const inception_net *n;
-    float *col;         /* the worker's im2col buffer */
-    int k;              /* next layer */
+    float *col; /* the worker's im2col buffer */
+    int k;      /* next layer */
 } fwd;
 
-static int conv(fwd *f, buf dst, int c0, int ld, const float *in, int B, int H, int W, int Cin,
-                int *Ho, int *Wo)
+static int conv(fwd *f, buf dst, int c0, int ld, const float *in, int B, int H, int W, int Cin, int *Ho, int *Wo)
 {
     if (f->k >= f->n->nconv) return ddpm_error("inception: layer table exhausted (internal error)");
     const inc_conv *c = &f->n->conv[f->k++];
@@ -361,8 +358,7 @@ static int conv(fwd *f, buf dst, int c0, int ld, const float *in, int B, int H, 
     int wo = conv_im2col_out_size(W, c->g.kw, c->g.sw, c->g.pw);
     if (Cin != c->cin || c0 + c->cout > ld || (size_t)B * ho * wo * ld > dst.cap)
         return ddpm_error("inception: layer %s does not fit its buffers (internal error)", c->name);
-    DDPM_TRY(conv_im2col_forward(dst.p + c0, ld, in, c->w, c->b, 1, f->col, COL_FLOATS, B, H, W,
-                                 Cin, c->cout, c->g));
+    DDPM_TRY(conv_im2col_forward(dst.p + c0, ld, in, c->w, c->b, 1, f->col, COL_FLOATS, B, H, W, Cin, c->cout, c->g));
     if (Ho) *Ho = ho;
     if (Wo) *Wo = wo;
     return DDPM_OK;
@@ -374,90 +370,87 @@ static int pool_fits(size_t need, buf b)
 }
 
 /* FIDInceptionA: 64 + 64 + 96 + pool_features channels, same spatial size. */
-static int block_a(fwd *f, buf out, int *Cout, const float *in, int B, int H,
-                   int W, int Cin, buf t1, buf t2)
+static int block_a(fwd *f, buf out, int *Cout, const float *in, int B, int H, int W, int Cin, buf t1, buf t2)
 {
     const int ld = 224 + f->n->conv[f->k + 6].cout;
-    DDPM_TRY(conv(f, out, 0, ld, in, B, H, W, Cin, NULL, NULL));        /* branch1x1 */
-    DDPM_TRY(conv(f, t1, 0, 48, in, B, H, W, Cin, NULL, NULL));         /* branch5x5_1 */
-    DDPM_TRY(conv(f, out, 64, ld, t1.p, B, H, W, 48, NULL, NULL));      /* branch5x5_2 */
-    DDPM_TRY(conv(f, t1, 0, 64, in, B, H, W, Cin, NULL, NULL));         /* branch3x3dbl_1 */
-    DDPM_TRY(conv(f, t2, 0, 96, t1.p, B, H, W, 64, NULL, NULL));        /* branch3x3dbl_2 */
-    DDPM_TRY(conv(f, out, 128, ld, t2.p, B, H, W, 96, NULL, NULL));     /* branch3x3dbl_3 */
+    DDPM_TRY(conv(f, out, 0, ld, in, B, H, W, Cin, NULL, NULL));    /* branch1x1 */
+    DDPM_TRY(conv(f, t1, 0, 48, in, B, H, W, Cin, NULL, NULL));     /* branch5x5_1 */
+    DDPM_TRY(conv(f, out, 64, ld, t1.p, B, H, W, 48, NULL, NULL));  /* branch5x5_2 */
+    DDPM_TRY(conv(f, t1, 0, 64, in, B, H, W, Cin, NULL, NULL));     /* branch3x3dbl_1 */
+    DDPM_TRY(conv(f, t2, 0, 96, t1.p, B, H, W, 64, NULL, NULL));    /* branch3x3dbl_2 */
+    DDPM_TRY(conv(f, out, 128, ld, t2.p, B, H, W, 96, NULL, NULL)); /* branch3x3dbl_3 */
     DDPM_TRY(pool_fits((size_t)B * H * W * Cin, t1));
-    avgpool2d_nhwc_forward(t1.p, in, 0, B, H, W, Cin, 3, 1, 1);            /* TF-style avg pool */
-    DDPM_TRY(conv(f, out, 224, ld, t1.p, B, H, W, Cin, NULL, NULL));    /* branch_pool */
+    avgpool2d_nhwc_forward(t1.p, in, 0, B, H, W, Cin, 3, 1, 1);      /* TF-style avg pool */
+    DDPM_TRY(conv(f, out, 224, ld, t1.p, B, H, W, Cin, NULL, NULL)); /* branch_pool */
     *Cout = ld;
     return DDPM_OK;
 }
 
 /* InceptionB (Mixed_6a): 384 + 96 + Cin channels, spatial (H - 3) / 2 + 1. */
-static int block_b(fwd *f, buf out, int *Cout, int *Ho, int *Wo,
-                   const float *in, int B, int H, int W, int Cin, buf t1, buf t2)
+static int block_b(fwd *f, buf out, int *Cout, int *Ho, int *Wo, const float *in, int B, int H, int W, int Cin, buf t1,
+                   buf t2)
 {
     const int ld = 384 + 96 + Cin;
-    DDPM_TRY(conv(f, out, 0, ld, in, B, H, W, Cin, Ho, Wo));            /* branch3x3 */
-    DDPM_TRY(conv(f, t1, 0, 64, in, B, H, W, Cin, NULL, NULL));         /* branch3x3dbl_1 */
-    DDPM_TRY(conv(f, t2, 0, 96, t1.p, B, H, W, 64, NULL, NULL));        /* branch3x3dbl_2 */
-    DDPM_TRY(conv(f, out, 384, ld, t2.p, B, H, W, 96, NULL, NULL));     /* branch3x3dbl_3 */
+    DDPM_TRY(conv(f, out, 0, ld, in, B, H, W, Cin, Ho, Wo));        /* branch3x3 */
+    DDPM_TRY(conv(f, t1, 0, 64, in, B, H, W, Cin, NULL, NULL));     /* branch3x3dbl_1 */
+    DDPM_TRY(conv(f, t2, 0, 96, t1.p, B, H, W, 64, NULL, NULL));    /* branch3x3dbl_2 */
+    DDPM_TRY(conv(f, out, 384, ld, t2.p, B, H, W, 96, NULL, NULL)); /* branch3x3dbl_3 */
     maxpool2d_nhwc_forward(out.p + 480, ld, in, B, H, W, Cin, 3, 2, 0);
     *Cout = ld;
     return DDPM_OK;
 }
 
 /* FIDInceptionC: 4 x 192 channels. */
-static int block_c(fwd *f, buf out, const float *in, int B, int H, int W,
-                   int Cin, buf t1, buf t2)
+static int block_c(fwd *f, buf out, const float *in, int B, int H, int W, int Cin, buf t1, buf t2)
 {
     const int ld = 768, c7 = f->n->conv[f->k + 1].cout;
-    DDPM_TRY(conv(f, out, 0, ld, in, B, H, W, Cin, NULL, NULL));        /* branch1x1 */
-    DDPM_TRY(conv(f, t1, 0, c7, in, B, H, W, Cin, NULL, NULL));         /* branch7x7_1 */
-    DDPM_TRY(conv(f, t2, 0, c7, t1.p, B, H, W, c7, NULL, NULL));        /* branch7x7_2 */
-    DDPM_TRY(conv(f, out, 192, ld, t2.p, B, H, W, c7, NULL, NULL));     /* branch7x7_3 */
-    DDPM_TRY(conv(f, t1, 0, c7, in, B, H, W, Cin, NULL, NULL));         /* branch7x7dbl_1 */
-    DDPM_TRY(conv(f, t2, 0, c7, t1.p, B, H, W, c7, NULL, NULL));        /* branch7x7dbl_2 */
-    DDPM_TRY(conv(f, t1, 0, c7, t2.p, B, H, W, c7, NULL, NULL));        /* branch7x7dbl_3 */
-    DDPM_TRY(conv(f, t2, 0, c7, t1.p, B, H, W, c7, NULL, NULL));        /* branch7x7dbl_4 */
-    DDPM_TRY(conv(f, out, 384, ld, t2.p, B, H, W, c7, NULL, NULL));     /* branch7x7dbl_5 */
+    DDPM_TRY(conv(f, out, 0, ld, in, B, H, W, Cin, NULL, NULL));    /* branch1x1 */
+    DDPM_TRY(conv(f, t1, 0, c7, in, B, H, W, Cin, NULL, NULL));     /* branch7x7_1 */
+    DDPM_TRY(conv(f, t2, 0, c7, t1.p, B, H, W, c7, NULL, NULL));    /* branch7x7_2 */
+    DDPM_TRY(conv(f, out, 192, ld, t2.p, B, H, W, c7, NULL, NULL)); /* branch7x7_3 */
+    DDPM_TRY(conv(f, t1, 0, c7, in, B, H, W, Cin, NULL, NULL));     /* branch7x7dbl_1 */
+    DDPM_TRY(conv(f, t2, 0, c7, t1.p, B, H, W, c7, NULL, NULL));    /* branch7x7dbl_2 */
+    DDPM_TRY(conv(f, t1, 0, c7, t2.p, B, H, W, c7, NULL, NULL));    /* branch7x7dbl_3 */
+    DDPM_TRY(conv(f, t2, 0, c7, t1.p, B, H, W, c7, NULL, NULL));    /* branch7x7dbl_4 */
+    DDPM_TRY(conv(f, out, 384, ld, t2.p, B, H, W, c7, NULL, NULL)); /* branch7x7dbl_5 */
     DDPM_TRY(pool_fits((size_t)B * H * W * Cin, t1));
     avgpool2d_nhwc_forward(t1.p, in, 0, B, H, W, Cin, 3, 1, 1);
-    DDPM_TRY(conv(f, out, 576, ld, t1.p, B, H, W, Cin, NULL, NULL));    /* branch_pool */
+    DDPM_TRY(conv(f, out, 576, ld, t1.p, B, H, W, Cin, NULL, NULL)); /* branch_pool */
     return DDPM_OK;
 }
 
 /* InceptionD (Mixed_7a): 320 + 192 + Cin channels, spatial (H - 3) / 2 + 1. */
-static int block_d(fwd *f, buf out, int *Cout, int *Ho, int *Wo,
-                   const float *in, int B, int H, int W, int Cin, buf t1, buf t2)
+static int block_d(fwd *f, buf out, int *Cout, int *Ho, int *Wo, const float *in, int B, int H, int W, int Cin, buf t1,
+                   buf t2)
 {
     const int ld = 320 + 192 + Cin;
-    DDPM_TRY(conv(f, t1, 0, 192, in, B, H, W, Cin, NULL, NULL));        /* branch3x3_1 */
-    DDPM_TRY(conv(f, out, 0, ld, t1.p, B, H, W, 192, Ho, Wo));          /* branch3x3_2 */
-    DDPM_TRY(conv(f, t1, 0, 192, in, B, H, W, Cin, NULL, NULL));        /* branch7x7x3_1 */
-    DDPM_TRY(conv(f, t2, 0, 192, t1.p, B, H, W, 192, NULL, NULL));      /* branch7x7x3_2 */
-    DDPM_TRY(conv(f, t1, 0, 192, t2.p, B, H, W, 192, NULL, NULL));      /* branch7x7x3_3 */
-    DDPM_TRY(conv(f, out, 320, ld, t1.p, B, H, W, 192, NULL, NULL));    /* branch7x7x3_4 */
+    DDPM_TRY(conv(f, t1, 0, 192, in, B, H, W, Cin, NULL, NULL));     /* branch3x3_1 */
+    DDPM_TRY(conv(f, out, 0, ld, t1.p, B, H, W, 192, Ho, Wo));       /* branch3x3_2 */
+    DDPM_TRY(conv(f, t1, 0, 192, in, B, H, W, Cin, NULL, NULL));     /* branch7x7x3_1 */
+    DDPM_TRY(conv(f, t2, 0, 192, t1.p, B, H, W, 192, NULL, NULL));   /* branch7x7x3_2 */
+    DDPM_TRY(conv(f, t1, 0, 192, t2.p, B, H, W, 192, NULL, NULL));   /* branch7x7x3_3 */
+    DDPM_TRY(conv(f, out, 320, ld, t1.p, B, H, W, 192, NULL, NULL)); /* branch7x7x3_4 */
     maxpool2d_nhwc_forward(out.p + 512, ld, in, B, H, W, Cin, 3, 2, 0);
     *Cout = ld;
     return DDPM_OK;
 }
 
 /* FIDInceptionE_1 (avg pool without padding) / E_2 (max pool): 320 + 768 + 768 + 192. */
-static int block_e(fwd *f, buf out, const float *in, int B, int H, int W,
-                   int Cin, int max_pool, buf t1, buf t2)
+static int block_e(fwd *f, buf out, const float *in, int B, int H, int W, int Cin, int max_pool, buf t1, buf t2)
 {
     const int ld = 2048;
-    DDPM_TRY(conv(f, out, 0, ld, in, B, H, W, Cin, NULL, NULL));        /* branch1x1 */
-    DDPM_TRY(conv(f, t1, 0, 384, in, B, H, W, Cin, NULL, NULL));        /* branch3x3_1 */
-    DDPM_TRY(conv(f, out, 320, ld, t1.p, B, H, W, 384, NULL, NULL));    /* branch3x3_2a */
-    DDPM_TRY(conv(f, out, 704, ld, t1.p, B, H, W, 384, NULL, NULL));    /* branch3x3_2b */
-    DDPM_TRY(conv(f, t1, 0, 448, in, B, H, W, Cin, NULL, NULL));        /* branch3x3dbl_1 */
-    DDPM_TRY(conv(f, t2, 0, 384, t1.p, B, H, W, 448, NULL, NULL));      /* branch3x3dbl_2 */
-    DDPM_TRY(conv(f, out, 1088, ld, t2.p, B, H, W, 384, NULL, NULL));   /* branch3x3dbl_3a */
-    DDPM_TRY(conv(f, out, 1472, ld, t2.p, B, H, W, 384, NULL, NULL));   /* branch3x3dbl_3b */
+    DDPM_TRY(conv(f, out, 0, ld, in, B, H, W, Cin, NULL, NULL));      /* branch1x1 */
+    DDPM_TRY(conv(f, t1, 0, 384, in, B, H, W, Cin, NULL, NULL));      /* branch3x3_1 */
+    DDPM_TRY(conv(f, out, 320, ld, t1.p, B, H, W, 384, NULL, NULL));  /* branch3x3_2a */
+    DDPM_TRY(conv(f, out, 704, ld, t1.p, B, H, W, 384, NULL, NULL));  /* branch3x3_2b */
+    DDPM_TRY(conv(f, t1, 0, 448, in, B, H, W, Cin, NULL, NULL));      /* branch3x3dbl_1 */
+    DDPM_TRY(conv(f, t2, 0, 384, t1.p, B, H, W, 448, NULL, NULL));    /* branch3x3dbl_2 */
+    DDPM_TRY(conv(f, out, 1088, ld, t2.p, B, H, W, 384, NULL, NULL)); /* branch3x3dbl_3a */
+    DDPM_TRY(conv(f, out, 1472, ld, t2.p, B, H, W, 384, NULL, NULL)); /* branch3x3dbl_3b */
     DDPM_TRY(pool_fits((size_t)B * H * W * Cin, t1));
     if (max_pool) maxpool2d_nhwc_forward(t1.p, Cin, in, B, H, W, Cin, 3, 1, 1);
     else avgpool2d_nhwc_forward(t1.p, in, 0, B, H, W, Cin, 3, 1, 1);
-    DDPM_TRY(conv(f, out, 1856, ld, t1.p, B, H, W, Cin, NULL, NULL));   /* branch_pool */
+    DDPM_TRY(conv(f, out, 1856, ld, t1.p, B, H, W, Cin, NULL, NULL)); /* branch_pool */
     return DDPM_OK;
 }
 
@@ -480,19 +473,19 @@ static int ensure_workers(inception_net *n, int nt)
     ddpm_free(n->ws);
     n->ws = ws;
     for (int t = n->nws; t < nt; t++) {
-        n->nws = t + 1;   /* so inception_free releases a partial allocation */
+        n->nws = t + 1; /* so inception_free releases a partial allocation */
         if (worker_alloc(&ws[t]))
             return ddpm_error("inception: out of memory for %d worker threads (about 31 MB each; "
-                              "lower OMP_NUM_THREADS)", nt);
+                              "lower OMP_NUM_THREADS)",
+                              nt);
     }
     return DDPM_OK;
 }
 
-void inception_preprocess(float *out, float *tmp, const uint8_t *images, int N, int H, int W,
-                          int C)
+void inception_preprocess(float *out, float *tmp, const uint8_t *images, int N, int H, int W, int C)
 {
     const size_t npix = (size_t)N * H * W;
-    for (size_t i = 0; i < npix; i++)   /* ToTensor: x / 255 in float; C = 1 replicated */
+    for (size_t i = 0; i < npix; i++) /* ToTensor: x / 255 in float; C = 1 replicated */
         for (int c = 0; c < 3; c++) tmp[i * 3 + c] = (float)images[i * C + (C == 3 ? c : 0)] / 255.0f;
     resize_bilinear_forward(out, tmp, N, H, W, 3, INCEPTION_SIZE, INCEPTION_SIZE);
     const size_t nout = (size_t)N * INCEPTION_SIZE * INCEPTION_SIZE * 3;
@@ -500,8 +493,8 @@ void inception_preprocess(float *out, float *tmp, const uint8_t *images, int N, 
 }
 
 /* One image through the network in worker w's buffers. */
-static int forward_one(const inception_net *n, worker_ws *w, float *pool3, float *logits,
-                       const uint8_t *image, int H0, int W0, int C0)
+static int forward_one(const inception_net *n, worker_ws *w, float *pool3, float *logits, const uint8_t *image, int H0,
+                       int W0, int C0)
 {
     const int B = 1;
     const size_t pre_need = (size_t)H0 * W0 * 3;
@@ -511,50 +504,49 @@ static int forward_one(const inception_net *n, worker_ws *w, float *pool3, float
         w->pre_cap = w->pre ? pre_need : 0;
         if (!w->pre) return DDPM_ERR;
     }
-    inception_preprocess(w->P, w->pre, image, 1, H0, W0, C0);      /* (1,299,299,3) in P */
+    inception_preprocess(w->P, w->pre, image, 1, H0, W0, C0); /* (1,299,299,3) in P */
     buf P = { w->P, BIG_PER_IMAGE }, Q = { w->Q, BIG_PER_IMAGE };
     buf T1 = { w->T1, TMP_PER_IMAGE }, T2 = { w->T2, TMP_PER_IMAGE };
     fwd f = { n, w->col, 0 };
     int H = INCEPTION_SIZE, W = INCEPTION_SIZE, C;
     /* stem: (1,299,299,3) -> (1,35,35,192), ping-ponging between P and Q */
-    DDPM_TRY(conv(&f, Q, 0, 32, P.p, B, H, W, 3, &H, &W));         /* (1,149,149,32) */
-    DDPM_TRY(conv(&f, P, 0, 32, Q.p, B, H, W, 32, &H, &W));        /* (1,147,147,32) */
-    DDPM_TRY(conv(&f, Q, 0, 64, P.p, B, H, W, 32, &H, &W));        /* (1,147,147,64) */
+    DDPM_TRY(conv(&f, Q, 0, 32, P.p, B, H, W, 3, &H, &W));  /* (1,149,149,32) */
+    DDPM_TRY(conv(&f, P, 0, 32, Q.p, B, H, W, 32, &H, &W)); /* (1,147,147,32) */
+    DDPM_TRY(conv(&f, Q, 0, 64, P.p, B, H, W, 32, &H, &W)); /* (1,147,147,64) */
     maxpool2d_nhwc_forward(P.p, 64, Q.p, B, H, W, 64, 3, 2, 0);
-    H = (H - 3) / 2 + 1;                                           /* (1,73,73,64) */
+    H = (H - 3) / 2 + 1; /* (1,73,73,64) */
     W = (W - 3) / 2 + 1;
-    DDPM_TRY(conv(&f, Q, 0, 80, P.p, B, H, W, 64, &H, &W));        /* (1,73,73,80) */
-    DDPM_TRY(conv(&f, P, 0, 192, Q.p, B, H, W, 80, &H, &W));       /* (1,71,71,192) */
+    DDPM_TRY(conv(&f, Q, 0, 80, P.p, B, H, W, 64, &H, &W));  /* (1,73,73,80) */
+    DDPM_TRY(conv(&f, P, 0, 192, Q.p, B, H, W, 80, &H, &W)); /* (1,71,71,192) */
     maxpool2d_nhwc_forward(Q.p, 192, P.p, B, H, W, 192, 3, 2, 0);
-    H = (H - 3) / 2 + 1;                                           /* (1,35,35,192) */
+    H = (H - 3) / 2 + 1; /* (1,35,35,192) */
     W = (W - 3) / 2 + 1;
     C = 192;
     /* Mixed blocks: input in `in`, output in `out`, then swap */
     buf in = Q, out = P, sw;
 #define SWAP() (sw = in, in = out, out = sw)
-    for (int j = 0; j < 3; j++) {                                  /* Mixed_5b..5d: (1,35,35,288) */
+    for (int j = 0; j < 3; j++) { /* Mixed_5b..5d: (1,35,35,288) */
         DDPM_TRY(block_a(&f, out, &C, in.p, B, H, W, C, T1, T2));
         SWAP();
     }
-    DDPM_TRY(block_b(&f, out, &C, &H, &W, in.p, B, H, W, C, T1, T2));   /* (1,17,17,768) */
+    DDPM_TRY(block_b(&f, out, &C, &H, &W, in.p, B, H, W, C, T1, T2)); /* (1,17,17,768) */
     SWAP();
-    for (int j = 0; j < 4; j++) {                                  /* Mixed_6b..6e */
+    for (int j = 0; j < 4; j++) { /* Mixed_6b..6e */
         DDPM_TRY(block_c(&f, out, in.p, B, H, W, C, T1, T2));
         SWAP();
     }
-    DDPM_TRY(block_d(&f, out, &C, &H, &W, in.p, B, H, W, C, T1, T2));   /* (1,8,8,1280) */
+    DDPM_TRY(block_d(&f, out, &C, &H, &W, in.p, B, H, W, C, T1, T2)); /* (1,8,8,1280) */
     SWAP();
-    DDPM_TRY(block_e(&f, out, in.p, B, H, W, C, 0, T1, T2));      /* Mixed_7b: (1,8,8,2048) */
+    DDPM_TRY(block_e(&f, out, in.p, B, H, W, C, 0, T1, T2)); /* Mixed_7b: (1,8,8,2048) */
     C = 2048;
     SWAP();
-    DDPM_TRY(block_e(&f, out, in.p, B, H, W, C, 1, T1, T2));      /* Mixed_7c */
+    DDPM_TRY(block_e(&f, out, in.p, B, H, W, C, 1, T1, T2)); /* Mixed_7c */
 #undef SWAP
     if (f.k != n->nconv) return ddpm_error("inception: %d of %d layers used (internal error)", f.k, n->nconv);
-    global_avgpool_nhwc_forward(pool3, out.p, B, H * W, C);        /* (1,2048) */
-    if (logits)                                                    /* (1,1008) = pool3 fc_w^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, INCEPTION_CLASSES,
-                    INCEPTION_POOL3, 1.0f, pool3, INCEPTION_POOL3, n->fc_w, INCEPTION_POOL3,
-                    0.0f, logits, INCEPTION_CLASSES);
+    global_avgpool_nhwc_forward(pool3, out.p, B, H * W, C); /* (1,2048) */
+    if (logits)                                             /* (1,1008) = pool3 fc_w^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, INCEPTION_CLASSES, INCEPTION_POOL3, 1.0f, pool3,
+                    INCEPTION_POOL3, n->fc_w, INCEPTION_POOL3, 0.0f, logits, INCEPTION_CLASSES);
     return DDPM_OK;
 }
 
@@ -563,12 +555,12 @@ static int forward_one(const inception_net *n, worker_ws *w, float *pool3, float
  * measured 4-5x slower on a loaded 2-core machine (two thread pools spin against each other),
  * and this way an image's features do not depend on the thread count or on N: the same code
  * path computes every image, bit for bit. */
-int inception_forward(inception_net *n, float *pool3, float *logits, const uint8_t *images,
-                      int N, int H, int W, int C)
+int inception_forward(inception_net *n, float *pool3, float *logits, const uint8_t *images, int N, int H, int W, int C)
 {
     if (N < 0 || H < 1 || W < 1 || (C != 1 && C != 3))
         return ddpm_error("inception: images must be (N, H, W, C) with C = 1 or 3 (got N=%d H=%d "
-                          "W=%d C=%d)", N, H, W, C);
+                          "W=%d C=%d)",
+                          N, H, W, C);
     if (N == 0) return DDPM_OK;
     int nt = n->threads > 0 ? n->threads : omp_get_max_threads();
     if (nt > N) nt = N;
@@ -586,8 +578,8 @@ int inception_forward(inception_net *n, float *pool3, float *logits, const uint8
         if (stop) continue;
         worker_ws *w = &n->ws[omp_get_thread_num()];
         int rc = forward_one(n, w, pool3 + (size_t)i * INCEPTION_POOL3,
-                             logits ? logits + (size_t)i * INCEPTION_CLASSES : NULL,
-                             images + (size_t)i * H * W * C, H, W, C);
+                             logits ? logits + (size_t)i * INCEPTION_CLASSES : NULL, images + (size_t)i * H * W * C, H,
+                             W, C);
 #pragma omp critical(inception_forward_report)
         {
             if (rc != DDPM_OK) {

@@ -26,9 +26,9 @@
 
 #include <stdint.h>
 
-#define INCEPTION_SIZE 299
-#define INCEPTION_POOL3 2048
-#define INCEPTION_CLASSES 1008
+#define INCEPTION_SIZE         299
+#define INCEPTION_POOL3        2048
+#define INCEPTION_CLASSES      1008
 #define INCEPTION_WEIGHTS_FILE "pt_inception-2015-12-05-6726825d.pth"
 
 typedef struct inception_net inception_net;
@@ -50,21 +50,19 @@ void inception_free(inception_net *net);
 /* Worker threads (0, the default: omp_get_max_threads(), i.e. OMP_NUM_THREADS). */
 void inception_set_threads(inception_net *net, int threads);
 /* Called after every image with (images done, N), serialized. */
-void inception_set_progress(inception_net *net, void (*fn)(void *user, int done, int total),
-                            void *user);
+void inception_set_progress(inception_net *net, void (*fn)(void *user, int done, int total), void *user);
 
 /* pool3:  (N, 2048) out
  * logits: (N, 1008) out, bias-free (see above); may be NULL
  * images: (N, H, W, C) uint8, C = 1 or 3 */
-int inception_forward(inception_net *net, float *pool3, float *logits, const uint8_t *images,
-                      int N, int H, int W, int C);
+int inception_forward(inception_net *net, float *pool3, float *logits, const uint8_t *images, int N, int H, int W,
+                      int C);
 
 /* fc.bias (1008), for callers who want logits + bias. */
 const float *inception_fc_bias(const inception_net *net);
 
 /* The preprocessing alone: out (N, 299, 299, 3) = 2 * resize(images / 255) - 1;
  * tmp: (N, H, W, 3) workspace. */
-void inception_preprocess(float *out, float *tmp, const uint8_t *images, int N, int H, int W,
-                          int C);
+void inception_preprocess(float *out, float *tmp, const uint8_t *images, int N, int H, int W, int C);
 
 #endif

@@ -33,7 +33,7 @@ int inception_score(const float *logits, int N, int K, int splits, double *mean,
         for (int k = 0; k < K; k++) py[k] = 0;
         for (int r = r0; r < r1; r++)
             for (int k = 0; k < K; k++) py[k] += exp((double)logits[(size_t)r * K + k] - lse[r]);
-        for (int k = 0; k < K; k++) py[k] = log(py[k] / (r1 - r0));   /* now log p(y) */
+        for (int k = 0; k < K; k++) py[k] = log(py[k] / (r1 - r0)); /* now log p(y) */
         double kl_sum = 0;
         for (int r = r0; r < r1; r++) {
             double kl = 0;

@@ -8,16 +8,19 @@
 #include <string.h>
 
 /* Each glyph: five rows, top first, one octal digit each (bit 2 = left column). */
-static const struct { char ch; unsigned rows; } GLYPHS[] = {
+static const struct {
+    char ch;
+    unsigned rows;
+} GLYPHS[] = {
     { ' ', 000000 }, { '#', 057575 }, { '%', 051245 }, { '\'', 022000 }, { '(', 012221 }, { ')', 042224 },
-    { '+', 002720 }, { ',', 000024 }, { '-', 000700 }, { '.', 000002 }, { '/', 011244 }, { '0', 075557 },
-    { '1', 026227 }, { '2', 071747 }, { '3', 071717 }, { '4', 055711 }, { '5', 074717 }, { '6', 074757 },
-    { '7', 071111 }, { '8', 075757 }, { '9', 075717 }, { ':', 002020 }, { '<', 012421 }, { '=', 007070 },
-    { '>', 042124 }, { '?', 071202 }, { '[', 032223 }, { ']', 062226 }, { '_', 000007 }, { 'a', 025755 },
-    { 'b', 065656 }, { 'c', 034443 }, { 'd', 065556 }, { 'e', 074647 }, { 'f', 074644 }, { 'g', 034553 },
-    { 'h', 055755 }, { 'i', 072227 }, { 'j', 011152 }, { 'k', 055655 }, { 'l', 044447 }, { 'm', 057755 },
-    { 'n', 065555 }, { 'o', 025552 }, { 'p', 065644 }, { 'q', 025563 }, { 'r', 065655 }, { 's', 034216 },
-    { 't', 072222 }, { 'u', 055557 }, { 'v', 055552 }, { 'w', 055775 }, { 'x', 055255 }, { 'y', 055222 },
+    { '+', 002720 }, { ',', 000024 }, { '-', 000700 }, { '.', 000002 },  { '/', 011244 }, { '0', 075557 },
+    { '1', 026227 }, { '2', 071747 }, { '3', 071717 }, { '4', 055711 },  { '5', 074717 }, { '6', 074757 },
+    { '7', 071111 }, { '8', 075757 }, { '9', 075717 }, { ':', 002020 },  { '<', 012421 }, { '=', 007070 },
+    { '>', 042124 }, { '?', 071202 }, { '[', 032223 }, { ']', 062226 },  { '_', 000007 }, { 'a', 025755 },
+    { 'b', 065656 }, { 'c', 034443 }, { 'd', 065556 }, { 'e', 074647 },  { 'f', 074644 }, { 'g', 034553 },
+    { 'h', 055755 }, { 'i', 072227 }, { 'j', 011152 }, { 'k', 055655 },  { 'l', 044447 }, { 'm', 057755 },
+    { 'n', 065555 }, { 'o', 025552 }, { 'p', 065644 }, { 'q', 025563 },  { 'r', 065655 }, { 's', 034216 },
+    { 't', 072222 }, { 'u', 055557 }, { 'v', 055552 }, { 'w', 055775 },  { 'x', 055255 }, { 'y', 055222 },
     { 'z', 071247 }, { '|', 022222 },
 };
 
@@ -29,8 +32,8 @@ static unsigned glyph(char c)
     return 071202; /* '?' */
 }
 
-#define CAPTION_ADV 4   /* glyph columns + one of space */
-#define CAPTION_LINE 7  /* glyph rows + two of space */
+#define CAPTION_ADV  4 /* glyph columns + one of space */
+#define CAPTION_LINE 7 /* glyph rows + two of space */
 
 /* Line breaks of text for `per_line` characters: starts[k], lens[k]; returns the line count. */
 static int wrap(const char *text, int per_line, int *starts, int *lens, int max_lines)
@@ -86,8 +89,8 @@ int caption_render(uint8_t *band, const char *text, int scale, int height, int w
     return DDPM_OK;
 }
 
-int png_write_grid_captioned(const char *path, const uint8_t *images, const char *caption, int N,
-                             int H, int W, int C, int cols, int pad)
+int png_write_grid_captioned(const char *path, const uint8_t *images, const char *caption, int N, int H, int W, int C,
+                             int cols, int pad)
 {
     int gh, gw, rows, ncol;
     if (images_tile_size(&gh, &gw, &rows, &ncol, N, H, W, cols, pad) != DDPM_OK) return ddpm_error_prefix("%s", path);

@@ -19,8 +19,8 @@ typedef struct {
     png_structp png;
     png_infop info;
     FILE *f;
-    uint8_t *raw;        /* (H, rowbytes) as libpng delivers it */
-    png_bytep *rows;     /* (H) pointers into raw */
+    uint8_t *raw;    /* (H, rowbytes) as libpng delivers it */
+    png_bytep *rows; /* (H) pointers into raw */
     char msg[256];
 } png_ctx;
 
@@ -31,7 +31,11 @@ static void on_png_error(png_structp png, png_const_charp msg)
     png_longjmp(png, 1);
 }
 
-static void on_png_warning(png_structp png, png_const_charp msg) { (void)png; (void)msg; }
+static void on_png_warning(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg;
+}
 
 /* Decodes after the 8 signature bytes already read from c->f; fills raw/rows with 8-bit
  * samples of *channels (1..4) per pixel. All state lives in *c so that nothing the cleanup
@@ -64,8 +68,7 @@ static int decode_png(png_ctx *c, int *H, int *W, int *channels)
     int ch = png_get_channels(c->png, c->info);
     size_t rowbytes = png_get_rowbytes(c->png, c->info);
     if (png_get_bit_depth(c->png, c->info) != 8 || ch < 1 || ch > 4 || rowbytes != (size_t)w * ch) {
-        snprintf(c->msg, sizeof c->msg, "unsupported PNG layout (bit depth %d, color type %d)",
-                 bit_depth, color_type);
+        snprintf(c->msg, sizeof c->msg, "unsupported PNG layout (bit depth %d, color type %d)", bit_depth, color_type);
         return DDPM_ERR;
     }
     c->raw = malloc((size_t)h * rowbytes);
@@ -138,8 +141,7 @@ int png_read(uint8_t **out, int *H, int *W, const char *path, int C)
     fclose(c.f);
     if (rc != DDPM_OK && truncated)
         return ddpm_error("%s: PNG file is truncated (%s)", path, c.msg[0] ? c.msg : "end of file");
-    if (rc != DDPM_OK)
-        return ddpm_error("%s: PNG decode error: %s", path, c.msg[0] ? c.msg : "libpng failed");
+    if (rc != DDPM_OK) return ddpm_error("%s: PNG decode error: %s", path, c.msg[0] ? c.msg : "libpng failed");
     return DDPM_OK;
 }
 
@@ -151,9 +153,8 @@ static int encode_png(png_ctx *c, const uint8_t *pixels, int H, int W, int C)
     if (!c->info) return DDPM_ERR;
     if (setjmp(png_jmpbuf(c->png))) return DDPM_ERR;
     png_init_io(c->png, c->f);
-    png_set_IHDR(c->png, c->info, (png_uint_32)W, (png_uint_32)H, 8,
-                 C == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_IHDR(c->png, c->info, (png_uint_32)W, (png_uint_32)H, 8, C == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(c->png, c->info);
     for (int y = 0; y < H; y++) png_write_row(c->png, pixels + (size_t)y * W * C);
     png_write_end(c->png, NULL);
@@ -165,14 +166,14 @@ int png_write(const char *path, const uint8_t *pixels, int H, int W, int C)
     if (C != 1 && C != 3) return ddpm_error("%s: png_write: channels must be 1 or 3, got %d", path, C);
     if (H < 1 || W < 1) return ddpm_error("%s: png_write: bad image size %dx%d", path, H, W);
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return ddpm_error("%s: path too long", path);
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return ddpm_error("%s: path too long", path);
     png_ctx c;
     memset(&c, 0, sizeof c);
     c.f = fopen(tmp, "wb");
     if (!c.f)
         return ddpm_error("%s: cannot write (%s: %s); check that the directory exists and is "
-                          "writable", path, tmp, strerror(errno));
+                          "writable",
+                          path, tmp, strerror(errno));
     int rc = encode_png(&c, pixels, H, W, C);
     if (c.png) png_destroy_write_struct(&c.png, c.info ? &c.info : NULL);
     int io_err = ferror(c.f);

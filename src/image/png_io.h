@@ -25,19 +25,16 @@ void images_to_uint8(uint8_t *out, const float *x, size_t n);
  * are 2*pad pixels apart and the grid starts with a tile at (0,0). cols = 0: a square
  * ceil(sqrt(N)) x ceil(sqrt(N)) grid; otherwise rows = ceil(N / cols). Cells after the N-th
  * are 255. Returns DDPM_ERR for N < 1, C not 1 or 3, cols < 0, pad < 0 or sizes too large. */
-int images_tile_size(int *grid_H, int *grid_W, int *rows, int *cols_out, int N, int H, int W,
-                     int cols, int pad);
+int images_tile_size(int *grid_H, int *grid_W, int *rows, int *cols_out, int N, int H, int W, int cols, int pad);
 /* grid (grid_H, grid_W, C) uint8 <- images (N, H, W, C) uint8, sizes from images_tile_size. */
-int images_tile(uint8_t *grid, const uint8_t *images, int N, int H, int W, int C, int cols,
-                int pad);
+int images_tile(uint8_t *grid, const uint8_t *images, int N, int H, int W, int C, int cols, int pad);
 
 /* Tiles N images (N, H, W, C) uint8 with images_tile() and writes the grid as a PNG. */
-int png_write_grid(const char *path, const uint8_t *images, int N, int H, int W, int C,
-                   int cols, int pad);
+int png_write_grid(const char *path, const uint8_t *images, int N, int H, int W, int C, int cols, int pad);
 /* The same grid with a caption band under it (what the picture shows: rows, columns, tier,
  * checkpoint), text wrapped to the width in a small built-in pixel font. */
-int png_write_grid_captioned(const char *path, const uint8_t *images, const char *caption, int N,
-                             int H, int W, int C, int cols, int pad);
+int png_write_grid_captioned(const char *path, const uint8_t *images, const char *caption, int N, int H, int W, int C,
+                             int cols, int pad);
 /* Height of the caption band for text at this width and pixel scale (0 for no text), and its
  * rendering (black on white) into band (height, width, C). */
 int caption_height(const char *text, int width, int scale);

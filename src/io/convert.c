@@ -15,9 +15,11 @@ float io_half_to_float(uint16_t h)
     uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023u, bits;
     if (e == 0) {
         if (m == 0) bits = sign;
-        else { /* subnormal: renormalize */
-            e = 113;
-            while (!(m & 1024u)) { m <<= 1; e--; }
+        else { /* subnormal: renormalize */ e = 113;
+            while (!(m & 1024u)) {
+                m <<= 1;
+                e--;
+            }
             bits = sign | (e << 23) | ((m & 1023u) << 13);
         }
     } else if (e == 31) bits = sign | 0x7F800000u | (m << 13);
@@ -30,13 +32,38 @@ float io_half_to_float(uint16_t h)
 double io_elem_f64(io_dtype t, const uint8_t *p)
 {
     switch (t) {
-    case IO_F32: { float x; memcpy(&x, p, 4); return (double)x; }
-    case IO_F64: { double x; memcpy(&x, p, 8); return x; }
+    case IO_F32: {
+        float x;
+        memcpy(&x, p, 4);
+        return (double)x;
+    }
+    case IO_F64: {
+        double x;
+        memcpy(&x, p, 8);
+        return x;
+    }
     case IO_F16: return (double)io_half_to_float((uint16_t)rd_le(p, 2));
-    case IO_BF16: { uint32_t b = (uint32_t)rd_le(p, 2) << 16; float x; memcpy(&x, &b, 4); return (double)x; }
-    case IO_I64: { int64_t x; memcpy(&x, p, 8); return (double)x; }
-    case IO_I32: { int32_t x; memcpy(&x, p, 4); return x; }
-    case IO_I16: { int16_t x; memcpy(&x, p, 2); return x; }
+    case IO_BF16: {
+        uint32_t b = (uint32_t)rd_le(p, 2) << 16;
+        float x;
+        memcpy(&x, &b, 4);
+        return (double)x;
+    }
+    case IO_I64: {
+        int64_t x;
+        memcpy(&x, p, 8);
+        return (double)x;
+    }
+    case IO_I32: {
+        int32_t x;
+        memcpy(&x, p, 4);
+        return x;
+    }
+    case IO_I16: {
+        int16_t x;
+        memcpy(&x, p, 2);
+        return x;
+    }
     case IO_I8: return (int8_t)p[0];
     case IO_U8: return p[0];
     case IO_BOOL: return p[0] != 0;
@@ -47,9 +74,21 @@ double io_elem_f64(io_dtype t, const uint8_t *p)
 int64_t io_elem_i64(io_dtype t, const uint8_t *p)
 {
     switch (t) {
-    case IO_I64: { int64_t x; memcpy(&x, p, 8); return x; }
-    case IO_I32: { int32_t x; memcpy(&x, p, 4); return x; }
-    case IO_I16: { int16_t x; memcpy(&x, p, 2); return x; }
+    case IO_I64: {
+        int64_t x;
+        memcpy(&x, p, 8);
+        return x;
+    }
+    case IO_I32: {
+        int32_t x;
+        memcpy(&x, p, 4);
+        return x;
+    }
+    case IO_I16: {
+        int16_t x;
+        memcpy(&x, p, 2);
+        return x;
+    }
     case IO_I8: return (int8_t)p[0];
     case IO_U8: return p[0];
     case IO_BOOL: return p[0] != 0;

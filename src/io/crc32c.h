@@ -13,10 +13,7 @@ static inline uint32_t crc32c_value(const void *data, size_t n) { return crc32c_
 /* A CRC stored next to the data it covers is masked, so that the CRC of a string holding
  * embedded CRCs stays well distributed: rotate right by 15, add 0xa282ead8. */
 #define CRC32C_MASK_DELTA 0xa282ead8u
-static inline uint32_t crc32c_mask(uint32_t crc)
-{
-    return ((crc >> 15) | (crc << 17)) + CRC32C_MASK_DELTA;
-}
+static inline uint32_t crc32c_mask(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + CRC32C_MASK_DELTA; }
 static inline uint32_t crc32c_unmask(uint32_t masked)
 {
     uint32_t r = masked - CRC32C_MASK_DELTA;

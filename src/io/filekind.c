@@ -7,9 +7,20 @@
 #include <sys/stat.h>
 
 static const char *const NAMES[FK_COUNT] = {
-    "no file", "a directory", "a file that is not HDF5", "a PNG image", "an HDF5 file",
-    "a checkpoint", "a run log", "a samples file", "reference statistics", "a bpd result",
-    "Inception features", "a forward output", "a loss/gradient output", "a tensors dump",
+    "no file",
+    "a directory",
+    "a file that is not HDF5",
+    "a PNG image",
+    "an HDF5 file",
+    "a checkpoint",
+    "a run log",
+    "a samples file",
+    "reference statistics",
+    "a bpd result",
+    "Inception features",
+    "a forward output",
+    "a loss/gradient output",
+    "a tensors dump",
 };
 
 const char *file_kind_name(file_kind k) { return (unsigned)k < FK_COUNT ? NAMES[k] : "?"; }

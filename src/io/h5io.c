@@ -26,12 +26,12 @@ const char *h5io_filename(hid_t loc, char *buf, size_t n)
     return buf;
 }
 
-#define FAIL(loc, ...)                                                        \
-    do {                                                                      \
-        char fn_[512];                                                        \
-        char msg_[512];                                                       \
-        snprintf(msg_, sizeof msg_, __VA_ARGS__);                             \
-        return ddpm_error("%s: %s", h5io_filename((loc), fn_, sizeof fn_), msg_); \
+#define FAIL(loc, ...)                                                                                                 \
+    do {                                                                                                               \
+        char fn_[512];                                                                                                 \
+        char msg_[512];                                                                                                \
+        snprintf(msg_, sizeof msg_, __VA_ARGS__);                                                                      \
+        return ddpm_error("%s: %s", h5io_filename((loc), fn_, sizeof fn_), msg_);                                      \
     } while (0)
 
 /* Whether another process holds `path` open: HDF5 takes an flock on every file it opens. */
@@ -60,7 +60,8 @@ static const char *open_hint(const char *path, int writing)
         if (S_ISDIR(st.st_mode)) return "it is a directory (give the file in it, e.g. DIR/ckpt.h5)";
         if (st.st_size == 0) return "not a readable HDF5 file: it is empty";
         /* the library's own signature search (it also finds a superblock after a user block) */
-        if (H5Fis_hdf5(path) <= 0) return "not a readable HDF5 file: it is no HDF5 at all (a text, config or other file?)";
+        if (H5Fis_hdf5(path) <= 0)
+            return "not a readable HDF5 file: it is no HDF5 at all (a text, config or other file?)";
         return "not a readable HDF5 file (truncated or corrupt?)";
     }
     return "check the disk and the permissions";
@@ -190,8 +191,7 @@ int h5io_mkgroup(hid_t loc, const char *name)
 static int write_any_dcpl(hid_t loc, const char *name, hid_t memtype, hid_t filetype, const void *data, int rank,
                           const hsize_t *dims, int checksum)
 {
-    if (h5io_exists(loc, name) && H5Ldelete(loc, name, H5P_DEFAULT) < 0)
-        FAIL(loc, "cannot replace dataset %s", name);
+    if (h5io_exists(loc, name) && H5Ldelete(loc, name, H5P_DEFAULT) < 0) FAIL(loc, "cannot replace dataset %s", name);
     hid_t space = H5Screate_simple(rank, dims, NULL);
     if (space < 0) FAIL(loc, "bad shape for dataset %s", name);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
@@ -222,19 +222,33 @@ static int write_any(hid_t loc, const char *name, hid_t memtype, hid_t filetype,
 }
 
 int h5io_write_f32(hid_t loc, const char *name, const float *data, int rank, const hsize_t *dims)
-{ return write_any(loc, name, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, data, rank, dims); }
+{
+    return write_any(loc, name, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, data, rank, dims);
+}
 int h5io_write_f32_checksummed(hid_t loc, const char *name, const float *data, int rank, const hsize_t *dims)
-{ return write_any_dcpl(loc, name, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, data, rank, dims, 1); }
+{
+    return write_any_dcpl(loc, name, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, data, rank, dims, 1);
+}
 int h5io_write_f64(hid_t loc, const char *name, const double *data, int rank, const hsize_t *dims)
-{ return write_any(loc, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, data, rank, dims); }
+{
+    return write_any(loc, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, data, rank, dims);
+}
 int h5io_write_i32(hid_t loc, const char *name, const int32_t *data, int rank, const hsize_t *dims)
-{ return write_any(loc, name, H5T_NATIVE_INT32, H5T_STD_I32LE, data, rank, dims); }
+{
+    return write_any(loc, name, H5T_NATIVE_INT32, H5T_STD_I32LE, data, rank, dims);
+}
 int h5io_write_i64(hid_t loc, const char *name, const int64_t *data, int rank, const hsize_t *dims)
-{ return write_any(loc, name, H5T_NATIVE_INT64, H5T_STD_I64LE, data, rank, dims); }
+{
+    return write_any(loc, name, H5T_NATIVE_INT64, H5T_STD_I64LE, data, rank, dims);
+}
 int h5io_write_u8(hid_t loc, const char *name, const uint8_t *data, int rank, const hsize_t *dims)
-{ return write_any(loc, name, H5T_NATIVE_UINT8, H5T_STD_U8LE, data, rank, dims); }
+{
+    return write_any(loc, name, H5T_NATIVE_UINT8, H5T_STD_U8LE, data, rank, dims);
+}
 int h5io_write_u32(hid_t loc, const char *name, const uint32_t *data, int rank, const hsize_t *dims)
-{ return write_any(loc, name, H5T_NATIVE_UINT32, H5T_STD_U32LE, data, rank, dims); }
+{
+    return write_any(loc, name, H5T_NATIVE_UINT32, H5T_STD_U32LE, data, rank, dims);
+}
 
 int h5io_shape(hid_t loc, const char *name, int *rank, hsize_t dims[H5IO_MAX_RANK])
 {
@@ -275,8 +289,8 @@ static const char *read_failure(hid_t d)
                    : "corrupt file or wrong type?";
 }
 
-static int read_alloc(hid_t loc, const char *name, hid_t memtype, size_t esize, void **out,
-                      int *rank_out, hsize_t *dims_out)
+static int read_alloc(hid_t loc, const char *name, hid_t memtype, size_t esize, void **out, int *rank_out,
+                      hsize_t *dims_out)
 {
     int rank;
     hsize_t dims[H5IO_MAX_RANK];
@@ -300,13 +314,21 @@ static int read_alloc(hid_t loc, const char *name, hid_t memtype, size_t esize, 
 }
 
 int h5io_read_f32(hid_t loc, const char *name, float **out, int *rank, hsize_t dims[H5IO_MAX_RANK])
-{ return read_alloc(loc, name, H5T_NATIVE_FLOAT, sizeof(float), (void **)out, rank, dims); }
+{
+    return read_alloc(loc, name, H5T_NATIVE_FLOAT, sizeof(float), (void **)out, rank, dims);
+}
 int h5io_read_f64(hid_t loc, const char *name, double **out, int *rank, hsize_t dims[H5IO_MAX_RANK])
-{ return read_alloc(loc, name, H5T_NATIVE_DOUBLE, sizeof(double), (void **)out, rank, dims); }
+{
+    return read_alloc(loc, name, H5T_NATIVE_DOUBLE, sizeof(double), (void **)out, rank, dims);
+}
 int h5io_read_i32(hid_t loc, const char *name, int32_t **out, int *rank, hsize_t dims[H5IO_MAX_RANK])
-{ return read_alloc(loc, name, H5T_NATIVE_INT32, sizeof(int32_t), (void **)out, rank, dims); }
+{
+    return read_alloc(loc, name, H5T_NATIVE_INT32, sizeof(int32_t), (void **)out, rank, dims);
+}
 int h5io_read_u8(hid_t loc, const char *name, uint8_t **out, int *rank, hsize_t dims[H5IO_MAX_RANK])
-{ return read_alloc(loc, name, H5T_NATIVE_UINT8, 1, (void **)out, rank, dims); }
+{
+    return read_alloc(loc, name, H5T_NATIVE_UINT8, 1, (void **)out, rank, dims);
+}
 
 static void shape_str(char *buf, size_t n, int rank, const hsize_t *dims)
 {
@@ -317,8 +339,7 @@ static void shape_str(char *buf, size_t n, int rank, const hsize_t *dims)
     if (o < n) snprintf(buf + o, n - o, "]");
 }
 
-static int read_into(hid_t loc, const char *name, hid_t memtype, void *out, int rank,
-                     const hsize_t *dims)
+static int read_into(hid_t loc, const char *name, hid_t memtype, void *out, int rank, const hsize_t *dims)
 {
     int r;
     hsize_t d[H5IO_MAX_RANK];
@@ -340,20 +361,27 @@ static int read_into(hid_t loc, const char *name, hid_t memtype, void *out, int 
 }
 
 int h5io_read_into_f32(hid_t loc, const char *name, float *out, int rank, const hsize_t *dims)
-{ return read_into(loc, name, H5T_NATIVE_FLOAT, out, rank, dims); }
+{
+    return read_into(loc, name, H5T_NATIVE_FLOAT, out, rank, dims);
+}
 int h5io_read_into_f64(hid_t loc, const char *name, double *out, int rank, const hsize_t *dims)
-{ return read_into(loc, name, H5T_NATIVE_DOUBLE, out, rank, dims); }
+{
+    return read_into(loc, name, H5T_NATIVE_DOUBLE, out, rank, dims);
+}
 int h5io_read_into_u32(hid_t loc, const char *name, uint32_t *out, int rank, const hsize_t *dims)
-{ return read_into(loc, name, H5T_NATIVE_UINT32, out, rank, dims); }
+{
+    return read_into(loc, name, H5T_NATIVE_UINT32, out, rank, dims);
+}
 int h5io_read_into_i64(hid_t loc, const char *name, int64_t *out, int rank, const hsize_t *dims)
-{ return read_into(loc, name, H5T_NATIVE_INT64, out, rank, dims); }
+{
+    return read_into(loc, name, H5T_NATIVE_INT64, out, rank, dims);
+}
 
 /* ---- attributes ---- */
 
 static int attr_write(hid_t loc, const char *obj, const char *name, hid_t type, const void *v)
 {
-    if (H5Aexists_by_name(loc, obj, name, H5P_DEFAULT) > 0)
-        H5Adelete_by_name(loc, obj, name, H5P_DEFAULT);
+    if (H5Aexists_by_name(loc, obj, name, H5P_DEFAULT) > 0) H5Adelete_by_name(loc, obj, name, H5P_DEFAULT);
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate_by_name(loc, obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Sclose(sp);
@@ -376,12 +404,18 @@ int h5io_attr_str(hid_t loc, const char *obj, const char *name, const char *valu
 }
 
 int h5io_attr_i64(hid_t loc, const char *obj, const char *name, int64_t value)
-{ return attr_write(loc, obj, name, H5T_NATIVE_INT64, &value); }
+{
+    return attr_write(loc, obj, name, H5T_NATIVE_INT64, &value);
+}
 int h5io_attr_f64(hid_t loc, const char *obj, const char *name, double value)
-{ return attr_write(loc, obj, name, H5T_NATIVE_DOUBLE, &value); }
+{
+    return attr_write(loc, obj, name, H5T_NATIVE_DOUBLE, &value);
+}
 
 int h5io_attr_exists(hid_t loc, const char *obj, const char *name)
-{ return H5Aexists_by_name(loc, obj, name, H5P_DEFAULT) > 0; }
+{
+    return H5Aexists_by_name(loc, obj, name, H5P_DEFAULT) > 0;
+}
 
 static hid_t attr_open(hid_t loc, const char *obj, const char *name)
 {
@@ -449,9 +483,13 @@ static int attr_read_num(hid_t loc, const char *obj, const char *name, hid_t mt,
 }
 
 int h5io_get_attr_i64(hid_t loc, const char *obj, const char *name, int64_t *value)
-{ return attr_read_num(loc, obj, name, H5T_NATIVE_INT64, value); }
+{
+    return attr_read_num(loc, obj, name, H5T_NATIVE_INT64, value);
+}
 int h5io_get_attr_f64(hid_t loc, const char *obj, const char *name, double *value)
-{ return attr_read_num(loc, obj, name, H5T_NATIVE_DOUBLE, value); }
+{
+    return attr_read_num(loc, obj, name, H5T_NATIVE_DOUBLE, value);
+}
 
 typedef struct {
     int (*fn)(const char *, void *);
@@ -461,19 +499,18 @@ typedef struct {
 
 static herr_t iter_cb(hid_t loc, const char *name, const H5A_info_t *info, void *op)
 {
-    (void)loc; (void)info;
+    (void)loc;
+    (void)info;
     iter_ctx *c = op;
     c->rc = c->fn(name, c->user);
     return c->rc == DDPM_OK ? 0 : 1;
 }
 
-int h5io_attr_iterate(hid_t loc, const char *obj, int (*fn)(const char *name, void *user),
-                      void *user)
+int h5io_attr_iterate(hid_t loc, const char *obj, int (*fn)(const char *name, void *user), void *user)
 {
     iter_ctx c = { fn, user, DDPM_OK };
     hsize_t idx = 0;
-    herr_t st = H5Aiterate_by_name(loc, obj, H5_INDEX_NAME, H5_ITER_INC, &idx, iter_cb, &c,
-                                   H5P_DEFAULT);
+    herr_t st = H5Aiterate_by_name(loc, obj, H5_INDEX_NAME, H5_ITER_INC, &idx, iter_cb, &c, H5P_DEFAULT);
     if (c.rc != DDPM_OK) return c.rc;
     if (st < 0) FAIL(loc, "cannot list attributes of %s", obj);
     return DDPM_OK;

@@ -66,16 +66,15 @@ int h5io_get_attr_i64(hid_t loc, const char *obj, const char *name, int64_t *val
 int h5io_get_attr_f64(hid_t loc, const char *obj, const char *name, double *value);
 int h5io_attr_exists(hid_t loc, const char *obj, const char *name);
 /* Calls fn(name, user) for every attribute of obj, in name order. */
-int h5io_attr_iterate(hid_t loc, const char *obj, int (*fn)(const char *name, void *user),
-                      void *user);
+int h5io_attr_iterate(hid_t loc, const char *obj, int (*fn)(const char *name, void *user), void *user);
 
 int h5io_mkgroup(hid_t loc, const char *name);
 
 /* A 1-D float64 (or 2-D [n, width]) series that grows along its first axis. */
 typedef struct {
     hid_t dset;
-    hsize_t n;      /* rows written */
-    hsize_t width;  /* 0 for a scalar series */
+    hsize_t n;     /* rows written */
+    hsize_t width; /* 0 for a scalar series */
 } h5io_series;
 
 int h5io_series_open(h5io_series *s, hid_t loc, const char *name, hsize_t width);

@@ -18,7 +18,7 @@ typedef struct {
     int64_t shape[IO_MAX_RANK];
     const uint8_t *data;
     uint64_t nbytes;
-    uint8_t *owned;        /* inflated npz member, or NULL */
+    uint8_t *owned; /* inflated npz member, or NULL */
 } npy_array;
 
 struct npy_file {
@@ -36,14 +36,11 @@ struct npy_file {
 
 typedef struct {
     const npy_file *f;
-    const char *who;       /* array name for messages */
+    const char *who; /* array name for messages */
     const char *p, *end;
 } hp;
 
-static int herr(const hp *h, const char *what)
-{
-    return nerr(h->f, "npy %s: header: %s", h->who, what);
-}
+static int herr(const hp *h, const char *what) { return nerr(h->f, "npy %s: header: %s", h->who, what); }
 
 static void hws(hp *h)
 {
@@ -91,7 +88,7 @@ static int hshape(hp *h, int *rank, int64_t *shape)
             if (v > ((int64_t)1 << 48)) return herr(h, "shape entry too large");
             v = v * 10 + (*h->p++ - '0');
         }
-        if (h->p < h->end && *h->p == 'L') h->p++;   /* Python 2 longs */
+        if (h->p < h->end && *h->p == 'L') h->p++; /* Python 2 longs */
         shape[(*rank)++] = v;
         if (!hchar(h, ',')) {
             if (hchar(h, ')')) return DDPM_OK;
@@ -102,8 +99,11 @@ static int hshape(hp *h, int *rank, int64_t *shape)
 
 static int descr_dtype(hp *h, const char *d, io_dtype *t)
 {
-    static const struct { const char *code; io_dtype t; } CODES[] = {
-        { "f4", IO_F32 }, { "f8", IO_F64 }, { "f2", IO_F16 }, { "i8", IO_I64 }, { "i4", IO_I32 },
+    static const struct {
+        const char *code;
+        io_dtype t;
+    } CODES[] = {
+        { "f4", IO_F32 }, { "f8", IO_F64 }, { "f2", IO_F16 }, { "i8", IO_I64 },  { "i4", IO_I32 },
         { "i2", IO_I16 }, { "i1", IO_I8 },  { "u1", IO_U8 },  { "b1", IO_BOOL },
     };
     char order = d[0];
@@ -141,9 +141,13 @@ static int parse_header(hp *h, npy_array *a)
             have_d++;
         } else if (!strcmp(key, "fortran_order")) {
             hws(h);
-            if ((size_t)(h->end - h->p) >= 4 && !memcmp(h->p, "True", 4)) { a->fortran = 1; h->p += 4; }
-            else if ((size_t)(h->end - h->p) >= 5 && !memcmp(h->p, "False", 5)) { a->fortran = 0; h->p += 5; }
-            else return herr(h, "fortran_order is neither True nor False");
+            if ((size_t)(h->end - h->p) >= 4 && !memcmp(h->p, "True", 4)) {
+                a->fortran = 1;
+                h->p += 4;
+            } else if ((size_t)(h->end - h->p) >= 5 && !memcmp(h->p, "False", 5)) {
+                a->fortran = 0;
+                h->p += 5;
+            } else return herr(h, "fortran_order is neither True nor False");
             have_f++;
         } else if (!strcmp(key, "shape")) {
             DDPM_TRY(hshape(h, &a->rank, a->shape));
@@ -186,9 +190,11 @@ static int parse_npy(const npy_file *f, const char *who, const uint8_t *p, size_
     DDPM_TRY(parse_header(&h, a));
     uint64_t numel = 1;
     for (int k = 0; k < a->rank; k++)
-        if (__builtin_mul_overflow(numel, (uint64_t)a->shape[k], &numel)) return nerr(f, "npy %s: shape overflows", who);
+        if (__builtin_mul_overflow(numel, (uint64_t)a->shape[k], &numel))
+            return nerr(f, "npy %s: shape overflows", who);
     uint64_t bytes;
-    if (__builtin_mul_overflow(numel, (uint64_t)io_dtype_size(a->dtype), &bytes)) return nerr(f, "npy %s: shape overflows", who);
+    if (__builtin_mul_overflow(numel, (uint64_t)io_dtype_size(a->dtype), &bytes))
+        return nerr(f, "npy %s: shape overflows", who);
     size_t have = n - at - hl;
     if (have != bytes)
         return nerr(f, "npy %s: %zu data bytes, but shape and dtype %s need %llu (%s)", who, have,
@@ -223,7 +229,10 @@ static int open_npz(npy_file *f)
         const zip_entry *e = &z.ent[k];
         size_t nl = e->nlen;
         if (nl >= 4 && !memcmp(e->name + nl - 4, ".npy", 4)) nl -= 4;
-        if (memchr(e->name, 0, nl)) { rc = nerr(f, "npz: member name contains a NUL byte"); break; }
+        if (memchr(e->name, 0, nl)) {
+            rc = nerr(f, "npz: member name contains a NUL byte");
+            break;
+        }
         for (int j = 0; j < f->n; j++)
             if (strlen(f->a[j].name) == nl && !memcmp(f->a[j].name, e->name, nl))
                 rc = nerr(f, "npz: array '%.*s' appears twice", (int)(nl < 64 ? nl : 64), e->name);
@@ -311,8 +320,8 @@ int npy_find(const npy_file *f, const char *name)
     return -1;
 }
 
-int npy_array_info(const npy_file *f, int i, io_dtype *dtype, int *rank, int64_t shape[IO_MAX_RANK],
-                   uint64_t *nbytes, int *fortran)
+int npy_array_info(const npy_file *f, int i, io_dtype *dtype, int *rank, int64_t shape[IO_MAX_RANK], uint64_t *nbytes,
+                   int *fortran)
 {
     if (i < 0 || i >= f->n) return nerr(f, "array index %d out of range", i);
     const npy_array *a = &f->a[i];

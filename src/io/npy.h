@@ -19,17 +19,17 @@
 
 typedef struct npy_file npy_file;
 
-int npy_open(npy_file **out, const char *path);          /* .npy or .npz, detected by magic */
+int npy_open(npy_file **out, const char *path); /* .npy or .npz, detected by magic */
 int npy_open_mem(npy_file **out, const void *data, size_t len, const char *label);
 void npy_close(npy_file *f);
 
 int npy_is_npz(const npy_file *f);
 int npy_num_arrays(const npy_file *f);
-const char *npy_array_name(const npy_file *f, int i);    /* NULL out of range */
-int npy_find(const npy_file *f, const char *name);       /* index or -1 */
+const char *npy_array_name(const npy_file *f, int i); /* NULL out of range */
+int npy_find(const npy_file *f, const char *name);    /* index or -1 */
 /* fortran: 1 when stored column-major (the getters return C order either way). */
-int npy_array_info(const npy_file *f, int i, io_dtype *dtype, int *rank, int64_t shape[IO_MAX_RANK],
-                   uint64_t *nbytes, int *fortran);
+int npy_array_info(const npy_file *f, int i, io_dtype *dtype, int *rank, int64_t shape[IO_MAX_RANK], uint64_t *nbytes,
+                   int *fortran);
 /* Contiguous C-order copies (ddpm_alloc); any dtype converts. */
 int npy_get_f32(const npy_file *f, int i, float **out);
 int npy_get_f64(const npy_file *f, int i, double **out);

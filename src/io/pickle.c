@@ -59,7 +59,7 @@ struct pk_vm {
     const pk_hooks *h;
     const char *label;
     const uint8_t *start, *p, *end;
-    const char *what;   /* which pickle, for messages */
+    const char *what; /* which pickle, for messages */
     pk_val **stack;
     size_t sp, scap;
     size_t *marks;
@@ -121,7 +121,7 @@ static int pop_mark(pk_vm *u, pk_val ***base, size_t *n)
 {
     if (!u->nmarks) return pk_err(u, "pickle MARK missing");
     size_t m = u->marks[--u->nmarks];
-    *base = u->stack ? u->stack + m : NULL;   /* MARK on a never-used stack: NULL + 0 is UB */
+    *base = u->stack ? u->stack + m : NULL; /* MARK on a never-used stack: NULL + 0 is UB */
     *n = u->sp - m;
     u->sp = m;
     return DDPM_OK;
@@ -265,7 +265,8 @@ static pk_val *make_global(pk_vm *u, const char *mod, size_t ml, const char *nam
 
 static int push_bytes(pk_vm *u, int kind, uint64_t len)
 {
-    if (len > (uint64_t)(u->end - u->p)) return pk_err(u, "string of %llu bytes runs past the end", (unsigned long long)len);
+    if (len > (uint64_t)(u->end - u->p))
+        return pk_err(u, "string of %llu bytes runs past the end", (unsigned long long)len);
     pk_val *v = pk_new(u, kind);
     if (!v) return DDPM_ERR;
     v->s = pk_strndup(u->A, u->p, (size_t)len);
@@ -282,7 +283,7 @@ static int push_long(pk_vm *u, uint64_t n)
         pk_val *v = pk_new(u, PK_INT);
         if (!v) return DDPM_ERR;
         uint64_t x = n ? rd_le(u->p, (int)n) : 0;
-        if (n && n < 8 && (u->p[n - 1] & 0x80)) x |= ~(uint64_t)0 << (8 * n);   /* sign-extend */
+        if (n && n < 8 && (u->p[n - 1] & 0x80)) x |= ~(uint64_t)0 << (8 * n); /* sign-extend */
         memcpy(&v->i, &x, sizeof x);
         u->p += n;
         return push(u, v);
@@ -408,7 +409,9 @@ static int unpickle(pk_vm *u, pk_val **result)
             DDPM_TRY(pop_mark(u, &items, &n));
             DDPM_TRY(push(u, make_seq(u, PK_TUPLE, items, n)));
             break;
-        case 0x85: case 0x86: case 0x87: { /* TUPLE1..3 */
+        case 0x85:
+        case 0x86:
+        case 0x87: { /* TUPLE1..3 */
             size_t k = (size_t)(op - 0x84);
             size_t floor_ = u->nmarks ? u->marks[u->nmarks - 1] : 0;
             if (u->sp < floor_ + k) return pk_err(u, "pickle stack underflow");
@@ -463,7 +466,8 @@ static int unpickle(pk_vm *u, pk_val **result)
             u->p += 4;
             DDPM_TRY(push_long(u, n));
             break;
-        case 0x88: case 0x89: /* NEWTRUE, NEWFALSE */
+        case 0x88:
+        case 0x89: /* NEWTRUE, NEWFALSE */
             a = pk_new(u, PK_BOOL);
             if (!a) return DDPM_ERR;
             a->i = op == 0x88;
@@ -526,12 +530,8 @@ static int unpickle(pk_vm *u, pk_val **result)
             DDPM_TRY(pop(u, &b));
             DDPM_TRY(top(u, &c));
             break;
-        case '0': /* POP */
-            DDPM_TRY(pop(u, &a));
-            break;
-        case '1': /* POP_MARK */
-            DDPM_TRY(pop_mark(u, &items, &n));
-            break;
+        case '0': /* POP */ DDPM_TRY(pop(u, &a)); break;
+        case '1': /* POP_MARK */ DDPM_TRY(pop_mark(u, &items, &n)); break;
         case '2': /* DUP */
             DDPM_TRY(top(u, &a));
             DDPM_TRY(push(u, a));
@@ -540,9 +540,7 @@ static int unpickle(pk_vm *u, pk_val **result)
             if (u->sp == 0) return pk_err(u, "STOP with an empty stack");
             *result = u->stack[u->sp - 1];
             return DDPM_OK;
-        default:
-            u->p--;
-            return pk_err(u, "unsupported pickle opcode 0x%02x", op);
+        default: u->p--; return pk_err(u, "unsupported pickle opcode 0x%02x", op);
         }
     }
 }
@@ -550,8 +548,8 @@ static int unpickle(pk_vm *u, pk_val **result)
 /* Unpickles [*pos, end) and advances *pos past STOP. */
 void *pk_user(const pk_vm *u) { return u->h ? u->h->user : NULL; }
 
-int pickle_run(pk_arena *A, const pk_hooks *h, const char *label, const uint8_t *start,
-               const uint8_t *end, const char *what, pk_val **result, const uint8_t **stop_end)
+int pickle_run(pk_arena *A, const pk_hooks *h, const char *label, const uint8_t *start, const uint8_t *end,
+               const char *what, pk_val **result, const uint8_t **stop_end)
 {
     pk_vm u;
     memset(&u, 0, sizeof u);

@@ -22,25 +22,37 @@ typedef struct {
     pk_arena_block *head;
 } pk_arena;
 
-void *pk_alloc(pk_arena *a, size_t n);              /* zeroed; NULL (error set) when out of memory */
+void *pk_alloc(pk_arena *a, size_t n); /* zeroed; NULL (error set) when out of memory */
 char *pk_strndup(pk_arena *a, const void *s, size_t n);
 void pk_arena_free(pk_arena *a);
 
 enum {
-    PK_NONE, PK_BOOL, PK_INT, PK_FLOAT, PK_STR, PK_BYTES, PK_BIGINT, PK_TUPLE, PK_LIST, PK_DICT,
-    PK_GLOBAL, PK_STORAGE, PK_TENSOR, PK_OBJECT
+    PK_NONE,
+    PK_BOOL,
+    PK_INT,
+    PK_FLOAT,
+    PK_STR,
+    PK_BYTES,
+    PK_BIGINT,
+    PK_TUPLE,
+    PK_LIST,
+    PK_DICT,
+    PK_GLOBAL,
+    PK_STORAGE,
+    PK_TENSOR,
+    PK_OBJECT
 };
 
 typedef struct pk_val pk_val;
 struct pk_val {
     int kind;
-    int64_t i;          /* INT, BOOL; STORAGE: storage index; TENSOR: caller's index */
+    int64_t i; /* INT, BOOL; STORAGE: storage index; TENSOR: caller's index */
     double f;
-    const char *s;      /* STR/BYTES/BIGINT bytes; GLOBAL "module.name"; OBJECT: callable */
+    const char *s; /* STR/BYTES/BIGINT bytes; GLOBAL "module.name"; OBJECT: callable */
     size_t slen;
-    pk_val **items;     /* TUPLE/LIST: n items; DICT: n pairs stored as 2n */
+    pk_val **items; /* TUPLE/LIST: n items; DICT: n pairs stored as 2n */
     size_t n, cap;
-    int64_t view_off;   /* STORAGE: element offset and length of a legacy storage view */
+    int64_t view_off; /* STORAGE: element offset and length of a legacy storage view */
     int64_t view_len;
 };
 
@@ -57,8 +69,8 @@ typedef struct {
 
 /* Unpickles [start, end); *stop_end (may be NULL) is set past STOP. label names the file and
  * what names the pickle in messages. */
-int pickle_run(pk_arena *A, const pk_hooks *h, const char *label, const uint8_t *start,
-               const uint8_t *end, const char *what, pk_val **result, const uint8_t **stop_end);
+int pickle_run(pk_arena *A, const pk_hooks *h, const char *label, const uint8_t *start, const uint8_t *end,
+               const char *what, pk_val **result, const uint8_t **stop_end);
 
 /* For hooks: an error "LABEL: WHAT at byte N: message", a new value, and the hooks' user. */
 int pk_err(const pk_vm *u, const char *fmt, ...)
@@ -76,19 +88,19 @@ int pk_seq_append(pk_vm *u, pk_val *seq, pk_val **items, size_t k);
 typedef struct {
     uint8_t *buf;
     size_t len, cap;
-    int failed;        /* out of memory: every later call is a no-op, pkw_finish reports it */
-    uint32_t memo;     /* next memo index (BINPUT/LONG_BINPUT) */
+    int failed;    /* out of memory: every later call is a no-op, pkw_finish reports it */
+    uint32_t memo; /* next memo index (BINPUT/LONG_BINPUT) */
 } pk_writer;
 
 void pkw_byte(pk_writer *w, uint8_t b);
 void pkw_bytes(pk_writer *w, const void *p, size_t n);
-void pkw_proto(pk_writer *w, int proto);                 /* PROTO n */
-void pkw_global(pk_writer *w, const char *module, const char *name);  /* GLOBAL + memo put */
-void pkw_str(pk_writer *w, const char *s);               /* BINUNICODE + memo put */
-void pkw_int(pk_writer *w, int64_t v);                   /* BININT1/2/BININT or LONG1 */
-uint32_t pkw_put(pk_writer *w);                          /* memoise the top; returns its index */
-void pkw_get(pk_writer *w, uint32_t idx);                /* BINGET / LONG_BINGET */
-int pkw_finish(pk_writer *w);                            /* STOP; DDPM_ERR if memory ran out */
+void pkw_proto(pk_writer *w, int proto);                             /* PROTO n */
+void pkw_global(pk_writer *w, const char *module, const char *name); /* GLOBAL + memo put */
+void pkw_str(pk_writer *w, const char *s);                           /* BINUNICODE + memo put */
+void pkw_int(pk_writer *w, int64_t v);                               /* BININT1/2/BININT or LONG1 */
+uint32_t pkw_put(pk_writer *w);                                      /* memoise the top; returns its index */
+void pkw_get(pk_writer *w, uint32_t idx);                            /* BINGET / LONG_BINGET */
+int pkw_finish(pk_writer *w);                                        /* STOP; DDPM_ERR if memory ran out */
 void pkw_free(pk_writer *w);
 
 #endif

@@ -19,15 +19,15 @@
 enum { PB_VARINT = 0, PB_FIXED64 = 1, PB_LEN = 2, PB_FIXED32 = 5 };
 
 typedef struct {
-    const uint8_t *base;   /* message start (for offsets in messages) */
+    const uint8_t *base; /* message start (for offsets in messages) */
     size_t pos, len;
 } pb_reader;
 
 typedef struct {
     uint32_t number;
     int wire;
-    uint64_t u64;          /* PB_VARINT, PB_FIXED64, PB_FIXED32 (zero-extended) */
-    const uint8_t *data;   /* PB_LEN: the payload, inside the message */
+    uint64_t u64;        /* PB_VARINT, PB_FIXED64, PB_FIXED32 (zero-extended) */
+    const uint8_t *data; /* PB_LEN: the payload, inside the message */
     size_t len;
 } pb_field;
 

@@ -109,8 +109,7 @@ static int get_attr(const char *key, const char *dflt_value, void *user)
         if (!strcmp(key, "data_dir") || !strcmp(key, "num_groups")) return DDPM_OK;
         /* files written before grad_blocks existed lack it: absent means 1 (one whole-batch backward) */
         if (!strcmp(key, "grad_blocks")) return DDPM_OK;
-        return ddpm_error("%s: config attribute '%s' missing on %s", h5io_filename(c->loc, fn, sizeof fn),
-                          key, c->obj);
+        return ddpm_error("%s: config attribute '%s' missing on %s", h5io_filename(c->loc, fn, sizeof fn), key, c->obj);
     }
     DDPM_TRY(h5io_get_attr_str(c->loc, c->obj, key, v, sizeof v));
     snprintf(origin, sizeof origin, "%s (attribute %s)", h5io_filename(c->loc, fn, sizeof fn), c->obj);

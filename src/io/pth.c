@@ -28,7 +28,7 @@ typedef struct {
     const char *key;
     pth_dtype dtype;
     int64_t numel;
-    const uint8_t *data;   /* NULL until resolved against the container */
+    const uint8_t *data; /* NULL until resolved against the container */
 } storage_rec;
 
 typedef struct {
@@ -37,7 +37,7 @@ typedef struct {
     int rank;
     int64_t shape[PTH_MAX_RANK];
     int64_t stride[PTH_MAX_RANK];
-    int64_t offset;        /* elements from the start of the root storage */
+    int64_t offset; /* elements from the start of the root storage */
     int storage;
 } tensor_rec;
 
@@ -49,9 +49,9 @@ struct pth_file {
     pk_arena A;
     storage_rec *st;
     int nst, capst;
-    tensor_rec *defs;      /* every tensor the pickle built (unnamed) */
+    tensor_rec *defs; /* every tensor the pickle built (unnamed) */
     int ndefs, capdefs;
-    tensor_rec *t;         /* named tensors, dict order */
+    tensor_rec *t; /* named tensors, dict order */
     int nt, capt;
 };
 
@@ -77,11 +77,10 @@ static const struct {
     const char *global;
     pth_dtype dtype;
 } storage_types[] = {
-    { "torch.FloatStorage", PTH_F32 },  { "torch.DoubleStorage", PTH_F64 },
-    { "torch.HalfStorage", PTH_F16 },   { "torch.BFloat16Storage", PTH_BF16 },
-    { "torch.LongStorage", PTH_I64 },   { "torch.IntStorage", PTH_I32 },
-    { "torch.ShortStorage", PTH_I16 },  { "torch.CharStorage", PTH_I8 },
-    { "torch.ByteStorage", PTH_U8 },    { "torch.BoolStorage", PTH_BOOL },
+    { "torch.FloatStorage", PTH_F32 },     { "torch.DoubleStorage", PTH_F64 }, { "torch.HalfStorage", PTH_F16 },
+    { "torch.BFloat16Storage", PTH_BF16 }, { "torch.LongStorage", PTH_I64 },   { "torch.IntStorage", PTH_I32 },
+    { "torch.ShortStorage", PTH_I16 },     { "torch.CharStorage", PTH_I8 },    { "torch.ByteStorage", PTH_U8 },
+    { "torch.BoolStorage", PTH_BOOL },
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -118,8 +117,7 @@ static int persistent_load(pk_vm *u, pk_val *pid, pk_val **out)
         if (!strcmp(type->s, storage_types[k].global)) dt = (int)storage_types[k].dtype;
     if (dt < 0) return pk_err(u, "unsupported storage type %s", type->s);
     if (key->kind != PK_STR || key->slen == 0 || key->slen > 200) return pk_err(u, "bad storage key");
-    if (numel->kind != PK_INT || numel->i < 0 || numel->i > ((int64_t)1 << 48))
-        return pk_err(u, "bad storage size");
+    if (numel->kind != PK_INT || numel->i < 0 || numel->i > ((int64_t)1 << 48)) return pk_err(u, "bad storage size");
     int idx = storage_ref(u, key->s, key->slen, (pth_dtype)dt, numel->i);
     if (idx < 0) return DDPM_ERR;
     pk_val *v = pk_new(u, PK_STORAGE);
@@ -130,13 +128,12 @@ static int persistent_load(pk_vm *u, pk_val *pid, pk_val **out)
     if (pid->n >= 6 && pid->items[5]->kind != PK_NONE) {
         /* legacy storage view: (view_key, offset, size) into the root storage */
         pk_val *vm = pid->items[5];
-        if (vm->kind != PK_TUPLE || vm->n != 3 || vm->items[1]->kind != PK_INT ||
-            vm->items[2]->kind != PK_INT)
+        if (vm->kind != PK_TUPLE || vm->n != 3 || vm->items[1]->kind != PK_INT || vm->items[2]->kind != PK_INT)
             return pk_err(u, "bad storage view metadata");
         int64_t off = vm->items[1]->i, len = vm->items[2]->i;
         if (off < 0 || len < 0 || off > numel->i || len > numel->i - off)
-            return pk_err(u, "storage view [%lld, +%lld) outside its storage of %lld elements",
-                        (long long)off, (long long)len, (long long)numel->i);
+            return pk_err(u, "storage view [%lld, +%lld) outside its storage of %lld elements", (long long)off,
+                          (long long)len, (long long)numel->i);
         v->view_off = off;
         v->view_len = len;
     }
@@ -187,8 +184,8 @@ static int rebuild_tensor(pk_vm *u, pk_val *args, pk_val **out)
                 return pk_err(u, "tensor strides overflow");
         }
         if (extent >= st->view_len)
-            return pk_err(u, "tensor reaches element %lld of a storage of %lld elements",
-                        (long long)extent, (long long)st->view_len);
+            return pk_err(u, "tensor reaches element %lld of a storage of %lld elements", (long long)extent,
+                          (long long)st->view_len);
     }
     t.offset = st->view_off + off->i;
     if (grow((void **)&f->defs, &f->capdefs, f->ndefs + 1, sizeof *f->defs)) return DDPM_ERR;
@@ -214,13 +211,12 @@ static int reduce_hook(pk_vm *u, const char *name, pk_val *args, pk_val **out)
 }
 
 /* Unpickles [*pos, end) and advances *pos past STOP. */
-static int run_pickle(pth_file *f, const uint8_t *start, const uint8_t *end, const char *what,
-                      pk_val **result, const uint8_t **stop_end)
+static int run_pickle(pth_file *f, const uint8_t *start, const uint8_t *end, const char *what, pk_val **result,
+                      const uint8_t **stop_end)
 {
     pk_hooks h = { f, persistent_load, reduce_hook };
     return pickle_run(&f->A, &h, f->label, start, end, what, result, stop_end);
 }
-
 
 /* ------------------------------------------------------------------------------------------ */
 /* Naming: tensors of the top-level dict, nested dicts joined with '.'                         */
@@ -233,8 +229,7 @@ static int collect(pth_file *f, const pk_val *d, const char *prefix, int depth, 
     if (d->kind != PK_DICT) return DDPM_OK;
     if (depth > 16) return ferr(f, "dicts nested deeper than 16 levels");
     for (size_t k = 0; k < d->n; k++) {
-        if (*budget == 0)
-            return ferr(f, "dicts are shared or cyclic (more dict entries than the file has bytes)");
+        if (*budget == 0) return ferr(f, "dicts are shared or cyclic (more dict entries than the file has bytes)");
         (*budget)--;
         const pk_val *key = d->items[2 * k], *v = d->items[2 * k + 1];
         if (key->kind != PK_STR) continue;
@@ -272,7 +267,10 @@ static int open_zip(pth_file *f, pk_val **root)
     for (int k = 0; k < n; k++) {
         size_t L = ent[k].nlen;
         if (L >= 8 && !memcmp(ent[k].name + L - 8, "data.pkl", 8) && (L == 8 || ent[k].name[L - 9] == '/')) {
-            if (pkl) { rc = ferr(f, "zip: more than one data.pkl"); break; }
+            if (pkl) {
+                rc = ferr(f, "zip: more than one data.pkl");
+                break;
+            }
             pkl = &ent[k];
         }
     }
@@ -287,17 +285,19 @@ static int open_zip(pth_file *f, pk_val **root)
     if (bo && !(bo->comp == 6 && !memcmp(f->buf + bo->data_off, "little", 6)))
         rc = ferr(f, "zip: byteorder record is not 'little' (big-endian files are not supported)");
     if (rc == DDPM_OK)
-        rc = run_pickle(f, f->buf + pkl->data_off, f->buf + pkl->data_off + pkl->comp, "data.pkl",
-                        root, NULL);
+        rc = run_pickle(f, f->buf + pkl->data_off, f->buf + pkl->data_off + pkl->comp, "data.pkl", root, NULL);
     for (int s = 0; s < f->nst && rc == DDPM_OK; s++) {
         char key[256];
         snprintf(key, sizeof key, "data/%s", f->st[s].key);
         const zip_entry *z = zip_find(&za, prefix, pl, key);
-        if (!z) { rc = ferr(f, "zip: storage record %.*s%s is missing", (int)pl, prefix, key); break; }
+        if (!z) {
+            rc = ferr(f, "zip: storage record %.*s%s is missing", (int)pl, prefix, key);
+            break;
+        }
         uint64_t want = (uint64_t)f->st[s].numel * dtype_size(f->st[s].dtype);
         if (z->comp != want) {
-            rc = ferr(f, "zip: storage %s has %llu bytes, expected %llu", key,
-                      (unsigned long long)z->comp, (unsigned long long)want);
+            rc = ferr(f, "zip: storage %s has %llu bytes, expected %llu", key, (unsigned long long)z->comp,
+                      (unsigned long long)want);
             break;
         }
         f->st[s].data = f->buf + z->data_off;
@@ -321,8 +321,7 @@ static int open_legacy(pth_file *f, pk_val **root)
     if (v->kind != PK_BIGINT || v->slen != 10 || memcmp(v->s, magic, 10))
         return ferr(f, "legacy stream: wrong magic number (not a torch.save file)");
     DDPM_TRY(run_pickle(f, p, end, "protocol version", &v, &p));
-    if (v->kind != PK_INT || v->i != 1001)
-        return ferr(f, "legacy stream: unsupported protocol version");
+    if (v->kind != PK_INT || v->i != 1001) return ferr(f, "legacy stream: unsupported protocol version");
     DDPM_TRY(run_pickle(f, p, end, "sys_info", &v, &p));
     if (v->kind != PK_DICT) return ferr(f, "legacy stream: sys_info is not a dict");
     for (size_t k = 0; k < v->n; k++)
@@ -347,8 +346,8 @@ static int open_legacy(pth_file *f, pk_val **root)
         uint64_t count = rd_le(p, 8);
         p += 8;
         if (count != (uint64_t)f->st[s].numel)
-            return ferr(f, "legacy stream: storage '%s' holds %llu elements, the pickle says %lld",
-                        f->st[s].key, (unsigned long long)count, (long long)f->st[s].numel);
+            return ferr(f, "legacy stream: storage '%s' holds %llu elements, the pickle says %lld", f->st[s].key,
+                        (unsigned long long)count, (long long)f->st[s].numel);
         uint64_t bytes = count * dtype_size(f->st[s].dtype);
         if ((uint64_t)(end - p) < bytes) return ferr(f, "legacy stream truncated in storage '%s'", f->st[s].key);
         f->st[s].data = p;
@@ -375,8 +374,7 @@ static int open_owned(pth_file **out, uint8_t *buf, size_t len, const char *labe
     pk_val *root = NULL;
     f->zip = len >= 4 && rd_le(buf, 4) == 0x04034b50u;
     int rc = f->zip ? open_zip(f, &root) : open_legacy(f, &root);
-    if (rc == DDPM_OK && root->kind != PK_DICT)
-        rc = ferr(f, "the saved object is not a dict (expected a state_dict)");
+    if (rc == DDPM_OK && root->kind != PK_DICT) rc = ferr(f, "the saved object is not a dict (expected a state_dict)");
     size_t budget = len;
     if (rc == DDPM_OK) rc = collect(f, root, "", 0, &budget);
     if (rc != DDPM_OK) {
@@ -419,10 +417,7 @@ void pth_close(pth_file *f)
 int pth_is_zip(const pth_file *f) { return f->zip; }
 int pth_num_tensors(const pth_file *f) { return f->nt; }
 
-const char *pth_tensor_name(const pth_file *f, int i)
-{
-    return i >= 0 && i < f->nt ? f->t[i].name : NULL;
-}
+const char *pth_tensor_name(const pth_file *f, int i) { return i >= 0 && i < f->nt ? f->t[i].name : NULL; }
 
 int pth_find(const pth_file *f, const char *name)
 {
@@ -441,8 +436,7 @@ static const tensor_rec *lookup(const pth_file *f, const char *name)
     return &f->t[k];
 }
 
-int pth_tensor_info(const pth_file *f, const char *name, pth_dtype *dtype, int *rank,
-                    int64_t shape[PTH_MAX_RANK])
+int pth_tensor_info(const pth_file *f, const char *name, pth_dtype *dtype, int *rank, int64_t shape[PTH_MAX_RANK])
 {
     const tensor_rec *t = lookup(f, name);
     if (!t) return DDPM_ERR;
@@ -452,7 +446,6 @@ int pth_tensor_info(const pth_file *f, const char *name, pth_dtype *dtype, int *
         for (int k = 0; k < t->rank; k++) shape[k] = t->shape[k];
     return DDPM_OK;
 }
-
 
 enum { OUT_F32, OUT_F64, OUT_I64 };
 
@@ -465,7 +458,7 @@ static int materialize(const pth_file *f, const char *name, int kind, void **out
     if (kind == OUT_I64 && t->dtype <= PTH_BF16)
         return ferr(f, "tensor '%s' is %s, not an integer type", name, pth_dtype_name(t->dtype));
     int64_t numel = 1;
-    for (int k = 0; k < t->rank; k++) numel *= t->shape[k];   /* overflow-checked at open */
+    for (int k = 0; k < t->rank; k++) numel *= t->shape[k]; /* overflow-checked at open */
     if (numel > ((int64_t)1 << 40)) return ferr(f, "tensor '%s' has too many elements", name);
     size_t osz = kind == OUT_F32 ? 4 : 8;
     uint8_t *dst = ddpm_alloc((size_t)(numel ? numel : 1) * osz);

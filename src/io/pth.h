@@ -28,15 +28,15 @@
 /* The element types are the readers' shared io_dtype (io/dtype.h); the PTH_ names stay. */
 #define PTH_MAX_RANK IO_MAX_RANK
 typedef io_dtype pth_dtype;
-#define PTH_F32 IO_F32
-#define PTH_F64 IO_F64
-#define PTH_F16 IO_F16
+#define PTH_F32  IO_F32
+#define PTH_F64  IO_F64
+#define PTH_F16  IO_F16
 #define PTH_BF16 IO_BF16
-#define PTH_I64 IO_I64
-#define PTH_I32 IO_I32
-#define PTH_I16 IO_I16
-#define PTH_I8 IO_I8
-#define PTH_U8 IO_U8
+#define PTH_I64  IO_I64
+#define PTH_I32  IO_I32
+#define PTH_I16  IO_I16
+#define PTH_I8   IO_I8
+#define PTH_U8   IO_U8
 #define PTH_BOOL IO_BOOL
 
 typedef struct pth_file pth_file;
@@ -55,19 +55,15 @@ const char *pth_tensor_name(const pth_file *f, int i);
 /* Index of a tensor by name, or -1. */
 int pth_find(const pth_file *f, const char *name);
 /* dtype, rank and shape (shape may be NULL); error if the name is absent. */
-int pth_tensor_info(const pth_file *f, const char *name, pth_dtype *dtype, int *rank,
-                    int64_t shape[PTH_MAX_RANK]);
+int pth_tensor_info(const pth_file *f, const char *name, pth_dtype *dtype, int *rank, int64_t shape[PTH_MAX_RANK]);
 const char *pth_dtype_name(pth_dtype t);
 
 /* Contiguous copies, allocated with ddpm_alloc (free with ddpm_free); rank/shape may be NULL.
  * Any stored dtype converts (float64 and int64 round to nearest in _f32; _i64 needs an
  * integer or bool dtype, _f64 is exact for every float dtype and integers up to 2^53). */
-int pth_get_f32(const pth_file *f, const char *name, float **out, int *rank,
-                int64_t shape[PTH_MAX_RANK]);
-int pth_get_f64(const pth_file *f, const char *name, double **out, int *rank,
-                int64_t shape[PTH_MAX_RANK]);
-int pth_get_i64(const pth_file *f, const char *name, int64_t **out, int *rank,
-                int64_t shape[PTH_MAX_RANK]);
+int pth_get_f32(const pth_file *f, const char *name, float **out, int *rank, int64_t shape[PTH_MAX_RANK]);
+int pth_get_f64(const pth_file *f, const char *name, double **out, int *rank, int64_t shape[PTH_MAX_RANK]);
+int pth_get_i64(const pth_file *f, const char *name, int64_t **out, int *rank, int64_t shape[PTH_MAX_RANK]);
 
 /* ---- writing (pth_write.c) ------------------------------------------------------------------
  * A state_dict of float32 tensors as torch.save (>= 1.6, zip) writes it: archive/data.pkl (a
@@ -79,7 +75,7 @@ typedef struct {
     const char *name;
     int rank;
     int64_t shape[PTH_MAX_RANK];
-    const float *data;   /* contiguous row-major */
+    const float *data; /* contiguous row-major */
 } pth_tensor_out;
 int pth_save_f32(const char *path, const pth_tensor_out *t, int n);
 

@@ -16,7 +16,7 @@ static void int_tuple(pk_writer *w, const int64_t *v, int n)
         pkw_byte(w, ')');
     } else if (n <= 3) {
         for (int k = 0; k < n; k++) pkw_int(w, v[k]);
-        pkw_byte(w, (uint8_t)(0x84 + n));   /* TUPLE1..3 */
+        pkw_byte(w, (uint8_t)(0x84 + n)); /* TUPLE1..3 */
     } else {
         pkw_byte(w, '(');
         for (int k = 0; k < n; k++) pkw_int(w, v[k]);
@@ -29,14 +29,14 @@ int pth_save_f32(const char *path, const pth_tensor_out *t, int n)
 {
     pk_writer w = { 0 };
     pkw_proto(&w, 2);
-    pkw_global(&w, "collections", "OrderedDict");   /* memo 0 */
+    pkw_global(&w, "collections", "OrderedDict"); /* memo 0 */
     pkw_byte(&w, ')');
     pkw_byte(&w, 'R');
     pkw_put(&w);
     uint32_t m_rebuild = 0, m_storage = 0, m_float = 0, m_cpu = 0;
     int first = 1;
     for (int i = 0; i < n; i++) {
-        if (i % 1000 == 0) pkw_byte(&w, '(');   /* pickle batches SETITEMS by 1000 */
+        if (i % 1000 == 0) pkw_byte(&w, '('); /* pickle batches SETITEMS by 1000 */
         int64_t numel = 1, stride[PTH_MAX_RANK], zero = 0;
         for (int k = t[i].rank - 1; k >= 0; k--) {
             stride[k] = numel;
@@ -72,12 +72,12 @@ int pth_save_f32(const char *path, const pth_tensor_out *t, int n)
         pkw_int(&w, numel);
         pkw_byte(&w, 't');
         pkw_put(&w);
-        pkw_byte(&w, 'Q');                       /* BINPERSID */
-        pkw_int(&w, zero);                       /* storage_offset */
+        pkw_byte(&w, 'Q'); /* BINPERSID */
+        pkw_int(&w, zero); /* storage_offset */
         int_tuple(&w, t[i].shape, t[i].rank);
         int_tuple(&w, stride, t[i].rank);
-        pkw_byte(&w, 0x89);                      /* requires_grad False */
-        pkw_get(&w, 0);                          /* backward_hooks: OrderedDict() */
+        pkw_byte(&w, 0x89); /* requires_grad False */
+        pkw_get(&w, 0);     /* backward_hooks: OrderedDict() */
         pkw_byte(&w, ')');
         pkw_byte(&w, 'R');
         pkw_put(&w);

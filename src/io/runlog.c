@@ -30,7 +30,8 @@ int runlog_open(runlog *L, const char *path, const ddpm_config *cfg, int argc, c
         if (holder > 0)
             return ddpm_error("%s is open in PID %ld (a reader such as h5py or a notebook holds HDF5's lock); close "
                               "it there, or open it with HDF5_USE_FILE_LOCKING=FALSE, then rerun: the run and its "
-                              "history are untouched", path, holder);
+                              "history are untouched",
+                              path, holder);
         if (L->file < 0) {
             snprintf(damaged, sizeof damaged, "%s.damaged", path);
             if (rename(path, damaged) != 0)
@@ -62,8 +63,9 @@ int runlog_open(runlog *L, const char *path, const ddpm_config *cfg, int argc, c
 /* units and description attributes of the series the trainer writes (docs/hdf5-schema.md) */
 static const char *const SERIES_META[][3] = {
     { "step", "steps", "training steps completed after this row" },
-    { "loss", "loss units of the objective", "mean training loss of the step's batch (mse: per-dimension "
-                                             "squared error; kl: bits/dim of the variational bound terms)" },
+    { "loss", "loss units of the objective",
+      "mean training loss of the step's batch (mse: per-dimension "
+      "squared error; kl: bits/dim of the variational bound terms)" },
     { "grad_norm", "1", "global L2 norm of the gradient before clipping" },
     { "lr", "1", "learning rate used by the step (after warmup)" },
     { "wall_time", "s", "seconds since this invocation started" },
@@ -84,7 +86,10 @@ int runlog_append(runlog *L, const char *name, double value)
 {
     int k = -1;
     for (int i = 0; i < L->nseries; i++)
-        if (!strcmp(L->names[i], name)) { k = i; break; }
+        if (!strcmp(L->names[i], name)) {
+            k = i;
+            break;
+        }
     if (k < 0) {
         if (L->nseries >= RUNLOG_MAX_SERIES) return ddpm_error("%s: too many series", L->path);
         k = L->nseries;
@@ -95,8 +100,7 @@ int runlog_append(runlog *L, const char *name, double value)
         snprintf(L->names[k], sizeof L->names[k], "%s", name);
         L->nseries++;
     }
-    if (h5io_series_append(&L->series[k], &value) != DDPM_OK)
-        return ddpm_error_prefix("%s", L->path);
+    if (h5io_series_append(&L->series[k], &value) != DDPM_OK) return ddpm_error_prefix("%s", L->path);
     return DDPM_OK;
 }
 

@@ -19,8 +19,8 @@ typedef struct {
     char names[RUNLOG_MAX_SERIES][64];
     h5io_series series[RUNLOG_MAX_SERIES];
     double last_flush;
-    double flush_every;      /* seconds between flushes (default 5, env DDPM_LOG_FLUSH_SECONDS) */
-    char resume_group[64];   /* provenance/resumes/<k> of this invocation, "" for a new log */
+    double flush_every;    /* seconds between flushes (default 5, env DDPM_LOG_FLUSH_SECONDS) */
+    char resume_group[64]; /* provenance/resumes/<k> of this invocation, "" for a new log */
 } runlog;
 
 /* Creates (or, with resume=1 and an existing file, reopens) the log at path. cfg may be NULL.

@@ -25,11 +25,11 @@ struct safetensors {
     uint8_t *buf;
     size_t len;
     char label[512];
-    const uint8_t *data;   /* buffer start: buf + 8 + N */
+    const uint8_t *data; /* buffer start: buf + 8 + N */
     uint64_t data_len;
     st_tensor *t;
     int nt, capt;
-    char **meta;           /* key, value pairs */
+    char **meta; /* key, value pairs */
     int nmeta, capmeta;
 };
 
@@ -114,12 +114,18 @@ static int jstring(jp *j, char **out)
     const char *q = j->p;
     while (q < j->end && *q != '"') q += (*q == '\\') ? 2 : 1;
     if (q >= j->end) return jerr(j, "unterminated string");
-    char *r = malloc((size_t)(q - j->p) + 1), *w = r;   /* escapes only shrink */
+    char *r = malloc((size_t)(q - j->p) + 1), *w = r; /* escapes only shrink */
     if (!r) return ddpm_error("out of memory");
     while (*j->p != '"') {
         unsigned char c = (unsigned char)*j->p++;
-        if (c < 0x20) { free(r); return jerr(j, "control character in a string"); }
-        if (c != '\\') { *w++ = (char)c; continue; }
+        if (c < 0x20) {
+            free(r);
+            return jerr(j, "control character in a string");
+        }
+        if (c != '\\') {
+            *w++ = (char)c;
+            continue;
+        }
         char e = *j->p++;
         unsigned u;
         switch (e) {
@@ -132,23 +138,44 @@ static int jstring(jp *j, char **out)
         case 'r': *w++ = '\r'; break;
         case 't': *w++ = '\t'; break;
         case 'u':
-            if (read_u4(j, &u)) { free(r); return DDPM_ERR; }
+            if (read_u4(j, &u)) {
+                free(r);
+                return DDPM_ERR;
+            }
             if (u >= 0xD800 && u < 0xDC00) { /* surrogate pair */
                 unsigned lo;
-                if (j->end - j->p < 2 || j->p[0] != '\\' || j->p[1] != 'u') { free(r); return jerr(j, "lone surrogate"); }
+                if (j->end - j->p < 2 || j->p[0] != '\\' || j->p[1] != 'u') {
+                    free(r);
+                    return jerr(j, "lone surrogate");
+                }
                 j->p += 2;
-                if (read_u4(j, &lo) || lo < 0xDC00 || lo >= 0xE000) { free(r); return jerr(j, "bad surrogate pair"); }
+                if (read_u4(j, &lo) || lo < 0xDC00 || lo >= 0xE000) {
+                    free(r);
+                    return jerr(j, "bad surrogate pair");
+                }
                 u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-            } else if (u >= 0xDC00 && u < 0xE000) { free(r); return jerr(j, "lone surrogate"); }
-            if (u == 0) { free(r); return jerr(j, "NUL character in a string"); }
+            } else if (u >= 0xDC00 && u < 0xE000) {
+                free(r);
+                return jerr(j, "lone surrogate");
+            }
+            if (u == 0) {
+                free(r);
+                return jerr(j, "NUL character in a string");
+            }
             /* a \u escape is 6 input bytes and at most 4 output bytes: still no overflow */
             if (u < 0x80) *w++ = (char)u;
-            else if (u < 0x800) { *w++ = (char)(0xC0 | (u >> 6)); *w++ = (char)(0x80 | (u & 63)); }
-            else if (u < 0x10000) {
-                *w++ = (char)(0xE0 | (u >> 12)); *w++ = (char)(0x80 | ((u >> 6) & 63)); *w++ = (char)(0x80 | (u & 63));
+            else if (u < 0x800) {
+                *w++ = (char)(0xC0 | (u >> 6));
+                *w++ = (char)(0x80 | (u & 63));
+            } else if (u < 0x10000) {
+                *w++ = (char)(0xE0 | (u >> 12));
+                *w++ = (char)(0x80 | ((u >> 6) & 63));
+                *w++ = (char)(0x80 | (u & 63));
             } else {
-                *w++ = (char)(0xF0 | (u >> 18)); *w++ = (char)(0x80 | ((u >> 12) & 63));
-                *w++ = (char)(0x80 | ((u >> 6) & 63)); *w++ = (char)(0x80 | (u & 63));
+                *w++ = (char)(0xF0 | (u >> 18));
+                *w++ = (char)(0x80 | ((u >> 12) & 63));
+                *w++ = (char)(0x80 | ((u >> 6) & 63));
+                *w++ = (char)(0x80 | (u & 63));
             }
             break;
         default: free(r); return jerr(j, "bad escape in a string");
@@ -164,13 +191,15 @@ static int juint(jp *j, uint64_t *v)
 {
     jws(j);
     if (j->p >= j->end || *j->p < '0' || *j->p > '9') return jerr(j, "expected a non-negative integer");
-    if (*j->p == '0' && j->end - j->p > 1 && j->p[1] >= '0' && j->p[1] <= '9') return jerr(j, "integer with a leading zero");
+    if (*j->p == '0' && j->end - j->p > 1 && j->p[1] >= '0' && j->p[1] <= '9')
+        return jerr(j, "integer with a leading zero");
     *v = 0;
     while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
         if (*v > ((uint64_t)1 << 53)) return jerr(j, "integer too large");
         *v = *v * 10 + (uint64_t)(*j->p++ - '0');
     }
-    if (j->p < j->end && (*j->p == '.' || *j->p == 'e' || *j->p == 'E')) return jerr(j, "expected an integer, not a float");
+    if (j->p < j->end && (*j->p == '.' || *j->p == 'e' || *j->p == 'E'))
+        return jerr(j, "expected an integer, not a float");
     return DDPM_OK;
 }
 
@@ -179,11 +208,17 @@ static int juint_array(jp *j, uint64_t *v, int max, int *n)
 {
     *n = 0;
     DDPM_TRY(jexpect(j, '['));
-    if (jpeek(j, ']')) { j->p++; return DDPM_OK; }
+    if (jpeek(j, ']')) {
+        j->p++;
+        return DDPM_OK;
+    }
     for (;;) {
         if (*n >= max) return jerr(j, "array too long");
         DDPM_TRY(juint(j, &v[(*n)++]));
-        if (jpeek(j, ',')) { j->p++; continue; }
+        if (jpeek(j, ',')) {
+            j->p++;
+            continue;
+        }
         return jexpect(j, ']');
     }
 }
@@ -205,16 +240,29 @@ static int parse_metadata(jp *j)
     safetensors *s = j->s;
     if (s->nmeta) return jerr(j, "__metadata__ appears twice");
     DDPM_TRY(jexpect(j, '{'));
-    if (jpeek(j, '}')) { j->p++; return DDPM_OK; }
+    if (jpeek(j, '}')) {
+        j->p++;
+        return DDPM_OK;
+    }
     for (;;) {
         char *k, *v;
         DDPM_TRY(jstring(j, &k));
-        if (jexpect(j, ':') || jstring(j, &v)) { free(k); return DDPM_ERR; }
-        if (grow((void **)&s->meta, &s->capmeta, 2 * s->nmeta + 2, sizeof *s->meta)) { free(k); free(v); return DDPM_ERR; }
+        if (jexpect(j, ':') || jstring(j, &v)) {
+            free(k);
+            return DDPM_ERR;
+        }
+        if (grow((void **)&s->meta, &s->capmeta, 2 * s->nmeta + 2, sizeof *s->meta)) {
+            free(k);
+            free(v);
+            return DDPM_ERR;
+        }
         s->meta[2 * s->nmeta] = k;
         s->meta[2 * s->nmeta + 1] = v;
         s->nmeta++;
-        if (jpeek(j, ',')) { j->p++; continue; }
+        if (jpeek(j, ',')) {
+            j->p++;
+            continue;
+        }
         return jexpect(j, '}');
     }
 }
@@ -233,7 +281,10 @@ static int parse_tensor(jp *j, st_tensor *t)
             if (rc == DDPM_OK) {
                 int found = 0;
                 for (size_t q = 0; q < DDPM_ARRAY_LEN(DTYPES); q++)
-                    if (!strcmp(d, DTYPES[q].name)) { t->dtype = DTYPES[q].dtype; found = 1; }
+                    if (!strcmp(d, DTYPES[q].name)) {
+                        t->dtype = DTYPES[q].dtype;
+                        found = 1;
+                    }
                 if (!found) rc = serr(j->s, "tensor '%s': unknown dtype \"%.32s\"", t->name, d);
             }
             free(d);
@@ -256,7 +307,10 @@ static int parse_tensor(jp *j, st_tensor *t)
         }
         free(k);
         DDPM_TRY(rc);
-        if (jpeek(j, ',')) { j->p++; continue; }
+        if (jpeek(j, ',')) {
+            j->p++;
+            continue;
+        }
         DDPM_TRY(jexpect(j, '}'));
         break;
     }
@@ -277,8 +331,11 @@ static int parse(safetensors *s)
     if (s->len < 8) return serr(s, "file of %zu bytes is too short for the 8-byte header length", s->len);
     uint64_t n = 0;
     for (int k = 7; k >= 0; k--) n = (n << 8) | s->buf[k];
-    if (n > ST_MAX_HEADER) return serr(s, "header length %llu exceeds the limit %u (not a safetensors file?)", (unsigned long long)n, ST_MAX_HEADER);
-    if (n > s->len - 8) return serr(s, "header of %llu bytes runs past the end of the file (truncated?)", (unsigned long long)n);
+    if (n > ST_MAX_HEADER)
+        return serr(s, "header length %llu exceeds the limit %u (not a safetensors file?)", (unsigned long long)n,
+                    ST_MAX_HEADER);
+    if (n > s->len - 8)
+        return serr(s, "header of %llu bytes runs past the end of the file (truncated?)", (unsigned long long)n);
     if (n < 2 || s->buf[8] != '{') return serr(s, "header does not start with '{' (not a safetensors file)");
     jp j = { s, (const char *)s->buf + 8, (const char *)s->buf + 8 + n, (const char *)s->buf + 8 };
     s->data = s->buf + 8 + n;
@@ -288,7 +345,10 @@ static int parse(safetensors *s)
         for (;;) {
             char *name;
             DDPM_TRY(jstring(&j, &name));
-            if (jexpect(&j, ':')) { free(name); return DDPM_ERR; }
+            if (jexpect(&j, ':')) {
+                free(name);
+                return DDPM_ERR;
+            }
             if (!strcmp(name, "__metadata__")) {
                 free(name);
                 DDPM_TRY(parse_metadata(&j));
@@ -298,13 +358,19 @@ static int parse(safetensors *s)
                     free(name);
                     return rc;
                 }
-                if (grow((void **)&s->t, &s->capt, s->nt + 1, sizeof *s->t)) { free(name); return DDPM_ERR; }
+                if (grow((void **)&s->t, &s->capt, s->nt + 1, sizeof *s->t)) {
+                    free(name);
+                    return DDPM_ERR;
+                }
                 st_tensor *t = &s->t[s->nt++];
                 memset(t, 0, sizeof *t);
                 t->name = name;
                 DDPM_TRY(parse_tensor(&j, t));
             }
-            if (jpeek(&j, ',')) { j.p++; continue; }
+            if (jpeek(&j, ',')) {
+                j.p++;
+                continue;
+            }
             break;
         }
     }
@@ -321,10 +387,12 @@ static int parse(safetensors *s)
         uint64_t bytes;
         if (__builtin_mul_overflow(numel, (uint64_t)io_dtype_size(t->dtype), &bytes))
             return serr(s, "tensor '%s': shape overflows", t->name);
-        if (t->end < t->begin) return serr(s, "tensor '%s': data_offsets [%llu, %llu) run backwards", t->name, (unsigned long long)t->begin, (unsigned long long)t->end);
+        if (t->end < t->begin)
+            return serr(s, "tensor '%s': data_offsets [%llu, %llu) run backwards", t->name,
+                        (unsigned long long)t->begin, (unsigned long long)t->end);
         if (t->end - t->begin != bytes)
-            return serr(s, "tensor '%s': data_offsets hold %llu bytes but %s of its shape needs %llu",
-                        t->name, (unsigned long long)(t->end - t->begin), io_dtype_name(t->dtype), (unsigned long long)bytes);
+            return serr(s, "tensor '%s': data_offsets hold %llu bytes but %s of its shape needs %llu", t->name,
+                        (unsigned long long)(t->end - t->begin), io_dtype_name(t->dtype), (unsigned long long)bytes);
         if (t->end > s->data_len)
             return serr(s, "tensor '%s': data_offsets end %llu is past the %llu-byte buffer (truncated?)", t->name,
                         (unsigned long long)t->end, (unsigned long long)s->data_len);
@@ -399,10 +467,7 @@ void safetensors_close(safetensors *s)
 
 int safetensors_num_tensors(const safetensors *s) { return s->nt; }
 
-const char *safetensors_tensor_name(const safetensors *s, int i)
-{
-    return i >= 0 && i < s->nt ? s->t[i].name : NULL;
-}
+const char *safetensors_tensor_name(const safetensors *s, int i) { return i >= 0 && i < s->nt ? s->t[i].name : NULL; }
 
 int safetensors_find(const safetensors *s, const char *name)
 {
@@ -411,8 +476,8 @@ int safetensors_find(const safetensors *s, const char *name)
     return -1;
 }
 
-int safetensors_tensor_info(const safetensors *s, int i, io_dtype *dtype, int *rank,
-                            int64_t shape[IO_MAX_RANK], uint64_t *nbytes)
+int safetensors_tensor_info(const safetensors *s, int i, io_dtype *dtype, int *rank, int64_t shape[IO_MAX_RANK],
+                            uint64_t *nbytes)
 {
     if (i < 0 || i >= s->nt) return serr(s, "tensor index %d out of range", i);
     const st_tensor *t = &s->t[i];
@@ -434,8 +499,7 @@ int safetensors_get_f32(const safetensors *s, int i, float **out)
     *out = NULL;
     if (i < 0 || i >= s->nt) return serr(s, "tensor index %d out of range", i);
     const st_tensor *t = &s->t[i];
-    if (!io_is_float(t->dtype))
-        return serr(s, "tensor '%s' is %s, not a float type", t->name, io_dtype_name(t->dtype));
+    if (!io_is_float(t->dtype)) return serr(s, "tensor '%s' is %s, not a float type", t->name, io_dtype_name(t->dtype));
     size_t n = (size_t)((t->end - t->begin) / io_dtype_size(t->dtype));
     float *x = ddpm_alloc((n ? n : 1) * sizeof *x);
     if (!x) return DDPM_ERR;
@@ -466,7 +530,10 @@ static void sb_put(sbuf *b, const char *s, size_t n)
         size_t nc = b->cap ? b->cap * 2 : 4096;
         while (nc < b->len + n + 1) nc *= 2;
         char *q = realloc(b->p, nc);
-        if (!q) { b->failed = 1; return; }
+        if (!q) {
+            b->failed = 1;
+            return;
+        }
         b->p = q;
         b->cap = nc;
     }
@@ -491,15 +558,16 @@ static void sb_jstr(sbuf *b, const char *s)
     sb_put(b, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') { sb_put(b, "\\", 1); sb_put(b, s, 1); }
-        else if (c < 0x20) sb_printf(b, "\\u%04x", c);
+        if (c == '"' || c == '\\') {
+            sb_put(b, "\\", 1);
+            sb_put(b, s, 1);
+        } else if (c < 0x20) sb_printf(b, "\\u%04x", c);
         else sb_put(b, s, 1);
     }
     sb_put(b, "\"", 1);
 }
 
-int safetensors_write(const char *path, const safetensors_tensor *t, int n,
-                      const char *const *meta, int nmeta)
+int safetensors_write(const char *path, const safetensors_tensor *t, int n, const char *const *meta, int nmeta)
 {
     sbuf h = { 0 };
     sb_put(&h, "{", 1);
@@ -517,7 +585,10 @@ int safetensors_write(const char *path, const safetensors_tensor *t, int n,
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
         const char *code = dtype_code(t[i].dtype);
-        if (!code) { free(h.p); return ddpm_error("%s: tensor %s: dtype has no safetensors code", path, t[i].name); }
+        if (!code) {
+            free(h.p);
+            return ddpm_error("%s: tensor %s: dtype has no safetensors code", path, t[i].name);
+        }
         uint64_t numel = 1;
         for (int k = 0; k < t[i].rank; k++) numel *= (uint64_t)t[i].shape[k];
         uint64_t bytes = numel * io_dtype_size(t[i].dtype);
@@ -530,9 +601,15 @@ int safetensors_write(const char *path, const safetensors_tensor *t, int n,
     }
     sb_put(&h, "}", 1);
     while (!h.failed && h.len % 8) sb_put(&h, " ", 1);
-    if (h.failed) { free(h.p); return ddpm_error("out of memory writing %s", path); }
+    if (h.failed) {
+        free(h.p);
+        return ddpm_error("out of memory writing %s", path);
+    }
     FILE *fp = fopen(path, "wb");
-    if (!fp) { free(h.p); return ddpm_error("%s: cannot create (is the directory writable?)", path); }
+    if (!fp) {
+        free(h.p);
+        return ddpm_error("%s: cannot create (is the directory writable?)", path);
+    }
     uint8_t len8[8];
     for (int k = 0; k < 8; k++) len8[k] = (uint8_t)((uint64_t)h.len >> (8 * k));
     int ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(h.p, 1, h.len, fp) == h.len;

@@ -24,10 +24,10 @@ int safetensors_open_mem(safetensors **out, const void *data, size_t len, const 
 void safetensors_close(safetensors *s);
 
 int safetensors_num_tensors(const safetensors *s);
-const char *safetensors_tensor_name(const safetensors *s, int i);   /* NULL out of range */
-int safetensors_find(const safetensors *s, const char *name);        /* index or -1 */
-int safetensors_tensor_info(const safetensors *s, int i, io_dtype *dtype, int *rank,
-                            int64_t shape[IO_MAX_RANK], uint64_t *nbytes);
+const char *safetensors_tensor_name(const safetensors *s, int i); /* NULL out of range */
+int safetensors_find(const safetensors *s, const char *name);     /* index or -1 */
+int safetensors_tensor_info(const safetensors *s, int i, io_dtype *dtype, int *rank, int64_t shape[IO_MAX_RANK],
+                            uint64_t *nbytes);
 /* Raw little-endian bytes of tensor i (points into the file's buffer). */
 const uint8_t *safetensors_tensor_data(const safetensors *s, int i);
 /* Contiguous float32 copy (ddpm_alloc); float dtypes convert, integer dtypes are an error. */
@@ -42,9 +42,8 @@ typedef struct {
     io_dtype dtype;
     int rank;
     int64_t shape[IO_MAX_RANK];
-    const void *data;    /* numel * sizeof(dtype) bytes, little-endian */
+    const void *data; /* numel * sizeof(dtype) bytes, little-endian */
 } safetensors_tensor;
-int safetensors_write(const char *path, const safetensors_tensor *t, int n,
-                      const char *const *meta, int nmeta);
+int safetensors_write(const char *path, const safetensors_tensor *t, int n, const char *const *meta, int nmeta);
 
 #endif

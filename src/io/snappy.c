@@ -42,66 +42,58 @@ int snappy_decompress(const void *in_, size_t n, void *out_, size_t out_len)
     size_t pos = 0, op = 0;
     uint32_t declared;
     DDPM_TRY(read_varint32(in, n, &pos, &declared));
-    if (declared != out_len)
-        return ddpm_error("snappy: stream declares %u bytes, buffer holds %zu", declared, out_len);
+    if (declared != out_len) return ddpm_error("snappy: stream declares %u bytes, buffer holds %zu", declared, out_len);
     while (pos < n) {
         size_t tag_at = pos;
         uint8_t tag = in[pos++];
         size_t len, off;
         switch (tag & 3) {
-        case 0: {   /* literal: length-1 in the tag's upper 6 bits, or 60..63 = 1..4 length bytes */
+        case 0: { /* literal: length-1 in the tag's upper 6 bits, or 60..63 = 1..4 length bytes */
             len = tag >> 2;
             if (len >= 60) {
                 size_t nb = len - 59;
-                if (n - pos < nb)
-                    return ddpm_error("snappy: literal length at byte %zu runs past the stream", tag_at);
+                if (n - pos < nb) return ddpm_error("snappy: literal length at byte %zu runs past the stream", tag_at);
                 len = 0;
                 for (size_t k = 0; k < nb; k++) len |= (size_t)in[pos + k] << (8 * k);
                 pos += nb;
             }
             len += 1;
             if (len > n - pos)
-                return ddpm_error("snappy: literal of %zu bytes at byte %zu runs past the stream", len,
-                                  tag_at);
+                return ddpm_error("snappy: literal of %zu bytes at byte %zu runs past the stream", len, tag_at);
             if (len > out_len - op)
-                return ddpm_error("snappy: literal at byte %zu overflows the declared %zu bytes",
-                                  tag_at, out_len);
+                return ddpm_error("snappy: literal at byte %zu overflows the declared %zu bytes", tag_at, out_len);
             memcpy(out + op, in + pos, len);
             pos += len;
             op += len;
             continue;
         }
-        case 1:     /* copy, 1-byte offset: length 4..11, 11-bit offset */
+        case 1: /* copy, 1-byte offset: length 4..11, 11-bit offset */
             if (n - pos < 1) return ddpm_error("snappy: copy at byte %zu runs past the stream", tag_at);
             len = 4 + ((tag >> 2) & 7);
             off = ((size_t)(tag >> 5) << 8) | in[pos];
             pos += 1;
             break;
-        case 2:     /* copy, 2-byte offset: length 1..64 */
+        case 2: /* copy, 2-byte offset: length 1..64 */
             if (n - pos < 2) return ddpm_error("snappy: copy at byte %zu runs past the stream", tag_at);
             len = 1 + (tag >> 2);
             off = (size_t)in[pos] | (size_t)in[pos + 1] << 8;
             pos += 2;
             break;
-        default:    /* copy, 4-byte offset */
+        default: /* copy, 4-byte offset */
             if (n - pos < 4) return ddpm_error("snappy: copy at byte %zu runs past the stream", tag_at);
             len = 1 + (tag >> 2);
-            off = (size_t)in[pos] | (size_t)in[pos + 1] << 8 | (size_t)in[pos + 2] << 16 |
-                  (size_t)in[pos + 3] << 24;
+            off = (size_t)in[pos] | (size_t)in[pos + 1] << 8 | (size_t)in[pos + 2] << 16 | (size_t)in[pos + 3] << 24;
             pos += 4;
             break;
         }
         if (off == 0 || off > op)
-            return ddpm_error("snappy: copy at byte %zu has offset %zu with %zu bytes decoded", tag_at,
-                              off, op);
+            return ddpm_error("snappy: copy at byte %zu has offset %zu with %zu bytes decoded", tag_at, off, op);
         if (len > out_len - op)
-            return ddpm_error("snappy: copy at byte %zu overflows the declared %zu bytes", tag_at,
-                              out_len);
+            return ddpm_error("snappy: copy at byte %zu overflows the declared %zu bytes", tag_at, out_len);
         /* byte by byte: an offset shorter than the length repeats the bytes being written */
         for (size_t k = 0; k < len; k++) out[op + k] = out[op + k - off];
         op += len;
     }
-    if (op != out_len)
-        return ddpm_error("snappy: stream ends after %zu of the declared %zu bytes", op, out_len);
+    if (op != out_len) return ddpm_error("snappy: stream ends after %zu of the declared %zu bytes", op, out_len);
     return DDPM_OK;
 }

@@ -78,7 +78,8 @@ static int open_buffer(tensor_file *f, const uint8_t *buf, size_t len, const cha
         rc = safetensors_open_mem(&f->st, buf, len, label);
     } else {
         rc = ddpm_error("%s: unknown format (not a torch file, safetensors, .npy/.npz or a TensorFlow "
-                        "checkpoint .index; for a TF checkpoint pass its prefix or .index file)", label);
+                        "checkpoint .index; for a TF checkpoint pass its prefix or .index file)",
+                        label);
     }
     return rc;
 }
@@ -175,8 +176,8 @@ int tensor_file_find(const tensor_file *f, const char *name)
     return tfbundle_find(f->tf, name);
 }
 
-int tensor_file_info(const tensor_file *f, int i, io_dtype *dtype, int *rank,
-                     int64_t shape[IO_MAX_RANK], uint64_t *nbytes)
+int tensor_file_info(const tensor_file *f, int i, io_dtype *dtype, int *rank, int64_t shape[IO_MAX_RANK],
+                     uint64_t *nbytes)
 {
     io_dtype dt = IO_F32;
     int r = 0;

@@ -16,8 +16,12 @@
 #include <stdint.h>
 
 typedef enum {
-    TENSOR_FMT_TORCH_ZIP, TENSOR_FMT_TORCH_LEGACY, TENSOR_FMT_SAFETENSORS, TENSOR_FMT_NPY,
-    TENSOR_FMT_NPZ, TENSOR_FMT_TFBUNDLE
+    TENSOR_FMT_TORCH_ZIP,
+    TENSOR_FMT_TORCH_LEGACY,
+    TENSOR_FMT_SAFETENSORS,
+    TENSOR_FMT_NPY,
+    TENSOR_FMT_NPZ,
+    TENSOR_FMT_TFBUNDLE
 } tensor_format;
 
 typedef struct tensor_file tensor_file;
@@ -28,14 +32,14 @@ int tensor_file_open(tensor_file **out, const char *path);
 int tensor_file_open_mem(tensor_file **out, const void *data, size_t len, const char *label);
 void tensor_file_close(tensor_file *f);
 tensor_format tensor_file_format(const tensor_file *f);
-const char *tensor_format_name(tensor_format fmt);   /* "torch zip", "safetensors", ... */
+const char *tensor_format_name(tensor_format fmt); /* "torch zip", "safetensors", ... */
 const char *tensor_file_path(const tensor_file *f);
 
 int tensor_file_count(const tensor_file *f);
-const char *tensor_file_name(const tensor_file *f, int i);   /* NULL out of range */
-int tensor_file_find(const tensor_file *f, const char *name);  /* index or -1 */
-int tensor_file_info(const tensor_file *f, int i, io_dtype *dtype, int *rank,
-                     int64_t shape[IO_MAX_RANK], uint64_t *nbytes);
+const char *tensor_file_name(const tensor_file *f, int i);    /* NULL out of range */
+int tensor_file_find(const tensor_file *f, const char *name); /* index or -1 */
+int tensor_file_info(const tensor_file *f, int i, io_dtype *dtype, int *rank, int64_t shape[IO_MAX_RANK],
+                     uint64_t *nbytes);
 /* Contiguous row-major float32 copy (ddpm_alloc; free with ddpm_free). */
 int tensor_file_get_f32(const tensor_file *f, int i, float **out);
 /* TF bundle: 1 CRC32C ok, 0 mismatch, -1 read error. Other formats: 2 (checked at open: the

@@ -30,16 +30,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FOOTER_LEN 48               /* 2 BlockHandles of <= 20 bytes, padding, 8-byte magic */
-#define BLOCK_TRAILER_LEN 5         /* type byte + fixed32 masked CRC */
-#define TABLE_MAGIC UINT64_C(0xdb4775248b80fb57)
-#define MAX_INDEX_BYTES (UINT64_C(1) << 31)
-#define MAX_SHARDS 100000           /* the ".data-%05d-of-%05d" names stop there */
+#define FOOTER_LEN        48 /* 2 BlockHandles of <= 20 bytes, padding, 8-byte magic */
+#define BLOCK_TRAILER_LEN 5  /* type byte + fixed32 masked CRC */
+#define TABLE_MAGIC       UINT64_C(0xdb4775248b80fb57)
+#define MAX_INDEX_BYTES   (UINT64_C(1) << 31)
+#define MAX_SHARDS        100000 /* the ".data-%05d-of-%05d" names stop there */
 
 typedef struct {
     char *name;
     int64_t tf_dtype;
-    int rank;                       /* number of dims in the shape proto */
+    int rank; /* number of dims in the shape proto */
     int64_t shape[IO_MAX_RANK];
     int unknown_rank, sliced;
     int32_t shard;
@@ -49,8 +49,8 @@ typedef struct {
 
 typedef struct {
     char *path;
-    int fd;                         /* -1 when not opened (or memory-backed) */
-    const uint8_t *mem;             /* memory-backed shard (tfbundle_open_mem) */
+    int fd;             /* -1 when not opened (or memory-backed) */
+    const uint8_t *mem; /* memory-backed shard (tfbundle_open_mem) */
     uint64_t size;
     int used;
 } tf_shard;
@@ -61,8 +61,8 @@ struct tfbundle {
     tf_shard *shards;
     tf_entry *t;
     int nt, capt;
-    uint8_t *mem_owned;             /* tfbundle_open_mem: one copy of every buffer */
-    int index_only;                 /* tfbundle_open_index: no shard opened */
+    uint8_t *mem_owned; /* tfbundle_open_mem: one copy of every buffer */
+    int index_only;     /* tfbundle_open_index: no shard opened */
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -95,18 +95,15 @@ static char *dupstr(const char *s)
 
 const char *tfbundle_tf_dtype_name(int dt)
 {
-    static const char *const NAME[] = {
-        "DT_INVALID", "DT_FLOAT",  "DT_DOUBLE",  "DT_INT32",   "DT_UINT8",     "DT_INT16",
-        "DT_INT8",    "DT_STRING", "DT_COMPLEX64", "DT_INT64", "DT_BOOL",      "DT_QINT8",
-        "DT_QUINT8",  "DT_QINT32", "DT_BFLOAT16", "DT_QINT16", "DT_QUINT16",   "DT_UINT16",
-        "DT_COMPLEX128", "DT_HALF", "DT_RESOURCE", "DT_VARIANT", "DT_UINT32",  "DT_UINT64",
-        "DT_FLOAT8_E5M2", "DT_FLOAT8_E4M3FN"
-    };
-    static const char *const REF[] = {
-        "DT_INVALID_REF", "DT_FLOAT_REF", "DT_DOUBLE_REF", "DT_INT32_REF", "DT_UINT8_REF",
-        "DT_INT16_REF", "DT_INT8_REF", "DT_STRING_REF", "DT_COMPLEX64_REF", "DT_INT64_REF",
-        "DT_BOOL_REF"
-    };
+    static const char *const NAME[] = { "DT_INVALID",      "DT_FLOAT",   "DT_DOUBLE", "DT_INT32",      "DT_UINT8",
+                                        "DT_INT16",        "DT_INT8",    "DT_STRING", "DT_COMPLEX64",  "DT_INT64",
+                                        "DT_BOOL",         "DT_QINT8",   "DT_QUINT8", "DT_QINT32",     "DT_BFLOAT16",
+                                        "DT_QINT16",       "DT_QUINT16", "DT_UINT16", "DT_COMPLEX128", "DT_HALF",
+                                        "DT_RESOURCE",     "DT_VARIANT", "DT_UINT32", "DT_UINT64",     "DT_FLOAT8_E5M2",
+                                        "DT_FLOAT8_E4M3FN" };
+    static const char *const REF[] = { "DT_INVALID_REF",   "DT_FLOAT_REF", "DT_DOUBLE_REF", "DT_INT32_REF",
+                                       "DT_UINT8_REF",     "DT_INT16_REF", "DT_INT8_REF",   "DT_STRING_REF",
+                                       "DT_COMPLEX64_REF", "DT_INT64_REF", "DT_BOOL_REF" };
     if (dt >= 0 && dt < (int)DDPM_ARRAY_LEN(NAME)) return NAME[dt];
     if (dt >= 100 && dt < 100 + (int)DDPM_ARRAY_LEN(REF)) return REF[dt - 100];
     return "an unknown DataType";
@@ -134,7 +131,7 @@ static int io_dtype_of_tf(int64_t dt, io_dtype *out)
 
 typedef struct {
     const char *file;
-    const uint8_t *buf;             /* the whole .index */
+    const uint8_t *buf; /* the whole .index */
     size_t len;
 } idx_ctx;
 
@@ -152,32 +149,33 @@ static int decode_handle(const uint8_t *p, size_t n, size_t *pos, uint64_t *off,
 
 /* The contents of the block at (off, size): CRC checked, Snappy decoded. *owned is set when
  * *out was allocated (free it). */
-static int read_block(const idx_ctx *c, const char *what, uint64_t off, uint64_t size,
-                      const uint8_t **out, size_t *out_len, uint8_t **owned)
+static int read_block(const idx_ctx *c, const char *what, uint64_t off, uint64_t size, const uint8_t **out,
+                      size_t *out_len, uint8_t **owned)
 {
     *owned = NULL;
-    uint64_t end = c->len - FOOTER_LEN;   /* blocks precede the footer */
+    uint64_t end = c->len - FOOTER_LEN; /* blocks precede the footer */
     if (off > end || size > end - off || end - off - size < BLOCK_TRAILER_LEN)
-        return ddpm_error_in(c->file, "%s at offset %llu, %llu bytes + 5-byte trailer, runs past the %llu "
+        return ddpm_error_in(c->file,
+                             "%s at offset %llu, %llu bytes + 5-byte trailer, runs past the %llu "
                              "bytes before the footer (truncated or corrupt index)",
-                    what, (unsigned long long)off, (unsigned long long)size,
-                    (unsigned long long)end);
+                             what, (unsigned long long)off, (unsigned long long)size, (unsigned long long)end);
     const uint8_t *b = c->buf + off;
     uint8_t type = b[size];
     uint32_t stored = crc32c_unmask(le32(b + size + 1));
     uint32_t actual = crc32c_value(b, (size_t)size + 1);
     if (stored != actual)
-        return ddpm_error_in(c->file, "bad block CRC: %s at offset %llu (%llu bytes): stored CRC32C 0x%08x, "
+        return ddpm_error_in(c->file,
+                             "bad block CRC: %s at offset %llu (%llu bytes): stored CRC32C 0x%08x, "
                              "contents give 0x%08x (corrupt index)",
-                    what, (unsigned long long)off, (unsigned long long)size, stored, actual);
+                             what, (unsigned long long)off, (unsigned long long)size, stored, actual);
     if (type == 0) {
         *out = b;
         *out_len = (size_t)size;
         return DDPM_OK;
     }
     if (type != 1)
-        return ddpm_error_in(c->file, "%s at offset %llu has compression type %u (known: 0 none, 1 Snappy)",
-                    what, (unsigned long long)off, type);
+        return ddpm_error_in(c->file, "%s at offset %llu has compression type %u (known: 0 none, 1 Snappy)", what,
+                             (unsigned long long)off, type);
     size_t ulen;
     if (snappy_uncompressed_length(b, (size_t)size, &ulen) != DDPM_OK)
         return fwrap(c->file, "Snappy %s at offset %llu", what, (unsigned long long)off);
@@ -211,8 +209,7 @@ typedef struct {
     size_t vlen;
 } blk_iter;
 
-static int blk_begin(blk_iter *it, const idx_ctx *c, const char *what, uint64_t off,
-                     const uint8_t *b, size_t n)
+static int blk_begin(blk_iter *it, const idx_ctx *c, const char *what, uint64_t off, const uint8_t *b, size_t n)
 {
     memset(it, 0, sizeof *it);
     it->c = c;
@@ -220,12 +217,12 @@ static int blk_begin(blk_iter *it, const idx_ctx *c, const char *what, uint64_t 
     it->block_off = off;
     it->b = b;
     if (n < 4)
-        return ddpm_error_in(c->file, "%s at offset %llu is %zu bytes, too short for its restart count",
-                    what, (unsigned long long)off, n);
+        return ddpm_error_in(c->file, "%s at offset %llu is %zu bytes, too short for its restart count", what,
+                             (unsigned long long)off, n);
     uint32_t nr = le32(b + n - 4);
     if (nr > (n - 4) / 4)
         return ddpm_error_in(c->file, "%s at offset %llu: %u restart points do not fit in %zu bytes", what,
-                    (unsigned long long)off, nr, n);
+                             (unsigned long long)off, nr, n);
     it->nrestarts = nr;
     it->limit = n - 4 - 4 * (size_t)nr;
     it->restarts = b + it->limit;
@@ -234,15 +231,16 @@ static int blk_begin(blk_iter *it, const idx_ctx *c, const char *what, uint64_t 
         uint32_t r = le32(it->restarts + 4 * k);
         if ((k == 0 && r != 0) || (k > 0 && r <= prev) || (it->limit > 0 && r >= it->limit) ||
             (it->limit == 0 && k > 0))
-            return ddpm_error_in(c->file, "%s at offset %llu: restart point %u at %u is out of order or "
+            return ddpm_error_in(c->file,
+                                 "%s at offset %llu: restart point %u at %u is out of order or "
                                  "past the %zu bytes of entries",
-                        what, (unsigned long long)off, k, r, it->limit);
+                                 what, (unsigned long long)off, k, r, it->limit);
         prev = r;
     }
     if (nr == 0 && it->limit > 0)
         return ddpm_error_in(c->file, "%s at offset %llu has entries but no restart points", what,
-                    (unsigned long long)off);
-    if (it->limit == 0) it->next_restart = nr;   /* an empty block's restart [0] names no entry */
+                             (unsigned long long)off);
+    if (it->limit == 0) it->next_restart = nr; /* an empty block's restart [0] names no entry */
     return DDPM_OK;
 }
 
@@ -251,8 +249,8 @@ static int read_varint32(const blk_iter *it, size_t *pos, uint32_t *v)
     uint64_t x;
     size_t at = *pos;
     if (pb_read_varint(it->b, it->limit, pos, &x) != DDPM_OK || x > UINT32_MAX || *pos - at > 5)
-        return ddpm_error_in(it->c->file, "%s at offset %llu: bad varint32 in the entry at byte %zu",
-                    it->what, (unsigned long long)it->block_off, at);
+        return ddpm_error_in(it->c->file, "%s at offset %llu: bad varint32 in the entry at byte %zu", it->what,
+                             (unsigned long long)it->block_off, at);
     *v = (uint32_t)x;
     return DDPM_OK;
 }
@@ -263,8 +261,8 @@ static int blk_next(blk_iter *it)
     const char *file = it->c->file;
     if (it->pos >= it->limit) {
         if (it->next_restart != it->nrestarts)
-            return ddpm_error_in(file, "%s at offset %llu: restart point %u is not an entry boundary",
-                        it->what, (unsigned long long)it->block_off, it->next_restart);
+            return ddpm_error_in(file, "%s at offset %llu: restart point %u is not an entry boundary", it->what,
+                                 (unsigned long long)it->block_off, it->next_restart);
         return 0;
     }
     size_t at = it->pos, p = it->pos;
@@ -272,21 +270,22 @@ static int blk_next(blk_iter *it)
     DDPM_TRY(read_varint32(it, &p, &shared));
     DDPM_TRY(read_varint32(it, &p, &unshared));
     DDPM_TRY(read_varint32(it, &p, &vlen));
-    int is_restart = it->next_restart < it->nrestarts &&
-                     le32(it->restarts + 4 * (size_t)it->next_restart) == at;
+    int is_restart = it->next_restart < it->nrestarts && le32(it->restarts + 4 * (size_t)it->next_restart) == at;
     if (it->next_restart < it->nrestarts && le32(it->restarts + 4 * (size_t)it->next_restart) < at)
         return ddpm_error_in(file, "%s at offset %llu: restart point %u is not an entry boundary", it->what,
-                    (unsigned long long)it->block_off, it->next_restart);
+                             (unsigned long long)it->block_off, it->next_restart);
     if (is_restart) it->next_restart++;
     if (shared > it->klen || (is_restart && shared != 0))
-        return ddpm_error_in(file, "%s at offset %llu: entry at byte %zu shares %u key bytes with a %zu-byte "
-                          "previous key%s",
-                    it->what, (unsigned long long)it->block_off, at, shared, it->klen,
-                    is_restart ? " at a restart point" : "");
+        return ddpm_error_in(file,
+                             "%s at offset %llu: entry at byte %zu shares %u key bytes with a %zu-byte "
+                             "previous key%s",
+                             it->what, (unsigned long long)it->block_off, at, shared, it->klen,
+                             is_restart ? " at a restart point" : "");
     if (unshared > it->limit - p || vlen > it->limit - p - unshared)
-        return ddpm_error_in(file, "%s at offset %llu: entry at byte %zu (key %u + value %u bytes) runs past "
-                          "the %zu bytes of entries",
-                    it->what, (unsigned long long)it->block_off, at, unshared, vlen, it->limit);
+        return ddpm_error_in(file,
+                             "%s at offset %llu: entry at byte %zu (key %u + value %u bytes) runs past "
+                             "the %zu bytes of entries",
+                             it->what, (unsigned long long)it->block_off, at, unshared, vlen, it->limit);
     size_t klen = (size_t)shared + unshared;
     if (klen + 1 > it->kcap) {
         size_t cap = it->kcap ? it->kcap : 64;
@@ -325,13 +324,12 @@ static int parse_header(tfbundle *bd, const char *file, const uint8_t *v, size_t
     while ((rc = pb_next(&r, &f)) == 1) {
         if (f.number == 1 || f.number == 2) {
             if (f.wire != PB_VARINT)
-                return ddpm_error_in(file, "header entry: field %u has wire type %d, expected a varint",
-                            f.number, f.wire);
+                return ddpm_error_in(file, "header entry: field %u has wire type %d, expected a varint", f.number,
+                                     f.wire);
             if (f.number == 1) num_shards = (int64_t)f.u64;
             else endianness = (int64_t)f.u64;
-        } else if (f.number == 3) {          /* VersionDef */
-            if (f.wire != PB_LEN)
-                return ddpm_error_in(file, "header entry: version has wire type %d", f.wire);
+        } else if (f.number == 3) { /* VersionDef */
+            if (f.wire != PB_LEN) return ddpm_error_in(file, "header entry: version has wire type %d", f.wire);
             pb_reader vr = pb_reader_init(f.data, f.len);
             pb_field g;
             int vrc;
@@ -342,11 +340,11 @@ static int parse_header(tfbundle *bd, const char *file, const uint8_t *v, size_t
                         return ddpm_error_in(file, "header entry: version field %u is not an int32", g.number);
                     if (g.number == 1) producer = x;
                     else min_consumer = x;
-                } else if (g.number == 3) {      /* bad_consumers: packed or not */
+                } else if (g.number == 3) { /* bad_consumers: packed or not */
                     if (g.wire == PB_VARINT) {
                         if (pb_as_int32(g.u64, &x) && x == 1)
                             return ddpm_error_in(file, "this reader's bundle version 1 is listed as a bad "
-                                              "consumer of the checkpoint");
+                                                       "consumer of the checkpoint");
                     } else if (g.wire == PB_LEN) {
                         size_t p = 0;
                         while (p < g.len) {
@@ -355,7 +353,7 @@ static int parse_header(tfbundle *bd, const char *file, const uint8_t *v, size_t
                                 return fwrap(file, "header entry: bad_consumers");
                             if (pb_as_int32(u, &x) && x == 1)
                                 return ddpm_error_in(file, "this reader's bundle version 1 is listed as a "
-                                                  "bad consumer of the checkpoint");
+                                                           "bad consumer of the checkpoint");
                         }
                     } else {
                         return ddpm_error_in(file, "header entry: bad_consumers has wire type %d", g.wire);
@@ -368,19 +366,17 @@ static int parse_header(tfbundle *bd, const char *file, const uint8_t *v, size_t
     if (rc < 0) return fwrap(file, "header entry (BundleHeaderProto)");
     if (num_shards < 1 || num_shards > MAX_SHARDS)
         return ddpm_error_in(file, "header entry: num_shards is %lld (expected 1..%d)", (long long)num_shards,
-                    MAX_SHARDS);
+                             MAX_SHARDS);
     if (endianness == 1)
         return ddpm_error_in(file, "the bundle was written big-endian (BundleHeaderProto.endianness = BIG); "
-                          "only little-endian bundles are supported");
+                                   "only little-endian bundles are supported");
     if (endianness != 0)
-        return ddpm_error_in(file, "header entry: endianness is %lld (0 little or 1 big)",
-                    (long long)endianness);
+        return ddpm_error_in(file, "header entry: endianness is %lld (0 little or 1 big)", (long long)endianness);
     /* CheckVersions(version, kTensorBundleVersion = 1, kTensorBundleMinProducer = 0) */
-    if (producer < 0)
-        return ddpm_error_in(file, "header entry: producer version %d is below the minimum 0", producer);
+    if (producer < 0) return ddpm_error_in(file, "header entry: producer version %d is below the minimum 0", producer);
     if (min_consumer > 1)
         return ddpm_error_in(file, "the checkpoint needs bundle reader version %d; this reader is version 1",
-                    min_consumer);
+                             min_consumer);
     bd->num_shards = (int)num_shards;
     return DDPM_OK;
 }
@@ -391,7 +387,7 @@ static int parse_shape(tf_entry *e, const char *file, const uint8_t *v, size_t n
     pb_field f;
     int rc;
     while ((rc = pb_next(&r, &f)) == 1) {
-        if (f.number == 2) {                 /* Dim { int64 size = 1; string name = 2; } */
+        if (f.number == 2) { /* Dim { int64 size = 1; string name = 2; } */
             if (f.wire != PB_LEN)
                 return ddpm_error_in(file, "tensor '%.200s': shape dim has wire type %d", e->name, f.wire);
             int64_t size = 0;
@@ -401,17 +397,15 @@ static int parse_shape(tf_entry *e, const char *file, const uint8_t *v, size_t n
             while ((drc = pb_next(&dr, &g)) == 1)
                 if (g.number == 1) {
                     if (g.wire != PB_VARINT)
-                        return ddpm_error_in(file, "tensor '%.200s': dim size has wire type %d", e->name,
-                                    g.wire);
+                        return ddpm_error_in(file, "tensor '%.200s': dim size has wire type %d", e->name, g.wire);
                     size = (int64_t)g.u64;
                 }
             if (drc < 0) return fwrap(file, "tensor '%.200s': shape dim", e->name);
             if (size < 0)
-                return ddpm_error_in(file, "tensor '%.200s': dim %d is %lld (unknown sizes cannot be stored)",
-                            e->name, e->rank, (long long)size);
+                return ddpm_error_in(file, "tensor '%.200s': dim %d is %lld (unknown sizes cannot be stored)", e->name,
+                                     e->rank, (long long)size);
             if (e->rank < IO_MAX_RANK) e->shape[e->rank] = size;
-            if (e->rank == INT32_MAX / 2)
-                return ddpm_error_in(file, "tensor '%.200s': too many dims", e->name);
+            if (e->rank == INT32_MAX / 2) return ddpm_error_in(file, "tensor '%.200s': too many dims", e->name);
             e->rank++;
         } else if (f.number == 3) {
             if (f.wire != PB_VARINT)
@@ -429,13 +423,12 @@ static int parse_entry(tf_entry *e, const char *file, const uint8_t *v, size_t n
     pb_field f;
     int rc;
     while ((rc = pb_next(&r, &f)) == 1) {
-        static const char *const FIELD[] = { "", "dtype", "shape", "shard_id", "offset", "size",
-                                             "crc32c", "slices" };
+        static const char *const FIELD[] = { "", "dtype", "shape", "shard_id", "offset", "size", "crc32c", "slices" };
         int want = f.number == 2 || f.number == 7 ? PB_LEN : f.number == 6 ? PB_FIXED32 : PB_VARINT;
-        if (f.number > 7) continue;          /* unknown field: skipped */
+        if (f.number > 7) continue; /* unknown field: skipped */
         if (f.wire != want)
             return ddpm_error_in(file, "tensor '%.200s': field %s has wire type %d, expected %d", e->name,
-                        FIELD[f.number], f.wire, want);
+                                 FIELD[f.number], f.wire, want);
         int32_t i32;
         switch (f.number) {
         case 1:
@@ -468,24 +461,21 @@ static int parse_entry(tf_entry *e, const char *file, const uint8_t *v, size_t n
 static int check_entry_size(const tf_entry *e, const char *file)
 {
     io_dtype dt;
-    if (e->sliced || e->unknown_rank || e->rank > IO_MAX_RANK || !io_dtype_of_tf(e->tf_dtype, &dt))
-        return DDPM_OK;
+    if (e->sliced || e->unknown_rank || e->rank > IO_MAX_RANK || !io_dtype_of_tf(e->tf_dtype, &dt)) return DDPM_OK;
     uint64_t bytes = io_dtype_size(dt);
     for (int k = 0; k < e->rank; k++)
         if (__builtin_mul_overflow(bytes, (uint64_t)e->shape[k], &bytes))
             return ddpm_error_in(file, "tensor '%.200s': shape overflows 64 bits", e->name);
     if (bytes != e->size)
-        return ddpm_error_in(file, "tensor '%.200s': %s of %d dims needs %llu bytes, the entry says %llu",
-                    e->name, io_dtype_name(dt), e->rank, (unsigned long long)bytes,
-                    (unsigned long long)e->size);
+        return ddpm_error_in(file, "tensor '%.200s': %s of %d dims needs %llu bytes, the entry says %llu", e->name,
+                             io_dtype_name(dt), e->rank, (unsigned long long)bytes, (unsigned long long)e->size);
     return DDPM_OK;
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Index walk                                                                                  */
 
-static int add_entry(tfbundle *bd, const char *file, const uint8_t *key, size_t klen,
-                     const uint8_t *val, size_t vlen)
+static int add_entry(tfbundle *bd, const char *file, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
     if (memchr(key, 0, klen)) return ddpm_error_in(file, "key of %zu bytes contains a NUL byte", klen);
     if (bd->nt == bd->capt) {
@@ -509,7 +499,7 @@ static int add_entry(tfbundle *bd, const char *file, const uint8_t *key, size_t 
 }
 
 typedef struct {
-    uint8_t *last;                  /* last key seen (all data blocks) */
+    uint8_t *last; /* last key seen (all data blocks) */
     size_t last_len, last_cap;
     long entries;
     int have_last;
@@ -532,9 +522,8 @@ static int remember_key(walk_state *w, const uint8_t *k, size_t n, const char *f
 
 /* One data block; sep is its index key, prev_sep the previous block's (NULL for the first):
  * prev_sep < every key of the block <= sep. */
-static int walk_data_block(tfbundle *bd, const idx_ctx *c, walk_state *w, uint64_t off,
-                           uint64_t size, const uint8_t *sep, size_t sep_len,
-                           const uint8_t *prev_sep, size_t prev_sep_len)
+static int walk_data_block(tfbundle *bd, const idx_ctx *c, walk_state *w, uint64_t off, uint64_t size,
+                           const uint8_t *sep, size_t sep_len, const uint8_t *prev_sep, size_t prev_sep_len)
 {
     const uint8_t *b;
     size_t n;
@@ -550,27 +539,30 @@ static int walk_data_block(tfbundle *bd, const idx_ctx *c, walk_state *w, uint64
             break;
         }
         if (first && prev_sep && key_cmp(it.key, it.klen, prev_sep, prev_sep_len) <= 0) {
-            rc = ddpm_error_in(c->file, "index block: the key before the data block at offset %llu does "
+            rc = ddpm_error_in(c->file,
+                               "index block: the key before the data block at offset %llu does "
                                "not separate it from the previous block",
-                      (unsigned long long)off);
+                               (unsigned long long)off);
             break;
         }
         first = 0;
         if (w->have_last && key_cmp(it.key, it.klen, w->last, w->last_len) <= 0) {
-            rc = ddpm_error_in(c->file, "data block at offset %llu: keys are not strictly increasing "
+            rc = ddpm_error_in(c->file,
+                               "data block at offset %llu: keys are not strictly increasing "
                                "(entry %ld)",
-                      (unsigned long long)off, w->entries);
+                               (unsigned long long)off, w->entries);
             break;
         }
         if (w->entries == 0) {
             if (it.klen != 0) {
-                rc = ddpm_error_in(c->file, "the first key is '%.200s', not the header entry \"\" (not a "
+                rc = ddpm_error_in(c->file,
+                                   "the first key is '%.200s', not the header entry \"\" (not a "
                                    "TensorFlow checkpoint bundle?)",
-                          (const char *)it.key);
+                                   (const char *)it.key);
                 break;
             }
             rc = parse_header(bd, c->file, it.val, it.vlen);
-        } else if (it.key[0] != 0) {         /* keys starting with 0x00 are slices' entries */
+        } else if (it.key[0] != 0) { /* keys starting with 0x00 are slices' entries */
             rc = add_entry(bd, c->file, it.key, it.klen, it.val, it.vlen);
         }
         if (rc == DDPM_OK) rc = remember_key(w, it.key, it.klen, c->file);
@@ -578,9 +570,10 @@ static int walk_data_block(tfbundle *bd, const idx_ctx *c, walk_state *w, uint64
     }
     /* the index key of a block is >= its last key */
     if (rc == DDPM_OK && w->have_last && key_cmp(sep, sep_len, w->last, w->last_len) < 0)
-        rc = ddpm_error_in(c->file, "index entry for the data block at offset %llu sorts before the "
+        rc = ddpm_error_in(c->file,
+                           "index entry for the data block at offset %llu sorts before the "
                            "block's last key",
-                  (unsigned long long)off);
+                           (unsigned long long)off);
     free(it.key);
     free(owned);
     return rc < 0 ? DDPM_ERR : DDPM_OK;
@@ -589,19 +582,20 @@ static int walk_data_block(tfbundle *bd, const idx_ctx *c, walk_state *w, uint64
 static int walk_index(tfbundle *bd, const idx_ctx *c)
 {
     if (c->len < FOOTER_LEN)
-        return ddpm_error_in(c->file, "%zu bytes, too short for an SSTable footer (48 bytes): truncated or "
+        return ddpm_error_in(c->file,
+                             "%zu bytes, too short for an SSTable footer (48 bytes): truncated or "
                              "not a checkpoint index",
-                    c->len);
+                             c->len);
     const uint8_t *foot = c->buf + c->len - FOOTER_LEN;
     uint64_t magic = (uint64_t)le32(foot + 40) | (uint64_t)le32(foot + 44) << 32;
     if (magic != TABLE_MAGIC)
-        return ddpm_error_in(c->file, "bad magic 0x%016llx at the end (an SSTable ends with 0x%016llx): "
+        return ddpm_error_in(c->file,
+                             "bad magic 0x%016llx at the end (an SSTable ends with 0x%016llx): "
                              "truncated or not a TensorFlow checkpoint index",
-                    (unsigned long long)magic, (unsigned long long)TABLE_MAGIC);
+                             (unsigned long long)magic, (unsigned long long)TABLE_MAGIC);
     uint64_t moff, msize, ioff, isize;
     size_t p = 0;
-    if (decode_handle(foot, 40, &p, &moff, &msize) != DDPM_OK ||
-        decode_handle(foot, 40, &p, &ioff, &isize) != DDPM_OK)
+    if (decode_handle(foot, 40, &p, &moff, &msize) != DDPM_OK || decode_handle(foot, 40, &p, &ioff, &isize) != DDPM_OK)
         return fwrap(c->file, "footer block handles");
 
     /* the metaindex is empty in every TF bundle: its CRC and framing are still checked */
@@ -641,8 +635,7 @@ static int walk_index(tfbundle *bd, const idx_ctx *c)
             rc = fwrap(c->file, "index block: block handle");
             break;
         }
-        rc = walk_data_block(bd, c, &w, boff, bsize, it.key, it.klen, have_sep ? prev_sep : NULL,
-                             prev_sep_len);
+        rc = walk_data_block(bd, c, &w, boff, bsize, it.key, it.klen, have_sep ? prev_sep : NULL, prev_sep_len);
         if (rc != DDPM_OK) break;
         uint8_t *ps = realloc(prev_sep, it.klen + 1);
         if (!ps) {
@@ -661,7 +654,7 @@ static int walk_index(tfbundle *bd, const idx_ctx *c)
     if (rc < 0) return DDPM_ERR;
     if (w.entries == 0)
         return ddpm_error_in(c->file, "the index holds no entries (no header entry \"\"): not a TensorFlow "
-                             "checkpoint bundle");
+                                      "checkpoint bundle");
     return DDPM_OK;
 }
 
@@ -706,8 +699,7 @@ static int setup_shards(tfbundle *b, const char *prefix)
     for (int i = 0; i < b->nt; i++)
         if (!b->t[i].sliced) b->shards[b->t[i].shard].used = 1;
     for (int s = 0; s < b->num_shards; s++)
-        if (b->shards[s].used && !(b->shards[s].path = shard_name(prefix, s, b->num_shards)))
-            return DDPM_ERR;
+        if (b->shards[s].used && !(b->shards[s].path = shard_name(prefix, s, b->num_shards))) return DDPM_ERR;
     return DDPM_OK;
 }
 
@@ -718,10 +710,11 @@ static int check_ranges(const tfbundle *b)
         if (e->sliced) continue;
         const tf_shard *s = &b->shards[e->shard];
         if (e->offset > s->size || e->size > s->size - e->offset)
-            return ddpm_error_in(s->path, "tensor '%.200s' at offset %llu, %llu bytes, runs past the end of "
+            return ddpm_error_in(s->path,
+                                 "tensor '%.200s' at offset %llu, %llu bytes, runs past the end of "
                                  "the %llu-byte data file (truncated shard?)",
-                        e->name, (unsigned long long)e->offset, (unsigned long long)e->size,
-                        (unsigned long long)s->size);
+                                 e->name, (unsigned long long)e->offset, (unsigned long long)e->size,
+                                 (unsigned long long)s->size);
     }
     return DDPM_OK;
 }
@@ -776,7 +769,7 @@ static int read_whole(const char *path, uint8_t **out, size_t *len)
             free(buf);
             close(fd);
             return ddpm_error_in(path, "read error after %zu of %zu bytes: %s", got, n,
-                        r < 0 ? strerror(e) : "file shrank");
+                                 r < 0 ? strerror(e) : "file shrank");
         }
         got += (size_t)r;
     }
@@ -817,11 +810,11 @@ static int open_files(tfbundle **out, const char *path, int index_only)
     int rc = read_whole(index_path, &buf, &len);
     if (rc != DDPM_OK) {
         if (rc == 1 && errno == ENOENT)
-            ddpm_error_in(index_path, "cannot open: %s (give the checkpoint prefix, e.g. model.ckpt-790000, "
-                             "or its .index file)",
-                 strerror(ENOENT));
-        else if (rc == 1)
-            ddpm_error_in(index_path, "cannot open: %s", strerror(errno));
+            ddpm_error_in(index_path,
+                          "cannot open: %s (give the checkpoint prefix, e.g. model.ckpt-790000, "
+                          "or its .index file)",
+                          strerror(ENOENT));
+        else if (rc == 1) ddpm_error_in(index_path, "cannot open: %s", strerror(errno));
         free(index_path);
         free(prefix);
         return DDPM_ERR;
@@ -844,12 +837,10 @@ static int open_files(tfbundle **out, const char *path, int index_only)
         sh->fd = open(sh->path, O_RDONLY);
         struct stat st;
         if (sh->fd < 0)
-            rc = ddpm_error_in(sh->path, "cannot open data shard %d of %d: %s", s, b->num_shards,
-                      strerror(errno));
+            rc = ddpm_error_in(sh->path, "cannot open data shard %d of %d: %s", s, b->num_shards, strerror(errno));
         else if (fstat(sh->fd, &st) != 0 || !S_ISREG(st.st_mode))
             rc = ddpm_error_in(sh->path, "data shard is not a regular file");
-        else
-            sh->size = (uint64_t)st.st_size;
+        else sh->size = (uint64_t)st.st_size;
     }
     if (rc == DDPM_OK && !index_only) rc = check_ranges(b);
     free(prefix);
@@ -865,9 +856,8 @@ int tfbundle_open(tfbundle **out, const char *path) { return open_files(out, pat
 
 int tfbundle_open_index(tfbundle **out, const char *path) { return open_files(out, path, 1); }
 
-int tfbundle_open_mem(tfbundle **out, const void *index, size_t index_len,
-                      const void *const *shards, const size_t *shard_lens, int nshards,
-                      const char *prefix)
+int tfbundle_open_mem(tfbundle **out, const void *index, size_t index_len, const void *const *shards,
+                      const size_t *shard_lens, int nshards, const char *prefix)
 {
     *out = NULL;
     size_t n = strlen(prefix) + 8;
@@ -914,10 +904,7 @@ int tfbundle_open_mem(tfbundle **out, const void *index, size_t index_len,
 
 int tfbundle_num_tensors(const tfbundle *b) { return b ? b->nt : 0; }
 
-const char *tfbundle_tensor_name(const tfbundle *b, int i)
-{
-    return b && i >= 0 && i < b->nt ? b->t[i].name : NULL;
-}
+const char *tfbundle_tensor_name(const tfbundle *b, int i) { return b && i >= 0 && i < b->nt ? b->t[i].name : NULL; }
 
 int tfbundle_find(const tfbundle *b, const char *name)
 {
@@ -933,41 +920,39 @@ int tfbundle_find(const tfbundle *b, const char *name)
     return -1;
 }
 
-int tfbundle_tensor_tf_dtype(const tfbundle *b, int i)
-{
-    return b && i >= 0 && i < b->nt ? (int)b->t[i].tf_dtype : -1;
-}
+int tfbundle_tensor_tf_dtype(const tfbundle *b, int i) { return b && i >= 0 && i < b->nt ? (int)b->t[i].tf_dtype : -1; }
 
 const char *tfbundle_index_path(const tfbundle *b) { return b ? b->index_path : NULL; }
 
 static int entry_of(const tfbundle *b, int i, const tf_entry **e)
 {
     if (!b || i < 0 || i >= b->nt)
-        return ddpm_error("%s: no tensor number %d (the bundle holds %d)",
-                          b ? b->index_path : "tfbundle", i, b ? b->nt : 0);
+        return ddpm_error("%s: no tensor number %d (the bundle holds %d)", b ? b->index_path : "tfbundle", i,
+                          b ? b->nt : 0);
     *e = &b->t[i];
     if ((*e)->sliced)
-        return ddpm_error_in(b->index_path, "tensor '%.200s' is a partitioned variable (stored in slices), "
-                                   "which this reader does not assemble",
-                    (*e)->name);
+        return ddpm_error_in(b->index_path,
+                             "tensor '%.200s' is a partitioned variable (stored in slices), "
+                             "which this reader does not assemble",
+                             (*e)->name);
     return DDPM_OK;
 }
 
-int tfbundle_tensor_info(const tfbundle *b, int i, io_dtype *dtype, int *rank,
-                         int64_t shape[IO_MAX_RANK], uint64_t *nbytes)
+int tfbundle_tensor_info(const tfbundle *b, int i, io_dtype *dtype, int *rank, int64_t shape[IO_MAX_RANK],
+                         uint64_t *nbytes)
 {
     const tf_entry *e;
     DDPM_TRY(entry_of(b, i, &e));
     io_dtype dt;
     if (!io_dtype_of_tf(e->tf_dtype, &dt))
-        return ddpm_error_in(b->index_path, "tensor '%.200s' has dtype %s (%lld), which has no element type "
-                                   "here",
-                    e->name, tfbundle_tf_dtype_name((int)e->tf_dtype), (long long)e->tf_dtype);
-    if (e->unknown_rank)
-        return ddpm_error_in(b->index_path, "tensor '%.200s' is stored with an unknown rank", e->name);
+        return ddpm_error_in(b->index_path,
+                             "tensor '%.200s' has dtype %s (%lld), which has no element type "
+                             "here",
+                             e->name, tfbundle_tf_dtype_name((int)e->tf_dtype), (long long)e->tf_dtype);
+    if (e->unknown_rank) return ddpm_error_in(b->index_path, "tensor '%.200s' is stored with an unknown rank", e->name);
     if (e->rank > IO_MAX_RANK)
-        return ddpm_error_in(b->index_path, "tensor '%.200s' has %d dims (at most %d supported)", e->name,
-                    e->rank, IO_MAX_RANK);
+        return ddpm_error_in(b->index_path, "tensor '%.200s' has %d dims (at most %d supported)", e->name, e->rank,
+                             IO_MAX_RANK);
     if (dtype) *dtype = dt;
     if (rank) *rank = e->rank;
     if (shape)
@@ -981,8 +966,7 @@ static int shard_read(const tfbundle *b, const tf_entry *e, uint64_t off, void *
 {
     const tf_shard *s = &b->shards[e->shard];
     if (b->index_only)
-        return ddpm_error_in(s->path, "tensor '%.200s': the bundle was opened without its data shards",
-                    e->name);
+        return ddpm_error_in(s->path, "tensor '%.200s': the bundle was opened without its data shards", e->name);
     if (s->mem) {
         memcpy(dst, s->mem + off, n);
         return DDPM_OK;
@@ -993,7 +977,7 @@ static int shard_read(const tfbundle *b, const tf_entry *e, uint64_t off, void *
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0)
             return ddpm_error_in(s->path, "tensor '%.200s': read error at offset %llu: %s", e->name,
-                        (unsigned long long)(off + got), r < 0 ? strerror(errno) : "file shrank");
+                                 (unsigned long long)(off + got), r < 0 ? strerror(errno) : "file shrank");
         got += (size_t)r;
     }
     return DDPM_OK;
@@ -1001,11 +985,12 @@ static int shard_read(const tfbundle *b, const tf_entry *e, uint64_t off, void *
 
 static int crc_mismatch(const tfbundle *b, const tf_entry *e, uint32_t actual)
 {
-    return ddpm_error_in(b->shards[e->shard].path, "tensor CRC mismatch: '%.200s' (%llu bytes at offset %llu) "
-                                          "has CRC32C 0x%08x, its entry says 0x%08x (corrupt data "
-                                          "file)",
-                e->name, (unsigned long long)e->size, (unsigned long long)e->offset, actual,
-                crc32c_unmask(e->crc_masked));
+    return ddpm_error_in(b->shards[e->shard].path,
+                         "tensor CRC mismatch: '%.200s' (%llu bytes at offset %llu) "
+                         "has CRC32C 0x%08x, its entry says 0x%08x (corrupt data "
+                         "file)",
+                         e->name, (unsigned long long)e->size, (unsigned long long)e->offset, actual,
+                         crc32c_unmask(e->crc_masked));
 }
 
 enum { DT_STRING = 7, DT_VARIANT = 21 };
@@ -1036,16 +1021,14 @@ static int string_like_crc(const tfbundle *b, const tf_entry *e, const uint8_t *
     if (e->unknown_rank) return ddpm_error_in(file, "tensor '%.200s': unknown rank", e->name);
     for (int k = 0; k < e->rank && k < IO_MAX_RANK; k++)
         if (__builtin_mul_overflow(numel, (uint64_t)e->shape[k], &numel) || numel > n)
-            return ddpm_error_in(file, "tensor '%.200s': %s shape holds more elements than its %zu bytes",
-                        e->name, tfbundle_tf_dtype_name((int)e->tf_dtype), n);
-    if (e->rank > IO_MAX_RANK)
-        return ddpm_error_in(file, "tensor '%.200s' has %d dims", e->name, e->rank);
+            return ddpm_error_in(file, "tensor '%.200s': %s shape holds more elements than its %zu bytes", e->name,
+                                 tfbundle_tf_dtype_name((int)e->tf_dtype), n);
+    if (e->rank > IO_MAX_RANK) return ddpm_error_in(file, "tensor '%.200s' has %d dims", e->name, e->rank);
     uint64_t total = 0;
     for (uint64_t i = 0; i < numel; i++) {
         uint64_t len;
         if (pb_read_varint(buf, n, &p, &len) != DDPM_OK)
-            return fwrap(file, "tensor '%.200s': element %llu length", e->name,
-                         (unsigned long long)i);
+            return fwrap(file, "tensor '%.200s': element %llu length", e->name, (unsigned long long)i);
         if (e->tf_dtype == DT_STRING) {
             c = crc_le(c, len, len <= UINT32_MAX ? 4 : 8);
             if (__builtin_add_overflow(total, len, &total))
@@ -1053,31 +1036,31 @@ static int string_like_crc(const tfbundle *b, const tf_entry *e, const uint8_t *
             continue;
         }
         if (len > n - p || n - p - len < 4)
-            return ddpm_error_in(file, "tensor '%.200s': variant element %llu runs past its %zu bytes",
-                        e->name, (unsigned long long)i, n);
+            return ddpm_error_in(file, "tensor '%.200s': variant element %llu runs past its %zu bytes", e->name,
+                                 (unsigned long long)i, n);
         c = crc_le(c, len, 8);
         c = crc32c_extend(c, buf + p, (size_t)len);
         p += (size_t)len;
         if (crc32c_unmask(le32(buf + p)) != c)
-            return ddpm_error_in(file, "tensor '%.200s': variant element %llu checksum mismatch (corrupt data "
-                              "file)",
-                        e->name, (unsigned long long)i);
+            return ddpm_error_in(file,
+                                 "tensor '%.200s': variant element %llu checksum mismatch (corrupt data "
+                                 "file)",
+                                 e->name, (unsigned long long)i);
         c = crc32c_extend(c, buf + p, 4);
         p += 4;
     }
     if (e->tf_dtype == DT_STRING) {
         if (n - p < 4 || total != n - p - 4)
-            return ddpm_error_in(file, "tensor '%.200s': string lengths sum to %llu, the entry holds %zu "
-                              "bytes after them",
-                        e->name, (unsigned long long)total, n - p);
+            return ddpm_error_in(file,
+                                 "tensor '%.200s': string lengths sum to %llu, the entry holds %zu "
+                                 "bytes after them",
+                                 e->name, (unsigned long long)total, n - p);
         if (crc32c_unmask(le32(buf + p)) != c)
-            return ddpm_error_in(file, "tensor '%.200s': string length checksum mismatch (corrupt data file)",
-                        e->name);
+            return ddpm_error_in(file, "tensor '%.200s': string length checksum mismatch (corrupt data file)", e->name);
         c = crc32c_extend(c, buf + p, n - p);
         p = n;
     }
-    if (p != n)
-        return ddpm_error_in(file, "tensor '%.200s': %zu bytes after the last element", e->name, n - p);
+    if (p != n) return ddpm_error_in(file, "tensor '%.200s': %zu bytes after the last element", e->name, n - p);
     *crc = c;
     return DDPM_OK;
 }
@@ -1102,7 +1085,7 @@ int tfbundle_check_crc(const tfbundle *b, int i)
         int rc = shard_read(b, e, e->offset, buf, (size_t)e->size);
         if (rc == DDPM_OK) rc = entry_crc(b, e, buf, &crc);
         free(buf);
-        if (rc != DDPM_OK) return 0;     /* the stored layout is corrupt: a checksum failure */
+        if (rc != DDPM_OK) return 0; /* the stored layout is corrupt: a checksum failure */
     } else {
         uint8_t *buf = malloc(e->size < CHUNK ? (e->size ? (size_t)e->size : 1) : CHUNK);
         if (!buf) return ddpm_error_in(b->index_path, "out of memory"), -1;
@@ -1129,8 +1112,8 @@ int tfbundle_read_bytes(const tfbundle *b, int i, void *out, uint64_t nbytes)
     const tf_entry *e;
     DDPM_TRY(entry_of(b, i, &e));
     if (nbytes != e->size)
-        return ddpm_error_in(b->index_path, "tensor '%.200s' holds %llu bytes, the caller expects %llu",
-                    e->name, (unsigned long long)e->size, (unsigned long long)nbytes);
+        return ddpm_error_in(b->index_path, "tensor '%.200s' holds %llu bytes, the caller expects %llu", e->name,
+                             (unsigned long long)e->size, (unsigned long long)nbytes);
     DDPM_TRY(shard_read(b, e, e->offset, out, (size_t)nbytes));
     uint32_t crc;
     DDPM_TRY(entry_crc(b, e, out, &crc));
@@ -1142,12 +1125,12 @@ static float half_to_float(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
     if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | man << 13;             /* inf / nan */
+        bits = sign | 0x7f800000u | man << 13; /* inf / nan */
     } else if (exp != 0) {
-        bits = sign | (exp + 112) << 23 | man << 13;       /* normal: rebias 15 -> 127 */
+        bits = sign | (exp + 112) << 23 | man << 13; /* normal: rebias 15 -> 127 */
     } else if (man == 0) {
         bits = sign;
-    } else {                                               /* subnormal: normalise */
+    } else { /* subnormal: normalise */
         int e = -1;
         do {
             e++;
@@ -1171,10 +1154,9 @@ int tfbundle_get_f32(const tfbundle *b, int i, float **out)
     const tf_entry *e = &b->t[i];
     if (dt != IO_F32 && dt != IO_F64 && dt != IO_F16 && dt != IO_BF16)
         return ddpm_error_in(b->index_path, "tensor '%.200s' is %s, not a floating-point tensor", e->name,
-                    io_dtype_name(dt));
+                             io_dtype_name(dt));
     size_t numel = (size_t)(nbytes / io_dtype_size(dt));
-    if (numel > SIZE_MAX / sizeof(float))
-        return ddpm_error_in(b->index_path, "tensor '%.200s' is too large", e->name);
+    if (numel > SIZE_MAX / sizeof(float)) return ddpm_error_in(b->index_path, "tensor '%.200s' is too large", e->name);
     float *f = ddpm_alloc(numel * sizeof(float));
     if (!f) return DDPM_ERR;
     void *raw = f;

@@ -31,11 +31,11 @@ void tfbundle_close(tfbundle *b);
 
 /* Tensors in the index's (sorted) key order; the header entry (key "") is not a tensor. */
 int tfbundle_num_tensors(const tfbundle *b);
-const char *tfbundle_tensor_name(const tfbundle *b, int i);   /* NULL when out of range */
-int tfbundle_find(const tfbundle *b, const char *name);        /* index or -1 */
+const char *tfbundle_tensor_name(const tfbundle *b, int i); /* NULL when out of range */
+int tfbundle_find(const tfbundle *b, const char *name);     /* index or -1 */
 /* dtype (error for a TF DataType with no io_dtype, naming it), rank, shape, stored bytes. */
-int tfbundle_tensor_info(const tfbundle *b, int i, io_dtype *dtype, int *rank,
-                         int64_t shape[IO_MAX_RANK], uint64_t *nbytes);
+int tfbundle_tensor_info(const tfbundle *b, int i, io_dtype *dtype, int *rank, int64_t shape[IO_MAX_RANK],
+                         uint64_t *nbytes);
 /* Reads tensor i's stored bytes and verifies its CRC32C: 1 ok, 0 mismatch, -1 read error. */
 int tfbundle_check_crc(const tfbundle *b, int i);
 /* Contiguous row-major float32 copy (ddpm_alloc; free with ddpm_free), CRC verified first.
@@ -53,9 +53,8 @@ int tfbundle_get_f32(const tfbundle *b, int i, float **out);
 /* The same from memory (copied; for tests and the fuzz harness): the .index bytes and
  * nshards data shards (shards[s] is PREFIX.data-s-of-N). prefix only names the files in
  * messages ("PREFIX.index", "PREFIX.data-00000-of-00001"). */
-int tfbundle_open_mem(tfbundle **out, const void *index, size_t index_len,
-                      const void *const *shards, const size_t *shard_lens, int nshards,
-                      const char *prefix);
+int tfbundle_open_mem(tfbundle **out, const void *index, size_t index_len, const void *const *shards,
+                      const size_t *shard_lens, int nshards, const char *prefix);
 /* Only the .index (all of its checks; the data shards are neither opened nor required):
  * listings work, tensor reads fail naming the data file. */
 int tfbundle_open_index(tfbundle **out, const char *path);

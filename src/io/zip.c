@@ -23,8 +23,8 @@ static uint32_t u16at(const uint8_t *p) { return (uint32_t)rd_le(p, 2); }
 static uint32_t u32at(const uint8_t *p) { return (uint32_t)rd_le(p, 4); }
 
 /* Extra fields must tile exactly; zip64 (id 1) supplies the fields that read 0xFFFFFFFF. */
-static int parse_extra(const zip_archive *f, const uint8_t *p, size_t n, uint64_t *uncomp,
-                       uint64_t *comp, uint64_t *off, const char *where)
+static int parse_extra(const zip_archive *f, const uint8_t *p, size_t n, uint64_t *uncomp, uint64_t *comp,
+                       uint64_t *off, const char *where)
 {
     while (n > 0) {
         if (n < 4) return zerr(f, "zip: malformed extra field in %s", where);
@@ -47,8 +47,7 @@ static int parse_extra(const zip_archive *f, const uint8_t *p, size_t n, uint64_
 }
 
 /* Central directory entry k at *pp (advanced past it). */
-static int parse_central(const zip_archive *f, const uint8_t **pp, const uint8_t *pe, zip_entry *z,
-                         uint64_t k)
+static int parse_central(const zip_archive *f, const uint8_t **pp, const uint8_t *pe, zip_entry *z, uint64_t k)
 {
     const uint8_t *p = *pp;
     if (pe - p < 46 || u32at(p) != 0x02014b50u)
@@ -91,15 +90,16 @@ static int check_local(const zip_archive *f, zip_entry *z, uint64_t cd_off)
         return zerr(f, "zip: entry %s: local header disagrees with the central directory", nm);
     if (z->flags & 1) return zerr(f, "zip: entry %s is encrypted", nm);
     if (z->method != 0 && !(z->method == 8 && f->allow_deflate))
-        return zerr(f, "zip: entry %s is compressed (method %u); torch.save stores entries "
-                    "uncompressed: re-save the file with torch.save", nm, z->method);
+        return zerr(f,
+                    "zip: entry %s is compressed (method %u); torch.save stores entries "
+                    "uncompressed: re-save the file with torch.save",
+                    nm, z->method);
     if (cd_off - z->local_off - 30 < nl + xl) return zerr(f, "zip: entry %s: local header overruns", nm);
-    if (memcmp(l + 30, z->name, nl))
-        return zerr(f, "zip: entry %s: local name differs from the central directory", nm);
+    if (memcmp(l + 30, z->name, nl)) return zerr(f, "zip: entry %s: local name differs from the central directory", nm);
     uint64_t lu = u32at(l + 22), lc = u32at(l + 18);
     uint32_t lcrc = u32at(l + 14);
     DDPM_TRY(parse_extra(f, l + 30 + nl, xl, &lu, &lc, NULL, "a local header"));
-    int dd = (z->flags & 8) != 0;   /* sizes and CRC may follow the data instead */
+    int dd = (z->flags & 8) != 0; /* sizes and CRC may follow the data instead */
     if (!((lcrc == z->crc && lu == z->uncomp && lc == z->comp) || (dd && lcrc == 0 && lu == 0 && lc == 0)))
         return zerr(f, "zip: entry %s: local sizes/CRC disagree with the central directory", nm);
     if (z->method == 0 && z->comp != z->uncomp)
@@ -114,12 +114,10 @@ static int check_local(const zip_archive *f, zip_entry *z, uint64_t cd_off)
             q += 4;
             room -= 4;
         }
-        if (room >= 12 && u32at(q) == z->crc && u32at(q + 4) == z->comp && u32at(q + 8) == z->uncomp)
-            q += 12;
+        if (room >= 12 && u32at(q) == z->crc && u32at(q + 4) == z->comp && u32at(q + 8) == z->uncomp) q += 12;
         else if (room >= 20 && u32at(q) == z->crc && rd_le(q + 4, 8) == z->comp && rd_le(q + 12, 8) == z->uncomp)
             q += 20;
-        else
-            return zerr(f, "zip: entry %s: data descriptor missing or wrong", nm);
+        else return zerr(f, "zip: entry %s: data descriptor missing or wrong", nm);
         z->end = (uint64_t)(q - b);
     }
     if (z->method == 0 && (uint32_t)crc32_z(0L, b + z->data_off, (z_size_t)z->comp) != z->crc)
@@ -187,7 +185,6 @@ static int zip_entries(zip_archive *f, zip_entry **out, int *count)
     return DDPM_OK;
 }
 
-
 int zip_open(zip_archive *z, const uint8_t *buf, size_t len, const char *label, int allow_deflate)
 {
     memset(z, 0, sizeof *z);
@@ -225,7 +222,8 @@ int zip_data(const zip_archive *z, const zip_entry *e, const uint8_t **data, uin
     }
     char nm[96];
     snprintf(nm, sizeof nm, "%.*s", (int)(e->nlen < 80 ? e->nlen : 80), e->name);
-    if (e->uncomp > ((uint64_t)1 << 40)) return zerr(z, "zip: entry %s claims %llu bytes", nm, (unsigned long long)e->uncomp);
+    if (e->uncomp > ((uint64_t)1 << 40))
+        return zerr(z, "zip: entry %s claims %llu bytes", nm, (unsigned long long)e->uncomp);
     uint8_t *out = malloc(e->uncomp ? (size_t)e->uncomp : 1);
     if (!out) return ddpm_error("%s: out of memory inflating %s", z->label, nm);
     z_stream s;
@@ -254,7 +252,7 @@ int zip_data(const zip_archive *z, const zip_entry *e, const uint8_t **data, uin
             out_left -= c;
         }
         rc = inflate(&s, Z_NO_FLUSH);
-        if (rc != Z_OK) break;   /* Z_STREAM_END, an error, or Z_BUF_ERROR (no progress) */
+        if (rc != Z_OK) break; /* Z_STREAM_END, an error, or Z_BUF_ERROR (no progress) */
     }
     uint64_t out_done = (uint64_t)s.total_out;
     inflateEnd(&s);
@@ -325,9 +323,9 @@ int zip_writer_add(zip_writer *w, const char *name, const void *data, size_t n, 
     int has_pad = align > 1;
     size_t xl = (z64 ? 20 : 0) + (has_pad ? 4 + pad : 0);
     wle(w, 0x04034b50u, 4);
-    wle(w, z64 ? 45 : 20, 2);   /* version needed */
-    wle(w, 0, 2);               /* flags */
-    wle(w, 0, 2);               /* stored */
+    wle(w, z64 ? 45 : 20, 2); /* version needed */
+    wle(w, 0, 2);             /* flags */
+    wle(w, 0, 2);             /* stored */
     wle(w, ZIP_DOS_TIME, 2);
     wle(w, ZIP_DOS_DATE, 2);
     wle(w, crc, 4);
@@ -344,7 +342,7 @@ int zip_writer_add(zip_writer *w, const char *name, const void *data, size_t n, 
     }
     if (has_pad) {
         static const uint8_t zeros[64] = { 0 };
-        wle(w, 0x4246, 2);      /* "FB", torch's padding id */
+        wle(w, 0x4246, 2); /* "FB", torch's padding id */
         wle(w, pad, 2);
         for (size_t k = pad; k > 0;) {
             size_t c = k < sizeof zeros ? k : sizeof zeros;
@@ -370,7 +368,7 @@ int zip_writer_close(zip_writer *w)
         int z64s = w->e[k].size >= 0xFFFFFFFFu, z64o = w->e[k].off >= 0xFFFFFFFFu;
         size_t xl = (z64s || z64o) ? 4 + 16 * z64s + 8 * z64o : 0;
         wle(w, 0x02014b50u, 4);
-        wle(w, 45, 2);          /* made by */
+        wle(w, 45, 2); /* made by */
         wle(w, (z64s || z64o) ? 45 : 20, 2);
         wle(w, 0, 2);
         wle(w, 0, 2);
@@ -381,10 +379,10 @@ int zip_writer_close(zip_writer *w)
         wle(w, z64s ? 0xFFFFFFFFu : w->e[k].size, 4);
         wle(w, nl, 2);
         wle(w, xl, 2);
-        wle(w, 0, 2);           /* comment */
-        wle(w, 0, 2);           /* disk */
-        wle(w, 0, 2);           /* internal attributes */
-        wle(w, 0, 4);           /* external attributes */
+        wle(w, 0, 2); /* comment */
+        wle(w, 0, 2); /* disk */
+        wle(w, 0, 2); /* internal attributes */
+        wle(w, 0, 4); /* external attributes */
         wle(w, z64o ? 0xFFFFFFFFu : w->e[k].off, 4);
         wr(w, w->e[k].name, nl);
         if (xl) {

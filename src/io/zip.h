@@ -16,7 +16,7 @@
 #include <stdio.h>
 
 typedef struct {
-    const char *name;  /* points into the central directory, not NUL-terminated */
+    const char *name; /* points into the central directory, not NUL-terminated */
     size_t nlen;
     uint64_t local_off, comp, uncomp, data_off, end;
     uint32_t crc;
@@ -47,7 +47,11 @@ typedef struct {
     const char *path;
     uint64_t off;
     int n, failed;
-    struct { char name[256]; uint64_t off, size; uint32_t crc; } e[ZIP_MAX_WRITE_ENTRIES];
+    struct {
+        char name[256];
+        uint64_t off, size;
+        uint32_t crc;
+    } e[ZIP_MAX_WRITE_ENTRIES];
 } zip_writer;
 
 /* zip_writer is large: allocate it (zip_writer_open does). Entries are stored, their data

@@ -76,8 +76,8 @@ static const char *pick(const layer_name *l, key_style s)
     return s == KEYS_PESSER ? l->pesser : s == KEYS_DIFFUSERS ? l->diffusers : l->diffusers_new;
 }
 
-int released_key(const char *official, key_style style, int num_levels, char *out, size_t n,
-                 param_layout *layout, int *torch_rank)
+int released_key(const char *official, key_style style, int num_levels, char *out, size_t n, param_layout *layout,
+                 int *torch_rank)
 {
     char buf[160], *tok[8];
     int nt = 0;
@@ -86,16 +86,15 @@ int released_key(const char *official, key_style style, int num_levels, char *ou
     for (char *s = strtok(buf, "/"); s && nt < 8; s = strtok(NULL, "/")) tok[nt++] = s;
     param_layout lay = LAYOUT_COPY;
     int trank = 1;
-    if (style == KEYS_OFFICIAL) {
-        snprintf(out, n, "%s", official);
-    }
+    if (style == KEYS_OFFICIAL) { snprintf(out, n, "%s", official); }
     if (nt < 3 || strcmp(tok[0], "model")) goto bad;
     const char *leaf = tok[nt - 1];
-    const char *tleaf = !strcmp(leaf, "W") || !strcmp(leaf, "gamma") ? "weight"
-                      : !strcmp(leaf, "b") || !strcmp(leaf, "beta") ? "bias" : NULL;
+    const char *tleaf = !strcmp(leaf, "W") || !strcmp(leaf, "gamma")  ? "weight"
+                        : !strcmp(leaf, "b") || !strcmp(leaf, "beta") ? "bias"
+                                                                      : NULL;
     if (!tleaf) goto bad;
     int is_w = !strcmp(leaf, "W"), is_norm = !strcmp(leaf, "gamma") || !strcmp(leaf, "beta");
-    char scope[128];          /* torch module path without the leaf */
+    char scope[128]; /* torch module path without the leaf */
     int D = style != KEYS_PESSER;
     const layer_name *l = NULL;
     if (!strcmp(tok[1], "temb") && nt == 4) {
@@ -130,7 +129,7 @@ int released_key(const char *official, key_style style, int num_levels, char *ou
         int up = index_of(tok[1], "up_") >= 0;
         int i = up ? index_of(tok[1], "up_") : index_of(tok[1], "down_");
         if (i >= num_levels) goto bad;
-        int di = up ? num_levels - 1 - i : i;   /* diffusers numbers up blocks from the bottom */
+        int di = up ? num_levels - 1 - i : i; /* diffusers numbers up blocks from the bottom */
         const char *P = up ? "up" : "down", *DP = up ? "up_blocks" : "down_blocks";
         int j;
         if (nt == 5 && (j = index_of(tok[2], "block_")) >= 0) {

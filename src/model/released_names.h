@@ -23,9 +23,9 @@ typedef enum { LAYOUT_COPY, LAYOUT_CONV, LAYOUT_DENSE, LAYOUT_NIN } param_layout
  * (len(ch_mult)); *layout (may be NULL) its layout change and *torch_rank (may be NULL) the
  * rank PyTorch stores it with in that style (NIN: 4, except diffusers' attention: 2).
  * Error (ddpm_error) for a name that is not an official U-Net parameter. */
-int released_key(const char *official, key_style style, int num_levels, char *out, size_t n,
-                 param_layout *layout, int *torch_rank);
-const char *key_style_name(key_style s);   /* "official", "pesser", "diffusers", ... */
+int released_key(const char *official, key_style style, int num_levels, char *out, size_t n, param_layout *layout,
+                 int *torch_rank);
+const char *key_style_name(key_style s); /* "official", "pesser", "diffusers", ... */
 const char *param_layout_name(param_layout l);
 
 /* dst (TF layout, shape tf[rank]) from src in torch layout, and back. For NIN the torch side

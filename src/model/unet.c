@@ -51,20 +51,20 @@ typedef struct {
     int dropout_layer;
     /* The swish and dropout outputs (the convolutions' inputs) are NULL when the model
      * recomputes them in the backward from n1, n2 and the mask (see unet_create_ex). */
-    float *n1, *a1;             /* (B, H, W, cin): norm1 output, swish output */
-    float *h1, *n2, *a2, *d2;   /* (B, H, W, cout): conv1 + temb, norm2, swish, dropout */
-    float *mean1, *rstd1;       /* (B, G) */
-    float *mean2, *rstd2;       /* (B, G) */
-    float *tproj;               /* (B, cout) */
-    uint8_t *mask;              /* (B, H, W, cout), only when dropout > 0 */
-    int dropped;                /* the last forward applied dropout */
+    float *n1, *a1;           /* (B, H, W, cin): norm1 output, swish output */
+    float *h1, *n2, *a2, *d2; /* (B, H, W, cout): conv1 + temb, norm2, swish, dropout */
+    float *mean1, *rstd1;     /* (B, G) */
+    float *mean2, *rstd2;     /* (B, G) */
+    float *tproj;             /* (B, cout) */
+    uint8_t *mask;            /* (B, H, W, cout), only when dropout > 0 */
+    int dropped;              /* the last forward applied dropout */
 } res_op;
 
 typedef struct {
     int norm_beta, norm_gamma, q_W, q_b, k_W, k_b, v_W, v_b, proj_W, proj_b;
-    float *n, *q, *k, *v, *a;   /* (B, N, C), N = H*W */
-    float *w;                   /* (B, N, N) softmax probabilities */
-    float *mean, *rstd;         /* (B, G) */
+    float *n, *q, *k, *v, *a; /* (B, N, C), N = H*W */
+    float *w;                 /* (B, N, N) softmax probabilities */
+    float *mean, *rstd;       /* (B, G) */
 } attn_op;
 
 typedef struct {
@@ -110,40 +110,40 @@ struct unet {
 
     float *arena;
     size_t arena_floats;
-    int recompute;                      /* res blocks recompute swish/dropout outputs */
+    int recompute; /* res blocks recompute swish/dropout outputs */
     /* timestep embedding activations and gradients */
     float *emb;                         /* (B, ch) */
     float *t0, *t0s, *temb, *stemb;     /* (B, 4ch): dense0, swish, dense1, swish(temb) */
     float *dstemb, *dtemb, *dt0s, *dt0; /* (B, 4ch) */
     /* backward scratch */
-    float *scr[4];                      /* each (B, largest H*W*C of any node): backward scratch,
+    float *scr[4]; /* each (B, largest H*W*C of any node): backward scratch,
                                          * and the res blocks' temporaries in the forward */
-    float *scr_nn;                      /* (largest N*N of an attention) */
-    float *dtproj;                      /* (B, largest cout) */
-    float *col;                         /* im2col workspace */
+    float *scr_nn; /* (largest N*N of an attention) */
+    float *dtproj; /* (B, largest cout) */
+    float *col;    /* im2col workspace */
     size_t col_cap;
 
     /* inference plan (unet_prepare_inference): the Winograd-transformed filters of every
      * Winograd convolution, indexed by the W tensor's table index */
-    float *plan;                        /* one block, plan_floats */
+    float *plan; /* one block, plan_floats */
     size_t plan_floats;
-    size_t *plan_off;                   /* (ntab) offset into plan */
-    float *plan_col;                    /* the planned convolutions' workspace when col is too small, else NULL */
-    size_t plan_col_need;               /* floats one example of the largest planned layer needs */
-    int *plan_tile;                     /* (ntab) output tile, 0 = not a planned convolution */
-    uint64_t plan_hash;                 /* weights_hash of the filters the plan holds */
+    size_t *plan_off;     /* (ntab) offset into plan */
+    float *plan_col;      /* the planned convolutions' workspace when col is too small, else NULL */
+    size_t plan_col_need; /* floats one example of the largest planned layer needs */
+    int *plan_tile;       /* (ntab) output tile, 0 = not a planned convolution */
+    uint64_t plan_hash;   /* weights_hash of the filters the plan holds */
 
     /* the last forward */
     int B, train, have_forward;
     uint64_t seed;
     uint32_t step;
-    uint32_t first;                     /* global index of example 0 (dropout streams) */
+    uint32_t first; /* global index of example 0 (dropout streams) */
 };
 
 /* ---- building ---- */
 
-static int add_param(unet *m, const char *prefix, const char *leaf, int rank, const int *shape,
-                     init_kind kind, double scale, int fan_in, int fan_out)
+static int add_param(unet *m, const char *prefix, const char *leaf, int rank, const int *shape, init_kind kind,
+                     double scale, int fan_in, int fan_out)
 {
     if (m->ntab == m->tab_cap) {
         int cap = m->tab_cap ? 2 * m->tab_cap : 256;
@@ -174,16 +174,19 @@ static int add_param(unet *m, const char *prefix, const char *leaf, int rank, co
 }
 
 /* W [k, k, cin, cout] (rank 4) or [cin, cout] (k = 0, dense/nin), then b [cout]. */
-static int add_affine(unet *m, const char *prefix, int k, int cin, int cout, double scale, int *W,
-                      int *b)
+static int add_affine(unet *m, const char *prefix, int k, int cin, int cout, double scale, int *W, int *b)
 {
     int shape[4];
     int rank;
     if (k > 0) {
-        shape[0] = k; shape[1] = k; shape[2] = cin; shape[3] = cout;
+        shape[0] = k;
+        shape[1] = k;
+        shape[2] = cin;
+        shape[3] = cout;
         rank = 4;
     } else {
-        shape[0] = cin; shape[1] = cout;
+        shape[0] = cin;
+        shape[1] = cout;
         rank = 2;
         k = 1;
     }
@@ -212,7 +215,9 @@ static int add_node(unet *m, int H, int W, int C)
     }
     node *n = &m->nodes[m->nnodes];
     memset(n, 0, sizeof *n);
-    n->H = H; n->W = W; n->C = C;
+    n->H = H;
+    n->W = W;
+    n->C = C;
     return m->nnodes++;
 }
 
@@ -231,7 +236,9 @@ static op *add_op(unet *m, op_kind kind, int in, int in2, int out)
     op *o = &m->ops[m->nops++];
     memset(o, 0, sizeof *o);
     o->kind = kind;
-    o->in = in; o->in2 = in2; o->out = out;
+    o->in = in;
+    o->in2 = in2;
+    o->out = out;
     return o;
 }
 
@@ -248,7 +255,10 @@ static int build_conv(unet *m, const char *scope, int in, int cout, int stride, 
     if (out < 0) return -1;
     op *o = add_op(m, OP_CONV, in, -1, out);
     if (!o) return -1;
-    o->u.conv.W = Wi; o->u.conv.b = bi; o->u.conv.k = 3; o->u.conv.stride = stride;
+    o->u.conv.W = Wi;
+    o->u.conv.b = bi;
+    o->u.conv.k = 3;
+    o->u.conv.stride = stride;
     return out;
 }
 
@@ -310,8 +320,14 @@ static int build_simple(unet *m, op_kind kind, int in, int in2)
 {
     const node *x = &m->nodes[in];
     int H = x->H, W = x->W, C = x->C;
-    if (kind == OP_UPSAMPLE) { H *= 2; W *= 2; }
-    if (kind == OP_AVGPOOL) { H /= 2; W /= 2; }
+    if (kind == OP_UPSAMPLE) {
+        H *= 2;
+        W *= 2;
+    }
+    if (kind == OP_AVGPOOL) {
+        H /= 2;
+        W /= 2;
+    }
     if (kind == OP_CONCAT) C += m->nodes[in2].C;
     int out = add_node(m, H, W, C);
     if (out < 0) return -1;
@@ -338,7 +354,10 @@ static int has_attn(const unet *m, int res)
     return 0;
 }
 
-#define CHECK_NODE(e) do { if ((e) < 0) return DDPM_ERR; } while (0)
+#define CHECK_NODE(e)                                                                                                  \
+    do {                                                                                                               \
+        if ((e) < 0) return DDPM_ERR;                                                                                  \
+    } while (0)
 
 /* Walks the official model() and records parameters (creation order), nodes and ops. */
 static int build_graph(unet *m)
@@ -346,11 +365,9 @@ static int build_graph(unet *m)
     int hs[1 + CONFIG_MAX_LEVELS * 66];
     int nhs = 0;
     char s[160];
-    if (add_affine(m, "model/temb/dense0", 0, m->ch, m->temb_ch, 1.0, &m->temb_dense0_W,
-                   &m->temb_dense0_b))
+    if (add_affine(m, "model/temb/dense0", 0, m->ch, m->temb_ch, 1.0, &m->temb_dense0_W, &m->temb_dense0_b))
         return DDPM_ERR;
-    if (add_affine(m, "model/temb/dense1", 0, m->temb_ch, m->temb_ch, 1.0, &m->temb_dense1_W,
-                   &m->temb_dense1_b))
+    if (add_affine(m, "model/temb/dense1", 0, m->temb_ch, m->temb_ch, 1.0, &m->temb_dense1_W, &m->temb_dense1_b))
         return DDPM_ERR;
 
     m->x_node = add_node(m, m->S, m->S, m->in_ch);
@@ -437,13 +454,12 @@ static int set_keys(unet *m, const ddpm_config *cfg)
     if (cfg->num_res_blocks < 1 || cfg->num_res_blocks > 64)
         return ddpm_error("unet: num_res_blocks = %d must be in 1..64", cfg->num_res_blocks);
     if (cfg->ch < 4 || cfg->ch % 2)
-        return ddpm_error("unet: ch = %d must be even and >= 4 (sinusoidal timestep embedding)",
-                          cfg->ch);
-    if (cfg->num_groups < 1)
-        return ddpm_error("unet: num_groups = %d must be positive", cfg->num_groups);
+        return ddpm_error("unet: ch = %d must be even and >= 4 (sinusoidal timestep embedding)", cfg->ch);
+    if (cfg->num_groups < 1) return ddpm_error("unet: num_groups = %d must be positive", cfg->num_groups);
     if (cfg->ch % cfg->num_groups)
         return ddpm_error("unet: ch = %d is not divisible by num_groups = %d; set num_groups to a "
-                          "divisor", cfg->ch, cfg->num_groups);
+                          "divisor",
+                          cfg->ch, cfg->num_groups);
     for (int i = 0; i < cfg->num_levels; i++) {
         if (cfg->ch_mult[i] < 1) return ddpm_error("unet: ch_mult entries must be positive");
         if ((cfg->ch * cfg->ch_mult[i]) % cfg->num_groups)
@@ -456,8 +472,8 @@ static int set_keys(unet *m, const ddpm_config *cfg)
     for (int i = 0; i < cfg->num_levels - 1; i++) {
         if (s % 2)
             return ddpm_error("unet: image_size %d cannot be halved %d times (ch_mult has %d "
-                              "levels); change image_size or ch_mult", cfg->image_size,
-                              cfg->num_levels - 1, cfg->num_levels);
+                              "levels); change image_size or ch_mult",
+                              cfg->image_size, cfg->num_levels - 1, cfg->num_levels);
         s /= 2;
     }
     if (!(cfg->dropout >= 0.0 && cfg->dropout < 1.0))
@@ -560,13 +576,11 @@ static size_t plan_arena(unet *m, float *base)
             o->u.norm.rstd = TAKE(B * G);
             break;
         case OP_CONV: {
-            size_t c = conv2d_workspace_floats(x->H, x->W, x->C, y->C, o->u.conv.k,
-                                               o->u.conv.stride);
+            size_t c = conv2d_workspace_floats(x->H, x->W, x->C, y->C, o->u.conv.k, o->u.conv.stride);
             if (c > max_col) max_col = c;
             break;
         }
-        default:
-            break;
+        default: break;
         }
     }
     for (int i = 0; i < 4; i++) m->scr[i] = TAKE(B * max_node);
@@ -605,17 +619,12 @@ int unet_count_params(const ddpm_config *cfg, size_t *count)
     if (!m) return ddpm_error("unet: out of memory");
     int rc = set_keys(m, cfg);
     if (rc == DDPM_OK) rc = build_graph(m);
-    if (rc == DDPM_OK) {
-        *count = m->nparams;
-    }
+    if (rc == DDPM_OK) { *count = m->nparams; }
     unet_destroy(m);
     return rc;
 }
 
-int unet_create(unet **out, const ddpm_config *cfg, int max_batch)
-{
-    return unet_create_ex(out, cfg, max_batch, -1);
-}
+int unet_create(unet **out, const ddpm_config *cfg, int max_batch) { return unet_create_ex(out, cfg, max_batch, -1); }
 
 int unet_create_ex(unet **out, const ddpm_config *cfg, int max_batch, int recompute)
 {
@@ -660,10 +669,7 @@ void unet_free(unet *m) { unet_destroy(m); }
 
 int unet_num_tensors(const unet *m) { return m->ntab; }
 
-const unet_param *unet_tensor(const unet *m, int i)
-{
-    return (i >= 0 && i < m->ntab) ? &m->tab[i].pub : NULL;
-}
+const unet_param *unet_tensor(const unet *m, int i) { return (i >= 0 && i < m->ntab) ? &m->tab[i].pub : NULL; }
 
 const unet_param *unet_find(const unet *m, const char *name)
 {
@@ -702,9 +708,7 @@ void unet_init_params(unet *m, uint64_t seed)
             for (size_t j = 0; j < n; j++) p[j] = (float)((2.0 * p[j] - 1.0) * limit);
             break;
         }
-        case INIT_ZERO:
-            memset(p, 0, n * sizeof(float));
-            break;
+        case INIT_ZERO: memset(p, 0, n * sizeof(float)); break;
         case INIT_ONE:
             for (size_t j = 0; j < n; j++) p[j] = 1.0f;
             break;
@@ -725,18 +729,13 @@ double unet_forward_flops(const unet *m)
         const node *x = &m->nodes[o->in], *y = &m->nodes[o->out];
         const double Nx = (double)x->H * x->W, Ny = (double)y->H * y->W;
         switch (o->kind) {
-        case OP_CONV:
-            f += 2.0 * Ny * o->u.conv.k * o->u.conv.k * x->C * y->C;
-            break;
+        case OP_CONV: f += 2.0 * Ny * o->u.conv.k * o->u.conv.k * x->C * y->C; break;
         case OP_RES:
             f += 2.0 * Nx * 9.0 * x->C * y->C + 2.0 * Ny * 9.0 * y->C * y->C + 2.0 * m->temb_ch * y->C;
             if (o->u.res.nin_W >= 0) f += 2.0 * Nx * x->C * y->C;
             break;
-        case OP_ATTN:
-            f += 4.0 * 2.0 * Nx * x->C * x->C + 4.0 * Nx * Nx * x->C;
-            break;
-        default:
-            break;
+        case OP_ATTN: f += 4.0 * 2.0 * Nx * x->C * x->C + 4.0 * Nx * Nx * x->C; break;
+        default: break;
         }
     }
     return f;
@@ -820,8 +819,7 @@ int unet_prepare_inference(unet *m)
             if (!m->plan_col) return ddpm_error_prefix("unet: inference plan workspace (%zu floats)", m->plan_col_need);
         }
         m->plan = ddpm_alloc((m->plan_floats ? m->plan_floats : 1) * sizeof(float));
-        if (!m->plan)
-            return ddpm_error_prefix("unet: inference plan (%zu transformed filter floats)", m->plan_floats);
+        if (!m->plan) return ddpm_error_prefix("unet: inference plan (%zu transformed filter floats)", m->plan_floats);
     }
     for_each_winograd_conv(m, plan_fill);
     m->plan_hash = weights_hash(m);
@@ -866,14 +864,13 @@ static int res_forward(unet *m, op *o, int B)
     /* swish and dropout outputs: kept, or in backward scratch (free during the forward) */
     float *a1 = m->recompute ? m->scr[0] : r->a1, *a2 = m->recompute ? m->scr[0] : r->a2;
     float *d2 = m->recompute ? m->scr[1] : r->d2;
-    groupnorm_swish_forward(r->n1, a1, r->mean1, r->rstd1, x->val, PRM(r->norm1_gamma),
-                            PRM(r->norm1_beta), B, N, cin, m->G);
-    DDPM_TRY(conv2d_forward(r->h1, a1, PRM(r->conv1_W), PRM(r->conv1_b), m->col, m->col_cap, B, H,
-                            W, cin, cout, 3, 1));
+    groupnorm_swish_forward(r->n1, a1, r->mean1, r->rstd1, x->val, PRM(r->norm1_gamma), PRM(r->norm1_beta), B, N, cin,
+                            m->G);
+    DDPM_TRY(conv2d_forward(r->h1, a1, PRM(r->conv1_W), PRM(r->conv1_b), m->col, m->col_cap, B, H, W, cin, cout, 3, 1));
     dense_forward(r->tproj, m->stemb, PRM(r->temb_W), PRM(r->temb_b), B, m->temb_ch, cout);
     add_broadcast_bnc(r->h1, r->tproj, B, N, cout);
-    groupnorm_swish_forward(r->n2, a2, r->mean2, r->rstd2, r->h1, PRM(r->norm2_gamma),
-                            PRM(r->norm2_beta), B, N, cout, m->G);
+    groupnorm_swish_forward(r->n2, a2, r->mean2, r->rstd2, r->h1, PRM(r->norm2_gamma), PRM(r->norm2_beta), B, N, cout,
+                            m->G);
     const float *c2in = a2;
     r->dropped = m->train && m->dropout > 0.0;
     if (r->dropped) {
@@ -881,26 +878,24 @@ static int res_forward(unet *m, op *o, int B)
                            (size_t)N * cout);
         c2in = d2;
     }
-    DDPM_TRY(conv2d_forward(y->val, c2in, PRM(r->conv2_W), PRM(r->conv2_b), m->col, m->col_cap, B, H,
-                            W, cout, cout, 3, 1));
-    if (r->nin_W >= 0)
-        dense_forward_accumulate(y->val, x->val, PRM(r->nin_W), PRM(r->nin_b), B * N, cin, cout);
-    else
-        add_inplace(y->val, x->val, nout);
+    DDPM_TRY(
+        conv2d_forward(y->val, c2in, PRM(r->conv2_W), PRM(r->conv2_b), m->col, m->col_cap, B, H, W, cout, cout, 3, 1));
+    if (r->nin_W >= 0) dense_forward_accumulate(y->val, x->val, PRM(r->nin_W), PRM(r->nin_b), B * N, cin, cout);
+    else add_inplace(y->val, x->val, nout);
     return DDPM_OK;
 }
 
 /* A 3x3 convolution of the inference plan, or conv2d_forward when the layer is not planned;
  * ep's bias_b and res are then added as separate passes (same additions, same order). */
-static int conv_infer(unet *m, float *y, const float *x, int Wi, const winograd_epilogue *ep, int B,
-                      int H, int W, int cin, int cout, int stride)
+static int conv_infer(unet *m, float *y, const float *x, int Wi, const winograd_epilogue *ep, int B, int H, int W,
+                      int cin, int cout, int stride)
 {
     const int tile = m->plan_tile[Wi];
     if (tile)
-        return m->plan_col ? winograd_forward_pre(y, x, m->plan + m->plan_off[Wi], ep, m->plan_col, m->plan_col_need,
-                                                  B, H, W, cin, cout, tile)
-                           : winograd_forward_pre(y, x, m->plan + m->plan_off[Wi], ep, m->col, m->col_cap, B, H, W,
-                                                  cin, cout, tile);
+        return m->plan_col ? winograd_forward_pre(y, x, m->plan + m->plan_off[Wi], ep, m->plan_col, m->plan_col_need, B,
+                                                  H, W, cin, cout, tile)
+                           : winograd_forward_pre(y, x, m->plan + m->plan_off[Wi], ep, m->col, m->col_cap, B, H, W, cin,
+                                                  cout, tile);
     DDPM_TRY(conv2d_forward(y, x, PRM(Wi), ep->bias, m->col, m->col_cap, B, H, W, cin, cout, 3, stride));
     const int Ho = conv2d_out_size(H, stride), Wo = conv2d_out_size(W, stride);
     if (ep->bias_b) add_broadcast_bnc(y, ep->bias_b, B, Ho * Wo, cout);
@@ -917,17 +912,16 @@ static int res_forward_infer(unet *m, op *o, int B)
     const node *x = &m->nodes[o->in], *y = &m->nodes[o->out];
     const int H = x->H, W = x->W, N = H * W, cin = x->C, cout = y->C;
     float *a = m->scr[0];
-    groupnorm_swish_forward(NULL, a, r->mean1, r->rstd1, x->val, PRM(r->norm1_gamma), PRM(r->norm1_beta),
-                            B, N, cin, m->G);
+    groupnorm_swish_forward(NULL, a, r->mean1, r->rstd1, x->val, PRM(r->norm1_gamma), PRM(r->norm1_beta), B, N, cin,
+                            m->G);
     dense_forward(r->tproj, m->stemb, PRM(r->temb_W), PRM(r->temb_b), B, m->temb_ch, cout);
     const winograd_epilogue e1 = { PRM(r->conv1_b), r->tproj, NULL, 0 };
     DDPM_TRY(conv_infer(m, r->h1, a, r->conv1_W, &e1, B, H, W, cin, cout, 1));
-    groupnorm_swish_forward(NULL, a, r->mean2, r->rstd2, r->h1, PRM(r->norm2_gamma), PRM(r->norm2_beta),
-                            B, N, cout, m->G);
+    groupnorm_swish_forward(NULL, a, r->mean2, r->rstd2, r->h1, PRM(r->norm2_gamma), PRM(r->norm2_beta), B, N, cout,
+                            m->G);
     const winograd_epilogue e2 = { PRM(r->conv2_b), NULL, r->nin_W >= 0 ? NULL : x->val, 0 };
     DDPM_TRY(conv_infer(m, y->val, a, r->conv2_W, &e2, B, H, W, cout, cout, 1));
-    if (r->nin_W >= 0)
-        dense_forward_accumulate(y->val, x->val, PRM(r->nin_W), PRM(r->nin_b), B * N, cin, cout);
+    if (r->nin_W >= 0) dense_forward_accumulate(y->val, x->val, PRM(r->nin_W), PRM(r->nin_b), B * N, cin, cout);
     r->dropped = 0;
     return DDPM_OK;
 }
@@ -937,8 +931,7 @@ static void attn_forward(unet *m, op *o, int B)
     attn_op *a = &o->u.attn;
     const node *x = &m->nodes[o->in], *y = &m->nodes[o->out];
     const int N = x->H * x->W, C = x->C;
-    groupnorm_forward(a->n, a->mean, a->rstd, x->val, PRM(a->norm_gamma), PRM(a->norm_beta), B, N, C,
-                      m->G);
+    groupnorm_forward(a->n, a->mean, a->rstd, x->val, PRM(a->norm_gamma), PRM(a->norm_beta), B, N, C, m->G);
     dense_forward(a->q, a->n, PRM(a->q_W), PRM(a->q_b), B * N, C, C);
     dense_forward(a->k, a->n, PRM(a->k_W), PRM(a->k_b), B * N, C, C);
     dense_forward(a->v, a->n, PRM(a->v_W), PRM(a->v_b), B * N, C, C);
@@ -954,50 +947,38 @@ static int op_forward(unet *m, op *o, int B, int infer)
     case OP_CONV:
         if (infer) {
             const winograd_epilogue ep = { PRM(o->u.conv.b), NULL, NULL, 0 };
-            return conv_infer(m, y->val, x->val, o->u.conv.W, &ep, B, x->H, x->W, x->C, y->C,
-                              o->u.conv.stride);
+            return conv_infer(m, y->val, x->val, o->u.conv.W, &ep, B, x->H, x->W, x->C, y->C, o->u.conv.stride);
         }
-        return conv2d_forward(y->val, x->val, PRM(o->u.conv.W), PRM(o->u.conv.b), m->col, m->col_cap,
-                              B, x->H, x->W, x->C, y->C, o->u.conv.k, o->u.conv.stride);
-    case OP_RES:
-        return infer ? res_forward_infer(m, o, B) : res_forward(m, o, B);
-    case OP_ATTN:
-        attn_forward(m, o, B);
-        return DDPM_OK;
+        return conv2d_forward(y->val, x->val, PRM(o->u.conv.W), PRM(o->u.conv.b), m->col, m->col_cap, B, x->H, x->W,
+                              x->C, y->C, o->u.conv.k, o->u.conv.stride);
+    case OP_RES: return infer ? res_forward_infer(m, o, B) : res_forward(m, o, B);
+    case OP_ATTN: attn_forward(m, o, B); return DDPM_OK;
     case OP_CONCAT: {
         const node *x2 = &m->nodes[o->in2];
         concat_channels_forward(y->val, x->val, x2->val, (size_t)B * x->H * x->W, x->C, x2->C);
         return DDPM_OK;
     }
-    case OP_UPSAMPLE:
-        upsample_nearest2_forward(y->val, x->val, B, x->H, x->W, x->C);
-        return DDPM_OK;
-    case OP_AVGPOOL:
-        avgpool2_forward(y->val, x->val, B, x->H, x->W, x->C);
-        return DDPM_OK;
+    case OP_UPSAMPLE: upsample_nearest2_forward(y->val, x->val, B, x->H, x->W, x->C); return DDPM_OK;
+    case OP_AVGPOOL: avgpool2_forward(y->val, x->val, B, x->H, x->W, x->C); return DDPM_OK;
     case OP_NORM:
-        groupnorm_forward(y->val, o->u.norm.mean, o->u.norm.rstd, x->val, PRM(o->u.norm.gamma),
-                          PRM(o->u.norm.beta), B, x->H * x->W, x->C, m->G);
+        groupnorm_forward(y->val, o->u.norm.mean, o->u.norm.rstd, x->val, PRM(o->u.norm.gamma), PRM(o->u.norm.beta), B,
+                          x->H * x->W, x->C, m->G);
         return DDPM_OK;
-    case OP_SWISH:
-        swish_forward(y->val, x->val, (size_t)B * node_floats(x));
-        return DDPM_OK;
+    case OP_SWISH: swish_forward(y->val, x->val, (size_t)B * node_floats(x)); return DDPM_OK;
     }
     return ddpm_error("unet: internal error, unknown op");
 }
 
-int unet_forward(float *out, unet *m, const float *x, const int32_t *t, int train, uint64_t seed,
-                 uint32_t step, int B)
+int unet_forward(float *out, unet *m, const float *x, const int32_t *t, int train, uint64_t seed, uint32_t step, int B)
 {
     return unet_forward_at(out, m, x, t, train, seed, step, 0, B);
 }
 
-int unet_forward_at(float *out, unet *m, const float *x, const int32_t *t, int train,
-                    uint64_t seed, uint32_t step, uint32_t first, int B)
+int unet_forward_at(float *out, unet *m, const float *x, const int32_t *t, int train, uint64_t seed, uint32_t step,
+                    uint32_t first, int B)
 {
     if (B < 1 || B > m->max_batch)
-        return ddpm_error("unet_forward: batch %d outside 1..max_batch (%d) given at create time", B,
-                          m->max_batch);
+        return ddpm_error("unet_forward: batch %d outside 1..max_batch (%d) given at create time", B, m->max_batch);
     m->have_forward = 0;
     m->B = B;
     m->train = train;
@@ -1012,8 +993,7 @@ int unet_forward_at(float *out, unet *m, const float *x, const int32_t *t, int t
     timestep_embedding(m->emb, t, B, m->ch);
     dense_forward(m->t0, m->emb, PRM(m->temb_dense0_W), PRM(m->temb_dense0_b), B, m->ch, m->temb_ch);
     swish_forward(m->t0s, m->t0, (size_t)B * m->temb_ch);
-    dense_forward(m->temb, m->t0s, PRM(m->temb_dense1_W), PRM(m->temb_dense1_b), B, m->temb_ch,
-                  m->temb_ch);
+    dense_forward(m->temb, m->t0s, PRM(m->temb_dense1_W), PRM(m->temb_dense1_b), B, m->temb_ch, m->temb_ch);
     swish_forward(m->stemb, m->temb, (size_t)B * m->temb_ch);
 
     for (int i = 0; i < m->nops; i++)
@@ -1039,10 +1019,8 @@ static int res_backward(unet *m, op *o, int B)
 
     /* out = shortcut(x) + conv2(...) */
     if (r->nin_W >= 0)
-        dense_backward(x->grad, GRD(r->nin_W), GRD(r->nin_b), dout, x->val, PRM(r->nin_W), B * N, cin,
-                       cout);
-    else
-        add_inplace(x->grad, dout, nout);
+        dense_backward(x->grad, GRD(r->nin_W), GRD(r->nin_b), dout, x->val, PRM(r->nin_W), B * N, cin, cout);
+    else add_inplace(x->grad, dout, nout);
 
     const float *c2in = r->dropped ? r->d2 : r->a2;
     if (m->recompute) { /* conv2's input as in the forward: swish(n2), then the same mask */
@@ -1055,36 +1033,37 @@ static int res_backward(unet *m, op *o, int B)
         c2in = r->dropped ? d : a;
     }
     zero(g1, nout);
-    DDPM_TRY(conv2d_backward(g1, GRD(r->conv2_W), GRD(r->conv2_b), dout, c2in,
-                             PRM(r->conv2_W), m->col, m->col_cap, B, H, W, cout, cout, 3, 1));
+    DDPM_TRY(conv2d_backward(g1, GRD(r->conv2_W), GRD(r->conv2_b), dout, c2in, PRM(r->conv2_W), m->col, m->col_cap, B,
+                             H, W, cout, cout, 3, 1));
     if (r->dropped) {
         zero(g2, nout);
         dropout_backward(g2, g1, r->mask, m->dropout, B, (size_t)N * cout);
-        float *t = g1; g1 = g2; g2 = t;
+        float *t = g1;
+        g1 = g2;
+        g2 = t;
     }
     /* g1 = d a2 */
     zero(g2, nout);
     swish_backward(g2, g1, r->n2, nout);
     zero(g1, nout);
-    groupnorm_backward(g1, GRD(r->norm2_gamma), GRD(r->norm2_beta), g2, r->h1, r->mean2, r->rstd2,
-                       PRM(r->norm2_gamma), B, N, cout, m->G);
+    groupnorm_backward(g1, GRD(r->norm2_gamma), GRD(r->norm2_beta), g2, r->h1, r->mean2, r->rstd2, PRM(r->norm2_gamma),
+                       B, N, cout, m->G);
     /* g1 = d h1; h1 = conv1(a1) + temb_proj(swish(temb)) */
     zero(m->dtproj, (size_t)B * cout);
     add_broadcast_bnc_backward(m->dtproj, g1, B, N, cout);
-    dense_backward(m->dstemb, GRD(r->temb_W), GRD(r->temb_b), m->dtproj, m->stemb, PRM(r->temb_W), B,
-                   m->temb_ch, cout);
+    dense_backward(m->dstemb, GRD(r->temb_W), GRD(r->temb_b), m->dtproj, m->stemb, PRM(r->temb_W), B, m->temb_ch, cout);
     zero(g2, nin);
     const float *a1 = r->a1;
     if (m->recompute) { /* conv1's input */
         swish_forward(m->scr[2], r->n1, nin);
         a1 = m->scr[2];
     }
-    DDPM_TRY(conv2d_backward(g2, GRD(r->conv1_W), GRD(r->conv1_b), g1, a1, PRM(r->conv1_W),
-                             m->col, m->col_cap, B, H, W, cin, cout, 3, 1));
+    DDPM_TRY(conv2d_backward(g2, GRD(r->conv1_W), GRD(r->conv1_b), g1, a1, PRM(r->conv1_W), m->col, m->col_cap, B, H, W,
+                             cin, cout, 3, 1));
     zero(g1, nin);
     swish_backward(g1, g2, r->n1, nin);
-    groupnorm_backward(x->grad, GRD(r->norm1_gamma), GRD(r->norm1_beta), g1, x->val, r->mean1,
-                       r->rstd1, PRM(r->norm1_gamma), B, N, cin, m->G);
+    groupnorm_backward(x->grad, GRD(r->norm1_gamma), GRD(r->norm1_beta), g1, x->val, r->mean1, r->rstd1,
+                       PRM(r->norm1_gamma), B, N, cin, m->G);
     return DDPM_OK;
 }
 
@@ -1109,8 +1088,8 @@ static void attn_backward(unet *m, op *o, int B)
     dense_backward(dn, GRD(a->q_W), GRD(a->q_b), dq, a->n, PRM(a->q_W), B * N, C, C);
     dense_backward(dn, GRD(a->k_W), GRD(a->k_b), dk, a->n, PRM(a->k_W), B * N, C, C);
     dense_backward(dn, GRD(a->v_W), GRD(a->v_b), dv, a->n, PRM(a->v_W), B * N, C, C);
-    groupnorm_backward(x->grad, GRD(a->norm_gamma), GRD(a->norm_beta), dn, x->val, a->mean, a->rstd,
-                       PRM(a->norm_gamma), B, N, C, m->G);
+    groupnorm_backward(x->grad, GRD(a->norm_gamma), GRD(a->norm_beta), dn, x->val, a->mean, a->rstd, PRM(a->norm_gamma),
+                       B, N, C, m->G);
 }
 
 static int op_backward(unet *m, op *o, int B, int want_dx)
@@ -1119,34 +1098,23 @@ static int op_backward(unet *m, op *o, int B, int want_dx)
     switch (o->kind) {
     case OP_CONV: {
         float *dinp = (o->in == m->x_node && !want_dx) ? NULL : x->grad;
-        return conv2d_backward(dinp, GRD(o->u.conv.W), GRD(o->u.conv.b), y->grad, x->val,
-                               PRM(o->u.conv.W), m->col, m->col_cap, B, x->H, x->W, x->C, y->C,
-                               o->u.conv.k, o->u.conv.stride);
+        return conv2d_backward(dinp, GRD(o->u.conv.W), GRD(o->u.conv.b), y->grad, x->val, PRM(o->u.conv.W), m->col,
+                               m->col_cap, B, x->H, x->W, x->C, y->C, o->u.conv.k, o->u.conv.stride);
     }
-    case OP_RES:
-        return res_backward(m, o, B);
-    case OP_ATTN:
-        attn_backward(m, o, B);
-        return DDPM_OK;
+    case OP_RES: return res_backward(m, o, B);
+    case OP_ATTN: attn_backward(m, o, B); return DDPM_OK;
     case OP_CONCAT: {
         const node *x2 = &m->nodes[o->in2];
         concat_channels_backward(x->grad, x2->grad, y->grad, (size_t)B * x->H * x->W, x->C, x2->C);
         return DDPM_OK;
     }
-    case OP_UPSAMPLE:
-        upsample_nearest2_backward(x->grad, y->grad, B, x->H, x->W, x->C);
-        return DDPM_OK;
-    case OP_AVGPOOL:
-        avgpool2_backward(x->grad, y->grad, B, x->H, x->W, x->C);
-        return DDPM_OK;
+    case OP_UPSAMPLE: upsample_nearest2_backward(x->grad, y->grad, B, x->H, x->W, x->C); return DDPM_OK;
+    case OP_AVGPOOL: avgpool2_backward(x->grad, y->grad, B, x->H, x->W, x->C); return DDPM_OK;
     case OP_NORM:
-        groupnorm_backward(x->grad, GRD(o->u.norm.gamma), GRD(o->u.norm.beta), y->grad, x->val,
-                           o->u.norm.mean, o->u.norm.rstd, PRM(o->u.norm.gamma), B, x->H * x->W,
-                           x->C, m->G);
+        groupnorm_backward(x->grad, GRD(o->u.norm.gamma), GRD(o->u.norm.beta), y->grad, x->val, o->u.norm.mean,
+                           o->u.norm.rstd, PRM(o->u.norm.gamma), B, x->H * x->W, x->C, m->G);
         return DDPM_OK;
-    case OP_SWISH:
-        swish_backward(x->grad, y->grad, x->val, (size_t)B * node_floats(x));
-        return DDPM_OK;
+    case OP_SWISH: swish_backward(x->grad, y->grad, x->val, (size_t)B * node_floats(x)); return DDPM_OK;
     }
     return ddpm_error("unet: internal error, unknown op");
 }
@@ -1173,12 +1141,12 @@ int unet_backward_input(float *dx, unet *m, const float *dout)
     zero(m->dtemb, nt);
     swish_backward(m->dtemb, m->dstemb, m->temb, nt);
     zero(m->dt0s, nt);
-    dense_backward(m->dt0s, GRD(m->temb_dense1_W), GRD(m->temb_dense1_b), m->dtemb, m->t0s,
-                   PRM(m->temb_dense1_W), B, m->temb_ch, m->temb_ch);
+    dense_backward(m->dt0s, GRD(m->temb_dense1_W), GRD(m->temb_dense1_b), m->dtemb, m->t0s, PRM(m->temb_dense1_W), B,
+                   m->temb_ch, m->temb_ch);
     zero(m->dt0, nt);
     swish_backward(m->dt0, m->dt0s, m->t0, nt);
-    dense_backward(NULL, GRD(m->temb_dense0_W), GRD(m->temb_dense0_b), m->dt0, m->emb,
-                   PRM(m->temb_dense0_W), B, m->ch, m->temb_ch);
+    dense_backward(NULL, GRD(m->temb_dense0_W), GRD(m->temb_dense0_b), m->dt0, m->emb, PRM(m->temb_dense0_W), B, m->ch,
+                   m->temb_ch);
     return DDPM_OK;
 }
 

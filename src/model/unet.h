@@ -34,11 +34,11 @@
 #include <stdint.h>
 
 typedef struct {
-    char name[128];   /* official name, e.g. "model/down_0/block_0/conv1/W" */
-    int rank;         /* 1, 2 or 4 */
-    int shape[4];     /* TF shape */
-    size_t offset;    /* in floats, into the contiguous parameter block */
-    size_t size;      /* number of floats */
+    char name[128]; /* official name, e.g. "model/down_0/block_0/conv1/W" */
+    int rank;       /* 1, 2 or 4 */
+    int shape[4];   /* TF shape */
+    size_t offset;  /* in floats, into the contiguous parameter block */
+    size_t size;    /* number of floats */
 } unet_param;
 
 typedef struct unet unet;
@@ -64,10 +64,10 @@ int unet_count_params(const ddpm_config *cfg, size_t *count);
 
 int unet_num_tensors(const unet *m);
 const unet_param *unet_tensor(const unet *m, int i);          /* table order = creation order */
-const unet_param *unet_find(const unet *m, const char *name);  /* NULL if absent */
+const unet_param *unet_find(const unet *m, const char *name); /* NULL if absent */
 size_t unet_num_params(const unet *m);
-float *unet_params(unet *m);     /* [num_params] */
-float *unet_grads(unet *m);      /* [num_params], same layout */
+float *unet_params(unet *m); /* [num_params] */
+float *unet_grads(unet *m);  /* [num_params], same layout */
 /* The initialisation scale of tensor i: 1 or 1e-10 for weights, 0 for biases/beta/gamma. */
 double unet_tensor_init_scale(const unet *m, int i);
 void unet_init_params(unet *m, uint64_t seed);
@@ -78,12 +78,11 @@ void unet_zero_grads(unet *m);
  * the output, as the calling convention puts caches (docs/architecture.md). train=1 applies
  * dropout keyed by (seed, step); train=0 is deterministic and dropout-free.
  * 1 <= B <= max_batch. */
-int unet_forward(float *out, unet *m, const float *x, const int32_t *t, int train, uint64_t seed,
-                 uint32_t step, int B);
+int unet_forward(float *out, unet *m, const float *x, const int32_t *t, int train, uint64_t seed, uint32_t step, int B);
 /* As unet_forward for examples first .. first+B-1 of the step's batch: dropout row b draws
  * stream index first + b, so a block of the batch sees the masks the whole batch would. */
-int unet_forward_at(float *out, unet *m, const float *x, const int32_t *t, int train,
-                    uint64_t seed, uint32_t step, uint32_t first, int B);
+int unet_forward_at(float *out, unet *m, const float *x, const int32_t *t, int train, uint64_t seed, uint32_t step,
+                    uint32_t first, int B);
 /* dout: (B,H,W,Cout) = dL/dout for the batch of the last forward. ADDS dL/dparams into
  * unet_grads(m). */
 int unet_backward(unet *m, const float *dout);
@@ -102,8 +101,8 @@ int unet_backward_input(float *dx, unet *m, const float *dout);
  * layer with the same tile gives the same bits. Training forwards (train = 1) never use it.
  * The plan costs unet_inference_plan_bytes (the paper U-Net: about 4x its 3x3 weights). */
 int unet_prepare_inference(unet *m);
-void unet_release_inference(unet *m);             /* frees the plan; forwards go back to unplanned */
-size_t unet_inference_plan_bytes(const unet *m);  /* 0 without a plan */
+void unet_release_inference(unet *m);            /* frees the plan; forwards go back to unplanned */
+size_t unet_inference_plan_bytes(const unet *m); /* 0 without a plan */
 
 int unet_in_channels(const unet *m);
 int unet_out_channels(const unet *m);

@@ -98,7 +98,9 @@ static int gather_common(const void *send, void *recv, const size_t *counts, int
     int *rc = malloc((size_t)P * sizeof(int)), *rd = malloc((size_t)P * sizeof(int));
     size_t *base = malloc((size_t)P * sizeof(size_t));
     if (!rc || !rd || !base) {
-        free(rc); free(rd); free(base);
+        free(rc);
+        free(rd);
+        free(base);
         return ddpm_error("out of memory in a gather");
     }
     size_t maxc = 0, acc = 0;
@@ -109,7 +111,7 @@ static int gather_common(const void *send, void *recv, const size_t *counts, int
     }
     /* send may alias recv at this rank's place (allgatherv in place): copy it there first */
     if (all && send != (char *)recv + base[g_rank]) memmove((char *)recv + base[g_rank], send, counts[g_rank]);
-    const size_t per = DIST_CHUNK / (size_t)P;  /* all pieces of one round fit an int displacement */
+    const size_t per = DIST_CHUNK / (size_t)P; /* all pieces of one round fit an int displacement */
     int status = DDPM_OK;
     char *tmp = NULL;
     for (size_t off = 0; off < maxc && status == DDPM_OK; off += per) {
@@ -121,8 +123,11 @@ static int gather_common(const void *send, void *recv, const size_t *counts, int
             rd[q] = (int)disp;
             disp += k;
         }
-        if (!tmp) tmp = malloc(disp ? disp : 1);  /* the first round is the largest */
-        if (!tmp) { status = ddpm_error("out of memory in a gather"); break; }
+        if (!tmp) tmp = malloc(disp ? disp : 1); /* the first round is the largest */
+        if (!tmp) {
+            status = ddpm_error("out of memory in a gather");
+            break;
+        }
         const char *mine = all ? (const char *)recv + base[g_rank] + off : (const char *)send + off;
         int r = all ? MPI_Allgatherv(mine, rc[g_rank], MPI_BYTE, tmp, rc, rd, MPI_BYTE, MPI_COMM_WORLD)
                     : MPI_Gatherv(mine, rc[g_rank], MPI_BYTE, tmp, rc, rd, MPI_BYTE, root, MPI_COMM_WORLD);
@@ -131,7 +136,10 @@ static int gather_common(const void *send, void *recv, const size_t *counts, int
             for (int q = 0; q < P; q++)
                 if (rc[q]) memcpy((char *)recv + base[q] + off, tmp + rd[q], (size_t)rc[q]);
     }
-    free(tmp); free(rc); free(rd); free(base);
+    free(tmp);
+    free(rc);
+    free(rd);
+    free(base);
     return status;
 }
 
@@ -157,8 +165,9 @@ int dist_hosts(char *buf, size_t n)
     MPI_Get_processor_name(me, &len);
     char *all = malloc((size_t)g_size * MPI_MAX_PROCESSOR_NAME);
     if (!all) return ddpm_error("out of memory gathering host names");
-    int rc = check(MPI_Allgather(me, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all, MPI_MAX_PROCESSOR_NAME, MPI_CHAR,
-                                 MPI_COMM_WORLD), "MPI_Allgather(host names)");
+    int rc = check(
+        MPI_Allgather(me, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, MPI_COMM_WORLD),
+        "MPI_Allgather(host names)");
     if (rc == DDPM_OK) {
         size_t o = 0;
         buf[0] = 0;
@@ -197,16 +206,25 @@ int dist_tree_allreduce_blocks(int M, const float *const *node, int nnode, size_
     int status = DDPM_OK, total = 0;
     float *sendb = NULL, *recvb = NULL, *scratch = NULL;
     const float **leaf = NULL;
-    if (!lab || !k || !first || !sc || !sd || !rcn || !rdp) { status = ddpm_error("out of memory in the gradient reduction"); goto out; }
+    if (!lab || !k || !first || !sc || !sd || !rcn || !rdp) {
+        status = ddpm_error("out of memory in the gradient reduction");
+        goto out;
+    }
     for (int q = 0; q < P; q++) {
         int a, b;
         blocktree_rank_range(M, q, P, &a, &b);
-        if (a >= b) { status = ddpm_error("grad_blocks = %d is smaller than the %d ranks", M, P); goto out; }
+        if (a >= b) {
+            status = ddpm_error("grad_blocks = %d is smaller than the %d ranks", M, P);
+            goto out;
+        }
         k[q] = blocktree_nodes(M, a, b, lab + (size_t)q * BLOCKTREE_MAX_NODES);
         first[q] = total;
         total += k[q];
     }
-    if (k[me] != nnode) { status = ddpm_error("dist_tree_allreduce_blocks: %d nodes given, %d expected", nnode, k[me]); goto out; }
+    if (k[me] != nnode) {
+        status = ddpm_error("dist_tree_allreduce_blocks: %d nodes given, %d expected", nnode, k[me]);
+        goto out;
+    }
     const size_t seg = n < DIST_SEG ? n : DIST_SEG;
     const size_t mychunk_max = seg / (size_t)P + 1;
     sendb = malloc((size_t)nnode * (seg + (size_t)P) * sizeof(float));
@@ -223,7 +241,7 @@ int dist_tree_allreduce_blocks(int M, const float *const *node, int nnode, size_
         for (int i = 0; i < k[q]; i++) all_lab[first[q] + i] = lab[(size_t)q * BLOCKTREE_MAX_NODES + i];
     for (size_t s0 = 0; s0 < n && status == DDPM_OK; s0 += seg) {
         const size_t len = n - s0 < seg ? n - s0 : seg;
-#define CH0(c) (s0 + len * (size_t)(c) / (size_t)P)  /* slice c of this segment: [CH0(c), CH0(c+1)) */
+#define CH0(c) (s0 + len * (size_t)(c) / (size_t)P) /* slice c of this segment: [CH0(c), CH0(c+1)) */
         /* to owner c: the slice c of each of my nodes, node after node */
         size_t o = 0;
         for (int c = 0; c < P; c++) {
@@ -253,7 +271,16 @@ int dist_tree_allreduce_blocks(int M, const float *const *node, int nnode, size_
     }
     free(all_lab);
 out:
-    free(lab); free(k); free(first); free(sc); free(sd); free(rcn); free(rdp);
-    free(sendb); free(recvb); free(scratch); free(leaf);
+    free(lab);
+    free(k);
+    free(first);
+    free(sc);
+    free(sd);
+    free(rcn);
+    free(rdp);
+    free(sendb);
+    free(recvb);
+    free(scratch);
+    free(leaf);
     return status;
 }

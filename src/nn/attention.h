@@ -11,11 +11,9 @@
 #define DDPM_NN_ATTENTION_H
 
 /* out (B, N, C); w (B, N, N) probabilities, kept for the backward; q, k, v (B, N, C). */
-void attention_forward(float *out, float *w, const float *q, const float *k, const float *v, int B,
-                       int N, int C);
+void attention_forward(float *out, float *w, const float *q, const float *k, const float *v, int B, int N, int C);
 /* dq, dk, dv (B, N, C) += gradients given dout (B, N, C); scratch (N, N). */
-void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                        const float *q, const float *k, const float *v, const float *w, int B, int N,
-                        int C);
+void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q,
+                        const float *k, const float *v, const float *w, int B, int N, int C);
 
 #endif

@@ -22,8 +22,7 @@ int conv2d_pad_before(int in, int k, int stride)
 
 size_t conv2d_col_floats(int H, int W, int Cin, int k, int stride)
 {
-    return (size_t)conv2d_out_size(H, stride) * (size_t)conv2d_out_size(W, stride) * (size_t)k * k *
-           (size_t)Cin;
+    return (size_t)conv2d_out_size(H, stride) * (size_t)conv2d_out_size(W, stride) * (size_t)k * k * (size_t)Cin;
 }
 
 /* Winograd replaces im2col for 3x3 stride-1 convolutions with at least this many input channels,
@@ -31,10 +30,7 @@ size_t conv2d_col_floats(int H, int W, int Cin, int k, int stride)
  * Measurements: docs/performance.md. */
 #define WINOGRAD_MIN_CIN 16
 
-static int use_winograd(int Cin, int k, int stride)
-{
-    return k == 3 && stride == 1 && Cin >= WINOGRAD_MIN_CIN;
-}
+static int use_winograd(int Cin, int k, int stride) { return k == 3 && stride == 1 && Cin >= WINOGRAD_MIN_CIN; }
 
 int conv2d_uses_winograd(int Cin, int k, int stride) { return use_winograd(Cin, k, stride); }
 
@@ -49,8 +45,8 @@ size_t conv2d_workspace_floats(int H, int W, int Cin, int Cout, int k, int strid
 }
 
 /* col (nb*Ho*Wo, k*k*Cin) from examples inp (nb, H, W, Cin), one output row of pixels per task. */
-static void im2col(float *col, const float *inp, int nb, int H, int W, int Cin, int k, int stride,
-                   int Ho, int Wo, int ph, int pw)
+static void im2col(float *col, const float *inp, int nb, int H, int W, int Cin, int k, int stride, int Ho, int Wo,
+                   int ph, int pw)
 {
     const conv_geom g = { k, k, stride, stride, ph, pw };
     const size_t K = (size_t)k * k * Cin;
@@ -62,8 +58,8 @@ static void im2col(float *col, const float *inp, int nb, int H, int W, int Cin, 
 
 /* dinp (nb, H, W, Cin) += the im2col-transpose of dcol (nb*Ho*Wo, k*k*Cin): each input pixel
  * gathers its taps in (kh, kw) order. */
-static void col2im_add(float *dinp, const float *dcol, int nb, int H, int W, int Cin, int k,
-                       int stride, int Ho, int Wo, int ph, int pw)
+static void col2im_add(float *dinp, const float *dcol, int nb, int H, int W, int Cin, int k, int stride, int Ho, int Wo,
+                       int ph, int pw)
 {
     const size_t K = (size_t)k * k * Cin;
 #pragma omp parallel for if (NN_PAR_IF((size_t)nb * H * W * K)) collapse(2) schedule(static)
@@ -81,8 +77,7 @@ static void col2im_add(float *dinp, const float *dcol, int nb, int H, int W, int
                         if (tw < 0 || tw % stride) continue;
                         const int ow = tw / stride;
                         if (ow >= Wo) continue;
-                        const float *s = dcol + (((size_t)b * Ho + oh) * Wo + ow) * K +
-                                         ((size_t)kh * k + kw) * Cin;
+                        const float *s = dcol + (((size_t)b * Ho + oh) * Wo + ow) * K + ((size_t)kh * k + kw) * Cin;
 #pragma omp simd
                         for (int c = 0; c < Cin; c++) d[c] += s[c];
                     }
@@ -94,18 +89,18 @@ static int chunk_examples(size_t col_cap, size_t per, int B, int *chunk)
 {
     if (per == 0 || col_cap < per)
         return ddpm_error("conv2d: im2col workspace of %zu floats is smaller than one example's "
-                          "%zu (internal error)", col_cap, per);
+                          "%zu (internal error)",
+                          col_cap, per);
     size_t c = col_cap / per;
     *chunk = c > (size_t)B ? B : (int)c;
     if (*chunk < 1) *chunk = 1;
     return DDPM_OK;
 }
 
-int conv2d_forward(float *out, const float *inp, const float *W, const float *b, float *col,
-                   size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int k, int stride)
+int conv2d_forward(float *out, const float *inp, const float *W, const float *b, float *col, size_t col_cap, int B,
+                   int H, int Wd, int Cin, int Cout, int k, int stride)
 {
-    if (use_winograd(Cin, k, stride))
-        return winograd_forward(out, inp, W, b, col, col_cap, B, H, Wd, Cin, Cout);
+    if (use_winograd(Cin, k, stride)) return winograd_forward(out, inp, W, b, col, col_cap, B, H, Wd, Cin, Cout);
     const int Ho = conv2d_out_size(H, stride), Wo = conv2d_out_size(Wd, stride);
     const int ph = conv2d_pad_before(H, k, stride), pw = conv2d_pad_before(Wd, k, stride);
     const size_t per = conv2d_col_floats(H, Wd, Cin, k, stride);
@@ -123,15 +118,14 @@ int conv2d_forward(float *out, const float *inp, const float *W, const float *b,
         const int nb = B - b0 < chunk ? B - b0 : chunk;
         const int M = nb * Ho * Wo;
         im2col(col, inp + (size_t)b0 * H * Wd * Cin, nb, H, Wd, Cin, k, stride, Ho, Wo, ph, pw);
-        nn_sgemm(CblasNoTrans, CblasNoTrans, M, Cout, K, 1.0f, col, K, W, Cout,
-                    1.0f, out + (size_t)b0 * Ho * Wo * Cout, Cout);
+        nn_sgemm(CblasNoTrans, CblasNoTrans, M, Cout, K, 1.0f, col, K, W, Cout, 1.0f, out + (size_t)b0 * Ho * Wo * Cout,
+                 Cout);
     }
     return DDPM_OK;
 }
 
-int conv2d_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp,
-                    const float *W, float *col, size_t col_cap, int B, int H, int Wd, int Cin,
-                    int Cout, int k, int stride)
+int conv2d_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp, const float *W, float *col,
+                    size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int k, int stride)
 {
     const int Ho = conv2d_out_size(H, stride), Wo = conv2d_out_size(Wd, stride);
     const int ph = conv2d_pad_before(H, k, stride), pw = conv2d_pad_before(Wd, k, stride);
@@ -152,14 +146,11 @@ int conv2d_backward(float *dinp, float *dW, float *db, const float *dout, const 
         const float *dout_c = dout + (size_t)b0 * Ho * Wo * Cout;
         if (dW) {
             im2col(col, inp + (size_t)b0 * H * Wd * Cin, nb, H, Wd, Cin, k, stride, Ho, Wo, ph, pw);
-            nn_sgemm(CblasTrans, CblasNoTrans, K, Cout, M, 1.0f, col, K, dout_c,
-                        Cout, 1.0f, dW, Cout);
+            nn_sgemm(CblasTrans, CblasNoTrans, K, Cout, M, 1.0f, col, K, dout_c, Cout, 1.0f, dW, Cout);
         }
         if (dinp) {
-            nn_sgemm(CblasNoTrans, CblasTrans, M, K, Cout, 1.0f, dout_c, Cout, W,
-                        Cout, 0.0f, col, K);
-            col2im_add(dinp + (size_t)b0 * H * Wd * Cin, col, nb, H, Wd, Cin, k, stride, Ho, Wo, ph,
-                       pw);
+            nn_sgemm(CblasNoTrans, CblasTrans, M, K, Cout, 1.0f, dout_c, Cout, W, Cout, 0.0f, col, K);
+            col2im_add(dinp + (size_t)b0 * H * Wd * Cin, col, nb, H, Wd, Cin, k, stride, Ho, Wo, ph, pw);
         }
     }
     return DDPM_OK;

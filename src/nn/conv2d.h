@@ -20,8 +20,8 @@
 
 #include <stddef.h>
 
-int conv2d_out_size(int in, int stride);                   /* ceil(in / stride) */
-int conv2d_pad_before(int in, int k, int stride);          /* TF SAME */
+int conv2d_out_size(int in, int stride);          /* ceil(in / stride) */
+int conv2d_pad_before(int in, int k, int stride); /* TF SAME */
 /* im2col floats for one example: Ho*Wo*k*k*Cin. */
 size_t conv2d_col_floats(int H, int W, int Cin, int k, int stride);
 
@@ -33,11 +33,10 @@ int conv2d_uses_winograd(int Cin, int k, int stride);
 size_t conv2d_workspace_floats(int H, int W, int Cin, int Cout, int k, int stride);
 
 /* out (B, Ho, Wo, Cout) = conv(inp (B, H, W, Cin), W (k, k, Cin, Cout)) + b (Cout). */
-int conv2d_forward(float *out, const float *inp, const float *W, const float *b, float *col,
-                   size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int k, int stride);
+int conv2d_forward(float *out, const float *inp, const float *W, const float *b, float *col, size_t col_cap, int B,
+                   int H, int Wd, int Cin, int Cout, int k, int stride);
 /* dinp (B, H, W, Cin) += ..., dW (k, k, Cin, Cout) += ..., db (Cout) += ... given dout. */
-int conv2d_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp,
-                    const float *W, float *col, size_t col_cap, int B, int H, int Wd, int Cin,
-                    int Cout, int k, int stride);
+int conv2d_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp, const float *W, float *col,
+                    size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int k, int stride);
 
 #endif

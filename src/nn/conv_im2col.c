@@ -10,22 +10,21 @@ int conv_im2col_out_size(int in, int k, int stride, int pad)
     return (in + 2 * pad - k) / stride + 1;
 }
 
-int conv_im2col_forward(float *out, int out_ld, const float *inp, const float *w,
-                        const float *bias, int relu, float *col, size_t col_cap,
-                        int B, int H, int W, int Cin, int Cout, conv_geom g)
+int conv_im2col_forward(float *out, int out_ld, const float *inp, const float *w, const float *bias, int relu,
+                        float *col, size_t col_cap, int B, int H, int W, int Cin, int Cout, conv_geom g)
 {
     int Ho = conv_im2col_out_size(H, g.kh, g.sh, g.ph);
     int Wo = conv_im2col_out_size(W, g.kw, g.sw, g.pw);
-    if (B < 1 || Cin < 1 || Cout < 1 || g.kh < 1 || g.kw < 1 || g.ph < 0 || g.pw < 0 || Ho < 1 ||
-        Wo < 1 || out_ld < Cout)
+    if (B < 1 || Cin < 1 || Cout < 1 || g.kh < 1 || g.kw < 1 || g.ph < 0 || g.pw < 0 || Ho < 1 || Wo < 1 ||
+        out_ld < Cout)
         return ddpm_error("conv_im2col: invalid geometry (B=%d H=%d W=%d Cin=%d Cout=%d k=%dx%d "
-                          "stride=%dx%d pad=%dx%d ld=%d)", B, H, W, Cin, Cout, g.kh, g.kw, g.sh,
-                          g.sw, g.ph, g.pw, out_ld);
+                          "stride=%dx%d pad=%dx%d ld=%d)",
+                          B, H, W, Cin, Cout, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, out_ld);
     const long M = (long)B * Ho * Wo, K = (long)g.kh * g.kw * Cin;
     if (g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0) {
         /* the NHWC input already is the (M, Cin) matrix */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, Cout, Cin, 1.0f, inp, Cin,
-                    w, Cout, 0.0f, out, out_ld);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, Cout, Cin, 1.0f, inp, Cin, w, Cout, 0.0f, out,
+                    out_ld);
     } else {
         if (!col || col_cap < (size_t)K)
             return ddpm_error("conv_im2col: workspace of %zu floats is below one row (%ld)", col_cap, K);
@@ -33,8 +32,8 @@ int conv_im2col_forward(float *out, int out_ld, const float *inp, const float *w
         for (long m0 = 0; m0 < M; m0 += rows) {
             long m1 = m0 + rows < M ? m0 + rows : M;
             im2col_rows(col, inp, m0, m1, H, W, Cin, Ho, Wo, g);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), Cout, (int)K,
-                        1.0f, col, (int)K, w, Cout, 0.0f, out + m0 * out_ld, out_ld);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), Cout, (int)K, 1.0f, col, (int)K, w,
+                        Cout, 0.0f, out + m0 * out_ld, out_ld);
         }
     }
     if (bias || relu) {

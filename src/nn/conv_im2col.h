@@ -14,7 +14,6 @@
 
 #include <stddef.h>
 
-
 int conv_im2col_out_size(int in, int k, int stride, int pad);
 
 /* out:  (B, Ho, Wo, out_ld), channels [0, Cout) written (the caller offsets the pointer to a
@@ -24,8 +23,7 @@ int conv_im2col_out_size(int in, int k, int stride, int pad);
  * col:  workspace of col_cap floats; it must hold at least one im2col row (kh*kw*Cin floats);
  *       larger workspaces let each sgemm cover more rows. Unused for 1x1/stride 1/no padding.
  * Returns DDPM_ERR (message set) when the geometry is invalid or col is too small. */
-int conv_im2col_forward(float *out, int out_ld, const float *inp, const float *w,
-                        const float *bias, int relu, float *col, size_t col_cap,
-                        int B, int H, int W, int Cin, int Cout, conv_geom g);
+int conv_im2col_forward(float *out, int out_ld, const float *inp, const float *w, const float *bias, int relu,
+                        float *col, size_t col_cap, int B, int H, int W, int Cin, int Cout, conv_geom g);
 
 #endif

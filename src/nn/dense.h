@@ -8,13 +8,11 @@
 #define DDPM_NN_DENSE_H
 
 /* out (N, Cout) = inp (N, Cin) W (Cin, Cout) + b (Cout). */
-void dense_forward(float *out, const float *inp, const float *W, const float *b, int N, int Cin,
-                   int Cout);
+void dense_forward(float *out, const float *inp, const float *W, const float *b, int N, int Cin, int Cout);
 /* out (N, Cout) += inp W + b  (residual branches add into an existing tensor). */
-void dense_forward_accumulate(float *out, const float *inp, const float *W, const float *b, int N,
-                              int Cin, int Cout);
+void dense_forward_accumulate(float *out, const float *inp, const float *W, const float *b, int N, int Cin, int Cout);
 /* dinp (N, Cin) += dout W^T (when dinp != NULL); dW (Cin, Cout) += inp^T dout; db (Cout) += sum dout. */
-void dense_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp,
-                    const float *W, int N, int Cin, int Cout);
+void dense_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp, const float *W, int N,
+                    int Cin, int Cout);
 
 #endif

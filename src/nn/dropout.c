@@ -4,14 +4,14 @@
 
 #include "core/rng.h"
 
-void dropout_forward(float *out, uint8_t *mask, const float *inp, double p, uint64_t seed,
-                     int layer, uint32_t step, int B, size_t n)
+void dropout_forward(float *out, uint8_t *mask, const float *inp, double p, uint64_t seed, int layer, uint32_t step,
+                     int B, size_t n)
 {
     dropout_forward_at(out, mask, inp, p, seed, layer, step, 0, B, n);
 }
 
-void dropout_forward_at(float *out, uint8_t *mask, const float *inp, double p, uint64_t seed,
-                        int layer, uint32_t step, uint32_t first, int B, size_t n)
+void dropout_forward_at(float *out, uint8_t *mask, const float *inp, double p, uint64_t seed, int layer, uint32_t step,
+                        uint32_t first, int B, size_t n)
 {
     const float scale = (float)(1.0 / (1.0 - p));
     const float pf = (float)p;

@@ -11,7 +11,10 @@
 
 #include <stdint.h>
 
-typedef union { uint32_t u; float f; } nn_f32_bits; /* named: clang rejects an anonymous one here */
+typedef union {
+    uint32_t u;
+    float f;
+} nn_f32_bits; /* named: clang rejects an anonymous one here */
 
 #pragma omp declare simd notinbranch
 static inline float nn_expf(float x)

@@ -65,8 +65,8 @@ static int gemm_reduction_split(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, i
     return 1;
 }
 
-void nn_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha, const float *A,
-              int lda, const float *B, int ldb, float beta, float *C, int ldc)
+void nn_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc)
 {
     if (M <= 0 || N <= 0) return;
     if ((size_t)M * N <= GEMM_RSPLIT_MAX_C && K >= GEMM_RSPLIT_MIN_K &&

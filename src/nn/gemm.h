@@ -17,8 +17,8 @@
 #include <cblas.h>
 
 /* op(A) is M x K, op(B) is K x N, C is M x N (leading dimensions as in cblas_sgemm). */
-void nn_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha, const float *A,
-              int lda, const float *B, int ldb, float beta, float *C, int ldc);
+void nn_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
 
 /* Sets OpenBLAS to one thread (idempotent; also done automatically at load time). */
 void nn_blas_single_thread(void);

@@ -95,21 +95,20 @@ static void groupnorm_forward_impl(float *out, float *act, float *mean, float *r
         }
 }
 
-void groupnorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma,
-                       const float *beta, int B, int N, int C, int G)
+void groupnorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma, const float *beta,
+                       int B, int N, int C, int G)
 {
     groupnorm_forward_impl(out, NULL, mean, rstd, inp, gamma, beta, B, N, C, G);
 }
 
-void groupnorm_swish_forward(float *out, float *act, float *mean, float *rstd, const float *inp,
-                             const float *gamma, const float *beta, int B, int N, int C, int G)
+void groupnorm_swish_forward(float *out, float *act, float *mean, float *rstd, const float *inp, const float *gamma,
+                             const float *beta, int B, int N, int C, int G)
 {
     groupnorm_forward_impl(out, act, mean, rstd, inp, gamma, beta, B, N, C, G);
 }
 
-void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                        const float *inp, const float *mean, const float *rstd, const float *gamma,
-                        int B, int N, int C, int G)
+void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
+                        const float *mean, const float *rstd, const float *gamma, int B, int N, int C, int G)
 {
     const int Cg = C / G, gpr = groups_per_run(Cg);
     const double count = (double)N * Cg;

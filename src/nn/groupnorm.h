@@ -13,16 +13,15 @@
 
 /* out, inp: (B, N, C) with N = H*W; gamma, beta: (C); mean, rstd: (B, G). C % G == 0.
  * out may not alias inp. */
-void groupnorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma,
-                       const float *beta, int B, int N, int C, int G);
+void groupnorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma, const float *beta,
+                       int B, int N, int C, int G);
 /* The same and act (B, N, C) = swish(out) in one pass: bit-identical to groupnorm_forward then
  * swish_forward. out may be NULL (inference: only the activation is needed); act may not alias
  * inp or out. */
-void groupnorm_swish_forward(float *out, float *act, float *mean, float *rstd, const float *inp,
-                             const float *gamma, const float *beta, int B, int N, int C, int G);
+void groupnorm_swish_forward(float *out, float *act, float *mean, float *rstd, const float *inp, const float *gamma,
+                             const float *beta, int B, int N, int C, int G);
 /* dinp (B, N, C), dgamma (C), dbeta (C) += gradients given dout (B, N, C). */
-void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                        const float *inp, const float *mean, const float *rstd, const float *gamma,
-                        int B, int N, int C, int G);
+void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
+                        const float *mean, const float *rstd, const float *gamma, int B, int N, int C, int G);
 
 #endif

@@ -5,8 +5,7 @@
 
 static int out_size(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
 
-void maxpool2d_nhwc_forward(float *out, int out_ld, const float *inp, int B, int H, int W,
-                            int C, int k, int s, int p)
+void maxpool2d_nhwc_forward(float *out, int out_ld, const float *inp, int B, int H, int W, int C, int k, int s, int p)
 {
     const int Ho = out_size(H, k, s, p), Wo = out_size(W, k, s, p);
     for (long r = 0; r < (long)B * Ho * Wo; r++) {
@@ -26,8 +25,8 @@ void maxpool2d_nhwc_forward(float *out, int out_ld, const float *inp, int B, int
     }
 }
 
-void avgpool2d_nhwc_forward(float *out, const float *inp, int count_include_pad, int B, int H,
-                            int W, int C, int k, int s, int p)
+void avgpool2d_nhwc_forward(float *out, const float *inp, int count_include_pad, int B, int H, int W, int C, int k,
+                            int s, int p)
 {
     const int Ho = out_size(H, k, s, p), Wo = out_size(W, k, s, p);
     for (long r = 0; r < (long)B * Ho * Wo; r++) {

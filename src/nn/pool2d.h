@@ -10,11 +10,10 @@
 
 /* out: (B, Ho, Wo, out_ld) channels [0, C) — a channel slice of a wider tensor
  * inp: (B, H, W, C) */
-void maxpool2d_nhwc_forward(float *out, int out_ld, const float *inp, int B, int H, int W,
-                            int C, int k, int s, int p);
+void maxpool2d_nhwc_forward(float *out, int out_ld, const float *inp, int B, int H, int W, int C, int k, int s, int p);
 /* out: (B, Ho, Wo, C); inp: (B, H, W, C) */
-void avgpool2d_nhwc_forward(float *out, const float *inp, int count_include_pad, int B, int H,
-                            int W, int C, int k, int s, int p);
+void avgpool2d_nhwc_forward(float *out, const float *inp, int count_include_pad, int B, int H, int W, int C, int k,
+                            int s, int p);
 /* out: (B, C) mean over all H*W positions, accumulated in double; inp: (B, HW, C) */
 void global_avgpool_nhwc_forward(float *out, const float *inp, int B, int HW, int C);
 

@@ -64,7 +64,10 @@ void avgpool2_backward(float *dinp, const float *dout, int B, int H, int W, int 
                 float *d11 = d10 + C;
                 for (int c = 0; c < C; c++) {
                     float q = 0.25f * g[c];
-                    d00[c] += q; d01[c] += q; d10[c] += q; d11[c] += q;
+                    d00[c] += q;
+                    d01[c] += q;
+                    d10[c] += q;
+                    d11[c] += q;
                 }
             }
 }

@@ -11,7 +11,7 @@ static void source_tap(int o, int in, int out, int *i0, int *i1, float *l1)
     const float scale = (float)in / (float)out;
     double src = (double)scale * ((double)o + 0.5) - 0.5;
     if (src < 0.0) src = 0.0;
-    int i = (int)src;                 /* floor: src >= 0 */
+    int i = (int)src; /* floor: src >= 0 */
     if (i > in - 1) i = in - 1;
     double l = src - (double)i;
     if (l < 0.0) l = 0.0;
@@ -21,8 +21,7 @@ static void source_tap(int o, int in, int out, int *i0, int *i1, float *l1)
     *l1 = (float)l;
 }
 
-void resize_bilinear_forward(float *out, const float *inp, int B, int H, int W, int C, int Ho,
-                             int Wo)
+void resize_bilinear_forward(float *out, const float *inp, int B, int H, int W, int C, int Ho, int Wo)
 {
     for (long r = 0; r < (long)B * Ho; r++) {
         int b = (int)(r / Ho), oy = (int)(r % Ho);

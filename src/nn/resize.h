@@ -9,7 +9,6 @@
 #define DDPM_NN_RESIZE_H
 
 /* out: (B, Ho, Wo, C); inp: (B, H, W, C) */
-void resize_bilinear_forward(float *out, const float *inp, int B, int H, int W, int C, int Ho,
-                             int Wo);
+void resize_bilinear_forward(float *out, const float *inp, int B, int H, int W, int C, int Ho, int Wo);
 
 #endif

@@ -28,14 +28,13 @@ static void load_pixels(float (*d)[CB], const float *const *src, int np, int c0,
     }
 }
 
-
 /* Filter-transform tile: FB input x FB output channels, vectorised over the output channel. */
 #define FB 16
 
 /* Writes a block's transformed filters u[e][i][o] (ni input x no output channels at ci0, co0) to
  * U (npts, Cin, Cout), or transposed to U (npts, Cout, Cin) for the backward-data filter. */
-static void store_filter_block(float *U, float (*u)[FB][FB], int npts, int flip, int Cin, int Cout, int ci0,
-                               int co0, int ni, int no)
+static void store_filter_block(float *U, float (*u)[FB][FB], int npts, int flip, int Cin, int Cout, int ci0, int co0,
+                               int ni, int no)
 {
     const size_t CC = (size_t)Cin * Cout;
     for (int e = 0; e < npts; e++) {
@@ -131,8 +130,7 @@ static void input_tiles(float *V, size_t ld, const float *x, long t0, long t1, i
                 float *v3 = vt + (size_t)(i * 4 + 3) * ld * C + c0;
 #pragma omp simd
                 for (int c = 0; c < n; c++) {
-                    const float s0 = s[i * 4][c], s1 = s[i * 4 + 1][c], s2 = s[i * 4 + 2][c],
-                                s3 = s[i * 4 + 3][c];
+                    const float s0 = s[i * 4][c], s1 = s[i * 4 + 1][c], s2 = s[i * 4 + 2][c], s3 = s[i * 4 + 3][c];
                     v0[c] = s0 - s2;
                     v1[c] = s1 + s2;
                     v2[c] = s2 - s1;
@@ -176,8 +174,8 @@ static inline void store_pixel(float *y, size_t off, int b, const float *o, int 
 
 /* y (nb, H, W, C) = A^T m A with the epilogue ep for tiles [t0, t1) whose m are rows 0.. of M
  * (16, ld, C). A^T = [1 1 1 0; 0 1 -1 -1]. Each output pixel is in one tile. */
-static void output_tiles(float *y, const float *M, size_t ld, const winograd_epilogue *ep, long t0,
-                         long t1, int H, int W, int C)
+static void output_tiles(float *y, const float *M, size_t ld, const winograd_epilogue *ep, long t0, long t1, int H,
+                         int W, int C)
 {
     const int th = (H + 1) / 2, tw = (W + 1) / 2;
     for (long t = t0; t < t1; t++) {
@@ -186,8 +184,7 @@ static void output_tiles(float *y, const float *M, size_t ld, const winograd_epi
         size_t dst[4]; /* offsets into y, SIZE_MAX past the image */
         for (int i = 0; i < 2; i++)
             for (int j = 0; j < 2; j++)
-                dst[i * 2 + j] = (y0 + i < H && x0 + j < W)
-                                     ? (((size_t)b * H + y0 + i) * W + x0 + j) * C : SIZE_MAX;
+                dst[i * 2 + j] = (y0 + i < H && x0 + j < W) ? (((size_t)b * H + y0 + i) * W + x0 + j) * C : SIZE_MAX;
         const float *mt = M + (size_t)(t - t0) * C;
         for (int c0 = 0; c0 < C; c0 += CB) {
             const int n = C - c0 < CB ? C - c0 : CB;
@@ -225,7 +222,7 @@ static size_t tiles43_per_example(int H, int W) { return (size_t)((H + 3) / 4) *
  * 0 0 1]. Computed in double and rounded once: 1/6 and 1/24 are not exact in float (in double
  * they and the few sums add relative errors ~1e-16, far below the float rounding); multiplying by
  * them rather than dividing keeps the transform cheap beside the GEMMs for small images. */
-#define SIXTH (1.0 / 6.0)
+#define SIXTH        (1.0 / 6.0)
 #define TWENTYFOURTH (1.0 / 24.0)
 static void filter_transform43(float *U, const float *W, int Cin, int Cout, int flip)
 {
@@ -275,16 +272,16 @@ static void filter_transform43(float *U, const float *W, int Cin, int Cout, int 
 /* One B^T step on six vectors (a column or a row of the tile), B^T =
  * [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]:
  * at most 3 roundings per output (the products by 2 and 4 are exact). */
-#define BT43(o0, o1, o2, o3, o4, o5, d0, d1, d2, d3, d4, d5)                                        \
-    do {                                                                                            \
-        const float p12 = (d1) + (d2), m12 = (d1) - (d2), p34 = (d3) + (d4), m43 = (d4) - (d3);    \
-        const float m42 = (d4) - (d2), m31 = (d3) - (d1);                                           \
-        o0 = (4.0f * (d0) + (d4)) - 5.0f * (d2);                                                    \
-        o1 = p34 - 4.0f * p12;                                                                      \
-        o2 = m43 + 4.0f * m12;                                                                      \
-        o3 = m42 + 2.0f * m31;                                                                      \
-        o4 = m42 - 2.0f * m31;                                                                      \
-        o5 = (4.0f * (d1) + (d5)) - 5.0f * (d3);                                                    \
+#define BT43(o0, o1, o2, o3, o4, o5, d0, d1, d2, d3, d4, d5)                                                           \
+    do {                                                                                                               \
+        const float p12 = (d1) + (d2), m12 = (d1) - (d2), p34 = (d3) + (d4), m43 = (d4) - (d3);                        \
+        const float m42 = (d4) - (d2), m31 = (d3) - (d1);                                                              \
+        o0 = (4.0f * (d0) + (d4)) - 5.0f * (d2);                                                                       \
+        o1 = p34 - 4.0f * p12;                                                                                         \
+        o2 = m43 + 4.0f * m12;                                                                                         \
+        o3 = m42 + 2.0f * m31;                                                                                         \
+        o4 = m42 - 2.0f * m31;                                                                                         \
+        o5 = (4.0f * (d1) + (d5)) - 5.0f * (d3);                                                                       \
     } while (0)
 
 /* V (36, ld, C) rows 0.. = B^T d B of tiles [t0, t1) of x (nb, H, W, C): tile (b, ty, tx) is
@@ -310,8 +307,8 @@ static void input_tiles43(float *V, size_t ld, const float *x, long t0, long t1,
             for (int j = 0; j < 6; j++) { /* s = B^T d (down each column j) */
 #pragma omp simd
                 for (int c = 0; c < n; c++)
-                    BT43(s[j][c], s[6 + j][c], s[12 + j][c], s[18 + j][c], s[24 + j][c], s[30 + j][c],
-                         d[j][c], d[6 + j][c], d[12 + j][c], d[18 + j][c], d[24 + j][c], d[30 + j][c]);
+                    BT43(s[j][c], s[6 + j][c], s[12 + j][c], s[18 + j][c], s[24 + j][c], s[30 + j][c], d[j][c],
+                         d[6 + j][c], d[12 + j][c], d[18 + j][c], d[24 + j][c], d[30 + j][c]);
             }
             for (int i = 0; i < 6; i++) { /* V = s B (along each row i) */
                 float *v[6];
@@ -320,8 +317,8 @@ static void input_tiles43(float *V, size_t ld, const float *x, long t0, long t1,
                 const float *si = s[i * 6];
 #pragma omp simd
                 for (int c = 0; c < n; c++)
-                    BT43(v0[c], v1[c], v2[c], v3[c], v4[c], v5[c], si[c], si[CB + c], si[2 * CB + c],
-                         si[3 * CB + c], si[4 * CB + c], si[5 * CB + c]);
+                    BT43(v0[c], v1[c], v2[c], v3[c], v4[c], v5[c], si[c], si[CB + c], si[2 * CB + c], si[3 * CB + c],
+                         si[4 * CB + c], si[5 * CB + c]);
             }
         }
     }
@@ -329,19 +326,19 @@ static void input_tiles43(float *V, size_t ld, const float *x, long t0, long t1,
 
 /* One A^T step on six vectors, A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]:
  * at most 3 roundings per output (the products by 2, 4 and 8 are exact). */
-#define AT43(o0, o1, o2, o3, m0, m1, m2, m3, m4, m5)                                                \
-    do {                                                                                            \
-        const float p12 = (m1) + (m2), m12 = (m1) - (m2), p34 = (m3) + (m4), m34 = (m3) - (m4);    \
-        o0 = ((m0) + p12) + p34;                                                                    \
-        o1 = m12 + 2.0f * m34;                                                                      \
-        o2 = p12 + 4.0f * p34;                                                                      \
-        o3 = (m12 + (m5)) + 8.0f * m34;                                                             \
+#define AT43(o0, o1, o2, o3, m0, m1, m2, m3, m4, m5)                                                                   \
+    do {                                                                                                               \
+        const float p12 = (m1) + (m2), m12 = (m1) - (m2), p34 = (m3) + (m4), m34 = (m3) - (m4);                        \
+        o0 = ((m0) + p12) + p34;                                                                                       \
+        o1 = m12 + 2.0f * m34;                                                                                         \
+        o2 = p12 + 4.0f * p34;                                                                                         \
+        o3 = (m12 + (m5)) + 8.0f * m34;                                                                                \
     } while (0)
 
 /* y (nb, H, W, C) = A^T m A with the epilogue ep for tiles [t0, t1) whose m are rows 0.. of M
  * (36, ld, C). Each output pixel is in one 4x4 tile. */
-static void output_tiles43(float *y, const float *M, size_t ld, const winograd_epilogue *ep, long t0,
-                           long t1, int H, int W, int C)
+static void output_tiles43(float *y, const float *M, size_t ld, const winograd_epilogue *ep, long t0, long t1, int H,
+                           int W, int C)
 {
     const int th = (H + 3) / 4, tw = (W + 3) / 4;
     for (long t = t0; t < t1; t++) {
@@ -350,8 +347,7 @@ static void output_tiles43(float *y, const float *M, size_t ld, const winograd_e
         size_t dst[16]; /* offsets into y, SIZE_MAX past the image */
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++)
-                dst[i * 4 + j] = (y0 + i < H && x0 + j < W)
-                                     ? (((size_t)b * H + y0 + i) * W + x0 + j) * C : SIZE_MAX;
+                dst[i * 4 + j] = (y0 + i < H && x0 + j < W) ? (((size_t)b * H + y0 + i) * W + x0 + j) * C : SIZE_MAX;
         const float *mt = M + (size_t)(t - t0) * C;
         for (int c0 = 0; c0 < C; c0 += CB) {
             const int n = C - c0 < CB ? C - c0 : CB;
@@ -362,15 +358,14 @@ static void output_tiles43(float *y, const float *M, size_t ld, const winograd_e
                 const float *m0 = m[0], *m1 = m[1], *m2 = m[2], *m3 = m[3], *m4 = m[4], *m5 = m[5];
 #pragma omp simd
                 for (int c = 0; c < n; c++)
-                    AT43(s[j][c], s[6 + j][c], s[12 + j][c], s[18 + j][c], m0[c], m1[c], m2[c], m3[c],
-                         m4[c], m5[c]);
+                    AT43(s[j][c], s[6 + j][c], s[12 + j][c], s[18 + j][c], m0[c], m1[c], m2[c], m3[c], m4[c], m5[c]);
             }
             for (int i = 0; i < 4; i++) { /* o = s A (along each row i) */
                 const float *si = s[i * 6];
 #pragma omp simd
                 for (int c = 0; c < n; c++)
-                    AT43(o[i * 4][c], o[i * 4 + 1][c], o[i * 4 + 2][c], o[i * 4 + 3][c], si[c],
-                         si[CB + c], si[2 * CB + c], si[3 * CB + c], si[4 * CB + c], si[5 * CB + c]);
+                    AT43(o[i * 4][c], o[i * 4 + 1][c], o[i * 4 + 2][c], o[i * 4 + 3][c], si[c], si[CB + c],
+                         si[2 * CB + c], si[3 * CB + c], si[4 * CB + c], si[5 * CB + c]);
             }
             for (int p = 0; p < 16; p++)
                 if (dst[p] != SIZE_MAX) store_pixel(y, dst[p], b, o[p], c0, n, C, ep);
@@ -410,8 +405,8 @@ static void tiles_in(float *V, size_t ld, const float *x, long t0, long t1, int 
     else input_tiles(V, ld, x, t0, t1, H, W, C);
 }
 
-static void tiles_out(float *y, const float *M, size_t ld, const winograd_epilogue *ep, long t0, long t1,
-                      int H, int W, int C, int m)
+static void tiles_out(float *y, const float *M, size_t ld, const winograd_epilogue *ep, long t0, long t1, int H, int W,
+                      int C, int m)
 {
     if (m == 4) output_tiles43(y, M, ld, ep, t0, t1, H, W, C);
     else output_tiles(y, M, ld, ep, t0, t1, H, W, C);
@@ -424,8 +419,8 @@ static void tiles_out(float *y, const float *M, size_t ld, const winograd_epilog
  * in cache); a chunk with few tiles runs each phase in parallel (tiles, then the P GEMMs, then
  * tiles) so that the threads still share the work. Either way every GEMM is one call whose shape
  * does not depend on the thread count, and every output element is computed by one thread. */
-static void run(float *y, const float *x, const winograd_epilogue *ep_all, const float *U, float *V,
-                size_t V_cap, int B, int H, int W, int Ci, int Co, int m)
+static void run(float *y, const float *x, const winograd_epilogue *ep_all, const float *U, float *V, size_t V_cap,
+                int B, int H, int W, int Ci, int Co, int m)
 {
     const int P = m == 4 ? 36 : 16;
     const size_t T1 = m == 4 ? tiles43_per_example(H, W) : tiles_per_example(H, W);
@@ -464,8 +459,7 @@ static void run(float *y, const float *x, const winograd_epilogue *ep_all, const
             nn_sgemm(CblasNoTrans, CblasNoTrans, (int)nt, Co, Ci, 1.0f, V + (size_t)e * nt * Ci, Ci,
                      U + (size_t)e * Ci * Co, Co, 0.0f, M + (size_t)e * nt * Co, Co);
 #pragma omp parallel for if (NN_PAR_IF((size_t)nt * P * Co)) schedule(static)
-        for (long t = 0; t < nt; t++)
-            tiles_out(yc, M + (size_t)t * Co, (size_t)nt, ep, t, t + 1, H, W, Co, m);
+        for (long t = 0; t < nt; t++) tiles_out(yc, M + (size_t)t * Co, (size_t)nt, ep, t, t + 1, H, W, Co, m);
     }
 }
 
@@ -476,18 +470,20 @@ typedef struct {
     float sa, sb;
 } row2;
 /* B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1] and A = [1 0; 1 1; 1 -1; 0 -1]. */
-static const row2 BT_ROWS[4] = { { 0, 2, 1.0f, -1.0f }, { 1, 2, 1.0f, 1.0f }, { 2, 1, 1.0f, -1.0f },
-                                 { 1, 3, 1.0f, -1.0f } };
-static const row2 A_ROWS[4] = { { 0, 0, 1.0f, 0.0f }, { 0, 1, 1.0f, 1.0f }, { 0, 1, 1.0f, -1.0f },
-                                { 1, 1, -1.0f, 0.0f } };
+static const row2 BT_ROWS[4] = {
+    { 0, 2, 1.0f, -1.0f }, { 1, 2, 1.0f, 1.0f }, { 2, 1, 1.0f, -1.0f }, { 1, 3, 1.0f, -1.0f }
+};
+static const row2 A_ROWS[4] = {
+    { 0, 0, 1.0f, 0.0f }, { 0, 1, 1.0f, 1.0f }, { 0, 1, 1.0f, -1.0f }, { 1, 1, -1.0f, 0.0f }
+};
 
 /* For the points e = 4i + j of row i only, of tiles [t0, t1) (numbered as in input_tiles):
  *   V (4, ld, Ci) rows 0..  = row i of B^T d B of the 4x4 input tiles of x (nb, H, W, Ci),
  *   dM (4, ld, Co) rows 0.. = row i of A g A^T of the 2x2 tiles of dy (nb, H, W, Co), the adjoint
  *                             of the output transform (outputs past H x W count as 0).
  * Row i of B^T d B needs input rows BT_ROWS[i] only, row i of A g A^T output rows A_ROWS[i]. */
-static void filter_grad_tiles(float *V, float *dM, size_t ld, const float *x, const float *dy, long t0,
-                              long t1, int i, int H, int W, int Ci, int Co)
+static void filter_grad_tiles(float *V, float *dM, size_t ld, const float *x, const float *dy, long t0, long t1, int i,
+                              int H, int W, int Ci, int Co)
 {
     const int th = (H + 1) / 2, tw = (W + 1) / 2;
     const row2 bi = BT_ROWS[i], ai = A_ROWS[i];
@@ -592,8 +588,8 @@ static int check_cap(size_t col_cap, int H, int W, int Cin, int Cout)
     return DDPM_OK;
 }
 
-int winograd_forward_tile(float *out, const float *inp, const float *W, const float *b, float *col,
-                          size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int m)
+int winograd_forward_tile(float *out, const float *inp, const float *W, const float *b, float *col, size_t col_cap,
+                          int B, int H, int Wd, int Cin, int Cout, int m)
 {
     if (m != 2 && m != 4) return ddpm_error("winograd: output tile %d is not 2 or 4 (internal error)", m);
     DDPM_TRY(check_cap(col_cap, H, Wd, Cin, Cout));
@@ -605,8 +601,8 @@ int winograd_forward_tile(float *out, const float *inp, const float *W, const fl
     return DDPM_OK;
 }
 
-int winograd_backward_data_tile(float *dinp, const float *dout, const float *W, float *col,
-                                size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int m)
+int winograd_backward_data_tile(float *dinp, const float *dout, const float *W, float *col, size_t col_cap, int B,
+                                int H, int Wd, int Cin, int Cout, int m)
 {
     if (m != 2 && m != 4) return ddpm_error("winograd: output tile %d is not 2 or 4 (internal error)", m);
     DDPM_TRY(check_cap(col_cap, H, Wd, Cin, Cout));
@@ -635,24 +631,21 @@ int winograd_output_tile(size_t col_cap, int B, int H, int W, int Cin, int Cout)
     return chunk * T1 >= F43_MIN_CHUNK_TILES ? 4 : 2;
 }
 
-int winograd_forward(float *out, const float *inp, const float *W, const float *b, float *col,
-                     size_t col_cap, int B, int H, int Wd, int Cin, int Cout)
+int winograd_forward(float *out, const float *inp, const float *W, const float *b, float *col, size_t col_cap, int B,
+                     int H, int Wd, int Cin, int Cout)
 {
     return winograd_forward_tile(out, inp, W, b, col, col_cap, B, H, Wd, Cin, Cout,
                                  winograd_output_tile(col_cap, B, H, Wd, Cin, Cout));
 }
 
-int winograd_backward_data(float *dinp, const float *dout, const float *W, float *col,
-                           size_t col_cap, int B, int H, int Wd, int Cin, int Cout)
+int winograd_backward_data(float *dinp, const float *dout, const float *W, float *col, size_t col_cap, int B, int H,
+                           int Wd, int Cin, int Cout)
 {
     return winograd_backward_data_tile(dinp, dout, W, col, col_cap, B, H, Wd, Cin, Cout,
                                        winograd_output_tile(col_cap, B, H, Wd, Cin, Cout));
 }
 
-size_t winograd_filter_floats(int Cin, int Cout, int m)
-{
-    return (size_t)(m == 4 ? 36 : 16) * (size_t)Cin * Cout;
-}
+size_t winograd_filter_floats(int Cin, int Cout, int m) { return (size_t)(m == 4 ? 36 : 16) * (size_t)Cin * Cout; }
 
 int winograd_filter_transform(float *U, const float *W, int Cin, int Cout, int m)
 {
@@ -680,14 +673,15 @@ size_t winograd_workspace_floats_pre(int H, int W, int Cin, int Cout, int m)
     return (size_t)(m == 4 ? 36 : 16) * T1 * ((size_t)Cin + Cout);
 }
 
-int winograd_forward_pre(float *out, const float *inp, const float *U, const winograd_epilogue *ep,
-                         float *col, size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int m)
+int winograd_forward_pre(float *out, const float *inp, const float *U, const winograd_epilogue *ep, float *col,
+                         size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int m)
 {
     if (m != 2 && m != 4) return ddpm_error("winograd: output tile %d is not 2 or 4 (internal error)", m);
     const size_t need = winograd_workspace_floats_pre(H, Wd, Cin, Cout, m);
     if (col_cap < need)
         return ddpm_error("winograd: workspace of %zu floats is smaller than the %zu one example "
-                          "needs (internal error)", col_cap, need);
+                          "needs (internal error)",
+                          col_cap, need);
     if (ep->add) return ddpm_error("winograd_forward_pre: an accumulating epilogue (internal error)");
     run(out, inp, ep, U, col, col_cap, B, H, Wd, Cin, Cout, m);
     return DDPM_OK;
@@ -710,8 +704,8 @@ int winograd_forward_pre(float *out, const float *inp, const float *U, const win
  * same static assignment for every block, so no barrier between blocks) and, per block,
  * transforms its quarter and runs its 4 GEMMs, adding into its dU[e] in block order (beta = 1).
  * Every dU element thus sums the same blocks in the same order for any thread count. */
-int winograd_backward_filter(float *dW, const float *inp, const float *dout, float *col,
-                             size_t col_cap, int B, int H, int Wd, int Cin, int Cout)
+int winograd_backward_filter(float *dW, const float *inp, const float *dout, float *col, size_t col_cap, int B, int H,
+                             int Wd, int Cin, int Cout)
 {
     DDPM_TRY(check_cap(col_cap, H, Wd, Cin, Cout));
     const size_t CC = (size_t)Cin * Cout, nU = 16 * CC, per_tile = 16 * ((size_t)Cin + Cout);

@@ -23,21 +23,21 @@
 size_t winograd_workspace_floats(int H, int W, int Cin, int Cout);
 
 /* out (B, H, W, Cout) = conv3x3(inp (B, H, W, Cin), W (3, 3, Cin, Cout)) + b (Cout; may be NULL). */
-int winograd_forward(float *out, const float *inp, const float *W, const float *b, float *col,
-                     size_t col_cap, int B, int H, int Wd, int Cin, int Cout);
+int winograd_forward(float *out, const float *inp, const float *W, const float *b, float *col, size_t col_cap, int B,
+                     int H, int Wd, int Cin, int Cout);
 /* dinp (B, H, W, Cin) += the input gradient of that convolution given dout (B, H, W, Cout). */
-int winograd_backward_data(float *dinp, const float *dout, const float *W, float *col,
-                           size_t col_cap, int B, int H, int Wd, int Cin, int Cout);
+int winograd_backward_data(float *dinp, const float *dout, const float *W, float *col, size_t col_cap, int B, int H,
+                           int Wd, int Cin, int Cout);
 
 /* The output tile the two calls above use: 4 (F(4x4,3x3)) where the image is at least 4x4 and a
  * chunk of the workspace holds >= 64 of its 6x6 tiles, else 2 (F(2x2,3x3)). The same for both
  * calls (their workspace use is symmetric in Cin/Cout); measurements in winograd.c. */
 int winograd_output_tile(size_t col_cap, int B, int H, int W, int Cin, int Cout);
 /* The same two calls with the output tile m (2 or 4) given (tests and measurements). */
-int winograd_forward_tile(float *out, const float *inp, const float *W, const float *b, float *col,
-                          size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int m);
-int winograd_backward_data_tile(float *dinp, const float *dout, const float *W, float *col,
-                                size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int m);
+int winograd_forward_tile(float *out, const float *inp, const float *W, const float *b, float *col, size_t col_cap,
+                          int B, int H, int Wd, int Cin, int Cout, int m);
+int winograd_backward_data_tile(float *dinp, const float *dout, const float *W, float *col, size_t col_cap, int B,
+                                int H, int Wd, int Cin, int Cout, int m);
 
 /* Inference with a filter transformed once (unet_prepare_inference): U (P, Cin, Cout), P = 16
  * (m = 2) or 36 (m = 4), is what winograd_forward_tile transforms at every call, by the same
@@ -61,12 +61,12 @@ size_t winograd_workspace_floats_pre(int H, int W, int Cin, int Cout, int m);
 /* winograd_output_tile's rule for a workspace that holds no U. */
 int winograd_output_tile_pre(size_t col_cap, int B, int H, int W, int Cin, int Cout);
 /* out (B, H, W, Cout) = conv3x3(inp, W) + the epilogue, W given as U = its tile-m transform. */
-int winograd_forward_pre(float *out, const float *inp, const float *U, const winograd_epilogue *ep,
-                         float *col, size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int m);
+int winograd_forward_pre(float *out, const float *inp, const float *U, const winograd_epilogue *ep, float *col,
+                         size_t col_cap, int B, int H, int Wd, int Cin, int Cout, int m);
 
 /* dW (3, 3, Cin, Cout) += the weight gradient of that convolution given inp (B, H, W, Cin) and
  * dout (B, H, W, Cout). */
-int winograd_backward_filter(float *dW, const float *inp, const float *dout, float *col,
-                             size_t col_cap, int B, int H, int Wd, int Cin, int Cout);
+int winograd_backward_filter(float *dW, const float *inp, const float *dout, float *col, size_t col_cap, int B, int H,
+                             int Wd, int Cin, int Cout);
 
 #endif

@@ -35,14 +35,15 @@ static int read_group(hid_t f, const char *path, const char *prefix, const unet 
         snprintf(name, sizeof name, "%s%s", prefix, p->name);
         if (!h5io_exists(f, name))
             return ddpm_error("%s: parameter %s is missing (checkpoint of another model, or "
-                              "damaged; re-create it with ddpm init or ddpm train)", path, name);
+                              "damaged; re-create it with ddpm init or ddpm train)",
+                              path, name);
         DDPM_TRY(h5io_read_into_f32(f, name, data + p->offset, p->rank, dims));
     }
     return DDPM_OK;
 }
 
-int checkpoint_save(const char *path, const ddpm_config *cfg, const unet *m, const float *params,
-                    const float *ema, const adam_state *opt, int64_t step, int argc, char **argv)
+int checkpoint_save(const char *path, const ddpm_config *cfg, const unet *m, const float *params, const float *ema,
+                    const adam_state *opt, int64_t step, int argc, char **argv)
 {
     char tmp[1100];
     fs_tmp_path(path, tmp, sizeof tmp);
@@ -114,8 +115,8 @@ int checkpoint_load_weights(const char *path, const unet *m, const char *which, 
     return rc;
 }
 
-int checkpoint_load_train_state(const char *path, const unet *m, float *params, float *ema,
-                                adam_state *opt, int64_t *step)
+int checkpoint_load_train_state(const char *path, const unet *m, float *params, float *ema, adam_state *opt,
+                                int64_t *step)
 {
     hid_t f = open_ckpt(path);
     if (f < 0) return DDPM_ERR;

@@ -19,14 +19,14 @@
 #define CHECKPOINT_FORMAT "ddpm-ckpt-1"
 
 /* params/ema: [unet_num_params] in the unet's layout. ema and opt may be NULL. */
-int checkpoint_save(const char *path, const ddpm_config *cfg, const unet *m, const float *params,
-                    const float *ema, const adam_state *opt, int64_t step, int argc, char **argv);
+int checkpoint_save(const char *path, const ddpm_config *cfg, const unet *m, const float *params, const float *ema,
+                    const adam_state *opt, int64_t step, int argc, char **argv);
 int checkpoint_read_config(const char *path, ddpm_config *cfg);
 int checkpoint_read_step(const char *path, int64_t *step);
 /* Reads the weights of group `which` ("model" or "ema") into params. */
 int checkpoint_load_weights(const char *path, const unet *m, const char *which, float *params);
 /* Everything needed to resume training: params, ema, Adam state (zeros if absent) and step. */
-int checkpoint_load_train_state(const char *path, const unet *m, float *params, float *ema,
-                                adam_state *opt, int64_t *step);
+int checkpoint_load_train_state(const char *path, const unet *m, float *params, float *ema, adam_state *opt,
+                                int64_t *step);
 
 #endif

@@ -16,10 +16,12 @@ int grad_blocks_init(grad_blocks *g, const ddpm_config *cfg, size_t n)
     const int M = cfg->grad_blocks, B = cfg->batch_size, P = dist_size(), r = dist_rank();
     if (M < 1 || B % M)
         return ddpm_error("config: batch_size %d is not divisible by grad_blocks = %d; set grad_blocks to a "
-                          "divisor of batch_size", B, M);
+                          "divisor of batch_size",
+                          B, M);
     if (P > M)
         return ddpm_error("config: grad_blocks = %d is smaller than the %d MPI ranks (each rank needs at least one "
-                          "block): use at most %d ranks or set grad_blocks to a multiple of the rank count", M, P, M);
+                          "block): use at most %d ranks or set grad_blocks to a multiple of the rank count",
+                          M, P, M);
     g->M = M;
     g->block = B / M;
     g->n = n;
@@ -48,15 +50,15 @@ void grad_blocks_free(grad_blocks *g)
 }
 
 int grad_blocks_step(grad_blocks *g, unet *net, const diffusion *d, const ddpm_config *cfg, uint32_t step,
-                     const float *x0, const float *xt, const float *noise, const int32_t *t, float *out,
-                     float *dout, double *loss)
+                     const float *x0, const float *xt, const float *noise, const int32_t *t, float *out, float *dout,
+                     double *loss)
 {
     const int B = cfg->batch_size, H = cfg->image_size, W = cfg->image_size, b = g->block;
     const int C = config_in_channels(cfg), Cout = config_out_channels(cfg);
     const size_t D = (size_t)H * W * C, Dout = (size_t)H * W * Cout;
     blocktree_fold_reset(&g->fold);
     for (int m = g->first; m < g->end; m++) {
-        const size_t e0 = (size_t)m * b;  /* global index of the block's first example */
+        const size_t e0 = (size_t)m * b; /* global index of the block's first example */
         DDPM_TRY(unet_forward_at(out + e0 * Dout, net, xt + e0 * D, t + e0, 1, cfg->seed, step, (uint32_t)e0, b));
         /* training_losses_block adds its gradient: start from zero */
         memset(dout + e0 * Dout, 0, (size_t)b * Dout * sizeof(float));

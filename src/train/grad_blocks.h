@@ -21,11 +21,11 @@
 #include <stdint.h>
 
 typedef struct {
-    int M, block, first, end;  /* blocks per batch, examples per block, this rank's blocks */
+    int M, block, first, end; /* blocks per batch, examples per block, this rank's blocks */
     blocktree_fold fold;
-    float *grad;               /* [n] the batch gradient after grad_blocks_step */
+    float *grad; /* [n] the batch gradient after grad_blocks_step */
     size_t n;
-    size_t *loss_bytes;        /* per rank: bytes of per-example losses it computes */
+    size_t *loss_bytes; /* per rank: bytes of per-example losses it computes */
 } grad_blocks;
 
 /* Checks batch_size % M == 0 and M >= the rank count; n = parameter count. */
@@ -37,7 +37,7 @@ int grad_blocks_block_size(const ddpm_config *cfg);
 /* x0, xt, noise (B,H,W,C) and t (B) for the whole batch; out, dout (B,H,W,Cout) scratch. Writes
  * loss (B) on every rank and g->grad. Leaves unet_grads(net) holding the last block's. */
 int grad_blocks_step(grad_blocks *g, unet *net, const diffusion *d, const ddpm_config *cfg, uint32_t step,
-                     const float *x0, const float *xt, const float *noise, const int32_t *t, float *out,
-                     float *dout, double *loss);
+                     const float *x0, const float *xt, const float *noise, const int32_t *t, float *out, float *dout,
+                     double *loss);
 
 #endif

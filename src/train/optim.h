@@ -20,9 +20,9 @@ double clip_grad_global_norm(float *g, size_t n, double clip);
 double warmed_up_lr(double lr, int warmup, int64_t step);
 
 typedef struct {
-    float *m, *v;        /* first and second moments, [n] */
+    float *m, *v; /* first and second moments, [n] */
     size_t n;
-    int64_t t;           /* updates done */
+    int64_t t; /* updates done */
     double beta1, beta2, eps;
 } adam_state;
 

@@ -23,8 +23,8 @@ typedef struct {
     const char *path;
     key_style style;
     int num_levels;
-    int ema;                 /* TF: read NAME/ExponentialMovingAverage */
-    unsigned char *used;     /* per source tensor */
+    int ema;             /* TF: read NAME/ExponentialMovingAverage */
+    unsigned char *used; /* per source tensor */
 } source;
 
 static void note(released_report *r, const char *fmt, ...) DDPM_PRINTF(2, 3);
@@ -52,7 +52,7 @@ static int src_find(const source *s, const char *official, char *key, size_t kn,
     }
     if (released_key(official, s->style, s->num_levels, key, kn, lay, &trank) != DDPM_OK) return -1;
     int i = tensor_file_find(s->f, key);
-    if (i < 0 && s->style == KEYS_DIFFUSERS) {   /* diffusers >= 0.17 spells attention to_q/... */
+    if (i < 0 && s->style == KEYS_DIFFUSERS) { /* diffusers >= 0.17 spells attention to_q/... */
         char alt[256];
         if (released_key(official, KEYS_DIFFUSERS_NEW, s->num_levels, alt, sizeof alt, lay, &trank) == DDPM_OK &&
             (i = tensor_file_find(s->f, alt)) >= 0)
@@ -75,8 +75,16 @@ static int src_tf_shape(const source *s, int i, param_layout lay, int *rank, int
         return DDPM_OK;
     }
     if (lay == LAYOUT_CONV) {
-        if (r != 4) { *ok = 0; *rank = r; for (int k = 0; k < r; k++) tf[k] = sh[k]; return DDPM_OK; }
-        tf[0] = sh[2]; tf[1] = sh[3]; tf[2] = sh[1]; tf[3] = sh[0];
+        if (r != 4) {
+            *ok = 0;
+            *rank = r;
+            for (int k = 0; k < r; k++) tf[k] = sh[k];
+            return DDPM_OK;
+        }
+        tf[0] = sh[2];
+        tf[1] = sh[3];
+        tf[2] = sh[1];
+        tf[3] = sh[0];
         *rank = 4;
         return DDPM_OK;
     }
@@ -103,7 +111,8 @@ static int probe(const source *s, const char *official, int *found, int *rank, i
     if (i < 0) return DDPM_OK;
     int ok;
     DDPM_TRY(src_tf_shape(s, i, lay, rank, tf, &ok));
-    if (!ok) return ddpm_error("%s: %s has rank %d, which is not a %s layer's", s->path, key, *rank, param_layout_name(lay));
+    if (!ok)
+        return ddpm_error("%s: %s has rank %d, which is not a %s layer's", s->path, key, *rank, param_layout_name(lay));
     return DDPM_OK;
 }
 
@@ -135,7 +144,7 @@ static int infer_config(source *s, ddpm_config *cfg, int check, released_report 
     DDPM_TRY(probe(s, "model/conv_in/W", &found, &r, sh));
     if (!found || r != 4) return ddpm_error("%s: no conv_in weight (a U-Net of the DDPM release has one)", s->path);
     int ch = (int)sh[3], cin = (int)sh[2];
-    s->num_levels = CONFIG_MAX_LEVELS;   /* down blocks do not depend on it; fixed below */
+    s->num_levels = CONFIG_MAX_LEVELS; /* down blocks do not depend on it; fixed below */
     int L = 0, nrb = 0, mult[CONFIG_MAX_LEVELS + 1], attn_lv[CONFIG_MAX_LEVELS + 1];
     char nm[160];
     for (;;) {
@@ -143,7 +152,9 @@ static int infer_config(source *s, ddpm_config *cfg, int check, released_report 
         if (!has(s, nm)) break;
         if (L >= CONFIG_MAX_LEVELS) return ddpm_error("%s: more than %d resolution levels", s->path, CONFIG_MAX_LEVELS);
         DDPM_TRY(probe(s, nm, &found, &r, sh));
-        if (r != 4 || sh[3] % ch) return ddpm_error("%s: %s has %lld output channels, not a multiple of ch = %d", s->path, nm, (long long)sh[3], ch);
+        if (r != 4 || sh[3] % ch)
+            return ddpm_error("%s: %s has %lld output channels, not a multiple of ch = %d", s->path, nm,
+                              (long long)sh[3], ch);
         mult[L] = (int)(sh[3] / ch);
         snprintf(nm, sizeof nm, "model/down_%d/attn_0/q/W", L);
         attn_lv[L] = has(s, nm);
@@ -164,8 +175,9 @@ static int infer_config(source *s, ddpm_config *cfg, int check, released_report 
     if (!check) {
         int img = L == 6 ? 256 : cin == 1 ? 28 : 32;
         cfg->image_size = img;
-        cfg->dataset = cin == 3 ? (img == 32 ? DATASET_CIFAR10 : DATASET_PNG_RGB)
-                     : cin == 1 ? (img == 28 ? DATASET_FASHION_MNIST : DATASET_PNG_GRAY) : cfg->dataset;
+        cfg->dataset = cin == 3   ? (img == 32 ? DATASET_CIFAR10 : DATASET_PNG_RGB)
+                       : cin == 1 ? (img == 28 ? DATASET_FASHION_MNIST : DATASET_PNG_GRAY)
+                                  : cfg->dataset;
         if (cin != 1 && cin != 3) return ddpm_error("%s: %d input channels (only 1 or 3 are supported)", s->path, cin);
         note(rep, "image_size = %d (not in the weights: %s; pass --config to set it)", img,
              L == 6 ? "6 levels, as every released 256x256 model" : "the data set's size");
@@ -185,11 +197,23 @@ static int infer_config(source *s, ddpm_config *cfg, int check, released_report 
         }
     if (check) {
         char a[64], b[64];
-        if (ch != cfg->ch) { snprintf(a, sizeof a, "%d", ch); snprintf(b, sizeof b, "%d", cfg->ch); return mismatch(s, "ch", a, b); }
+        if (ch != cfg->ch) {
+            snprintf(a, sizeof a, "%d", ch);
+            snprintf(b, sizeof b, "%d", cfg->ch);
+            return mismatch(s, "ch", a, b);
+        }
         int same = L == cfg->num_levels;
         for (int i = 0; same && i < L; i++) same = mult[i] == cfg->ch_mult[i];
-        if (!same) { ints_str(a, sizeof a, mult, L); ints_str(b, sizeof b, cfg->ch_mult, cfg->num_levels); return mismatch(s, "ch_mult", a, b); }
-        if (nrb != cfg->num_res_blocks) { snprintf(a, sizeof a, "%d", nrb); snprintf(b, sizeof b, "%d", cfg->num_res_blocks); return mismatch(s, "num_res_blocks", a, b); }
+        if (!same) {
+            ints_str(a, sizeof a, mult, L);
+            ints_str(b, sizeof b, cfg->ch_mult, cfg->num_levels);
+            return mismatch(s, "ch_mult", a, b);
+        }
+        if (nrb != cfg->num_res_blocks) {
+            snprintf(a, sizeof a, "%d", nrb);
+            snprintf(b, sizeof b, "%d", cfg->num_res_blocks);
+            return mismatch(s, "num_res_blocks", a, b);
+        }
         same = na == cfg->num_attn;
         for (int i = 0; same && i < na; i++) {
             int in_cfg = 0;
@@ -202,9 +226,18 @@ static int infer_config(source *s, ddpm_config *cfg, int check, released_report 
             snprintf(a + strlen(a), sizeof a - strlen(a), " at image_size %d", cfg->image_size);
             return mismatch(s, "attn_resolutions", a, b);
         }
-        if (resamp != cfg->resamp_with_conv) return mismatch(s, "resamp_with_conv", resamp ? "true" : "false", cfg->resamp_with_conv ? "true" : "false");
-        if (cin != config_in_channels(cfg)) { snprintf(a, sizeof a, "%d", cin); snprintf(b, sizeof b, "%d (dataset)", config_in_channels(cfg)); return mismatch(s, "input channels", a, b); }
-        if (cout != config_out_channels(cfg)) { snprintf(a, sizeof a, "%d", cout); snprintf(b, sizeof b, "%d (model_var_type)", config_out_channels(cfg)); return mismatch(s, "output channels", a, b); }
+        if (resamp != cfg->resamp_with_conv)
+            return mismatch(s, "resamp_with_conv", resamp ? "true" : "false", cfg->resamp_with_conv ? "true" : "false");
+        if (cin != config_in_channels(cfg)) {
+            snprintf(a, sizeof a, "%d", cin);
+            snprintf(b, sizeof b, "%d (dataset)", config_in_channels(cfg));
+            return mismatch(s, "input channels", a, b);
+        }
+        if (cout != config_out_channels(cfg)) {
+            snprintf(a, sizeof a, "%d", cout);
+            snprintf(b, sizeof b, "%d (model_var_type)", config_out_channels(cfg));
+            return mismatch(s, "output channels", a, b);
+        }
     } else {
         cfg->ch = ch;
         cfg->num_levels = L;
@@ -218,18 +251,22 @@ static int infer_config(source *s, ddpm_config *cfg, int check, released_report 
             cfg->loss_type = LOSS_KL;
             note(rep, "model_var_type = learned, loss_type = kl (%d output channels)", cout);
         } else if (cout != cin) {
-            return ddpm_error("%s: %d output channels for %d input channels (expected %d or %d)", s->path, cout, cin, cin, 2 * cin);
+            return ddpm_error("%s: %d output channels for %d input channels (expected %d or %d)", s->path, cout, cin,
+                              cin, 2 * cin);
         } else if (cfg->model_var_type == VAR_LEARNED) {
             cfg->model_var_type = VAR_FIXEDLARGE;
         }
         char a[64], b[64];
         ints_str(a, sizeof a, mult, L);
         ints_str(b, sizeof b, attn_res, na);
-        note(rep, "inferred from the shapes: ch = %d, ch_mult = %s, num_res_blocks = %d, attn_resolutions = %s, "
-             "resamp_with_conv = %s, %d in / %d out channels", ch, a, nrb, b, resamp ? "true" : "false", cin, cout);
+        note(rep,
+             "inferred from the shapes: ch = %d, ch_mult = %s, num_res_blocks = %d, attn_resolutions = %s, "
+             "resamp_with_conv = %s, %d in / %d out channels",
+             ch, a, nrb, b, resamp ? "true" : "false", cin, cout);
     }
     if (config_validate(cfg) != DDPM_OK)
-        return ddpm_error_prefix("%s: the inferred config is not valid (pass --config with the model's values)", s->path);
+        return ddpm_error_prefix("%s: the inferred config is not valid (pass --config with the model's values)",
+                                 s->path);
     return DDPM_OK;
 }
 
@@ -252,8 +289,8 @@ static int read_group(source *s, const unet *m, float *params)
             char k2[256];
             if (s->style == KEYS_OFFICIAL) snprintf(k2, sizeof k2, "%s%s", p->name, s->ema ? EMA_SUFFIX : "");
             else released_key(p->name, s->style, s->num_levels, k2, sizeof k2, NULL, NULL);
-            return ddpm_error("%s: tensor %s (official %s) is missing: not a complete model of this config", s->path, k2,
-                              p->name);
+            return ddpm_error("%s: tensor %s (official %s) is missing: not a complete model of this config", s->path,
+                              k2, p->name);
         }
         if (s->used[i]) return ddpm_error("%s: tensor %s is claimed twice", s->path, key);
         s->used[i] = 1;
@@ -272,8 +309,8 @@ static int read_group(source *s, const unet *m, float *params)
             for (int k = 0; k < p->rank; k++) want[k] = p->shape[k];
             fmt_shape(a, sizeof a, rank, tf);
             fmt_shape(b, sizeof b, p->rank, want);
-            return ddpm_error("%s: tensor %s has TF-layout shape %s but %s must be %s (shape mismatch)", s->path, key, a,
-                              p->name, b);
+            return ddpm_error("%s: tensor %s has TF-layout shape %s but %s must be %s (shape mismatch)", s->path, key,
+                              a, p->name, b);
         }
         float *x;
         DDPM_TRY(tensor_file_get_f32(s->f, i, &x));
@@ -295,8 +332,8 @@ static key_style detect_style(const tensor_file *f)
     return (key_style)-1;
 }
 
-int released_convert(const char *from, const char *weights, ddpm_config *cfg, int check,
-                     const char *out, int argc, char **argv, released_report *rep)
+int released_convert(const char *from, const char *weights, ddpm_config *cfg, int check, const char *out, int argc,
+                     char **argv, released_report *rep)
 {
     memset(rep, 0, sizeof *rep);
     if (weights && strcmp(weights, "ema") && strcmp(weights, "raw"))
@@ -310,7 +347,8 @@ int released_convert(const char *from, const char *weights, ddpm_config *cfg, in
     int rc = DDPM_OK;
     if ((int)s.style < 0)
         rc = ddpm_error("%s: no DDPM U-Net keys (neither official model/..., pesser's temb.dense.0.weight nor "
-                        "diffusers' time_embedding.linear_1.weight)", from);
+                        "diffusers' time_embedding.linear_1.weight)",
+                        from);
     rep->style = s.style;
     if (rc == DDPM_OK && s.style == KEYS_OFFICIAL) {
         int has_raw = tensor_file_find(f, "model/conv_in/W") >= 0;
@@ -318,7 +356,8 @@ int released_convert(const char *from, const char *weights, ddpm_config *cfg, in
         rep->both_weights = has_raw && has_ema;
         s.ema = !has_raw;
         if (rep->both_weights && weights)
-            note(rep, "--weights %s ignored: the file holds both (raw -> model/, ExponentialMovingAverage -> ema/)", weights);
+            note(rep, "--weights %s ignored: the file holds both (raw -> model/, ExponentialMovingAverage -> ema/)",
+                 weights);
         if (!has_raw && !weights) weights = "ema";
     }
     s.used = calloc((size_t)tensor_file_count(f) + 1, 1);
@@ -356,7 +395,9 @@ int released_convert(const char *from, const char *weights, ddpm_config *cfg, in
         if (h < 0) rc = DDPM_ERR;
         char w[256];
         if (rep->both_weights) snprintf(w, sizeof w, "both: model/ = raw weights, ema/ = X/ExponentialMovingAverage");
-        else snprintf(w, sizeof w, "single-weight source holding %s weights: model/ and ema/ hold the same tensors", weights);
+        else
+            snprintf(w, sizeof w, "single-weight source holding %s weights: model/ and ema/ hold the same tensors",
+                     weights);
         if (rc == DDPM_OK) rc = h5io_attr_str(h, ".", "released_from", from);
         if (rc == DDPM_OK) rc = h5io_attr_str(h, ".", "released_format", rep->format);
         if (rc == DDPM_OK) rc = h5io_attr_str(h, ".", "released_keys", key_style_name(s.style));
@@ -380,12 +421,14 @@ int released_diffusers_config(const ddpm_config *c, char *buf, size_t n)
         int res = c->image_size >> i, attn = 0;
         for (int k = 0; k < c->num_attn; k++) attn |= c->attn_resolutions[k] == res;
         snprintf(blocks + strlen(blocks), sizeof blocks - strlen(blocks), "%s%d", i ? ", " : "", c->ch * c->ch_mult[i]);
-        snprintf(down + strlen(down), sizeof down - strlen(down), "%s\"%s\"", i ? ", " : "", attn ? "AttnDownBlock2D" : "DownBlock2D");
+        snprintf(down + strlen(down), sizeof down - strlen(down), "%s\"%s\"", i ? ", " : "",
+                 attn ? "AttnDownBlock2D" : "DownBlock2D");
     }
     for (int k = 0; k < c->num_levels; k++) {
         int i = c->num_levels - 1 - k, res = c->image_size >> i, attn = 0;
         for (int q = 0; q < c->num_attn; q++) attn |= c->attn_resolutions[q] == res;
-        snprintf(up + strlen(up), sizeof up - strlen(up), "%s\"%s\"", k ? ", " : "", attn ? "AttnUpBlock2D" : "UpBlock2D");
+        snprintf(up + strlen(up), sizeof up - strlen(up), "%s\"%s\"", k ? ", " : "",
+                 attn ? "AttnUpBlock2D" : "UpBlock2D");
     }
     return snprintf(buf, n,
                     "{\n"
@@ -422,17 +465,20 @@ static int write_text(const char *path, const char *text)
     return ok ? DDPM_OK : ddpm_error("%s: write failed", path);
 }
 
-int released_export(const char *ckpt, const char *format, const char *weights, const char *out,
-                    char *config_json, size_t cn)
+int released_export(const char *ckpt, const char *format, const char *weights, const char *out, char *config_json,
+                    size_t cn)
 {
     if (config_json && cn) config_json[0] = 0;
     key_style style;
     int st = 0;
     if (!strcmp(format, "pesser")) style = KEYS_PESSER;
     else if (!strcmp(format, "diffusers")) style = KEYS_DIFFUSERS;
-    else if (!strcmp(format, "safetensors")) { style = KEYS_DIFFUSERS; st = 1; }
-    else return ddpm_error("--format must be pesser, diffusers or safetensors, not '%s'", format);
-    if (strcmp(weights, "ema") && strcmp(weights, "raw")) return ddpm_error("--weights must be ema or raw, not '%s'", weights);
+    else if (!strcmp(format, "safetensors")) {
+        style = KEYS_DIFFUSERS;
+        st = 1;
+    } else return ddpm_error("--format must be pesser, diffusers or safetensors, not '%s'", format);
+    if (strcmp(weights, "ema") && strcmp(weights, "raw"))
+        return ddpm_error("--weights must be ema or raw, not '%s'", weights);
     ddpm_config cfg;
     DDPM_TRY(checkpoint_read_config(ckpt, &cfg));
     if (style == KEYS_DIFFUSERS && !cfg.resamp_with_conv)
@@ -444,7 +490,7 @@ int released_export(const char *ckpt, const char *format, const char *weights, c
     float *params = ddpm_alloc(np * sizeof *params), *torch = ddpm_alloc(np * sizeof *torch);
     pth_tensor_out *pt = calloc((size_t)nt, sizeof *pt);
     safetensors_tensor *stt = calloc((size_t)nt, sizeof *stt);
-    char (*keys)[256] = calloc((size_t)nt, sizeof *keys);
+    char(*keys)[256] = calloc((size_t)nt, sizeof *keys);
     int rc = params && torch && pt && stt && keys ? DDPM_OK : ddpm_error("out of memory");
     if (rc == DDPM_OK) rc = checkpoint_load_weights(ckpt, m, strcmp(weights, "raw") ? "ema" : "model", params);
     for (int t = 0; t < nt && rc == DDPM_OK; t++) {

@@ -24,25 +24,25 @@
 
 typedef struct {
     key_style style;
-    const char *format;          /* tensor_format_name of the source */
-    int both_weights;            /* TF: raw and EMA both present */
-    int n_params;                /* tensors converted per group */
+    const char *format; /* tensor_format_name of the source */
+    int both_weights;   /* TF: raw and EMA both present */
+    int n_params;       /* tensors converted per group */
     int n_extras;
-    char extras[512];            /* the first few extra names, comma-separated */
+    char extras[512];              /* the first few extra names, comma-separated */
     char notes[RELEASED_NOTE_LEN]; /* inferred values and assumptions, one per line */
 } released_report;
 
 /* cfg: in = the caller's config (defaults, --config, --set); out = the effective config.
  * weights: "ema", "raw" or NULL (single-weight sources: ema assumed, noted). */
-int released_convert(const char *from, const char *weights, ddpm_config *cfg, int check,
-                     const char *out, int argc, char **argv, released_report *rep);
+int released_convert(const char *from, const char *weights, ddpm_config *cfg, int check, const char *out, int argc,
+                     char **argv, released_report *rep);
 
 /* Writes group `weights` ("ema"/"raw") of checkpoint ckpt as format "pesser" (torch zip with
  * pesser keys), "diffusers" (torch zip diffusion_pytorch_model.bin + config.json beside it) or
  * "safetensors" (diffusers keys + config.json beside it). *config_json receives the path of the
  * config.json written ("" for pesser). */
-int released_export(const char *ckpt, const char *format, const char *weights, const char *out,
-                    char *config_json, size_t n);
+int released_export(const char *ckpt, const char *format, const char *weights, const char *out, char *config_json,
+                    size_t n);
 
 /* diffusers' UNet2DModel config.json for cfg, into buf (snprintf semantics). */
 int released_diffusers_config(const ddpm_config *cfg, char *buf, size_t n);

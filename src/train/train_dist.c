@@ -4,10 +4,7 @@
 #include "dist/dist.h"
 #include "io/h5io.h"
 
-int train_dist_agree_int(int *v)
-{
-    return dist_bcast_bytes(v, sizeof *v, 0);
-}
+int train_dist_agree_int(int *v) { return dist_bcast_bytes(v, sizeof *v, 0); }
 
 int train_dist_bcast_state(unet *net, float *ema, adam_state *opt, int64_t *step)
 {

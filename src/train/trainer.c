@@ -51,7 +51,8 @@ static int write_status(const char *dir, const char *word, int64_t step)
     char path[1100], text[128];
     fs_join(path, sizeof path, dir, "status");
     /* "running" names the process: after a kill -9 anyone can see it is gone (train_read_status does) */
-    if (!strcmp(word, "running")) snprintf(text, sizeof text, "%s %lld pid %ld\n", word, (long long)step, (long)getpid());
+    if (!strcmp(word, "running"))
+        snprintf(text, sizeof text, "%s %lld pid %ld\n", word, (long long)step, (long)getpid());
     else snprintf(text, sizeof text, "%s %lld\n", word, (long long)step);
     return fs_write_text_atomic(path, text);
 }
@@ -106,10 +107,10 @@ typedef struct {
     batch_sampler sampler;
     adam_state opt;
     float *ema;
-    float *x0, *xt, *noise, *out, *dout;  /* (B,H,W,C) / (B,H,W,Cout) */
+    float *x0, *xt, *noise, *out, *dout; /* (B,H,W,C) / (B,H,W,Cout) */
     int32_t *t;
     double *loss;
-    int blocked;      /* grad_blocks > 1 or several ranks: the fixed-block step (grad_blocks.h) */
+    int blocked; /* grad_blocks > 1 or several ranks: the fixed-block step (grad_blocks.h) */
     grad_blocks gb;
 } train_state;
 
@@ -132,8 +133,7 @@ static void state_free(train_state *s)
 }
 
 /* One optimisation step at `step`: returns the mean loss and the pre-clip gradient norm. */
-static int train_step(train_state *s, const ddpm_config *cfg, int64_t step, double *mean_loss,
-                      double *gnorm)
+static int train_step(train_state *s, const ddpm_config *cfg, int64_t step, double *mean_loss, double *gnorm)
 {
     const int B = cfg->batch_size, H = cfg->image_size, W = cfg->image_size;
     const int C = config_in_channels(cfg);
@@ -200,7 +200,8 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
         char h1[17], h2[17];
         if (config_run_hash(&have, h1) != config_run_hash(cfg, h2)) {
             return ddpm_error("%s holds a run of another config (hash %s, this one %s); use another --out "
-                              "directory or the same config", dir, h1, h2);
+                              "directory or the same config",
+                              dir, h1, h2);
         }
         resume = 1;
     }
@@ -271,15 +272,15 @@ follow:
     char hex[17];
     config_hash(cfg, hex);
     if (root)
-        fprintf(stderr, "train: %s, %zu parameters, %lld steps of batch %d on %s (%d images), config %s%s\n", dir,
-                n, (long long)cfg->train_steps, B, dataset_name(cfg->dataset), s.ds.N, hex, ranks_note(cfg));
+        fprintf(stderr, "train: %s, %zu parameters, %lld steps of batch %d on %s (%d images), config %s%s\n", dir, n,
+                (long long)cfg->train_steps, B, dataset_name(cfg->dataset), s.ds.N, hex, ranks_note(cfg));
     progress pb;
     if (root) progress_begin(&pb, "train", cfg->train_steps, step);
     double last_ckpt = ddpm_now(), window = 0, recent[100];
     int window_n = 0, nrecent = 0;
     train_outcome outcome = TRAIN_FINISHED;
     while (step < cfg->train_steps) {
-        int stop_req = 0;  /* a signal on any rank stops every rank at the same step */
+        int stop_req = 0; /* a signal on any rank stops every rank at the same step */
         if (dist_any_flag(o->stop && *o->stop, &stop_req) != DDPM_OK) goto done;
         if (stop_req || (o->stop_after >= 0 && step >= o->stop_after)) {
             outcome = TRAIN_INTERRUPTED;
@@ -291,8 +292,10 @@ follow:
             outcome = TRAIN_DIVERGED;
             res->diverged_step = step;
             if (root)
-                fprintf(stderr, "\ntrain: loss %g, gradient norm %g at step %lld: diverged; the last good checkpoint "
-                                "(step %lld) is kept\n", loss, gnorm, (long long)step, (long long)res->step);
+                fprintf(stderr,
+                        "\ntrain: loss %g, gradient norm %g at step %lld: diverged; the last good checkpoint "
+                        "(step %lld) is kept\n",
+                        loss, gnorm, (long long)step, (long long)res->step);
             break;
         }
         double lr = warmed_up_lr(cfg->lr, cfg->warmup, step);
@@ -307,7 +310,7 @@ follow:
                      runlog_append(&L, "images_per_sec", B / (ddpm_now() - ts))))
             goto done;
         if (root && runlog_maybe_flush(&L, 0) != DDPM_OK) goto done;
-        int due = 0;  /* each rank's clock differs: a checkpoint is due when it is due on any rank */
+        int due = 0; /* each rank's clock differs: a checkpoint is due when it is due on any rank */
         if (dist_any_flag(o->ckpt_seconds > 0 && ddpm_now() - last_ckpt > o->ckpt_seconds, &due) != DDPM_OK) goto done;
         due |= o->ckpt_every > 0 && step % o->ckpt_every == 0;
         if (due && step < cfg->train_steps) {
@@ -349,25 +352,25 @@ follow:
     res->outcome = outcome;
     const char *word = train_outcome_name(outcome);
     double total_s = 0;
-    if (h5io_attr_exists(L.file, ".", "train_seconds_total")) h5io_get_attr_f64(L.file, ".", "train_seconds_total", &total_s);
+    if (h5io_attr_exists(L.file, ".", "train_seconds_total"))
+        h5io_get_attr_f64(L.file, ".", "train_seconds_total", &total_s);
     h5io_attr_f64(L.file, ".", "train_seconds_total", total_s + (ddpm_now() - t0));
     h5io_attr_str(L.file, ".", "outcome", word);
     h5io_attr_i64(L.file, ".", "outcome_step", outcome == TRAIN_DIVERGED ? res->diverged_step : step);
     if (write_status(dir, word, outcome == TRAIN_DIVERGED ? res->diverged_step : step) != DDPM_OK) goto done;
     rc = DDPM_OK;
     goto done;
-ckpt_failed: {
-        char why[1024];
-        snprintf(why, sizeof why, "%s", ddpm_last_error());
-        int64_t kept = -1;
-        if (access(ckpt, F_OK) == 0 && checkpoint_read_step(ckpt, &kept) == DDPM_OK)
-            write_status(dir, "interrupted", kept); /* best effort: the disk may be full */
-        if (kept < 0)
-            ddpm_error("%s; no checkpoint to resume from yet: free space and rerun", why);
-        else
-            ddpm_error("%s; the checkpoint of step %lld is kept: free space and rerun the same command to resume", why,
-                       (long long)kept);
-    }
+ckpt_failed : {
+    char why[1024];
+    snprintf(why, sizeof why, "%s", ddpm_last_error());
+    int64_t kept = -1;
+    if (access(ckpt, F_OK) == 0 && checkpoint_read_step(ckpt, &kept) == DDPM_OK)
+        write_status(dir, "interrupted", kept); /* best effort: the disk may be full */
+    if (kept < 0) ddpm_error("%s; no checkpoint to resume from yet: free space and rerun", why);
+    else
+        ddpm_error("%s; the checkpoint of step %lld is kept: free space and rerun the same command to resume", why,
+                   (long long)kept);
+}
 done:
     res->seconds = ddpm_now() - t0;
     if (L.file >= 0 && runlog_close(&L) != DDPM_OK) rc = DDPM_ERR;

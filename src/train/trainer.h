@@ -32,13 +32,13 @@ typedef enum { TRAIN_FINISHED = 0, TRAIN_INTERRUPTED = 1, TRAIN_DIVERGED = 2 } t
 
 typedef struct {
     train_outcome outcome;
-    int64_t step;            /* steps completed (checkpointed) */
-    int64_t diverged_step;   /* the step whose loss or gradient was not finite, or -1 */
-    double last_loss;        /* mean loss of the last last_loss_n (<= 100) steps of this invocation */
+    int64_t step;          /* steps completed (checkpointed) */
+    int64_t diverged_step; /* the step whose loss or gradient was not finite, or -1 */
+    double last_loss;      /* mean loss of the last last_loss_n (<= 100) steps of this invocation */
     int last_loss_n;
-    double final_loss;       /* the loss of the last step */
-    double seconds;          /* wall time of this invocation */
-    int resumed_from;        /* step resumed from (0 for a fresh run) */
+    double final_loss; /* the loss of the last step */
+    double seconds;    /* wall time of this invocation */
+    int resumed_from;  /* step resumed from (0 for a fresh run) */
 } train_result;
 
 /* The one word of each outcome ("finished", "interrupted", "diverged"): status files, logs, tables. */

@@ -21,8 +21,10 @@
 
 static const char *const NAMES[] = { "ckpt.h5", NULL };
 
-static const char *TINY[] = { "dataset=fashion_mnist", "image_size=28", "ch=4", "ch_mult=1", "num_res_blocks=1",
-                              "attn_resolutions=", "num_groups=2", "num_diffusion_timesteps=10" };
+static const char *TINY[] = {
+    "dataset=fashion_mnist", "image_size=28",     "ch=4",         "ch_mult=1",
+    "num_res_blocks=1",      "attn_resolutions=", "num_groups=2", "num_diffusion_timesteps=10"
+};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -61,7 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_verdict("checkpoint_load_weights(model)", rc);
     if (rc != DDPM_OK) fuzz_expect_error_message("checkpoint_load_weights(model)");
     ddpm_clear_error();
-    if (checkpoint_load_weights(path, m, "ema", e) != DDPM_OK) fuzz_expect_error_message("checkpoint_load_weights(ema)");
+    if (checkpoint_load_weights(path, m, "ema", e) != DDPM_OK)
+        fuzz_expect_error_message("checkpoint_load_weights(ema)");
     ddpm_clear_error();
     rc = checkpoint_load_train_state(path, m, p, e, &opt, &step);
     fuzz_verdict("checkpoint_load_train_state", rc);

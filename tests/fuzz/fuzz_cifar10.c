@@ -17,19 +17,26 @@
 
 #include <sys/stat.h>
 
-#define MAX_N 64
+#define MAX_N  64
 #define RECORD 3073
-#define PLANE 1024
+#define PLANE  1024
 
 static const char *const BATCHES[] = { "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
                                        "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin" };
-static const char *const NAMES[] = {
-    "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
-    "data_batch_5.bin", "test_batch.bin", "cifar-10-batches-bin/data_batch_1.bin",
-    "cifar-10-batches-bin/data_batch_2.bin", "cifar-10-batches-bin/data_batch_3.bin",
-    "cifar-10-batches-bin/data_batch_4.bin", "cifar-10-batches-bin/data_batch_5.bin",
-    "cifar-10-batches-bin/test_batch.bin", "cifar-10-batches-bin", NULL
-};
+static const char *const NAMES[] = { "data_batch_1.bin",
+                                     "data_batch_2.bin",
+                                     "data_batch_3.bin",
+                                     "data_batch_4.bin",
+                                     "data_batch_5.bin",
+                                     "test_batch.bin",
+                                     "cifar-10-batches-bin/data_batch_1.bin",
+                                     "cifar-10-batches-bin/data_batch_2.bin",
+                                     "cifar-10-batches-bin/data_batch_3.bin",
+                                     "cifar-10-batches-bin/data_batch_4.bin",
+                                     "cifar-10-batches-bin/data_batch_5.bin",
+                                     "cifar-10-batches-bin/test_batch.bin",
+                                     "cifar-10-batches-bin",
+                                     NULL };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -74,11 +81,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_EXPECT(ds.H == 32 && ds.W == 32 && ds.C == 3, "shape %dx%dx%d", ds.H, ds.W, ds.C);
         FUZZ_EXPECT(ds.pixels && ds.labels && ds.source[0], "no pixels, labels or source");
         for (int i = 0; i < ds.N; i++)
-            FUZZ_EXPECT(ds.labels[i] >= 0 && ds.labels[i] <= 9, "label %d = %d", i,
-                        (int)ds.labels[i]);
+            FUZZ_EXPECT(ds.labels[i] >= 0 && ds.labels[i] <= 9, "label %d = %d", i, (int)ds.labels[i]);
         const uint8_t *first = (which == 0 || which == 5) ? body : comp;
-        FUZZ_EXPECT(ds.labels[0] == first[0], "label 0 is %d, the file says %d", (int)ds.labels[0],
-                    first[0]);
+        FUZZ_EXPECT(ds.labels[0] == first[0], "label 0 is %d, the file says %d", (int)ds.labels[0], first[0]);
         for (int p = 0; p < PLANE; p++)
             for (int c = 0; c < 3; c++)
                 FUZZ_EXPECT(ds.pixels[3 * p + c] == first[1 + c * PLANE + p],

@@ -32,9 +32,9 @@ static inline void fuzz_fail(const char *fmt, ...)
     abort();
 }
 
-#define FUZZ_EXPECT(cond, ...)                    \
-    do {                                          \
-        if (!(cond)) fuzz_fail(__VA_ARGS__);      \
+#define FUZZ_EXPECT(cond, ...)                                                                                         \
+    do {                                                                                                               \
+        if (!(cond)) fuzz_fail(__VA_ARGS__);                                                                           \
     } while (0)
 
 /* After a DDPM_ERR: the message must exist and be one line (the tools print it as is). */
@@ -42,8 +42,7 @@ static inline void fuzz_expect_error_message(const char *call)
 {
     const char *m = ddpm_last_error();
     FUZZ_EXPECT(m && m[0] && strcmp(m, "unknown error") != 0, "%s failed without a message", call);
-    FUZZ_EXPECT(!strchr(m, '\n') && !strchr(m, '\r'), "%s: error message is not one line: %s",
-                call, m);
+    FUZZ_EXPECT(!strchr(m, '\n') && !strchr(m, '\r'), "%s: error message is not one line: %s", call, m);
 }
 
 /* With DDPM_FUZZ_VERBOSE set, prints the reader's verdict on the input (for triage of a corpus:
@@ -52,8 +51,7 @@ static inline void fuzz_verdict(const char *call, int rc)
 {
     static int verbose = -1;
     if (verbose < 0) verbose = getenv("DDPM_FUZZ_VERBOSE") != NULL;
-    if (verbose)
-        fprintf(stderr, "%s: %s\n", call, rc == DDPM_OK ? "accepted" : ddpm_last_error());
+    if (verbose) fprintf(stderr, "%s: %s\n", call, rc == DDPM_OK ? "accepted" : ddpm_last_error());
 }
 
 /* Writes n bytes to path (replacing it); aborts on I/O failure, which is not the input's fault.

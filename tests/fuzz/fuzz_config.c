@@ -35,8 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     static char dump[8192], dump2[8192];
     int n = config_dump(&c, dump, sizeof dump);
-    FUZZ_EXPECT(n > 0 && (size_t)n < sizeof dump && strlen(dump) == (size_t)n,
-                "config_dump length %d", n);
+    FUZZ_EXPECT(n > 0 && (size_t)n < sizeof dump && strlen(dump) == (size_t)n, "config_dump length %d", n);
     char hex[17], hex2[17];
     uint64_t h = config_hash(&c, hex);
     FUZZ_EXPECT(strlen(hex) == 16, "config_hash hex '%s'", hex);
@@ -49,14 +48,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int n2 = config_dump(&c2, dump2, sizeof dump2);
     FUZZ_EXPECT(n2 == n && !strcmp(dump, dump2), "dump does not round-trip:\n%s---\n%s", dump, dump2);
     FUZZ_EXPECT(config_hash(&c2, hex2) == h && !strcmp(hex, hex2), "hash changed on reload");
-    FUZZ_EXPECT((config_validate(&c2) == DDPM_OK) == (valid == DDPM_OK),
-                "config_validate verdict changed on reload");
+    FUZZ_EXPECT((config_validate(&c2) == DDPM_OK) == (valid == DDPM_OK), "config_validate verdict changed on reload");
 
     char variant[64];
     FUZZ_EXPECT(config_variant_name(&c, variant, sizeof variant)[0] != 0, "empty variant name");
     FUZZ_EXPECT(config_data_dir(&c)[0] != 0, "empty data dir");
     int cin = config_in_channels(&c), cout = config_out_channels(&c);
-    FUZZ_EXPECT((cin == 1 || cin == 3) && (cout == cin || cout == 2 * cin), "channels %d %d", cin,
-                cout);
+    FUZZ_EXPECT((cin == 1 || cin == 3) && (cout == cin || cout == 2 * cin), "channels %d %d", cin, cout);
     return 0;
 }

@@ -19,12 +19,12 @@
 #include <zlib.h>
 
 #define MAX_N 64
-#define SIDE 28
+#define SIDE  28
 
 static const char *const NAMES[] = {
-    "train-images-idx3-ubyte", "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte",
-    "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte", "t10k-labels-idx1-ubyte.gz", NULL
+    "train-images-idx3-ubyte",    "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte",
+    "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte",     "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte",     "t10k-labels-idx1-ubyte.gz",  NULL
 };
 
 static void put_be32(uint8_t *b, uint32_t v)
@@ -74,19 +74,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     const char *split = train ? "train" : "t10k";
     char fname[64], cname[64];
-    snprintf(fname, sizeof fname, "%s-%s%s", split,
-             fuzz_labels ? "labels-idx1-ubyte" : "images-idx3-ubyte", fuzz_gz ? ".gz" : "");
-    snprintf(cname, sizeof cname, "%s-%s%s", split,
-             fuzz_labels ? "images-idx3-ubyte" : "labels-idx1-ubyte", comp_gz ? ".gz" : "");
+    snprintf(fname, sizeof fname, "%s-%s%s", split, fuzz_labels ? "labels-idx1-ubyte" : "images-idx3-ubyte",
+             fuzz_gz ? ".gz" : "");
+    snprintf(cname, sizeof cname, "%s-%s%s", split, fuzz_labels ? "images-idx3-ubyte" : "labels-idx1-ubyte",
+             comp_gz ? ".gz" : "");
     fuzz_path(path, sizeof path, fname);
     fuzz_write_file(path, body, n);
 
     /* Companion: the declared count (1 when the fuzzed header is too short), then as many
      * records as the reader will ask for. */
     uint8_t h[8];
-    uint32_t count = header8(h, body, n) == 8 ? ((uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 |
-                                                 (uint32_t)h[6] << 8 | h[7])
-                                              : 1;
+    uint32_t count =
+        header8(h, body, n) == 8 ? ((uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 | (uint32_t)h[6] << 8 | h[7]) : 1;
     size_t records = count < MAX_N ? count : MAX_N;
     size_t rec_bytes = fuzz_labels ? (size_t)SIDE * SIDE : 1, hdr = fuzz_labels ? 16 : 8;
     uint8_t *comp = malloc(hdr + records * rec_bytes);
@@ -97,8 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         put_be32(comp + 8, SIDE);
         put_be32(comp + 12, SIDE);
     }
-    for (size_t i = 0; i < records * rec_bytes; i++)
-        comp[hdr + i] = fuzz_labels ? (uint8_t)(i * 7) : (uint8_t)(i % 10);
+    for (size_t i = 0; i < records * rec_bytes; i++) comp[hdr + i] = fuzz_labels ? (uint8_t)(i * 7) : (uint8_t)(i % 10);
     fuzz_path(path, sizeof path, cname);
     fuzz_write_file(path, comp, hdr + records * rec_bytes);
     free(comp);
@@ -117,8 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_EXPECT(ds.pixels && ds.labels, "no pixels or labels");
         FUZZ_EXPECT(ds.source[0] != 0, "empty source");
         for (int i = 0; i < ds.N; i++)
-            FUZZ_EXPECT(ds.labels[i] >= 0 && ds.labels[i] <= 9, "label %d = %d", i,
-                        (int)ds.labels[i]);
+            FUZZ_EXPECT(ds.labels[i] >= 0 && ds.labels[i] <= 9, "label %d = %d", i, (int)ds.labels[i]);
         /* pixel bytes are the data: touch them all so ASan checks the allocation's size */
         unsigned sum = 0;
         for (size_t i = 0; i < (size_t)ds.N * SIDE * SIDE; i++) sum += ds.pixels[i];

@@ -32,8 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t nb, numel = 1;
         FUZZ_EXPECT(npy_array_info(f, i, &dt, &rank, sh, &nb, &fortran) == DDPM_OK, "info: %s", ddpm_last_error());
         for (int k = 0; k < rank; k++) numel *= (uint64_t)sh[k];
-        FUZZ_EXPECT(nb == numel * io_dtype_size(dt), "'%s': %llu bytes for %llu elements", name,
-                    (unsigned long long)nb, (unsigned long long)numel);
+        FUZZ_EXPECT(nb == numel * io_dtype_size(dt), "'%s': %llu bytes for %llu elements", name, (unsigned long long)nb,
+                    (unsigned long long)numel);
         if (numel > FUZZ_MAX_NUMEL) continue;
         float *x32 = NULL;
         double *x64 = NULL;

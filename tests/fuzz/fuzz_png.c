@@ -55,9 +55,7 @@ static int repair_crcs(uint8_t *b, size_t n)
 static void check_png(const char *path, const uint8_t *data, size_t size)
 {
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-    if (size >= 24 && !memcmp(data + 12, "IHDR", 4) &&
-        (uint64_t)be32(data + 16) * be32(data + 20) > (1u << 18))
-        return;
+    if (size >= 24 && !memcmp(data + 12, "IHDR", 4) && (uint64_t)be32(data + 16) * be32(data + 20) > (1u << 18)) return;
 #endif
     fuzz_write_file(path, data, size);
 
@@ -67,8 +65,7 @@ static void check_png(const char *path, const uint8_t *data, size_t size)
     int rc3 = png_read(&rgb, &H3, &W3, path, 3);
     fuzz_verdict("png_read", rc3);
     if (rc3 != DDPM_OK) {
-        FUZZ_EXPECT(rc3 == DDPM_ERR && rgb == NULL, "png_read(C=3) returned %d, out %p", rc3,
-                    (void *)rgb);
+        FUZZ_EXPECT(rc3 == DDPM_ERR && rgb == NULL, "png_read(C=3) returned %d, out %p", rc3, (void *)rgb);
         fuzz_expect_error_message("png_read(C=3)");
     }
     ddpm_clear_error();
@@ -84,8 +81,8 @@ static void check_png(const char *path, const uint8_t *data, size_t size)
         FUZZ_EXPECT(H1 == H3 && W1 == W3, "sizes differ: %dx%d vs %dx%d", H1, W1, H3, W3);
         size_t n = (size_t)H3 * (size_t)W3;
         for (size_t i = 0; i < n; i++)
-            FUZZ_EXPECT(gray[i] == luma601(rgb + 3 * i), "pixel %zu: gray %u, RGB %u,%u,%u", i,
-                        gray[i], rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]);
+            FUZZ_EXPECT(gray[i] == luma601(rgb + 3 * i), "pixel %zu: gray %u, RGB %u,%u,%u", i, gray[i], rgb[3 * i],
+                        rgb[3 * i + 1], rgb[3 * i + 2]);
     }
     if (rc3 == DDPM_OK) ddpm_free(rgb);
     if (rc1 == DDPM_OK) ddpm_free(gray);

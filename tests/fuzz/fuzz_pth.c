@@ -20,30 +20,27 @@
 
 static int is_integer(pth_dtype t)
 {
-    return t == PTH_I64 || t == PTH_I32 || t == PTH_I16 || t == PTH_I8 || t == PTH_U8 ||
-           t == PTH_BOOL;
+    return t == PTH_I64 || t == PTH_I32 || t == PTH_I16 || t == PTH_I8 || t == PTH_U8 || t == PTH_BOOL;
 }
 
-static void expect_shape(const char *what, const char *name, int rank, const int64_t *shape,
-                         int want_rank, const int64_t *want)
+static void expect_shape(const char *what, const char *name, int rank, const int64_t *shape, int want_rank,
+                         const int64_t *want)
 {
     FUZZ_EXPECT(rank == want_rank, "%s('%s'): rank %d, info says %d", what, name, rank, want_rank);
     for (int k = 0; k < rank; k++)
-        FUZZ_EXPECT(shape[k] == want[k], "%s('%s'): dim %d is %lld, info says %lld", what, name, k,
-                    (long long)shape[k], (long long)want[k]);
+        FUZZ_EXPECT(shape[k] == want[k], "%s('%s'): dim %d is %lld, info says %lld", what, name, k, (long long)shape[k],
+                    (long long)want[k]);
 }
 
 static void check_tensor(const pth_file *f, int i)
 {
     const char *name = pth_tensor_name(f, i);
     FUZZ_EXPECT(name != NULL, "tensor %d has no name", i);
-    FUZZ_EXPECT(pth_find(f, name) == i, "pth_find('%s') = %d, expected %d", name,
-                pth_find(f, name), i);
+    FUZZ_EXPECT(pth_find(f, name) == i, "pth_find('%s') = %d, expected %d", name, pth_find(f, name), i);
     pth_dtype dt;
     int rank = -1;
     int64_t shape[PTH_MAX_RANK];
-    FUZZ_EXPECT(pth_tensor_info(f, name, &dt, &rank, shape) == DDPM_OK, "info('%s'): %s", name,
-                ddpm_last_error());
+    FUZZ_EXPECT(pth_tensor_info(f, name, &dt, &rank, shape) == DDPM_OK, "info('%s'): %s", name, ddpm_last_error());
     FUZZ_EXPECT(rank >= 0 && rank <= PTH_MAX_RANK, "rank %d", rank);
     FUZZ_EXPECT(strcmp(pth_dtype_name(dt), "?") != 0, "dtype %d has no name", (int)dt);
     int64_t numel = 1;
@@ -59,11 +56,9 @@ static void check_tensor(const pth_file *f, int i)
     int64_t *xi = NULL, gshape[PTH_MAX_RANK];
     int grank = -1;
     /* at most 8 MiB per copy: nothing but a reader bug can make these fail */
-    FUZZ_EXPECT(pth_get_f64(f, name, &x64, &grank, gshape) == DDPM_OK, "get_f64('%s'): %s", name,
-                ddpm_last_error());
+    FUZZ_EXPECT(pth_get_f64(f, name, &x64, &grank, gshape) == DDPM_OK, "get_f64('%s'): %s", name, ddpm_last_error());
     expect_shape("pth_get_f64", name, grank, gshape, rank, shape);
-    FUZZ_EXPECT(pth_get_f32(f, name, &x32, &grank, gshape) == DDPM_OK, "get_f32('%s'): %s", name,
-                ddpm_last_error());
+    FUZZ_EXPECT(pth_get_f32(f, name, &x32, &grank, gshape) == DDPM_OK, "get_f32('%s'): %s", name, ddpm_last_error());
     expect_shape("pth_get_f32", name, grank, gshape, rank, shape);
     for (int64_t k = 0; k < numel; k++) {
         float want = (float)x64[k];
@@ -73,12 +68,11 @@ static void check_tensor(const pth_file *f, int i)
     ddpm_clear_error();
     int rci = pth_get_i64(f, name, &xi, &grank, gshape);
     if (is_integer(dt)) {
-        FUZZ_EXPECT(rci == DDPM_OK, "get_i64('%s') of %s: %s", name, pth_dtype_name(dt),
-                    ddpm_last_error());
+        FUZZ_EXPECT(rci == DDPM_OK, "get_i64('%s') of %s: %s", name, pth_dtype_name(dt), ddpm_last_error());
         expect_shape("pth_get_i64", name, grank, gshape, rank, shape);
         for (int64_t k = 0; k < numel; k++)
-            FUZZ_EXPECT((double)xi[k] == x64[k], "'%s'[%lld]: i64 %lld but f64 %.17g", name,
-                        (long long)k, (long long)xi[k], x64[k]);
+            FUZZ_EXPECT((double)xi[k] == x64[k], "'%s'[%lld]: i64 %lld but f64 %.17g", name, (long long)k,
+                        (long long)xi[k], x64[k]);
     } else {
         FUZZ_EXPECT(rci == DDPM_ERR && xi == NULL, "get_i64 accepted %s", pth_dtype_name(dt));
         fuzz_expect_error_message("pth_get_i64");
@@ -102,8 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_EXPECT(f != NULL, "pth_open_mem succeeded without a file");
     int n = pth_num_tensors(f);
     FUZZ_EXPECT(n >= 0, "%d tensors", n);
-    FUZZ_EXPECT(pth_is_zip(f) == (size >= 4 && !memcmp(data, "PK\3\4", 4)),
-                "pth_is_zip disagrees with the header");
+    FUZZ_EXPECT(pth_is_zip(f) == (size >= 4 && !memcmp(data, "PK\3\4", 4)), "pth_is_zip disagrees with the header");
     FUZZ_EXPECT(!pth_tensor_name(f, -1) && !pth_tensor_name(f, n), "names out of range");
     for (int i = 0; i < n; i++) check_tensor(f, i);
     ddpm_clear_error();

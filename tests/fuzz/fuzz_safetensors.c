@@ -30,8 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t nb, numel = 1;
         FUZZ_EXPECT(safetensors_tensor_info(s, i, &dt, &rank, sh, &nb) == DDPM_OK, "info: %s", ddpm_last_error());
         for (int k = 0; k < rank; k++) numel *= (uint64_t)sh[k];
-        FUZZ_EXPECT(nb == numel * io_dtype_size(dt), "'%s': %llu bytes for %llu elements", name,
-                    (unsigned long long)nb, (unsigned long long)numel);
+        FUZZ_EXPECT(nb == numel * io_dtype_size(dt), "'%s': %llu bytes for %llu elements", name, (unsigned long long)nb,
+                    (unsigned long long)numel);
         total += nb;
         FUZZ_EXPECT(total <= size, "tensors hold more bytes than the input");
         float *x = NULL;

@@ -55,8 +55,7 @@ static int repair_crcs(uint8_t *idx, size_t len)
     uint8_t *owned = NULL;
     if (b[n] == 1) {
         size_t ulen;
-        if (snappy_uncompressed_length(b, n, &ulen) || !(owned = malloc(ulen ? ulen : 1)))
-            return changed;
+        if (snappy_uncompressed_length(b, n, &ulen) || !(owned = malloc(ulen ? ulen : 1))) return changed;
         if (snappy_decompress(b, n, owned, ulen)) {
             free(owned);
             return changed;
@@ -70,12 +69,10 @@ static int repair_crcs(uint8_t *idx, size_t len)
         while (q < limit) {
             uint64_t shared, unshared, vlen, off, size;
             if (pb_read_varint(b, limit, &q, &shared) || pb_read_varint(b, limit, &q, &unshared) ||
-                pb_read_varint(b, limit, &q, &vlen) || unshared > limit - q ||
-                vlen > limit - q - unshared)
+                pb_read_varint(b, limit, &q, &vlen) || unshared > limit - q || vlen > limit - q - unshared)
                 break;
             size_t v = q + (size_t)unshared, hp = 0;
-            if (!pb_read_varint(b + v, (size_t)vlen, &hp, &off) &&
-                !pb_read_varint(b + v, (size_t)vlen, &hp, &size))
+            if (!pb_read_varint(b + v, (size_t)vlen, &hp, &off) && !pb_read_varint(b + v, (size_t)vlen, &hp, &size))
                 changed |= repair_block(idx, len, off, size);
             q = v + (size_t)vlen;
         }
@@ -97,8 +94,7 @@ static void check_bundle(const tfbundle *b)
         const char *name = tfbundle_tensor_name(b, i);
         FUZZ_EXPECT(name && name[0], "tensor %d has no name", i);
         FUZZ_EXPECT(!prev || strcmp(prev, name) < 0, "names not increasing at %d", i);
-        FUZZ_EXPECT(tfbundle_find(b, name) == i, "find('%s') = %d, expected %d", name,
-                    tfbundle_find(b, name), i);
+        FUZZ_EXPECT(tfbundle_find(b, name) == i, "find('%s') = %d, expected %d", name, tfbundle_find(b, name), i);
         prev = name;
         io_dtype dt;
         int rank = -1;
@@ -112,8 +108,7 @@ static void check_bundle(const tfbundle *b)
         if (tfbundle_tensor_info(b, i, &dt, &rank, shape, &nbytes) != DDPM_OK) {
             fuzz_expect_error_message("tfbundle_tensor_info");
             float *f = (float *)1;
-            FUZZ_EXPECT(tfbundle_get_f32(b, i, &f) == DDPM_ERR && f == NULL,
-                        "get_f32 of a tensor info refuses");
+            FUZZ_EXPECT(tfbundle_get_f32(b, i, &f) == DDPM_ERR && f == NULL, "get_f32 of a tensor info refuses");
             continue;
         }
         FUZZ_EXPECT(rank >= 0 && rank <= IO_MAX_RANK, "rank %d", rank);
@@ -122,8 +117,8 @@ static void check_bundle(const tfbundle *b)
             FUZZ_EXPECT(shape[k] >= 0, "'%s' dim %d is %lld", name, k, (long long)shape[k]);
             FUZZ_EXPECT(!__builtin_mul_overflow(want, (uint64_t)shape[k], &want), "overflow");
         }
-        FUZZ_EXPECT(want == nbytes, "'%s': dtype x shape %llu bytes, stored %llu", name,
-                    (unsigned long long)want, (unsigned long long)nbytes);
+        FUZZ_EXPECT(want == nbytes, "'%s': dtype x shape %llu bytes, stored %llu", name, (unsigned long long)want,
+                    (unsigned long long)nbytes);
         uint8_t *raw = malloc(nbytes ? (size_t)nbytes : 1);
         FUZZ_EXPECT(raw != NULL, "out of memory");
         int rr = tfbundle_read_bytes(b, i, raw, nbytes);
@@ -158,8 +153,7 @@ static void run(const uint8_t *idx, size_t il, const uint8_t *data, size_t dl)
     if (rc != DDPM_OK) {
         FUZZ_EXPECT(rc == DDPM_ERR && b == NULL, "tfbundle_open_mem returned %d", rc);
         fuzz_expect_error_message("tfbundle_open_mem");
-        FUZZ_EXPECT(!strncmp(ddpm_last_error(), "fuzz.", 5), "message names no file: %s",
-                    ddpm_last_error());
+        FUZZ_EXPECT(!strncmp(ddpm_last_error(), "fuzz.", 5), "message names no file: %s", ddpm_last_error());
         return;
     }
     FUZZ_EXPECT(b != NULL, "open succeeded without a bundle");

@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const uint8_t *d;
         uint8_t *owned;
         ddpm_clear_error();
-        if (e->uncomp > (1u << 24)) continue;   /* a legal bomb: only described */
+        if (e->uncomp > (1u << 24)) continue; /* a legal bomb: only described */
         if (zip_data(&z, e, &d, &owned) == DDPM_OK) {
             FUZZ_EXPECT((uint32_t)crc32_z(0L, d, (z_size_t)e->uncomp) == e->crc, "entry %d: CRC not verified", k);
             free(owned);

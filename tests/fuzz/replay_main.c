@@ -56,10 +56,7 @@ static int replay_file(const char *path, long *count)
     return 0;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static int replay_dir(const char *dir, long *count)
 {

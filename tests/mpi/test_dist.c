@@ -26,11 +26,11 @@
 #include <string.h>
 
 /* Fails on every rank when ok is false on any rank. */
-#define COLLECTIVE_ASSERT(ok, ...)                                          \
-    do {                                                                    \
-        int bad_ = 0;                                                       \
-        ck_assert_int_eq(dist_any_flag(!(ok), &bad_), DDPM_OK);             \
-        ck_assert_msg(!bad_, __VA_ARGS__);                                  \
+#define COLLECTIVE_ASSERT(ok, ...)                                                                                     \
+    do {                                                                                                               \
+        int bad_ = 0;                                                                                                  \
+        ck_assert_int_eq(dist_any_flag(!(ok), &bad_), DDPM_OK);                                                        \
+        ck_assert_msg(!bad_, __VA_ARGS__);                                                                             \
     } while (0)
 
 static void block_vector(int M, int m, size_t n, float *g)
@@ -90,7 +90,10 @@ START_TEST(tree_reduction_matches_local_canonical_sum)
     }
     ck_assert_int_gt(tested, 0);
     ck_assert_msg(naive_differs, "a left-to-right float sum equalled the tree everywhere: the data test nothing");
-    free(g); free(want); free(got); free(naive);
+    free(g);
+    free(want);
+    free(got);
+    free(naive);
 }
 END_TEST
 
@@ -124,7 +127,11 @@ START_TEST(bcast_and_gathers_keep_rank_order_in_chunks)
     ok = 1;
     for (size_t i = 0; i < total; i++) ok &= all[i] == (unsigned char)(i * 13 + 1);
     COLLECTIVE_ASSERT(ok, "allgatherv: rank %d has wrong content", r);
-    free(buf); free(counts); free(send); free(recv); free(all);
+    free(buf);
+    free(counts);
+    free(send);
+    free(recv);
+    free(all);
 }
 END_TEST
 
