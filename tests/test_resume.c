@@ -480,15 +480,21 @@ START_TEST(driver_evaluation_killed_resumes_bit_identical)
         pid_t pid = evaluate_in_child(runs_b, dir_b, log);
         if (a == 0 || a == 3) {
             usleep((useconds_t)((0.1 + 0.6 * uniform()) * secs * 1e6));
-        } else { /* right after one more batch of a piece is on disk */
-            const char *rec = recs[a == 1 ? 0 : 2];
-            int total = 0, start = batches_done(tmp, rec, &total);
-            for (int i = 0; i < 8000 && batches_done(tmp, rec, &total) <= (start > 0 ? start : 0); i++) {
+        } else { /* right after one more batch of an unfinished piece is on disk (whichever piece the
+                  * run is in: an earlier kill may have landed after a piece was complete) */
+            int start[3], total = 0, hit = 0;
+            for (int r = 0; r < 3; r++) start[r] = batches_done(tmp, recs[r], &total);
+            for (int i = 0; i < 8000 && !hit; i++) {
+                for (int r = 0; r < 3 && !hit; r++) {
+                    int kd = batches_done(tmp, recs[r], &total);
+                    hit = kd > (start[r] > 0 ? start[r] : 0) && kd < total;
+                }
+                if (hit) break;
                 if (waitpid(pid, NULL, WNOHANG) == pid) {
                     pid = 0;
                     break;
                 }
-                usleep(5000);
+                usleep(2000);
             }
         }
         if (pid > 0) kill_job(pid);
