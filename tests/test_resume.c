@@ -540,17 +540,6 @@ static int mpi_present(void)
     return g_skip[0] == 0;
 }
 
-static void mpi_env(void)
-{
-    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-    setenv("OMPI_MCA_btl", "self,vader", 1);
-    setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1);
-    setenv("OMPI_MCA_oob_tcp_if_include", "lo", 1);
-    setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
-    setenv("OMPI_MCA_btl_base_warn_component_unused", "0", 1);
-}
-
 /* Starts `mpirun -np 2 ddpm-mpi sample` into out and kills the whole job right after its first
  * flushed round; returns the batches it left. */
 static int mpi_partial(const char *out, const char *tmp, const char *log)
@@ -581,7 +570,7 @@ static int mpi_partial(const char *out, const char *tmp, const char *log)
 
 START_TEST(mpi_sample_killed_at_2_ranks_finishes_at_1_and_serial)
 {
-    mpi_env();
+    test_mpi_loopback_env();
     char out[1200], tmp[1300], one[4096], cmd[8192], text[16384];
     snprintf(out, sizeof out, "%s", test_tmp_path("resume-mpi.h5"));
     snprintf(tmp, sizeof tmp, "%s.tmp", out);

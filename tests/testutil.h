@@ -223,4 +223,17 @@ static inline void test_conv_ref(double *out, double *absum, const double *inp, 
         return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;                                                                  \
     }
 
+/* Open MPI confined to this machine for the MPI cases (loopback only, root allowed,
+ * oversubscribed, shared-memory transport): no traffic may leave the machine. */
+static inline void test_mpi_loopback_env(void)
+{
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMPI_MCA_btl", "self,vader", 1);
+    setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1);
+    setenv("OMPI_MCA_oob_tcp_if_include", "lo", 1);
+    setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+    setenv("OMPI_MCA_btl_base_warn_component_unused", "0", 1);
+}
+
 #endif
