@@ -20,7 +20,7 @@ $(warning pkg-config finds no openblas/hdf5/libpng/zlib: run `make setup` first 
 endif
 endif
 
-WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wdouble-promotion -Wno-unused-parameter
 # WERROR=1 (CI) turns every warning into an error; `make CC=clang` builds with the same set.
 ifeq ($(WERROR),1)
 WARN += -Werror

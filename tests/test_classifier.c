@@ -198,7 +198,7 @@ START_TEST(test_fd_fmnist)
     double fd[5];
     for (int s = 0; s < 5; s++) {
         for (size_t i = 0; i < npx; i++) {
-            double x = test_ds.pixels[i] / 127.5 - 1.0 + sigmas[s] * z[i];
+            double x = test_ds.pixels[i] / 127.5 - 1.0 + sigmas[s] * (double)z[i];
             x = x < -1 ? -1 : x > 1 ? 1 : x;
             noisy[i] = (uint8_t)lround((x + 1.0) * 127.5);
         }

@@ -135,7 +135,7 @@ START_TEST(init_forward_loss_sample_bpd)
     size_t idx = 0;
     for (size_t i = 0; i < 3 * 3 * 8 * 2; i++)
         if (fabsf(g[i]) > fabsf(g[idx])) idx = i;
-    ck_assert_msg(fabsf(g[idx]) > 1e-3f, "largest gradient %g too small to test", g[idx]);
+    ck_assert_msg(fabsf(g[idx]) > 1e-3f, "largest gradient %g too small to test", (double)g[idx]);
     float w0;
     const float h = 1e-2f;
     set_weight(ck, name, idx, 0, &w0);
@@ -145,10 +145,10 @@ START_TEST(init_forward_loss_sample_bpd)
     double Lm = mean_loss(ck, li, lo, "");
     set_weight(ck, name, idx, w0, NULL);
     double fd = (Lp - Lm) / (2.0 * (double)((w0 + h) - (w0 - h)) / 2.0);
-    fprintf(stderr, "ddpm loss: dL/dW[%zu] = %.6g, central difference %.6g\n", idx, g[idx], fd);
+    fprintf(stderr, "ddpm loss: dL/dW[%zu] = %.6g, central difference %.6g\n", idx, (double)g[idx], fd);
     /* The loss is evaluated in float32 network arithmetic: the difference quotient carries
      * ~1e-6/h relative noise plus O(h^2) curvature; 2% catches any wrong gradient. */
-    ck_assert_msg(fabs(fd - g[idx]) <= 0.02 * fabs(g[idx]), "grad %g vs central difference %g", g[idx], fd);
+    ck_assert_msg(fabs(fd - (double)g[idx]) <= 0.02 * fabs((double)g[idx]), "grad %g vs central difference %g", (double)g[idx], fd);
     ddpm_free(g);
 
     /* sample and bpd */
@@ -201,12 +201,12 @@ START_TEST(stats_and_eval)
     ck_assert_msg(test_ddpm(out, sizeof out, "stats %s --n 500 --out %s", TINY, st) == 0, "%s", out);
     ck_assert_msg(strstr(out, "fmnist-classifier") && strstr(out, "D = 128"), "%s", out);
     ck_assert_msg(test_ddpm(out, sizeof out, "eval --samples %s --stats %s --n 500", so, st) == 0, "%s", out);
-    double fd = NAN, is = NAN;
+    double fd = (double)NAN, is = (double)NAN;
     const char *p = strstr(out, "FD_fmnist ");
     ck_assert_msg(p && sscanf(p, "FD_fmnist %lf  IS_fmnist %lf", &fd, &is) == 2, "%s", out);
     ck_assert_msg(isfinite(fd) && fd > 0 && isfinite(is) && is >= 1.0, "%s", out);
     ck_assert_msg(test_ddpm(out, sizeof out, "fid --a %s --b %s", st, st) == 0, "%s", out);
-    double self = NAN;
+    double self = (double)NAN;
     p = strstr(out, "FD");
     ck_assert_msg(p && sscanf(strchr(p, ' '), "%lf", &self) == 1 && fabs(self) < 1e-6, "%s", out);
     ck_assert_int_eq(test_ddpm(out, sizeof out, "eval --samples %s --stats %s", ck, st), 1);

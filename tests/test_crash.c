@@ -134,7 +134,7 @@ START_TEST(kill9_loop_resumes_bit_identical)
     int64_t last_step = -1;
     for (int attempt = 0; attempt < 30 && !finished; attempt++) {
         pid_t pid = spawn_train(d2, out);
-        double delay = T * (0.05 + 0.4 * rng_uniform(rs, draw++));
+        double delay = T * (0.05 + 0.4 * (double)rng_uniform(rs, draw++));
         double until = now_s() + delay;
         int st = 0;
         pid_t w = 0;

@@ -290,13 +290,13 @@ START_TEST(test_q_sample_and_posterior_match_reference)
     q_sample(xt, x0, t, noise, &d, RB, RD);
     /* float32 output of a double computation: one rounding, <= 2^-24 relative */
     double *g = malloc(n * sizeof *g);
-    for (size_t i = 0; i < n; i++) g[i] = xt[i];
+    for (size_t i = 0; i < n; i++) g[i] = (double)xt[i];
     ck_assert(test_allclose_f64("q_sample vs float64", g, xt64, n, 6e-8, 1e-30));
     ck_assert(test_allclose_f32("q_sample vs reference float32", xt, xt_ref, n, 1.2e-7, 0));
     /* posterior mean from the float32 x_t the reference used */
     double *pm_ref = rd64(f, "posterior/mean", NULL);
     q_posterior_mean(pm, x0, xt_ref, t, &d, RB, RD);
-    for (size_t i = 0; i < n; i++) g[i] = pm[i];
+    for (size_t i = 0; i < n; i++) g[i] = (double)pm[i];
     ck_assert(test_allclose_f64("posterior mean", g, pm_ref, n, 6e-8, 1e-30));
     double *pv = rd64(f, "posterior/variance", NULL), *plv = rd64(f, "posterior/log_variance_clipped", NULL);
     double gv[RB], glv[RB];
@@ -371,15 +371,15 @@ START_TEST(test_q_sample_moments)
             int32_t t[1] = { ts[a] };
             q_sample(xt, x0, t, noise, &d, 1, N);
             double s = 0, s2 = 0;
-            for (int i = 0; i < N; i++) s += xt[i];
+            for (int i = 0; i < N; i++) s += (double)xt[i];
             double m = s / N;
-            for (int i = 0; i < N; i++) s2 += (xt[i] - m) * (xt[i] - m);
+            for (int i = 0; i < N; i++) s2 += ((double)xt[i] - m) * ((double)xt[i] - m);
             double var = s2 / (N - 1);
-            double want_m = d.sqrt_alphas_cumprod[ts[a]] * vals[v], want_v = 1.0 - d.alphas_cumprod[ts[a]];
+            double want_m = d.sqrt_alphas_cumprod[ts[a]] * (double)vals[v], want_v = 1.0 - d.alphas_cumprod[ts[a]];
             double se_m = sqrt(want_v / N), se_v = want_v * sqrt(2.0 / N);
-            ck_assert_msg(fabs(m - want_m) < 5 * se_m, "t=%d x0=%g: mean %.6g want %.6g (se %.2g)", ts[a], vals[v], m,
+            ck_assert_msg(fabs(m - want_m) < 5 * se_m, "t=%d x0=%g: mean %.6g want %.6g (se %.2g)", ts[a], (double)vals[v], m,
                           want_m, se_m);
-            ck_assert_msg(fabs(var - want_v) < 5 * se_v, "t=%d x0=%g: var %.6g want %.6g (se %.2g)", ts[a], vals[v],
+            ck_assert_msg(fabs(var - want_v) < 5 * se_v, "t=%d x0=%g: var %.6g want %.6g (se %.2g)", ts[a], (double)vals[v],
                           var, want_v, se_v);
         }
     free(x0);
@@ -418,7 +418,7 @@ START_TEST(test_p_mean_variance_matches_reference)
                     snprintf(name, sizeof name, "models/%s_%s/%s%s", MEAN_N[m], VAR_N[v], outs[o].k,
                              clip ? "_clip" : "");
                     double *want = rd64(f, name, NULL);
-                    for (size_t i = 0; i < n; i++) g[i] = outs[o].got[i];
+                    for (size_t i = 0; i < n; i++) g[i] = (double)outs[o].got[i];
                     int ok = test_allclose_f64(name, g, want, n, 2.4e-7, 1e-9);
                     ddpm_free(want);
                     ck_assert_msg(ok, "%s", name);
@@ -606,44 +606,44 @@ START_TEST(test_loss_gradients_finite_differences)
                     for (int p = 0; p < H * W; p++)
                         for (int c = 0; c < C; c++) {
                             int i = (b * H * W + p) * C + c, o = (b * H * W + p) * Cout + c;
-                            double target = m == MEAN_XPREV    ? c1 * x0[i] + c2 * xt[i]
-                                            : m == MEAN_XSTART ? x0[i]
-                                                               : noise[i];
-                            out[o] = quantize(target + scale * pert[i]);
+                            double target = m == MEAN_XPREV    ? c1 * (double)x0[i] + c2 * (double)xt[i]
+                                            : m == MEAN_XSTART ? (double)x0[i]
+                                                               : (double)noise[i];
+                            out[o] = quantize(target + scale * (double)pert[i]);
                             if (Cout > C)
-                                out[o + C] = quantize(d.posterior_log_variance_clipped[tb] + 0.5 * pert[B * D + i]);
+                                out[o + C] = quantize(d.posterior_log_variance_clipped[tb] + 0.5 * (double)pert[B * D + i]);
                         }
                 }
                 ck_assert(training_losses(NULL, grad, out, x0, xt, noise, t, &d, B, H, W, C) == DDPM_OK);
                 double gmax = 0;
                 for (int j = 0; j < N; j++) {
                     const float o0 = out[j];
-                    out[j] = (float)(o0 + FD_H);
+                    out[j] = (float)((double)o0 + FD_H);
                     ck_assert((double)out[j] == (double)o0 + FD_H);
                     double lp = batch_loss(&d, out, x0, xt, noise, t, B, H, W, C);
-                    out[j] = (float)(o0 - FD_H);
+                    out[j] = (float)((double)o0 - FD_H);
                     ck_assert((double)out[j] == (double)o0 - FD_H);
                     double lm = batch_loss(&d, out, x0, xt, noise, t, B, H, W, C);
                     out[j] = o0;
                     fd[j] = (lp - lm) / (2 * FD_H);
-                    an[j] = grad[j];
+                    an[j] = (double)grad[j];
                     gmax = fabs(fd[j]) > gmax ? fabs(fd[j]) : gmax;
                 }
                 if (l == LOSS_KL) /* coverage of the decoder branches at t = 0 (examples 0, 1) */
                     for (int b = 0; b < 2; b++)
                         for (int i = 0; i < D; i++) {
                             int p = i / C, c = i % C, o = (b * H * W + p) * Cout + c;
-                            double lv = v == VAR_LEARNED ? out[o + C] : d.model_log_variance_fixed[0];
-                            double px0 = m == MEAN_XPREV    ? out[o]
-                                         : m == MEAN_XSTART ? out[o]
-                                                            : d.sqrt_recip_alphas_cumprod[0] * xt[b * D + i] -
-                                                                  d.sqrt_recipm1_alphas_cumprod[0] * out[o];
-                            double mean = m == MEAN_XPREV ? out[o]
+                            double lv = v == VAR_LEARNED ? (double)out[o + C] : d.model_log_variance_fixed[0];
+                            double px0 = m == MEAN_XPREV    ? (double)out[o]
+                                         : m == MEAN_XSTART ? (double)out[o]
+                                                            : d.sqrt_recip_alphas_cumprod[0] * (double)xt[b * D + i] -
+                                                                  d.sqrt_recipm1_alphas_cumprod[0] * (double)out[o];
+                            double mean = m == MEAN_XPREV ? (double)out[o]
                                                           : d.posterior_mean_coef1[0] * px0 +
-                                                                d.posterior_mean_coef2[0] * xt[b * D + i];
-                            double lp = discretized_gaussian_log_likelihood(x0[b * D + i], mean, 0.5 * lv);
+                                                                d.posterior_mean_coef2[0] * (double)xt[b * D + i];
+                            double lp = discretized_gaussian_log_likelihood((double)x0[b * D + i], mean, 0.5 * lv);
                             if (lp <= log(1e-12)) floored_seen++;
-                            else if (fabs(x0[b * D + i]) > 0.999) edge_seen++;
+                            else if (fabs((double)x0[b * D + i]) > 0.999) edge_seen++;
                         }
                 char what[96];
                 snprintf(what, sizeof what, "dloss/dout %s-%s-%s", MEAN_N[m], VAR_N[v], l == LOSS_KL ? "kl" : "mse");
@@ -688,11 +688,11 @@ static int oracle_fn(void *vctx, const float *x, const int32_t *t, int B, float 
         for (size_t p = 0; p < P; p++)
             for (int c = 0; c < o->C; c++) {
                 size_t j = p * (size_t)o->C + (size_t)c, i = (size_t)b * o->D + j;
-                double xs = o->xstar[j], v;
+                double xs = (double)o->xstar[j], v;
                 if (d->mean_type == MEAN_EPS)
-                    v = (x[i] - d->sqrt_alphas_cumprod[tb] * xs) / d->sqrt_one_minus_alphas_cumprod[tb];
+                    v = ((double)x[i] - d->sqrt_alphas_cumprod[tb] * xs) / d->sqrt_one_minus_alphas_cumprod[tb];
                 else if (d->mean_type == MEAN_XSTART) v = xs;
-                else v = d->posterior_mean_coef1[tb] * xs + d->posterior_mean_coef2[tb] * x[i];
+                else v = d->posterior_mean_coef1[tb] * xs + d->posterior_mean_coef2[tb] * (double)x[i];
                 float *op = out + ((size_t)b * P + p) * (size_t)Cout;
                 op[c] = (float)v;
                 if (learned) op[o->C + c] = (float)d->posterior_log_variance_clipped[tb];
@@ -755,7 +755,7 @@ START_TEST(test_bpd_loop_oracle)
         /* t = 0: decoder NLL with mean exactly x* and sigma^2 = beta-tilde_1 */
         double nll0 = 0;
         for (int i = 0; i < LD; i++)
-            nll0 -= discretized_gaussian_log_likelihood(xstar[i], xstar[i], 0.5 * d.model_log_variance_fixed[0]);
+            nll0 -= discretized_gaussian_log_likelihood((double)xstar[i], (double)xstar[i], 0.5 * d.model_log_variance_fixed[0]);
         nll0 = nll0 / LD / log(2.0);
         double pri_want[1];
         prior_bpd(pri_want, xstar, &d, 1, LD);
@@ -867,10 +867,10 @@ START_TEST(test_sample_loop_oracle_and_recording)
         double err_x = 0, err_rec = 0;
         for (int b = 0; b < LB; b++)
             for (int i = 0; i < LD; i++) {
-                double e = fabs(x[b * LD + i] - xstar[i]);
+                double e = fabs((double)(x[b * LD + i] - xstar[i]));
                 err_x = e > err_x ? e : err_x;
                 for (int k = 0; k < nrec; k++) {
-                    e = fabs(rec[(size_t)k * LB * LD + b * LD + i] - xstar[i]);
+                    e = fabs((double)(rec[(size_t)k * LB * LD + b * LD + i] - xstar[i]));
                     err_rec = e > err_rec ? e : err_rec;
                 }
             }
@@ -945,8 +945,8 @@ START_TEST(test_p_sample_step_formula)
         ck_assert(p_sample_step(xp, px, out, xt, z, &d, ts[k], 1, 2, 2, C) == DDPM_OK);
         ck_assert(p_mean_variance(mean, lv, NULL, out, xt, tb, &d, 1, 1, 2, 2, C) == DDPM_OK);
         for (int i = 0; i < D; i++) {
-            double want = ts[k] == 0 ? mean[i] : mean[i] + exp(0.5 * lv[i]) * z[i];
-            ck_assert_msg(fabs(xp[i] - want) <= 1e-6 * (1 + fabs(want)), "t=%d i=%d", ts[k], i);
+            double want = ts[k] == 0 ? (double)mean[i] : (double)mean[i] + exp(0.5 * (double)lv[i]) * (double)z[i];
+            ck_assert_msg(fabs((double)xp[i] - want) <= 1e-6 * (1 + fabs(want)), "t=%d i=%d", ts[k], i);
             ck_assert(px[i] >= -1.0f && px[i] <= 1.0f); /* clipped */
         }
     }

@@ -187,7 +187,7 @@ START_TEST(model_geometry_and_chunked_denoise)
     ck_assert_int_eq(ddpm_model_denoise(&m5, x, t, B, y5), DDPM_OK);
     ck_assert(test_allclose_f32("denoise chunked vs whole", y1, y5, (size_t)B * 784, 1e-5, 1e-6));
     double s = 0;
-    for (int i = 0; i < B * 784; i++) s += fabs(y1[i]);
+    for (int i = 0; i < B * 784; i++) s += fabs((double)y1[i]);
     ck_assert(s > 0); /* an initialised network, not zeros */
     free(x);
     free(y1);

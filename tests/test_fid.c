@@ -184,7 +184,7 @@ START_TEST(test_fid_properties)
     ck_assert(frechet_distance(mu1, s1, mu2, s2, D, &got) == DDPM_OK);
     fprintf(stderr, "diagonal closed form: got %.15g want %.15g\n", got, want);
     ck_assert(fabs(got - want) <= 1e-12 * want);
-    s1[3] = NAN;
+    s1[3] = (double)NAN;
     ck_assert(frechet_distance(mu1, s1, mu2, s2, D, &got) == DDPM_ERR);
     h5io_close(h);
 }

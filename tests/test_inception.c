@@ -59,7 +59,7 @@ START_TEST(test_synthetic_hash_matches_python)
         if (i == 3) scale = sqrt(3.0 / 2048);
         synth_fill(got, 16, t[i].name, SYNTH_SEED, t[i].offset, scale);
         for (int k = 0; k < 16; k++)
-            ck_assert_msg(got[k] == want[k], "%s[%d]: C %.9g python %.9g", t[i].name, k, got[k], want[k]);
+            ck_assert_msg(got[k] == want[k], "%s[%d]: C %.9g python %.9g", t[i].name, k, (double)got[k], (double)want[k]);
     }
     ck_assert(synth_fnv1a64("") == 0xcbf29ce484222325ull);
     ck_assert(synth_fnv1a64("a") == 0xaf63dc4c8601ec8cull); /* published FNV-1a test vector */
@@ -133,10 +133,10 @@ START_TEST(test_conv_im2col_vs_naive)
                 }
                 double want = ref[m * Cout + c - c0],
                        bound = (double)(K + 2) * 0x1p-24 * abs_[m * Cout + c - c0] + 1e-30;
-                double r = fabs(v - want) / bound;
+                double r = fabs((double)v - want) / bound;
                 if (r > worst) worst = r;
-                ck_assert_msg(fabs(v - want) <= bound, "case %zu row %zu ch %d: got %.9g want %.9g (bound %.3g)", i, m,
-                              c, v, want, bound);
+                ck_assert_msg(fabs((double)v - want) <= bound, "case %zu row %zu ch %d: got %.9g want %.9g (bound %.3g)", i, m,
+                              c, (double)v, want, bound);
             }
         free(in);
         free(w);
@@ -173,13 +173,13 @@ START_TEST(test_pools_vs_naive)
             for (int oy = 0; oy < Ho; oy++)
                 for (int ox = 0; ox < Wo; ox++)
                     for (int c = 0; c < C; c++) {
-                        double m = -INFINITY, sum = 0;
+                        double m = (double)-INFINITY, sum = 0;
                         int taps = 0;
                         for (int ky = 0; ky < k; ky++)
                             for (int kx = 0; kx < k; kx++) {
                                 int iy = oy * s - p + ky, ix = ox * s - p + kx;
                                 if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                                double v = in[(((size_t)n * H + iy) * W + ix) * C + c];
+                                double v = (double)in[(((size_t)n * H + iy) * W + ix) * C + c];
                                 m = v > m ? v : m;
                                 sum += v;
                                 taps++;
@@ -187,7 +187,7 @@ START_TEST(test_pools_vs_naive)
                         size_t o = ((size_t)n * Ho + oy) * Wo + ox;
                         ck_assert(mx[o * 7 + c] == (float)m); /* max is exact */
                         /* averages of <= 9 float32 values: error <= 10 u |values| */
-                        double e0 = fabs(av0[o * C + c] - sum / taps), e1 = fabs(av1[o * C + c] - sum / (k * k));
+                        double e0 = fabs((double)av0[o * C + c] - sum / taps), e1 = fabs((double)av1[o * C + c] - sum / (k * k));
                         ck_assert(e0 <= 10 * 0x1p-24 && e1 <= 10 * 0x1p-24);
                         max_err = fmax(max_err, fmax(e0, e1));
                     }
@@ -197,7 +197,7 @@ START_TEST(test_pools_vs_naive)
     for (int n = 0; n < 2; n++)
         for (int c = 0; c < 5; c++) {
             double s = 0;
-            for (int i = 0; i < 42; i++) s += in[((size_t)n * 42 + i) * 5 + c];
+            for (int i = 0; i < 42; i++) s += (double)in[((size_t)n * 42 + i) * 5 + c];
             want[n * 5 + c] = (float)(s / 42);
         }
     ck_assert(test_allclose_f32("global_avgpool", g, want, 10, 0, 0)); /* same double sum: exact */

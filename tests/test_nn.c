@@ -56,7 +56,7 @@ static float *randn(size_t n, uint32_t index, float scale)
 static double *to_f64(const float *p, size_t n)
 {
     double *d = malloc(n * sizeof *d);
-    for (size_t i = 0; i < n; i++) d[i] = p[i];
+    for (size_t i = 0; i < n; i++) d[i] = (double)p[i];
     return d;
 }
 
@@ -77,7 +77,7 @@ static double rel_err(const char *what, const float *got, const double *want, si
     }
     double r = md / (mw > 0 ? mw : 1.0);
     fprintf(stderr, "%-34s n=%-5zu max_abs=%.3g max|want|=%.3g rel=%.3g", what, n, md, mw, r);
-    if (n) fprintf(stderr, " (worst [%zu]: got %.9g want %.9g)", worst, got[worst], want[worst]);
+    if (n) fprintf(stderr, " (worst [%zu]: got %.9g want %.9g)", worst, (double)got[worst], want[worst]);
     fprintf(stderr, "\n");
     return r;
 }
@@ -344,7 +344,7 @@ START_TEST(dense_nin)
         CHECK_REL(s ? "dense fwd" : "nin fwd", out, c.out, no, FWD_TOL);
         /* accumulate variant: acc0 + out */
         double *want = malloc(no * sizeof *want);
-        for (size_t i = 0; i < no; i++) want[i] = acc[i] + c.out[i];
+        for (size_t i = 0; i < no; i++) want[i] = (double)acc[i] + c.out[i];
         dense_forward_accumulate(acc, x, W, b, N, Cin, Cout);
         CHECK_REL(s ? "dense fwd accumulate" : "nin fwd accumulate", acc, want, no, FWD_TOL);
 
@@ -566,7 +566,7 @@ START_TEST(expf_simd)
             at = x;
         }
     }
-    fprintf(stderr, "nn_expf: max rel err %.3g (at %g) over %zu points\n", worst, at, count);
+    fprintf(stderr, "nn_expf: max rel err %.3g (at %g) over %zu points\n", worst, (double)at, count);
     ck_assert(count > 100000);
     ck_assert(worst <= 0x1p-23);
     ck_assert(nn_expf(0.0f) == 1.0f);
@@ -599,8 +599,8 @@ START_TEST(timestep_embedding_formula)
              * -i*log(1e4)/(half-1), |exponent| <= 9.3, is off by <= 9.3 * 6e-8 relative, plus
              * ~2 roundings of the product: |arg error| <= (9.3 + 2) * 6e-8 * t*f < 1e-6 * t*f */
             double tol = 1e-6 * (t[b] * f) + 1e-6;
-            ck_assert_msg(fabs(out[b * dim + i] - sin(t[b] * f)) <= tol, "sin t=%d i=%d", t[b], i);
-            ck_assert_msg(fabs(out[b * dim + half + i] - cos(t[b] * f)) <= tol, "cos t=%d i=%d", t[b], i);
+            ck_assert_msg(fabs((double)out[b * dim + i] - sin(t[b] * f)) <= tol, "sin t=%d i=%d", t[b], i);
+            ck_assert_msg(fabs((double)out[b * dim + half + i] - cos(t[b] * f)) <= tol, "cos t=%d i=%d", t[b], i);
         }
     /* t = 0: [sin 0..., cos 0...] = [0..., 1...] exactly; freq_0 = 1, freq_{half-1} = 1e-4 */
     for (int i = 0; i < half; i++) {
@@ -608,7 +608,7 @@ START_TEST(timestep_embedding_formula)
         ck_assert(out[half + i] == 1.0f);
     }
     ck_assert(out[16 + 0] == sinf(1.0f));
-    ck_assert(fabs(out[16 + 7] - sin(1e-4)) < 1e-9); /* 1e-5 relative, see above */
+    ck_assert(fabs((double)out[16 + 7] - sin(1e-4)) < 1e-9); /* 1e-5 relative, see above */
 }
 END_TEST
 
@@ -638,7 +638,7 @@ START_TEST(attention)
     CHECK_REL("attention fwd", out, c.out, n, FWD_TOL);
     for (int r = 0; r < B * N; r++) {
         double s = 0;
-        for (int j = 0; j < N; j++) s += w[(size_t)r * N + j];
+        for (int j = 0; j < N; j++) s += (double)w[(size_t)r * N + j];
         ck_assert(fabs(s - 1.0) < 1e-5);
     }
     float *dq = zeros(n), *dk = zeros(n), *dv = zeros(n), *scr = zeros((size_t)N * N);
@@ -739,7 +739,7 @@ START_TEST(avgpool)
                 for (int c = 0; c < C; c++) {
                     double a = 0;
                     for (int dy = 0; dy < 2; dy++)
-                        for (int dx2 = 0; dx2 < 2; dx2++) a += x[((b * H + 2 * y + dy) * W + 2 * xx + dx2) * C + c];
+                        for (int dx2 = 0; dx2 < 2; dx2++) a += (double)x[((b * H + 2 * y + dy) * W + 2 * xx + dx2) * C + c];
                     want[((b * (H / 2) + y) * (W / 2) + xx) * C + c] = a / 4;
                 }
     avgpool2_forward(out, x, B, H, W, C);
@@ -837,7 +837,7 @@ START_TEST(tensor_ops)
     double want[37] = { 0 };
     ck_assert(NN_PAR_IF(crow * C));
     for (size_t r = 0; r < crow; r++)
-        for (int c = 0; c < C; c++) want[c] += m[r * C + c];
+        for (int c = 0; c < C; c++) want[c] += (double)m[r * C + c];
     omp_set_num_threads(1);
     colsum_add(s1, m, crow, C);
     omp_set_num_threads(2);
@@ -854,7 +854,7 @@ START_TEST(tensor_ops)
             for (int c = 0; c < C2; c++) ck_assert(h[((size_t)bb * N + i) * C2 + c] == v[bb * C2 + c]);
     add_broadcast_bnc_backward(dv, h, TB, N, C2);
     double wv[TB * 3];
-    for (int i = 0; i < TB * C2; i++) wv[i] = (double)N * v[i];
+    for (int i = 0; i < TB * C2; i++) wv[i] = (double)N * (double)v[i];
     CHECK_REL("broadcast backward", dv, wv, TB * C2, FWD_TOL);
     free(a);
     free(b);
@@ -895,14 +895,14 @@ START_TEST(gemm_split_thread_independent)
                 for (int j = 0; j < N; j++) {
                     double acc = 0, mag = 0;
                     for (int l = 0; l < K; l++) {
-                        double a = A[ta == CblasNoTrans ? (size_t)i * lda + l : (size_t)l * lda + i];
-                        double b = B[tb == CblasNoTrans ? (size_t)l * ldb + j : (size_t)j * ldb + l];
+                        double a = (double)A[ta == CblasNoTrans ? (size_t)i * lda + l : (size_t)l * lda + i];
+                        double b = (double)B[tb == CblasNoTrans ? (size_t)l * ldb + j : (size_t)j * ldb + l];
                         acc += a * b;
                         mag += fabs(a * b);
                     }
-                    double want = 0.5 * acc + 0.75 * C0[(size_t)i * N + j];
-                    double scale = 0.5 * mag + 0.75 * fabs(C0[(size_t)i * N + j]);
-                    double e = fabs(C[0][(size_t)i * N + j] - want) / (scale * (K + 2) * 0x1p-24);
+                    double want = 0.5 * acc + 0.75 * (double)C0[(size_t)i * N + j];
+                    double scale = 0.5 * mag + 0.75 * fabs((double)C0[(size_t)i * N + j]);
+                    double e = fabs((double)C[0][(size_t)i * N + j] - want) / (scale * (K + 2) * 0x1p-24);
                     if (e > worst) worst = e;
                 }
             ck_assert_msg(worst <= 2.0, "M=%d N=%d K=%d trans %d: error %.2f x the float32 bound", M, N, K, tr, worst);
@@ -923,11 +923,11 @@ START_TEST(relu)
     const float g[6] = { 1, 2, 3, 4, 5, 6 };
     relu_forward(y, x, 6);
     const float want[6] = { 0, 0, 0, 1e-30f, 3.5f, 0 };
-    for (int i = 0; i < 6; i++) ck_assert_msg(y[i] == want[i], "relu(%g) = %g", x[i], y[i]);
+    for (int i = 0; i < 6; i++) ck_assert_msg(y[i] == want[i], "relu(%g) = %g", (double)x[i], (double)y[i]);
     /* backward adds dout where inp > 0 (subgradient 0 at 0) */
     relu_backward(d, g, x, 6);
     const float dwant[6] = { 10, 10, 10, 14, 15, 10 };
-    for (int i = 0; i < 6; i++) ck_assert_msg(d[i] == dwant[i], "d[%d] = %g", i, d[i]);
+    for (int i = 0; i < 6; i++) ck_assert_msg(d[i] == dwant[i], "d[%d] = %g", i, (double)d[i]);
     /* in place */
     float z[6];
     memcpy(z, x, sizeof z);

@@ -20,10 +20,10 @@ START_TEST(global_norm_and_clip)
     ck_assert(grad_global_norm(g, 2) == 5.0);
     /* norm above clip: scaled by clip/norm = 1/5 */
     ck_assert(clip_grad_global_norm(g, 2, 1.0) == 5.0);
-    ck_assert(fabs(g[0] - 0.6) < F32_TOL && fabs(g[1] - 0.8) < F32_TOL);
+    ck_assert(fabs((double)g[0] - 0.6) < F32_TOL && fabs((double)g[1] - 0.8) < F32_TOL);
     /* norm 1 below clip 10: untouched (scale clip / max(norm, clip) = 1) */
     ck_assert(fabs(clip_grad_global_norm(g, 2, 10.0) - 1.0) < F32_TOL);
-    ck_assert(fabs(g[0] - 0.6) < F32_TOL && fabs(g[1] - 0.8) < F32_TOL);
+    ck_assert(fabs((double)g[0] - 0.6) < F32_TOL && fabs((double)g[1] - 0.8) < F32_TOL);
     /* zero gradient: norm 0, nothing changes, no division by zero */
     float z[3] = { 0, 0, 0 };
     ck_assert(clip_grad_global_norm(z, 3, 1.0) == 0.0);
@@ -74,16 +74,16 @@ START_TEST(adam_two_steps)
     float g1[3] = { 0.5f, 0.0f, -0.5f }, g2[3] = { -0.25f, 0.0f, 0.25f };
     adam_update(&s, p, g1, 0.1);
     ck_assert(s.t == 1);
-    ck_assert(fabs(s.m[0] - 0.05) < F32_TOL && fabs(s.v[0] - 0.00025) < 1e-9);
-    ck_assert(fabs(p[0] - 0.9000000632) < F32_TOL);
+    ck_assert(fabs((double)s.m[0] - 0.05) < F32_TOL && fabs((double)s.v[0] - 0.00025) < 1e-9);
+    ck_assert(fabs((double)p[0] - 0.9000000632) < F32_TOL);
     ck_assert(p[1] == -2.0f);                               /* zero gradient: m = v = 0, no step */
-    ck_assert(fabs(p[2] - (0.5 + 0.0999999368)) < F32_TOL); /* mirror image */
+    ck_assert(fabs((double)p[2] - (0.5 + 0.0999999368)) < F32_TOL); /* mirror image */
     adam_update(&s, p, g2, 0.1);
     ck_assert(s.t == 2);
-    ck_assert(fabs(s.m[0] - 0.02) < F32_TOL && fabs(s.v[0] - 0.00031225) < 1e-9);
-    ck_assert(fabs(p[0] - 0.8733663744) < F32_TOL);
+    ck_assert(fabs((double)s.m[0] - 0.02) < F32_TOL && fabs((double)s.v[0] - 0.00031225) < 1e-9);
+    ck_assert(fabs((double)p[0] - 0.8733663744) < F32_TOL);
     ck_assert(p[1] == -2.0f);
-    ck_assert(fabs(p[2] - (0.5 + 0.0999999368 + 0.0266336888)) < F32_TOL);
+    ck_assert(fabs((double)p[2] - (0.5 + 0.0999999368 + 0.0266336888)) < F32_TOL);
     adam_free(&s);
     ck_assert(s.m == NULL && s.v == NULL);
 }
@@ -95,15 +95,15 @@ START_TEST(ema)
     float e[2] = { 1.0f, 2.0f };
     const float p[2] = { 0.0f, 2.0f };
     ema_update(e, p, 2, 0.9);
-    ck_assert(fabs(e[0] - 0.9) < F32_TOL && e[1] == 2.0f);
+    ck_assert(fabs((double)e[0] - 0.9) < F32_TOL && e[1] == 2.0f);
     ema_update(e, p, 2, 0.9);
-    ck_assert(fabs(e[0] - 0.81) < F32_TOL);
+    ck_assert(fabs((double)e[0] - 0.81) < F32_TOL);
     ema_update(e, p, 2, 0.9);
-    ck_assert(fabs(e[0] - 0.729) < F32_TOL);
+    ck_assert(fabs((double)e[0] - 0.729) < F32_TOL);
     /* decay 0.9999 (paper): one step from 1 towards 0 is 0.9999 */
     float f = 1.0f, q = 0.0f;
     ema_update(&f, &q, 1, 0.9999);
-    ck_assert(fabs(f - 0.9999) < F32_TOL);
+    ck_assert(fabs((double)f - 0.9999) < F32_TOL);
 }
 END_TEST
 

@@ -39,7 +39,7 @@ START_TEST(durations)
     ck_assert_str_eq(format_duration(100 * 3600.0 + 61, b, sizeof b), "100h01m01s");
     /* negative and NaN (an ETA before any rate) read as zero */
     ck_assert_str_eq(format_duration(-5, b, sizeof b), "0.0s");
-    ck_assert_str_eq(format_duration(NAN, b, sizeof b), "0.0s");
+    ck_assert_str_eq(format_duration((double)NAN, b, sizeof b), "0.0s");
     /* a short buffer is cut, NUL-terminated */
     char s[4];
     ck_assert_str_eq(format_duration(3723, s, sizeof s), "1h0");

@@ -230,9 +230,9 @@ START_TEST(init_statistics)
         const double limit = sqrt(3.0 * scale / ((fan_in + fan_out) / 2.0));
         double s = 0, ss = 0, mx = 0;
         for (size_t j = 0; j < t->size; j++) {
-            s += w[j];
-            ss += (double)w[j] * w[j];
-            if (fabs(w[j]) > mx) mx = fabs(w[j]);
+            s += (double)w[j];
+            ss += (double)w[j] * (double)w[j];
+            if (fabs((double)w[j]) > mx) mx = fabs((double)w[j]);
         }
         const double n = (double)t->size, mean = s / n, sd = sqrt(ss / n - mean * mean);
         ck_assert_msg(mx < limit, "%s: max |w| %g >= limit %g", t->name, mx, limit);
@@ -286,7 +286,7 @@ static void randomize_params(unet *m, uint64_t seed)
             hi = 1.2;
         }
         rng_uniform_fill(rng_stream_make(seed, RNG_EVAL, 1, (uint32_t)i), w, t->size);
-        for (size_t j = 0; j < t->size; j++) w[j] = (float)(lo + (hi - lo) * w[j]);
+        for (size_t j = 0; j < t->size; j++) w[j] = (float)(lo + (hi - lo) * (double)w[j]);
     }
 }
 
@@ -392,7 +392,7 @@ static double model_loss(unet *m, const float *x, const int32_t *t, int B, int t
 {
     ck_assert_int_eq(unet_forward(y, m, x, t, train, 21, 3, B), 0);
     double s = 0;
-    for (size_t i = 0; i < ny; i++) s += (double)y[i] * R[i];
+    for (size_t i = 0; i < ny; i++) s += (double)y[i] * (double)R[i];
     return s;
 }
 
@@ -449,7 +449,7 @@ static void gradient_check(double dropout, int train)
      * 2 eps32 sum|y R| for this model (measured); bound it by 8 eps32 sum|y R|. A difference
      * quotient with step h carries (1+8+8+1)/12 * noise / h of it. */
     double sabs = 0;
-    for (size_t i = 0; i < ny; i++) sabs += fabs((double)y[i] * R[i]);
+    for (size_t i = 0; i < ny; i++) sabs += fabs((double)y[i] * (double)R[i]);
     const double noise_L = 8 * 5.96e-8 * sabs;
     unet_zero_grads(m);
     ck_assert_int_eq(unet_backward_input(dx, m, R), 0);
@@ -480,7 +480,7 @@ static void gradient_check(double dropout, int train)
         float h = pow2_floor(0.05 / sqrt((double)size));
         ck_assert(h >= 1.0f / FD_GRID); /* exact steps */
         double fd = fd4(m, base, u, size, h, x, t, B, train, R, y, ny);
-        double atol = 1.5 * noise_L / h;
+        double atol = 1.5 * noise_L / (double)h;
         double err = fabs(fd - an);
         if (fabs(an) > 100 * atol) worst_dir = fmax(worst_dir, err / fabs(an));
         if (!(err <= FD_RTOL * fabs(an) + atol)) {
@@ -494,9 +494,9 @@ static void gradient_check(double dropout, int train)
         for (int k = 0; k < picks; k++) {
             size_t j = rng_below(rng_stream_make(8, RNG_EVAL, 2, (uint32_t)i), (uint64_t)k, (uint32_t)size);
             h = FD_ELEM_STEP;
-            an = grad[j];
+            an = (double)grad[j];
             fd = fd4(m, base + j, NULL, 1, h, x, t, B, train, R, y, ny);
-            atol = 1.5 * noise_L / h;
+            atol = 1.5 * noise_L / (double)h;
             err = fabs(fd - an);
             if (fabs(an) > 100 * atol) worst_el = fmax(worst_el, err / fabs(an));
             if (!(err <= FD_RTOL * fabs(an) + atol)) {
@@ -621,7 +621,7 @@ static double zero_list_max_abs(const unet *m, const char *zero_list, const floa
     for (int i = 0; i < unet_num_tensors(m); i++) {
         const unet_param *tp = unet_tensor(m, i);
         if (!strstr(zero_list, tp->name)) continue;
-        for (size_t j = 0; j < tp->size; j++) mx = fmax(mx, fabs(v[tp->offset + j]));
+        for (size_t j = 0; j < tp->size; j++) mx = fmax(mx, fabs((double)v[tp->offset + j]));
     }
     return mx;
 }
@@ -638,7 +638,7 @@ static void compare_after3(const char *grp, const char *what, const unet *m, con
         const size_t o = t->offset;
         if (strstr(zero_list, t->name)) {
             for (size_t j = 0; j < t->size; j++) {
-                const double d = fabs((double)got[o + j] - init[o + j]);
+                const double d = fabs((double)got[o + j] - (double)init[o + j]);
                 worst_zero = fmax(worst_zero, d);
                 if (!(d <= zero_bound)) {
                     fprintf(stderr, "  %s %s[%zu] (exact gradient 0): moved %.3g > Adam's bound %.3g for its noise\n",
@@ -652,13 +652,13 @@ static void compare_after3(const char *grp, const char *what, const unet *m, con
         }
         double gmax = 0, wmax = 0, dmax = 0;
         for (size_t j = 0; j < t->size; j++) {
-            gmax = fmax(gmax, fabs(gref[o + j]));
-            wmax = fmax(wmax, fabs(want[o + j]));
+            gmax = fmax(gmax, fabs((double)gref[o + j]));
+            wmax = fmax(wmax, fabs((double)want[o + j]));
         }
         for (size_t j = 0; j < t->size; j++) {
-            const double d = fabs((double)got[o + j] - want[o + j]);
+            const double d = fabs((double)got[o + j] - (double)want[o + j]);
             n_all++;
-            if (fabs(gref[o + j]) < COND_FRAC * gmax) {
+            if (fabs((double)gref[o + j]) < COND_FRAC * gmax) {
                 n_ill++;
                 worst_ill = fmax(worst_ill, d);
                 if (!(d <= 2 * ill_abs)) {
@@ -768,7 +768,7 @@ static void reference_case(const char *grp)
         ck_assert_int_eq(unet_forward(y, m, x, t, 0, 0, (uint32_t)step, B), 0);
         double L = 0;
         for (size_t i = 0; i < ny; i++) {
-            double d = (double)y[i] - target[i];
+            double d = (double)y[i] - (double)target[i];
             L += d * d;
             dy[i] = (float)(2.0 * d / (double)ny);
         }
@@ -784,13 +784,13 @@ static void reference_case(const char *grp)
             /* gradients: per tensor; the exact-zero ones (float noise in both) in absolute terms */
             double worst = 0, gmax = 0;
             const char *worst_name = "";
-            for (size_t i = 0; i < np; i++) gmax = fmax(gmax, fabs(gwant[i]));
+            for (size_t i = 0; i < np; i++) gmax = fmax(gmax, fabs((double)gwant[i]));
             for (int i = 0; i < unet_num_tensors(m); i++) {
                 const unet_param *tp = unet_tensor(m, i);
                 if (strstr(zero_list, tp->name)) {
                     /* |g| <= 1e-6 of the largest gradient: 0 up to float32 noise */
                     double mx = 0;
-                    for (size_t j = 0; j < tp->size; j++) mx = fmax(mx, fabs(grads[tp->offset + j]));
+                    for (size_t j = 0; j < tp->size; j++) mx = fmax(mx, fabs((double)grads[tp->offset + j]));
                     fprintf(stderr, "[%s] grad %s (exactly 0 in exact arithmetic): max |g| %.3g\n", grp, tp->name, mx);
                     ck_assert(mx <= 1e-6 * gmax);
                     continue;
@@ -811,7 +811,7 @@ static void reference_case(const char *grp)
         gnorm[step] = clip_grad_global_norm(grads, np, 1.0);
         /* the exact-zero gradients are noise at every step; Adam's bound on what it moves them */
         double gall = 0;
-        for (size_t i = 0; i < np; i++) gall = fmax(gall, fabs(grads[i]));
+        for (size_t i = 0; i < np; i++) gall = fmax(gall, fabs((double)grads[i]));
         const double gz = zero_list_max_abs(m, zero_list, grads);
         ck_assert_msg(gz <= 1e-6 * gall, "step %d: exact-zero gradients up to %.3g (largest %.3g)", step + 1, gz, gall);
         zero_noise = fmax(zero_noise, gz);
@@ -831,7 +831,7 @@ static void reference_case(const char *grp)
     ck_assert_int_eq(h5io_get_attr_f64(f, grp, "f64_check_ema_abs", &ill_e), 0);
     ck_assert_int_eq(h5io_get_attr_f64(f, grp, "f64_check_after3_zero_abs", &zero_p), 0);
     /* plus the float rounding of the Adam arithmetic (relative) and of 3 weight updates */
-    zero_bound = zero_bound * (1 + 1e-5) + 3 * FLT_EPSILON * zero_list_max_abs(m, zero_list, init);
+    zero_bound = zero_bound * (1 + 1e-5) + (double)(3 * FLT_EPSILON) * zero_list_max_abs(m, zero_list, init);
     fprintf(stderr, "[%s] exact-zero gradients: noise up to %.3g; the reference's own float32 drift there %.3g\n", grp,
             zero_noise, zero_p);
     compare_after3(grp, "params", m, params, pwant, init, gwant, zero_list, ill_p, zero_bound, &nbad);

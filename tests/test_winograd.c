@@ -74,7 +74,7 @@ static void ref_backward_data(double *dinp, double *S, const float *d0, const fl
             for (int xx = 0; xx < Wd; xx++)
                 for (int ci = 0; ci < Cin; ci++) {
                     const size_t o = (((size_t)n * H + y) * Wd + xx) * Cin + ci;
-                    double s = d0 ? d0[o] : 0.0, a = d0 ? fabs((double)d0[o]) : 0.0;
+                    double s = d0 ? (double)d0[o] : 0.0, a = d0 ? fabs((double)d0[o]) : 0.0;
                     for (int kh = 0; kh < 3; kh++)
                         for (int kw = 0; kw < 3; kw++) {
                             const int oy = y + 1 - kh, ox = xx + 1 - kw;
@@ -82,7 +82,7 @@ static void ref_backward_data(double *dinp, double *S, const float *d0, const fl
                             const float *gp = dout + (((size_t)n * H + oy) * Wd + ox) * Cout;
                             const float *wp = W + ((size_t)(kh * 3 + kw) * Cin + ci) * Cout;
                             for (int co = 0; co < Cout; co++) {
-                                const double t = (double)gp[co] * wp[co];
+                                const double t = (double)gp[co] * (double)wp[co];
                                 s += t;
                                 a += fabs(t);
                             }
@@ -98,7 +98,7 @@ static double cond_err(const char *what, const float *got, const double *want, c
     double worst = 0, md = 0, mw = 0;
     for (size_t i = 0; i < n; i++) {
         const double d = fabs((double)got[i] - want[i]);
-        const double e = S[i] > 0 ? d / S[i] : (d > 0 ? INFINITY : 0.0);
+        const double e = S[i] > 0 ? d / S[i] : (d > 0 ? (double)INFINITY : 0.0);
         if (e > worst || e != e) worst = e;
         if (d > md || d != d) md = d;
         if (fabs(want[i]) > mw) mw = fabs(want[i]);
@@ -131,7 +131,7 @@ static void ref_backward_filter(double *dW, double *Sd, double *Sw, const float 
                             const int iy = y + kh - 1, ix = xx + kw - 1;
                             if (iy < 0 || iy >= H || ix < 0 || ix >= Wd) continue;
                             const double t = (double)x[(((size_t)n * H + iy) * Wd + ix) * Cin + ci] *
-                                             dy[(((size_t)n * H + y) * Wd + xx) * Cout + co];
+                                             (double)dy[(((size_t)n * H + y) * Wd + xx) * Cout + co];
                             s += t;
                             a += fabs(t);
                         }
@@ -473,7 +473,7 @@ static void check_dispatch(geom g, int want_m, const char *tag)
     for (int co = 0; co < g.Cout; co++) {
         double s = 0, a = 0;
         for (size_t p = 0; p < (size_t)K; p++) {
-            s += dy[p * g.Cout + co];
+            s += (double)dy[p * g.Cout + co];
             a += fabs((double)dy[p * g.Cout + co]);
         }
         want[co] = s;
@@ -551,7 +551,7 @@ static void check_pre(geom g, int examples, int m, const char *tag)
     ref_forward(want, S, x, W, b, g.B, g.H, g.W, g.Cin, g.Cout);
     for (size_t i = 0; i < ny; i++) {
         const size_t bi = i / ((size_t)g.H * g.W * g.Cout), c = i % (size_t)g.Cout;
-        want[i] += (double)bb[bi * g.Cout + c] + res[i];
+        want[i] += (double)bb[bi * g.Cout + c] + (double)res[i];
         S[i] += fabs((double)bb[bi * g.Cout + c]) + fabs((double)res[i]);
     }
     char name[128];

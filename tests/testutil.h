@@ -135,8 +135,8 @@ static inline int test_allclose_f32(const char *what, const float *got, const fl
 {
     double *g = malloc(n * sizeof *g), *w = malloc(n * sizeof *w);
     for (size_t i = 0; i < n; i++) {
-        g[i] = got[i];
-        w[i] = want[i];
+        g[i] = (double)got[i];
+        w[i] = (double)want[i];
     }
     int ok = test_allclose_f64(what, g, w, n, rtol, atol);
     free(g);
@@ -177,7 +177,7 @@ static inline double *test_f64_of_f32(const float *x, size_t n)
 {
     if (!x) return NULL;
     double *d = malloc((n ? n : 1) * sizeof *d);
-    for (size_t i = 0; i < n; i++) d[i] = x[i];
+    for (size_t i = 0; i < n; i++) d[i] = (double)x[i];
     return d;
 }
 

@@ -73,7 +73,7 @@ static int parse_count(const cli_args *c, const char *name, int dflt, int *out)
 int driver_parse(driver_args *a, const char *experiment, const char *summary, int argc, char **argv)
 {
     memset(a, 0, sizeof *a);
-    a->measured_ips = NAN;
+    a->measured_ips = (double)NAN;
     static const char *const repeatable[] = { "only", NULL };
     static char usage[160];
     snprintf(usage, sizeof usage,
@@ -208,10 +208,10 @@ int driver_ckpt_variant(driver_args *a, variant_result *r, ddpm_config *cfg)
         return ddpm_error("%s: the config asked for does not fit the checkpoint (see above)", a->ckpt);
     memset(r, 0, sizeof *r);
     r->cfg = *cfg;
-    r->bpd_test = r->bpd_train = NAN;
-    r->q.fd = r->q.is_mean = r->q.is_std = NAN;
+    r->bpd_test = r->bpd_train = (double)NAN;
+    r->q.fd = r->q.is_mean = r->q.is_std = (double)NAN;
     r->diverged_step = -1;
-    r->train_seconds = NAN;
+    r->train_seconds = (double)NAN;
     r->outcome = TRAIN_FINISHED;
     config_variant_name(cfg, r->variant, sizeof r->variant);
     snprintf(r->ckpt, sizeof r->ckpt, "%s", a->ckpt);
@@ -277,7 +277,7 @@ int driver_eval_cost(driver_args *a, const char *experiment, const ddpm_config *
     ddpm_free(t);
     ddpm_model_close(&m);
     DDPM_TRY(rc);
-    const double ips = el > 0 ? b * k / el : NAN;
+    const double ips = el > 0 ? b * k / el : (double)NAN;
     a->measured_ips = ips;
     char ts[32], tsamp[32], tnll[32], tper[32];
     const double secs = (double)(fw_s + fw_n) / ips;
@@ -324,8 +324,8 @@ void driver_report_variant(const char *experiment, const variant_result *r, int 
     fprintf(stderr,
             "%s: %s done: NLL %.4f bits/dim, %s %.4g, %s %.3g (training %s, evaluation %s); %d of %d variants "
             "done%s%s\n",
-            experiment, r->variant, r->bpd_test, r->q.available ? r->q.fd_name : "FD", r->q.available ? r->q.fd : NAN,
-            r->q.available ? r->q.is_name : "IS", r->q.available ? r->q.is_mean : NAN,
+            experiment, r->variant, r->bpd_test, r->q.available ? r->q.fd_name : "FD", r->q.available ? r->q.fd : (double)NAN,
+            r->q.available ? r->q.is_name : "IS", r->q.available ? r->q.is_mean : (double)NAN,
             format_duration(r->train_seconds, tr, sizeof tr), format_duration(r->eval_seconds, ev, sizeof ev), ndone,
             nselected, ndone < nselected ? ", about " : "", ndone < nselected ? left : "");
     if (ndone < nselected)

@@ -147,7 +147,7 @@ int paper_csv_num(const paper_csv *t, int row, const char *col, double *out)
     const char *s;
     DDPM_TRY(paper_csv_str(t, row, col, &s));
     if (!*s) {
-        *out = NAN;
+        *out = (double)NAN;
         return DDPM_OK;
     }
     char *end;

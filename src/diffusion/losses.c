@@ -32,7 +32,7 @@ int p_mean_variance(float *mean, float *log_var, float *pred_xstart, const float
                 const size_t i = px * (size_t)C + (size_t)c;
                 double lv, px0, dm;
                 double m =
-                    pmv_element(d, tb, o[c], Cout > C ? (double)o[C + c] : 0.0, xt[i], clip_denoised, &lv, &px0, &dm);
+                    pmv_element(d, tb, (double)o[c], Cout > C ? (double)o[C + c] : 0.0, (double)xt[i], clip_denoised, &lv, &px0, &dm);
                 if (mean) mean[i] = (float)m;
                 if (log_var) log_var[i] = (float)lv;
                 if (pred_xstart) pred_xstart[i] = (float)px0;
@@ -65,10 +65,10 @@ static void vb_terms_impl(double *terms, float *pred_xstart, double *mse, float 
             const float *o = model_out + px * (size_t)Cout;
             for (int c = 0; c < C; c++) {
                 const size_t i = px * (size_t)C + (size_t)c;
-                const double x0i = x0[i], xti = xt[i];
+                const double x0i = (double)x0[i], xti = (double)xt[i];
                 double lv, px0, dm_do, dl_dm, dl_dlv;
                 const double m =
-                    pmv_element(d, tb, o[c], learned ? (double)o[C + c] : 0.0, xti, clip_denoised, &lv, &px0, &dm_do);
+                    pmv_element(d, tb, (double)o[c], learned ? (double)o[C + c] : 0.0, xti, clip_denoised, &lv, &px0, &dm_do);
                 if (tb == 0) {
                     /* decoder NLL -log p(x_0|x_1), log_scale = log_var / 2 */
                     double dmean, dls;
@@ -137,8 +137,8 @@ int training_losses_block(double *loss, float *dmodel_out, const float *model_ou
             const size_t i = (size_t)b * D + j;
             double target;
             if (d->mean_type == MEAN_XPREV) target = c1 * (double)x0[i] + c2 * (double)xt[i];
-            else if (d->mean_type == MEAN_XSTART) target = x0[i];
-            else target = noise[i];
+            else if (d->mean_type == MEAN_XSTART) target = (double)x0[i];
+            else target = (double)noise[i];
             const double e = (double)model_out[i] - target;
             sum += e * e;
             if (dmodel_out) dmodel_out[i] += (float)(g * e);

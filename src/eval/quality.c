@@ -34,7 +34,7 @@ int quality_extractor_open(quality_extractor **out, const ddpm_config *cfg, qual
 {
     *out = NULL;
     memset(info, 0, sizeof *info);
-    info->fd = info->is_mean = info->is_std = NAN;
+    info->fd = info->is_mean = info->is_std = (double)NAN;
     quality_extractor *e = ddpm_alloc(sizeof *e);
     if (!e) return DDPM_ERR;
     if (access(inception_path(), R_OK) == 0) {

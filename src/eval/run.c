@@ -68,7 +68,7 @@ static double log_train_seconds(const char *run_dir)
     char p[700];
     snprintf(p, sizeof p, "%s/log.h5", run_dir);
     hid_t f = h5io_open(p, 0);
-    double s = NAN;
+    double s = (double)NAN;
     if (f >= 0) {
         if (h5io_attr_exists(f, ".", "train_seconds_total")) h5io_get_attr_f64(f, ".", "train_seconds_total", &s);
         h5io_close(f);
@@ -81,8 +81,8 @@ int experiment_train(const tier_spec *t, const ddpm_config *cfg, variant_result 
 {
     memset(r, 0, sizeof *r);
     r->cfg = *cfg;
-    r->bpd_test = r->bpd_train = NAN;
-    r->q.fd = r->q.is_mean = r->q.is_std = NAN;
+    r->bpd_test = r->bpd_train = (double)NAN;
+    r->q.fd = r->q.is_mean = r->q.is_std = (double)NAN;
     r->diverged_step = -1;
     config_variant_name(cfg, r->variant, sizeof r->variant);
     DDPM_TRY(run_dir_of(t, cfg, r->run_dir, sizeof r->run_dir));

@@ -55,9 +55,9 @@ static double softmax_xent(float *dlogits, const float *logits, const int32_t *l
     for (int b = 0; b < B; b++) {
         const float *l = logits + (size_t)b * K;
         float *d = dlogits + (size_t)b * K;
-        double mx = l[0];
+        double mx = (double)l[0];
         for (int k = 1; k < K; k++)
-            if (l[k] > mx) mx = l[k];
+            if ((double)l[k] > mx) mx = (double)l[k];
         double z = 0.0;
         for (int k = 0; k < K; k++) z += exp((double)l[k] - mx);
         const double logz = mx + log(z);

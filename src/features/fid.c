@@ -24,7 +24,7 @@ int feature_stats(const float *feats, int N, int D, double *mu, double *sigma)
     if (N < 2 || D < 1) return ddpm_error("feature_stats: need at least 2 feature rows (got N=%d, D=%d)", N, D);
     for (int j = 0; j < D; j++) mu[j] = 0;
     for (long i = 0; i < N; i++)
-        for (int j = 0; j < D; j++) mu[j] += feats[(size_t)i * D + j];
+        for (int j = 0; j < D; j++) mu[j] += (double)feats[(size_t)i * D + j];
     for (int j = 0; j < D; j++) mu[j] /= N;
     /* sigma = sum over rows of (x - mu)(x - mu)^T / (N - 1), rows centered in double chunks */
     const int chunk = 256;

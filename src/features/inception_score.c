@@ -7,8 +7,8 @@
 /* log of the softmax denominator of one row */
 static double log_sum_exp(const float *x, int K)
 {
-    double m = -INFINITY, s = 0;
-    for (int k = 0; k < K; k++) m = x[k] > m ? x[k] : m;
+    double m = (double)-INFINITY, s = 0;
+    for (int k = 0; k < K; k++) m = (double)x[k] > m ? (double)x[k] : m;
     for (int k = 0; k < K; k++) s += exp((double)x[k] - m);
     return m + log(s);
 }

@@ -705,7 +705,7 @@ void unet_init_params(unet *m, uint64_t seed)
             /* variance_scaling(scale, mode='fan_avg', distribution='uniform') */
             const double limit = sqrt(3.0 * t->scale / ((t->fan_in + t->fan_out) / 2.0));
             rng_uniform_fill(rng_stream_make(seed, RNG_INIT, 0, (uint32_t)i), p, n);
-            for (size_t j = 0; j < n; j++) p[j] = (float)((2.0 * p[j] - 1.0) * limit);
+            for (size_t j = 0; j < n; j++) p[j] = (float)((2.0 * (double)p[j] - 1.0) * limit);
             break;
         }
         case INIT_ZERO: memset(p, 0, n * sizeof(float)); break;

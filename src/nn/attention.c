@@ -17,7 +17,7 @@ static void softmax_rows(float *w, int N)
 #pragma omp simd
         for (int j = 0; j < N; j++) r[j] = nn_expf(r[j] - mx);
         double s = 0.0;
-        for (int j = 0; j < N; j++) s += r[j];
+        for (int j = 0; j < N; j++) s += (double)r[j];
         const float inv = (float)(1.0 / s);
         for (int j = 0; j < N; j++) r[j] *= inv;
     }
@@ -55,7 +55,7 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch, const f
             float *g = scratch + (size_t)i * N;
             const float *p = wb + (size_t)i * N;
             double s = 0.0;
-            for (int j = 0; j < N; j++) s += (double)p[j] * g[j];
+            for (int j = 0; j < N; j++) s += (double)p[j] * (double)g[j];
             const float sf = (float)s;
             for (int j = 0; j < N; j++) g[j] = p[j] * (g[j] - sf);
         }

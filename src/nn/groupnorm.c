@@ -36,7 +36,7 @@ static void groupnorm_forward_impl(float *out, float *act, float *mean, float *r
             for (int n = 0; n < N; n++) {
                 const float *xr = x + (size_t)n * C;
 #pragma omp simd
-                for (int c = 0; c < nc; c++) acc[c] += xr[c];
+                for (int c = 0; c < nc; c++) acc[c] += (double)xr[c];
             }
             for (int g = 0; g < ng; g++) {
                 double s = 0.0;
@@ -48,7 +48,7 @@ static void groupnorm_forward_impl(float *out, float *act, float *mean, float *r
                 const float *xr = x + (size_t)n * C;
 #pragma omp simd
                 for (int c = 0; c < nc; c++) {
-                    const double d = xr[c] - m[c];
+                    const double d = (double)xr[c] - m[c];
                     acc[c] += d * d;
                 }
             }
@@ -67,7 +67,7 @@ static void groupnorm_forward_impl(float *out, float *act, float *mean, float *r
                     const float *xr = x + (size_t)n * C;
                     float *orow = o + (size_t)n * C;
 #pragma omp simd
-                    for (int c = 0; c < nc; c++) orow[c] = (float)((xr[c] - m[c]) * r[c]) * ga[c] + be[c];
+                    for (int c = 0; c < nc; c++) orow[c] = (float)(((double)xr[c] - m[c]) * r[c]) * ga[c] + be[c];
                 }
                 continue;
             }
@@ -80,14 +80,14 @@ static void groupnorm_forward_impl(float *out, float *act, float *mean, float *r
                     float *orow = o + (size_t)n * C;
 #pragma omp simd
                     for (int c = 0; c < nc; c++) {
-                        const float v = (float)((xr[c] - m[c]) * r[c]) * ga[c] + be[c];
+                        const float v = (float)(((double)xr[c] - m[c]) * r[c]) * ga[c] + be[c];
                         orow[c] = v;
                         arow[c] = v * (1.0f / (1.0f + nn_expf(-v)));
                     }
                 } else {
 #pragma omp simd
                     for (int c = 0; c < nc; c++) {
-                        const float v = (float)((xr[c] - m[c]) * r[c]) * ga[c] + be[c];
+                        const float v = (float)(((double)xr[c] - m[c]) * r[c]) * ga[c] + be[c];
                         arow[c] = v * (1.0f / (1.0f + nn_expf(-v)));
                     }
                 }
@@ -122,17 +122,17 @@ void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
             double m[GN_RUN], r[GN_RUN], a1[GN_RUN], a2[GN_RUN];
             for (int g = 0; g < ng; g++)
                 for (int c = 0; c < Cg; c++) {
-                    m[g * Cg + c] = mean[b * G + g0 + g];
-                    r[g * Cg + c] = rstd[b * G + g0 + g];
+                    m[g * Cg + c] = (double)mean[b * G + g0 + g];
+                    r[g * Cg + c] = (double)rstd[b * G + g0 + g];
                 }
             for (int c = 0; c < nc; c++) a1[c] = a2[c] = 0.0;
             for (int n = 0; n < N; n++) {
                 const float *xr = x + (size_t)n * C, *dr = dy + (size_t)n * C;
 #pragma omp simd
                 for (int c = 0; c < nc; c++) {
-                    const double dxh = (double)dr[c] * ga[c];
+                    const double dxh = (double)dr[c] * (double)ga[c];
                     a1[c] += dxh;
-                    a2[c] += dxh * (xr[c] - m[c]) * r[c];
+                    a2[c] += dxh * ((double)xr[c] - m[c]) * r[c];
                 }
             }
             for (int g = 0; g < ng; g++) {
@@ -152,8 +152,8 @@ void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
                 float *dxr = dx + (size_t)n * C;
 #pragma omp simd
                 for (int c = 0; c < nc; c++) {
-                    const double xh = (xr[c] - m[c]) * r[c];
-                    const double dxh = (double)dr[c] * ga[c];
+                    const double xh = ((double)xr[c] - m[c]) * r[c];
+                    const double dxh = (double)dr[c] * (double)ga[c];
                     dxr[c] += (float)(r[c] * (dxh - a1[c] - xh * a2[c]));
                 }
             }
@@ -170,16 +170,16 @@ void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
         for (int b = 0; b < B; b++) {
             for (int c = 0; c < nc; c++) {
                 const int g = (c0 + c) / Cg;
-                m[c] = mean[b * G + g];
-                r[c] = rstd[b * G + g];
+                m[c] = (double)mean[b * G + g];
+                r[c] = (double)rstd[b * G + g];
             }
             for (int n = 0; n < N; n++) {
                 const size_t row = ((size_t)b * N + n) * C + c0;
                 const float *xr = inp + row, *dr = dout + row;
 #pragma omp simd
                 for (int c = 0; c < nc; c++) {
-                    sg[c] += (double)dr[c] * ((xr[c] - m[c]) * r[c]);
-                    sb[c] += dr[c];
+                    sg[c] += (double)dr[c] * (((double)xr[c] - m[c]) * r[c]);
+                    sb[c] += (double)dr[c];
                 }
             }
         }

@@ -56,7 +56,7 @@ void global_avgpool_nhwc_forward(float *out, const float *inp, int B, int HW, in
         long b = bc / C, c = bc % C;
         const float *x = inp + (size_t)b * HW * C + c;
         double acc = 0;
-        for (int i = 0; i < HW; i++) acc += x[(size_t)i * C];
+        for (int i = 0; i < HW; i++) acc += (double)x[(size_t)i * C];
         out[bc] = (float)(acc / HW);
     }
 }

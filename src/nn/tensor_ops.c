@@ -47,7 +47,7 @@ void colsum_add(float *db, const float *dout, size_t rows, int C)
         for (size_t r = 0; r < rows; r++) {
             const float *d = dout + r * (size_t)C + c0;
 #pragma omp simd
-            for (int c = 0; c < nc; c++) acc[c] += d[c];
+            for (int c = 0; c < nc; c++) acc[c] += (double)d[c];
         }
         for (int c = 0; c < nc; c++) db[c0 + c] += (float)acc[c];
     }

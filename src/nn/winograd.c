@@ -238,7 +238,7 @@ static void filter_transform43(float *U, const float *W, int Cin, int Cout, int 
             double g[9][FB], t[18][FB];
             for (int k = 0; k < 9; k++) {
                 const float *src = w + (size_t)(flip ? 8 - k : k) * CC;
-                for (int o = 0; o < no; o++) g[k][o] = src[o];
+                for (int o = 0; o < no; o++) g[k][o] = (double)src[o];
             }
             for (int j = 0; j < 3; j++) { /* t = G g, t[r][j] at t[r*3+j] */
 #pragma omp simd

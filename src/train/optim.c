@@ -17,7 +17,7 @@ double grad_global_norm(const float *g, size_t n)
     for (size_t blk = 0; blk < nblk; blk++) {
         const size_t lo = blk * NORM_BLOCK, hi = lo + NORM_BLOCK < n ? lo + NORM_BLOCK : n;
         double s = 0.0;
-        for (size_t i = lo; i < hi; i++) s += (double)g[i] * g[i];
+        for (size_t i = lo; i < hi; i++) s += (double)g[i] * (double)g[i];
 #pragma omp ordered
         total += s;
     }

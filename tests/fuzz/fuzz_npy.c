@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (uint64_t k = 0; k < numel; k++) {
             float want = (float)x64[k];
             FUZZ_EXPECT(isnan(want) ? isnan(x32[k]) : memcmp(&want, &x32[k], 4) == 0, "'%s'[%llu]: f32 %.9g, f64 %.17g",
-                        name, (unsigned long long)k, x32[k], x64[k]);
+                        name, (unsigned long long)k, (double)x32[k], x64[k]);
         }
         ddpm_free(x32);
         ddpm_free(x64);

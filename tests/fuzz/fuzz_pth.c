@@ -63,7 +63,7 @@ static void check_tensor(const pth_file *f, int i)
     for (int64_t k = 0; k < numel; k++) {
         float want = (float)x64[k];
         FUZZ_EXPECT(isnan(want) ? isnan(x32[k]) : memcmp(&want, &x32[k], sizeof want) == 0,
-                    "'%s'[%lld]: f32 %.9g but f64 %.17g", name, (long long)k, x32[k], x64[k]);
+                    "'%s'[%lld]: f32 %.9g but f64 %.17g", name, (long long)k, (double)x32[k], x64[k]);
     }
     ddpm_clear_error();
     int rci = pth_get_i64(f, name, &xi, &grank, gshape);
