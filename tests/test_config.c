@@ -178,6 +178,41 @@ START_TEST(model_key_ranges_in_code)
 }
 END_TEST
 
+/* config_validate_network (what unet_create checks) is config_validate's network part: the same
+ * ranges and shape errors, none of the training or data checks. */
+START_TEST(network_validation_is_part_of_validate)
+{
+    ddpm_config c;
+    config_defaults(&c);
+    c.model_var_type = VAR_LEARNED; /* with the mse loss: a training problem, not a network one */
+    c.lr = 0;
+    c.dataset = DATASET_FASHION_MNIST; /* image_size stays 32: the data set's problem */
+    ck_assert_msg(config_validate_network(&c) == DDPM_OK, "%s", ddpm_last_error());
+    ck_assert_int_eq(config_validate(&c), DDPM_ERR);
+    config_defaults(&c);
+    c.image_size = 30;
+    ck_assert_int_eq(config_validate_network(&c), DDPM_ERR);
+    ck_assert_msg(strstr(ddpm_last_error(), "image_size 30 cannot be halved"), "%s", ddpm_last_error());
+    config_defaults(&c);
+    c.ch = 48;
+    ck_assert_int_eq(config_validate_network(&c), DDPM_ERR);
+    ck_assert_msg(strstr(ddpm_last_error(), "num_groups = 32"), "%s", ddpm_last_error());
+    config_defaults(&c);
+    c.attn_resolutions[0] = 12;
+    ck_assert_int_eq(config_validate_network(&c), DDPM_ERR);
+    ck_assert_msg(strstr(ddpm_last_error(), "attn_resolutions names 12"), "%s", ddpm_last_error());
+    config_defaults(&c);
+    c.num_groups = 1;
+    c.ch = 5;
+    ck_assert_int_eq(config_validate_network(&c), DDPM_ERR);
+    ck_assert_msg(strstr(ddpm_last_error(), "ch must be even"), "%s", ddpm_last_error());
+    config_defaults(&c);
+    c.dropout = 1.0;
+    ck_assert_int_eq(config_validate_network(&c), DDPM_ERR);
+    ck_assert_msg(strstr(ddpm_last_error(), "'dropout'"), "%s", ddpm_last_error());
+}
+END_TEST
+
 START_TEST(dump_roundtrip_and_hash)
 {
     ddpm_config a, b;
@@ -238,6 +273,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, set_overrides_and_errors);
     tcase_add_test(tc, validation_errors);
     tcase_add_test(tc, model_key_ranges_in_code);
+    tcase_add_test(tc, network_validation_is_part_of_validate);
     tcase_add_test(tc, dump_roundtrip_and_hash);
     tcase_add_test(tc, load_file_errors);
     suite_add_tcase(s, tc);

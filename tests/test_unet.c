@@ -177,11 +177,19 @@ START_TEST(invalid_configs)
     mini_config(&c);
     c.image_size = 30; /* 30 -> 15 cannot be halved again */
     ck_assert_int_eq(unet_create(&m, &c, 1), -1);
+    ck_assert_msg(strstr(ddpm_last_error(), "image_size") != NULL, "%s", ddpm_last_error());
     mini_config(&c);
     ck_assert_int_eq(unet_create(&m, &c, 0), -1);
     mini_config(&c);
     c.ch = 30; /* 30 % 32 */
     ck_assert_int_eq(unet_create(&m, &c, 1), -1);
+    ck_assert_msg(strstr(ddpm_last_error(), "num_groups") != NULL, "%s", ddpm_last_error());
+    /* the config validator's ranges hold for a config filled in code */
+    mini_config(&c);
+    c.dropout = 1.0;
+    ck_assert_int_eq(unet_create(&m, &c, 1), -1);
+    ck_assert_msg(strstr(ddpm_last_error(), "'dropout'") != NULL, "%s", ddpm_last_error());
+    ck_assert_int_eq(unet_count_params(&c, &(size_t){ 0 }), -1);
 
     /* batch larger than max_batch, backward before forward */
     mini_config(&c);

@@ -426,17 +426,10 @@ static int check_model_key_ranges(const ddpm_config *c)
     return DDPM_OK;
 }
 
-/* The one validator of the model keys (issue 20): ranges (above), then what keys say together.
- * Consumers check only what the config cannot know (the data set's files, a checkpoint's shapes). */
-int config_validate(const ddpm_config *c)
+/* What the keys that shape the U-Net say together: sizes it can halve, channel counts GroupNorm
+ * can split, attention at resolutions it has, an even timestep embedding. */
+static int check_network_shape(const ddpm_config *c)
 {
-    DDPM_TRY(check_model_key_ranges(c));
-    if (c->loss_type == LOSS_MSE && c->model_var_type == VAR_LEARNED)
-        return ddpm_error("config: loss_type = mse cannot train model_var_type = learned (the "
-                          "variance gets no gradient); use loss_type = kl or a fixed variance");
-    if (c->beta_schedule != BETA_JSD && c->beta_schedule != BETA_CONST && c->beta_start > c->beta_end)
-        return ddpm_error("config: beta_start (%g) must not exceed beta_end (%g)", c->beta_start, c->beta_end);
-    if (c->beta_end <= 0 && c->beta_schedule != BETA_JSD) return ddpm_error("config: beta_end must be > 0");
     int s = c->image_size;
     for (int l = 0; l < c->num_levels - 1; l++) {
         if (s % 2)
@@ -460,9 +453,30 @@ int config_validate(const ddpm_config *c)
                               "halved %d times); use resolutions the levels have, or none",
                               c->attn_resolutions[a], c->image_size, c->num_levels - 1);
     }
-    if (!(c->lr > 0)) return ddpm_error("config: lr must be > 0 (it is %g)", c->lr);
     if (c->ch % 2) return ddpm_error("config: ch must be even (sinusoidal timestep embedding)");
     if (c->ch < 4) return ddpm_error("config: ch must be at least 4");
+    return DDPM_OK;
+}
+
+int config_validate_network(const ddpm_config *c)
+{
+    DDPM_TRY(check_model_key_ranges(c));
+    return check_network_shape(c);
+}
+
+/* The one validator of the model keys (issue 20): ranges (above), then what keys say together.
+ * Consumers check only what the config cannot know (the data set's files, a checkpoint's shapes). */
+int config_validate(const ddpm_config *c)
+{
+    DDPM_TRY(check_model_key_ranges(c));
+    if (c->loss_type == LOSS_MSE && c->model_var_type == VAR_LEARNED)
+        return ddpm_error("config: loss_type = mse cannot train model_var_type = learned (the "
+                          "variance gets no gradient); use loss_type = kl or a fixed variance");
+    if (c->beta_schedule != BETA_JSD && c->beta_schedule != BETA_CONST && c->beta_start > c->beta_end)
+        return ddpm_error("config: beta_start (%g) must not exceed beta_end (%g)", c->beta_start, c->beta_end);
+    if (c->beta_end <= 0 && c->beta_schedule != BETA_JSD) return ddpm_error("config: beta_end must be > 0");
+    DDPM_TRY(check_network_shape(c));
+    if (!(c->lr > 0)) return ddpm_error("config: lr must be > 0 (it is %g)", c->lr);
     if (c->dataset == DATASET_FASHION_MNIST && c->image_size != 28)
         return ddpm_error("config: fashion_mnist images are 28x28; set image_size = 28");
     if (c->dataset == DATASET_CIFAR10 && c->image_size != 32)

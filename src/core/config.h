@@ -66,6 +66,10 @@ int config_set_kv(ddpm_config *c, const char *key, const char *value, const char
  * filled in code), then cross-key checks (mse with learned variance, sizes the U-Net cannot
  * halve, channels vs num_groups, ...). One line naming the key on error. */
 int config_validate(const ddpm_config *c);
+/* The part of config_validate the U-Net needs (unet_create): the model keys' ranges and the
+ * network's shape (halving, channels vs num_groups, attention levels, even ch), not what only
+ * training or sampling needs (losses, lr, the data set's image size, grad_blocks). */
+int config_validate_network(const ddpm_config *c);
 
 /* Canonical text: every key in a fixed order, one `key = value` line each. Returns the
  * length written (snprintf semantics). */

@@ -447,40 +447,11 @@ static int build_graph(unet *m)
 
 /* ---- validation ---- */
 
+/* The keys are checked by the one validator (config_validate_network): a config filled in code
+ * meets the same ranges and messages as one read from a file. */
 static int set_keys(unet *m, const ddpm_config *cfg)
 {
-    if (cfg->num_levels < 1 || cfg->num_levels > CONFIG_MAX_LEVELS)
-        return ddpm_error("unet: ch_mult needs 1..%d entries", CONFIG_MAX_LEVELS);
-    if (cfg->num_res_blocks < 1 || cfg->num_res_blocks > 64)
-        return ddpm_error("unet: num_res_blocks = %d must be in 1..64", cfg->num_res_blocks);
-    if (cfg->ch < 4 || cfg->ch % 2)
-        return ddpm_error("unet: ch = %d must be even and >= 4 (sinusoidal timestep embedding)", cfg->ch);
-    if (cfg->num_groups < 1) return ddpm_error("unet: num_groups = %d must be positive", cfg->num_groups);
-    if (cfg->ch % cfg->num_groups)
-        return ddpm_error("unet: ch = %d is not divisible by num_groups = %d; set num_groups to a "
-                          "divisor",
-                          cfg->ch, cfg->num_groups);
-    for (int i = 0; i < cfg->num_levels; i++) {
-        if (cfg->ch_mult[i] < 1) return ddpm_error("unet: ch_mult entries must be positive");
-        if ((cfg->ch * cfg->ch_mult[i]) % cfg->num_groups)
-            return ddpm_error("unet: channel count %d (ch %d x ch_mult %d) is not divisible by "
-                              "num_groups = %d; set num_groups to a divisor",
-                              cfg->ch * cfg->ch_mult[i], cfg->ch, cfg->ch_mult[i], cfg->num_groups);
-    }
-    int s = cfg->image_size;
-    if (s < 1) return ddpm_error("unet: image_size = %d must be positive", s);
-    for (int i = 0; i < cfg->num_levels - 1; i++) {
-        if (s % 2)
-            return ddpm_error("unet: image_size %d cannot be halved %d times (ch_mult has %d "
-                              "levels); change image_size or ch_mult",
-                              cfg->image_size, cfg->num_levels - 1, cfg->num_levels);
-        s /= 2;
-    }
-    if (!(cfg->dropout >= 0.0 && cfg->dropout < 1.0))
-        return ddpm_error("unet: dropout = %g must be in [0, 1)", cfg->dropout);
-    if (cfg->num_attn < 0 || cfg->num_attn > CONFIG_MAX_ATTN)
-        return ddpm_error("unet: at most %d attn_resolutions", CONFIG_MAX_ATTN);
-
+    DDPM_TRY(config_validate_network(cfg));
     m->in_ch = config_in_channels(cfg);
     m->out_ch = config_out_channels(cfg);
     m->S = cfg->image_size;

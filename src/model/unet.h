@@ -43,9 +43,9 @@ typedef struct {
 
 typedef struct unet unet;
 
-/* Validates the model keys of cfg (ch, ch_mult, num_res_blocks, attn_resolutions, dropout,
- * resamp_with_conv, image_size, num_groups, dataset -> channels, model_var_type -> output
- * channels) and allocates parameters (zero), gradients (zero) and activations for up to
+/* Validates the model keys of cfg with config_validate_network (ch, ch_mult, num_res_blocks,
+ * attn_resolutions, dropout, image_size, num_groups; dataset -> channels, model_var_type ->
+ * output channels) and allocates parameters (zero), gradients (zero) and activations for up to
  * max_batch examples. */
 int unet_create(unet **out, const ddpm_config *cfg, int max_batch);
 
