@@ -286,6 +286,10 @@ START_TEST(run_dir_migration)
     ck_assert_msg(strncmp(run_hex, full_hex, 8) != 0, "smoke config: run hash and config hash agree (%s)", run_hex);
     snprintf(want, sizeof want, "%s/smoke/eps-fixedlarge-mse-%.8s", runs, run_hex);
     ck_assert_str_eq(fresh, want);
+    /* the trainer's start line names both hashes, the run hash as the directory shows it */
+    char line[64];
+    snprintf(line, sizeof line, "config %s (run hash %.8s)", full_hex, run_hex);
+    ck_assert_msg(strstr(out, line), "no '%s' in:\n%s", line, out);
     /* a run extended to more steps is the same run: the same hash */
     ddpm_config longer = c;
     longer.train_steps *= 2;

@@ -269,11 +269,15 @@ static int train_run_locked(const ddpm_config *cfg, const char *dir, const train
 follow:
     if (train_dist_provenance(L.file, L.resume_group[0] ? L.resume_group : "provenance") != DDPM_OK) goto done;
 
-    char hex[17];
+    /* the full config hash, and the run hash whose first 8 digits name the drivers' run
+     * directories (runs/<tier>/<variant>-<run hash>: train_steps and data_dir left out) */
+    char hex[17], run_hex[17];
     config_hash(cfg, hex);
+    config_run_hash(cfg, run_hex);
     if (root)
-        fprintf(stderr, "train: %s, %zu parameters, %lld steps of batch %d on %s (%d images), config %s%s\n", dir, n,
-                (long long)cfg->train_steps, B, dataset_name(cfg->dataset), s.ds.N, hex, ranks_note(cfg));
+        fprintf(stderr, "train: %s, %zu parameters, %lld steps of batch %d on %s (%d images), config %s (run hash %.8s)%s\n",
+                dir, n, (long long)cfg->train_steps, B, dataset_name(cfg->dataset), s.ds.N, hex, run_hex,
+                ranks_note(cfg));
     progress pb;
     if (root) progress_begin(&pb, "train", cfg->train_steps, step);
     double last_ckpt = ddpm_now(), window = 0, recent[100];
