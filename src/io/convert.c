@@ -49,25 +49,7 @@ double io_elem_f64(io_dtype t, const uint8_t *p)
         memcpy(&x, &b, 4);
         return (double)x;
     }
-    case IO_I64: {
-        int64_t x;
-        memcpy(&x, p, 8);
-        return (double)x;
-    }
-    case IO_I32: {
-        int32_t x;
-        memcpy(&x, p, 4);
-        return x;
-    }
-    case IO_I16: {
-        int16_t x;
-        memcpy(&x, p, 2);
-        return x;
-    }
-    case IO_I8: return (int8_t)p[0];
-    case IO_U8: return p[0];
-    case IO_BOOL: return p[0] != 0;
-    default: return 0;
+    default: return (double)io_elem_i64(t, p); /* the integer types (and 0 for an unknown one) */
     }
 }
 
