@@ -250,31 +250,37 @@ int quality_reference_stats(quality_extractor *e, const quality_result *info, co
     return rc;
 }
 
+/* The sample half of quality_metrics and quality_metrics_given: features and logits of the n
+ * images, their statistics, FID against the reference (mu_ref, sig_ref: D features) and IS. */
+static int sample_metrics(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C,
+                          const double *mu_ref, const double *sig_ref, int D, quality_result *out)
+{
+    float *feats = ddpm_alloc((size_t)n * e->D * sizeof(float)), *logits = ddpm_alloc((size_t)n * e->K * sizeof(float));
+    double *mu = ddpm_alloc((size_t)D * sizeof(double)), *sig = ddpm_alloc((size_t)D * D * sizeof(double));
+    int rc = (!feats || !logits || !mu || !sig) ? DDPM_ERR : DDPM_OK;
+    if (rc == DDPM_OK) rc = features_chunked(e, images, n, H, W, C, feats, logits, "  sample features");
+    if (rc == DDPM_OK) rc = feature_stats(feats, n, D, mu, sig);
+    if (rc == DDPM_OK) rc = frechet_distance(mu, sig, mu_ref, sig_ref, D, &out->fd);
+    if (rc == DDPM_OK) rc = inception_score(logits, n, e->K, n < 10 ? n : 10, &out->is_mean, &out->is_std);
+    ddpm_free(feats);
+    ddpm_free(logits);
+    ddpm_free(mu);
+    ddpm_free(sig);
+    return rc;
+}
+
 int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H, int W, int C, const char *ref_cache,
                     int ref_n, int recompute, quality_result *out)
 {
     quality_extractor *e;
     DDPM_TRY(quality_extractor_open(&e, cfg, out));
     if (!e) return DDPM_OK;
-    double *mu_ref = NULL, *sig_ref = NULL, *mu = NULL, *sig = NULL;
+    double *mu_ref = NULL, *sig_ref = NULL;
     int D = 0;
-    float *feats = ddpm_alloc((size_t)n * e->D * sizeof(float)), *logits = ddpm_alloc((size_t)n * e->K * sizeof(float));
-    int rc = (!feats || !logits) ? DDPM_ERR : DDPM_OK;
-    if (rc == DDPM_OK) rc = quality_reference_stats(e, out, cfg, ref_cache, ref_n, recompute, &mu_ref, &sig_ref, &D);
-    if (rc == DDPM_OK) rc = features_chunked(e, images, n, H, W, C, feats, logits, "  sample features");
-    if (rc == DDPM_OK) {
-        mu = ddpm_alloc((size_t)D * sizeof(double));
-        sig = ddpm_alloc((size_t)D * D * sizeof(double));
-        rc = (!mu || !sig) ? DDPM_ERR : feature_stats(feats, n, D, mu, sig);
-    }
-    if (rc == DDPM_OK) rc = frechet_distance(mu, sig, mu_ref, sig_ref, D, &out->fd);
-    if (rc == DDPM_OK) rc = inception_score(logits, n, e->K, n < 10 ? n : 10, &out->is_mean, &out->is_std);
-    ddpm_free(feats);
-    ddpm_free(logits);
+    int rc = quality_reference_stats(e, out, cfg, ref_cache, ref_n, recompute, &mu_ref, &sig_ref, &D);
+    if (rc == DDPM_OK) rc = sample_metrics(e, images, n, H, W, C, mu_ref, sig_ref, D, out);
     ddpm_free(mu_ref);
     ddpm_free(sig_ref);
-    ddpm_free(mu);
-    ddpm_free(sig);
     quality_extractor_free(e);
     return rc;
 }
@@ -285,7 +291,7 @@ int quality_metrics_given(const ddpm_config *cfg, const uint8_t *images, int n, 
     quality_extractor *e;
     DDPM_TRY(quality_extractor_open(&e, cfg, out));
     if (!e) return DDPM_OK;
-    double *mu_ref = NULL, *sig_ref = NULL, *mu = NULL, *sig = NULL;
+    double *mu_ref = NULL, *sig_ref = NULL;
     int D = 0;
     char ext[128] = "";
     int rc = stats_load_any(stats_path, &mu_ref, &sig_ref, &D, ext, sizeof ext, NULL);
@@ -296,24 +302,9 @@ int quality_metrics_given(const ddpm_config *cfg, const uint8_t *images, int n, 
         rc = ddpm_error("%s: statistics of %d-dimensional features, but %s gives %d (an .npz for FID must be of "
                         "the Inception pool3 features, 2048)",
                         stats_path, D, out->extractor, e->D);
-    float *feats = NULL, *logits = NULL;
-    if (rc == DDPM_OK) {
-        feats = ddpm_alloc((size_t)n * e->D * sizeof(float));
-        logits = ddpm_alloc((size_t)n * e->K * sizeof(float));
-        mu = ddpm_alloc((size_t)D * sizeof(double));
-        sig = ddpm_alloc((size_t)D * D * sizeof(double));
-        rc = (!feats || !logits || !mu || !sig) ? DDPM_ERR : DDPM_OK;
-    }
-    if (rc == DDPM_OK) rc = features_chunked(e, images, n, H, W, C, feats, logits, "  sample features");
-    if (rc == DDPM_OK) rc = feature_stats(feats, n, D, mu, sig);
-    if (rc == DDPM_OK) rc = frechet_distance(mu, sig, mu_ref, sig_ref, D, &out->fd);
-    if (rc == DDPM_OK) rc = inception_score(logits, n, e->K, n < 10 ? n : 10, &out->is_mean, &out->is_std);
-    ddpm_free(feats);
-    ddpm_free(logits);
+    if (rc == DDPM_OK) rc = sample_metrics(e, images, n, H, W, C, mu_ref, sig_ref, D, out);
     ddpm_free(mu_ref);
     ddpm_free(sig_ref);
-    ddpm_free(mu);
-    ddpm_free(sig);
     quality_extractor_free(e);
     return rc;
 }
