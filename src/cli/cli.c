@@ -190,6 +190,21 @@ int cli_require(const cli_args *a, const char *name)
     return 2;
 }
 
+int cli_start(cli_args *a, int argc, char **argv, const char *required, ddpm_config *config)
+{
+    int rc = cli_parse(a, argc, argv);
+    if (rc) return rc;
+    for (const char *p = required ? required : ""; *p;) {
+        size_t n = strcspn(p, " ");
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)n, p);
+        if (n && (rc = cli_require(a, name))) return rc;
+        p += n;
+        p += strspn(p, " ");
+    }
+    return config ? cli_config(a, NULL, config) : 0;
+}
+
 int cli_fail(const cli_args *a)
 {
     fprintf(stderr, "%s%s: %s\n", dist_label(), who(a), ddpm_last_error());

@@ -71,6 +71,12 @@ int cli_config_of_model(const cli_args *a, const ddpm_config *base, const char *
  * error; returns 0 or 1. */
 int cli_check_output(const cli_args *a, const char *name, file_kind kind);
 
+/* The opening of most commands: cli_parse, cli_require of each option named in `required`
+ * (space-separated, e.g. "ckpt out"; NULL for none) in that order, then, with config != NULL,
+ * cli_config(a, NULL, config). Returns 0 to go on, -1 when --help was printed (the command
+ * exits 0), else the exit status (2 usage error, 1 config error), the message printed. */
+int cli_start(cli_args *a, int argc, char **argv, const char *required, ddpm_config *config);
+
 /* Prints "ddpm CMD: <last library error>" to stderr and returns 1. */
 int cli_fail(const cli_args *a);
 

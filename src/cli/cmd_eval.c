@@ -29,11 +29,9 @@ int cmd_stats(int argc, char **argv)
                    .usage = "[--config F] [--set k=v]... [--n N] --out S.h5",
                    .summary = "Feature statistics of the training split (the FD/FID reference).",
                    .opts = opts };
-    int rc = cli_parse(&a, argc, argv);
-    if (rc) return rc < 0 ? 0 : rc;
-    if ((rc = cli_require(&a, "out"))) return rc;
     ddpm_config c;
-    if ((rc = cli_config(&a, NULL, &c))) return rc;
+    int rc = cli_start(&a, argc, argv, "out", &c);
+    if (rc) return rc < 0 ? 0 : rc;
     long long n;
     if ((rc = cli_get_int(&a, "n", 0, &n))) return rc;
     if (n < 0) {
@@ -76,9 +74,8 @@ int cmd_eval(int argc, char **argv)
                    .usage = "--samples F.h5 --stats S.h5",
                    .summary = "FD and IS of samples (FID/IS with the Inception weights, else FD_fmnist/IS_fmnist).",
                    .opts = opts };
-    int rc = cli_parse(&a, argc, argv);
+    int rc = cli_start(&a, argc, argv, "samples stats", NULL);
     if (rc) return rc < 0 ? 0 : rc;
-    if ((rc = cli_require(&a, "samples")) || (rc = cli_require(&a, "stats"))) return rc;
     long long nref;
     if ((rc = cli_get_int(&a, "n", 0, &nref))) return rc;
     if (nref < 0) {

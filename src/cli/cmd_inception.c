@@ -49,9 +49,8 @@ int cmd_inception(int argc, char **argv)
                    .no_set = 1,
                    .usage = "--weights W --in IMAGES.h5 --out FEATS.h5 [--batch N] [--stats S.h5]",
                    .summary = "FID Inception-v3 features (pool3) and logits of uint8 images." };
-    int rc = cli_parse(&a, argc, argv);
+    int rc = cli_start(&a, argc, argv, "in out", NULL);
     if (rc) return rc < 0 ? 0 : rc;
-    if (cli_require(&a, "in") || cli_require(&a, "out")) return 2;
     long long batch, seed;
     if (cli_get_int(&a, "batch", 256, &batch) || cli_get_int(&a, "synthetic-seed", -1, &seed)) return 2;
     if (batch < 1) {
@@ -156,9 +155,8 @@ int cmd_fid(int argc, char **argv)
                    .no_set = 1,
                    .usage = "--a A.h5 --b B.h5",
                    .summary = "Frechet distance between two feature sets or cached statistics; prints it." };
-    int rc = cli_parse(&a, argc, argv);
+    int rc = cli_start(&a, argc, argv, "a b", NULL);
     if (rc) return rc < 0 ? 0 : rc;
-    if (cli_require(&a, "a") || cli_require(&a, "b")) return 2;
     h5io_init();
     const char *pa = cli_get(&a, "a"), *pb = cli_get(&a, "b");
     double *mu1 = NULL, *s1 = NULL, *mu2 = NULL, *s2 = NULL, fd = 0;

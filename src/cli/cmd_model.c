@@ -47,11 +47,9 @@ int cmd_init(int argc, char **argv)
                    .usage = "[--config F] [--set k=v]... [--seed N] --out CKPT",
                    .summary = "Writes a freshly initialised model (model/ and ema/ weights, step 0).",
                    .opts = opts };
-    int rc = cli_parse(&a, argc, argv);
-    if (rc) return rc < 0 ? 0 : rc;
-    if ((rc = cli_require(&a, "out"))) return rc;
     ddpm_config c;
-    if ((rc = cli_config(&a, NULL, &c))) return rc;
+    int rc = cli_start(&a, argc, argv, "out", &c);
+    if (rc) return rc < 0 ? 0 : rc;
     long long seed;
     if ((rc = cli_get_int(&a, "seed", (long long)c.seed, &seed))) return rc;
     c.seed = (uint64_t)seed;
@@ -151,9 +149,8 @@ int cmd_forward(int argc, char **argv)
                    .usage = "--ckpt CKPT --in IN.h5 --out OUT.h5 [--ema]",
                    .summary = "Network output (dropout off) for the given x and t.",
                    .opts = opts };
-    int rc = cli_parse(&a, argc, argv);
+    int rc = cli_start(&a, argc, argv, "ckpt in out", NULL);
     if (rc) return rc < 0 ? 0 : rc;
-    if ((rc = cli_require(&a, "ckpt")) || (rc = cli_require(&a, "in")) || (rc = cli_require(&a, "out"))) return rc;
     const char *in = cli_get(&a, "in"), *outp = cli_get(&a, "out");
     ddpm_config base;
     if (checkpoint_read_config(cli_get(&a, "ckpt"), &base) != DDPM_OK) return cli_fail(&a);
@@ -212,9 +209,8 @@ int cmd_loss(int argc, char **argv)
                    .summary = "Per-example training loss of the checkpoint's mean/var/loss types (x_t from "
                               "the given noise, dropout off) and the gradient of its mean for every parameter.",
                    .opts = opts };
-    int rc = cli_parse(&a, argc, argv);
+    int rc = cli_start(&a, argc, argv, "ckpt in out", NULL);
     if (rc) return rc < 0 ? 0 : rc;
-    if ((rc = cli_require(&a, "ckpt")) || (rc = cli_require(&a, "in")) || (rc = cli_require(&a, "out"))) return rc;
     const char *in = cli_get(&a, "in"), *outp = cli_get(&a, "out");
     ddpm_config base, c;
     if (checkpoint_read_config(cli_get(&a, "ckpt"), &base) != DDPM_OK) return cli_fail(&a);

@@ -157,11 +157,9 @@ int cmd_convert(int argc, char **argv)
                    .usage = "--from FILE [--weights ema|raw] [--config F] [--set k=v]... --out CKPT.h5",
                    .summary = "Converts a released DDPM model into a project checkpoint (official names, TF layout).",
                    .opts = opts };
-    int rc = cli_parse(&a, argc, argv);
-    if (rc) return rc < 0 ? 0 : rc;
-    if ((rc = cli_require(&a, "from")) || (rc = cli_require(&a, "out"))) return rc;
     ddpm_config c;
-    if ((rc = cli_config(&a, NULL, &c))) return rc;
+    int rc = cli_start(&a, argc, argv, "from out", &c);
+    if (rc) return rc < 0 ? 0 : rc;
     released_report rep;
     const char *from = cli_get(&a, "from"), *out = cli_get(&a, "out");
     if ((rc = cli_check_output(&a, "out", FK_CHECKPOINT))) return rc;
@@ -199,9 +197,8 @@ int cmd_export(int argc, char **argv)
                    .summary =
                        "Writes a checkpoint as a PyTorch state_dict with pesser's or diffusers' keys, or safetensors.",
                    .opts = opts };
-    int rc = cli_parse(&a, argc, argv);
+    int rc = cli_start(&a, argc, argv, "ckpt format out", NULL);
     if (rc) return rc < 0 ? 0 : rc;
-    if ((rc = cli_require(&a, "ckpt")) || (rc = cli_require(&a, "format")) || (rc = cli_require(&a, "out"))) return rc;
     if ((rc = cli_check_output(&a, "out", FK_OTHER))) return rc;
     const char *w = cli_get(&a, "weights");
     char cj[1200];

@@ -43,9 +43,8 @@ int cmd_sample(int argc, char **argv)
                    .usage = "--ckpt CKPT [--n N] [--seed S] --out F.h5 [--png G.png]",
                    .summary = "Ancestral sampling from x_T ~ N(0,I) with the EMA weights.",
                    .opts = opts };
-    int rc = cli_parse(&a, argc, argv);
+    int rc = cli_start(&a, argc, argv, "ckpt out", NULL);
     if (rc) return rc < 0 ? 0 : rc;
-    if ((rc = cli_require(&a, "ckpt")) || (rc = cli_require(&a, "out"))) return rc;
     long long n, seed, batch, every;
     if ((rc = cli_get_int(&a, "n", 64, &n)) || (rc = cli_get_int(&a, "seed", 0, &seed)) ||
         (rc = cli_get_int(&a, "batch", 64, &batch)) || (rc = cli_get_int(&a, "record-every", 0, &every)))
@@ -135,9 +134,8 @@ int cmd_bpd(int argc, char **argv)
                    .usage = "--ckpt CKPT [--n N] [--split test|train] --out F.h5",
                    .summary = "Negative log-likelihood bound in bits/dim with all T terms (calc_bpd_loop).",
                    .opts = opts };
-    int rc = cli_parse(&a, argc, argv);
+    int rc = cli_start(&a, argc, argv, "ckpt out", NULL);
     if (rc) return rc < 0 ? 0 : rc;
-    if ((rc = cli_require(&a, "ckpt")) || (rc = cli_require(&a, "out"))) return rc;
     long long n, seed, batch;
     if ((rc = cli_get_int(&a, "n", 128, &n)) || (rc = cli_get_int(&a, "seed", 0, &seed)) ||
         (rc = cli_get_int(&a, "batch", 64, &batch)))

@@ -31,11 +31,9 @@ int cmd_train(int argc, char **argv)
                    .usage = "[--config F] [--set k=v]... --out DIR",
                    .summary = "Trains a model; Ctrl-C stops with a resumable checkpoint.",
                    .opts = opts };
-    int rc = cli_parse(&a, argc, argv);
-    if (rc) return rc < 0 ? 0 : rc;
-    if ((rc = cli_require(&a, "out"))) return rc;
     ddpm_config c;
-    if ((rc = cli_config(&a, NULL, &c))) return rc;
+    int rc = cli_start(&a, argc, argv, "out", &c);
+    if (rc) return rc < 0 ? 0 : rc;
     train_opts o;
     train_opts_default(&o);
     long long v;
