@@ -30,20 +30,7 @@
 
 #define STEPS 40
 
-static const char *SETS[] = { "dataset=fashion_mnist",
-                              "image_size=28",
-                              "ch=8",
-                              "ch_mult=1,2",
-                              "num_res_blocks=1",
-                              "attn_resolutions=14",
-                              "num_groups=2",
-                              "num_diffusion_timesteps=20",
-                              "dropout=0.1",
-                              "batch_size=4",
-                              "train_steps=40",
-                              "warmup=2",
-                              "ema_decay=0.9",
-                              "lr=0.001" };
+static const char *SETS[] = { TEST_TINY_MODEL_SETS, TEST_TINY_TRAIN_SETS, "train_steps=40" };
 #define NSETS (sizeof SETS / sizeof SETS[0])
 
 /* Starts `ddpm train <tiny config> --out dir --ckpt-every 3 [extra]` with output appended to

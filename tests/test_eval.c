@@ -17,19 +17,8 @@
 
 static void fmnist_config(ddpm_config *c)
 {
-    config_defaults(c);
-    static const char *const sets[] = { "dataset=fashion_mnist",
-                                        "image_size=28",
-                                        "ch=8",
-                                        "ch_mult=1,2",
-                                        "num_res_blocks=1",
-                                        "attn_resolutions=14",
-                                        "num_groups=2",
-                                        "num_diffusion_timesteps=4",
-                                        "dropout=0.1",
-                                        "seed=7" };
-    for (size_t i = 0; i < DDPM_ARRAY_LEN(sets); i++) ck_assert_int_eq(config_set(c, sets[i]), DDPM_OK);
-    ck_assert_msg(config_validate(c) == DDPM_OK, "%s", ddpm_last_error());
+    static const char *const sets[] = { TEST_TINY_MODEL_SETS, "num_diffusion_timesteps=4", "seed=7" };
+    test_config_from_sets(c, sets, DDPM_ARRAY_LEN(sets));
 }
 
 static void no_inception(void) { setenv("DDPM_INCEPTION_WEIGHTS", "tests/data/no-such-inception.pth", 1); }

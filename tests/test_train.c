@@ -22,23 +22,8 @@
 
 static void tiny_config(ddpm_config *c)
 {
-    config_defaults(c);
-    const char *sets[] = { "dataset=fashion_mnist",
-                           "image_size=28",
-                           "ch=8",
-                           "ch_mult=1,2",
-                           "num_res_blocks=1",
-                           "attn_resolutions=14",
-                           "num_groups=2",
-                           "num_diffusion_timesteps=20",
-                           "batch_size=4",
-                           "train_steps=6",
-                           "warmup=2",
-                           "ema_decay=0.9",
-                           "lr=0.001",
-                           "dropout=0.1" };
-    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) ck_assert_int_eq(config_set(c, sets[i]), DDPM_OK);
-    ck_assert_int_eq(config_validate(c), DDPM_OK);
+    static const char *const sets[] = { TEST_TINY_MODEL_SETS, TEST_TINY_TRAIN_SETS, "train_steps=6" };
+    test_config_from_sets(c, sets, DDPM_ARRAY_LEN(sets));
 }
 
 static void rmrf(const char *dir)

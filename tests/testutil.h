@@ -107,6 +107,21 @@ static inline int test_ddpm(char *out, size_t n, const char *fmt, ...)
     "--set dataset=fashion_mnist --set image_size=28 --set ch=8 --set ch_mult=1,2 "                                    \
     "--set num_res_blocks=1 --set attn_resolutions=14 --set num_groups=2 "                                             \
     "--set num_diffusion_timesteps=20 --set dropout=0.1"
+/* The same model as config_set assignments (keep the two alike), and the short training of the
+ * suites that train it; a suite adds or overrides keys after them (the last assignment wins). */
+#define TEST_TINY_MODEL_SETS                                                                                           \
+    "dataset=fashion_mnist", "image_size=28", "ch=8", "ch_mult=1,2", "num_res_blocks=1", "attn_resolutions=14",        \
+        "num_groups=2", "num_diffusion_timesteps=20", "dropout=0.1"
+#define TEST_TINY_TRAIN_SETS "batch_size=4", "warmup=2", "ema_decay=0.9", "lr=0.001"
+
+#include "core/config.h"
+/* config_defaults, then each assignment, then config_validate, each asserted. */
+static inline void test_config_from_sets(ddpm_config *c, const char *const *sets, size_t n)
+{
+    config_defaults(c);
+    for (size_t i = 0; i < n; i++) ck_assert_msg(config_set(c, sets[i]) == DDPM_OK, "%s", ddpm_last_error());
+    ck_assert_msg(config_validate(c) == DDPM_OK, "%s", ddpm_last_error());
+}
 
 /* Compares got vs want: passes when |g-w| <= atol + rtol*|w| for every element.
  * Prints max abs and rel error; on failure prints the first 5 mismatches. Returns 1 if ok. */
