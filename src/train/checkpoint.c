@@ -12,14 +12,21 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Tensor i of m: its dataset name under prefix and its (TF) dims. */
+static const unet_param *tensor_entry(const unet *m, int i, const char *prefix, char name[256], hsize_t dims[4])
+{
+    const unet_param *p = unet_tensor(m, i);
+    for (int k = 0; k < p->rank; k++) dims[k] = (hsize_t)p->shape[k];
+    snprintf(name, 256, "%s%s", prefix, p->name);
+    return p;
+}
+
 static int write_group(hid_t f, const char *prefix, const unet *m, const float *data)
 {
     char name[256];
+    hsize_t dims[4];
     for (int i = 0; i < unet_num_tensors(m); i++) {
-        const unet_param *p = unet_tensor(m, i);
-        hsize_t dims[4];
-        for (int k = 0; k < p->rank; k++) dims[k] = (hsize_t)p->shape[k];
-        snprintf(name, sizeof name, "%s%s", prefix, p->name);
+        const unet_param *p = tensor_entry(m, i, prefix, name, dims);
         DDPM_TRY(h5io_write_f32_checksummed(f, name, data + p->offset, p->rank, dims));
     }
     return DDPM_OK;
@@ -28,11 +35,9 @@ static int write_group(hid_t f, const char *prefix, const unet *m, const float *
 static int read_group(hid_t f, const char *path, const char *prefix, const unet *m, float *data)
 {
     char name[256];
+    hsize_t dims[4];
     for (int i = 0; i < unet_num_tensors(m); i++) {
-        const unet_param *p = unet_tensor(m, i);
-        hsize_t dims[4];
-        for (int k = 0; k < p->rank; k++) dims[k] = (hsize_t)p->shape[k];
-        snprintf(name, sizeof name, "%s%s", prefix, p->name);
+        const unet_param *p = tensor_entry(m, i, prefix, name, dims);
         if (!h5io_exists(f, name))
             return ddpm_error("%s: parameter %s is missing (checkpoint of another model, or "
                               "damaged; re-create it with ddpm init or ddpm train)",
