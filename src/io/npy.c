@@ -22,8 +22,7 @@ typedef struct {
 } npy_array;
 
 struct npy_file {
-    uint8_t *buf;
-    size_t len;
+    io_input in; /* first: io_input_adopt */
     char label[512];
     int npz;
     npy_array *a;
@@ -223,7 +222,7 @@ static int add_array(npy_file *f, const char *name, size_t nl, npy_array **out)
 static int open_npz(npy_file *f)
 {
     zip_archive z;
-    DDPM_TRY(zip_open(&z, f->buf, f->len, f->label, 1));
+    DDPM_TRY(zip_open(&z, f->in.buf, f->in.len, f->label, 1));
     int rc = DDPM_OK;
     for (int k = 0; k < z.n && rc == DDPM_OK; k++) {
         const zip_entry *e = &z.ent[k];
@@ -249,13 +248,8 @@ static int open_npz(npy_file *f)
 static int open_owned(npy_file **out, uint8_t *buf, size_t len, const char *label)
 {
     *out = NULL;
-    npy_file *f = calloc(1, sizeof *f);
-    if (!f) {
-        free(buf);
-        return ddpm_error("out of memory");
-    }
-    f->buf = buf;
-    f->len = len;
+    npy_file *f = io_input_adopt(sizeof *f, buf, len);
+    if (!f) return DDPM_ERR;
     snprintf(f->label, sizeof f->label, "%s", label ? label : "(memory)");
     int rc;
     f->npz = len >= 4 && !memcmp(buf, "PK\3\4", 4);
@@ -291,9 +285,8 @@ int npy_open(npy_file **out, const char *path)
 int npy_open_mem(npy_file **out, const void *data, size_t len, const char *label)
 {
     *out = NULL;
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf) return ddpm_error("out of memory copying %zu bytes", len);
-    if (len) memcpy(buf, data, len);
+    uint8_t *buf;
+    DDPM_TRY(io_copy_bytes(&buf, data, len));
     return open_owned(out, buf, len, label);
 }
 
@@ -305,7 +298,7 @@ void npy_close(npy_file *f)
         free(f->a[i].owned);
     }
     free(f->a);
-    free(f->buf);
+    free(f->in.buf);
     free(f);
 }
 

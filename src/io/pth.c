@@ -42,8 +42,7 @@ typedef struct {
 } tensor_rec;
 
 struct pth_file {
-    uint8_t *buf;
-    size_t len;
+    io_input in; /* first: io_input_adopt */
     char label[256];
     int zip;
     pk_arena A;
@@ -259,7 +258,7 @@ static int collect(pth_file *f, const pk_val *d, const char *prefix, int depth, 
 static int open_zip(pth_file *f, pk_val **root)
 {
     zip_archive za;
-    DDPM_TRY(zip_open(&za, f->buf, f->len, f->label, 0));
+    DDPM_TRY(zip_open(&za, f->in.buf, f->in.len, f->label, 0));
     const zip_entry *ent = za.ent;
     int n = za.n;
     int rc = DDPM_OK;
@@ -282,10 +281,10 @@ static int open_zip(pth_file *f, pk_val **root)
     const char *prefix = pkl->name;
     size_t pl = pkl->nlen - 8;
     const zip_entry *bo = zip_find(&za, prefix, pl, "byteorder");
-    if (bo && !(bo->comp == 6 && !memcmp(f->buf + bo->data_off, "little", 6)))
+    if (bo && !(bo->comp == 6 && !memcmp(f->in.buf + bo->data_off, "little", 6)))
         rc = ferr(f, "zip: byteorder record is not 'little' (big-endian files are not supported)");
     if (rc == DDPM_OK)
-        rc = run_pickle(f, f->buf + pkl->data_off, f->buf + pkl->data_off + pkl->comp, "data.pkl", root, NULL);
+        rc = run_pickle(f, f->in.buf + pkl->data_off, f->in.buf + pkl->data_off + pkl->comp, "data.pkl", root, NULL);
     for (int s = 0; s < f->nst && rc == DDPM_OK; s++) {
         char key[256];
         snprintf(key, sizeof key, "data/%s", f->st[s].key);
@@ -300,7 +299,7 @@ static int open_zip(pth_file *f, pk_val **root)
                       (unsigned long long)want);
             break;
         }
-        f->st[s].data = f->buf + z->data_off;
+        f->st[s].data = f->in.buf + z->data_off;
     }
     zip_close(&za);
     return rc;
@@ -313,9 +312,9 @@ static int open_legacy(pth_file *f, pk_val **root)
 {
     /* 0x1950a86a20f9469cfc6c as a little-endian pickled long */
     static const uint8_t magic[10] = { 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19 };
-    const uint8_t *p = f->buf, *end = f->buf + f->len;
+    const uint8_t *p = f->in.buf, *end = f->in.buf + f->in.len;
     pk_val *v;
-    if (f->len < 2 || p[0] != 0x80)
+    if (f->in.len < 2 || p[0] != 0x80)
         return ferr(f, "neither a zip archive nor a legacy torch.save stream (unknown header)");
     DDPM_TRY(run_pickle(f, p, end, "magic number", &v, &p));
     if (v->kind != PK_BIGINT || v->slen != 10 || memcmp(v->s, magic, 10))
@@ -363,13 +362,8 @@ static int open_legacy(pth_file *f, pk_val **root)
 static int open_owned(pth_file **out, uint8_t *buf, size_t len, const char *label)
 {
     *out = NULL;
-    pth_file *f = calloc(1, sizeof *f);
-    if (!f) {
-        free(buf);
-        return ddpm_error("out of memory");
-    }
-    f->buf = buf;
-    f->len = len;
+    pth_file *f = io_input_adopt(sizeof *f, buf, len);
+    if (!f) return DDPM_ERR;
     snprintf(f->label, sizeof f->label, "%s", label ? label : "(memory)");
     pk_val *root = NULL;
     f->zip = len >= 4 && rd_le(buf, 4) == 0x04034b50u;
@@ -388,9 +382,8 @@ static int open_owned(pth_file **out, uint8_t *buf, size_t len, const char *labe
 int pth_open_mem(pth_file **out, const void *data, size_t len, const char *label)
 {
     *out = NULL;
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf) return ddpm_error("out of memory copying %zu bytes", len);
-    if (len) memcpy(buf, data, len);
+    uint8_t *buf;
+    DDPM_TRY(io_copy_bytes(&buf, data, len));
     return open_owned(out, buf, len, label);
 }
 
@@ -406,7 +399,7 @@ int pth_open(pth_file **out, const char *path)
 void pth_close(pth_file *f)
 {
     if (!f) return;
-    free(f->buf);
+    free(f->in.buf);
     free(f->st);
     free(f->defs);
     free(f->t);

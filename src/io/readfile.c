@@ -8,6 +8,27 @@
 #include <string.h>
 #include <sys/types.h>
 
+int io_copy_bytes(uint8_t **buf, const void *data, size_t len)
+{
+    *buf = malloc(len ? len : 1);
+    if (!*buf) return ddpm_error("out of memory copying %zu bytes", len);
+    if (len) memcpy(*buf, data, len);
+    return DDPM_OK;
+}
+
+void *io_input_adopt(size_t size, uint8_t *buf, size_t len)
+{
+    io_input *in = calloc(1, size);
+    if (!in) {
+        free(buf);
+        ddpm_error("out of memory");
+        return NULL;
+    }
+    in->buf = buf;
+    in->len = len;
+    return in;
+}
+
 int io_read_file(const char *path, uint8_t **buf, size_t *len, size_t max_bytes)
 {
     *buf = NULL;

@@ -22,8 +22,7 @@ typedef struct {
 } st_tensor;
 
 struct safetensors {
-    uint8_t *buf;
-    size_t len;
+    io_input in; /* first: io_input_adopt */
     char label[512];
     const uint8_t *data; /* buffer start: buf + 8 + N */
     uint64_t data_len;
@@ -328,18 +327,18 @@ static int cmp_begin(const void *a, const void *b)
 
 static int parse(safetensors *s)
 {
-    if (s->len < 8) return serr(s, "file of %zu bytes is too short for the 8-byte header length", s->len);
+    if (s->in.len < 8) return serr(s, "file of %zu bytes is too short for the 8-byte header length", s->in.len);
     uint64_t n = 0;
-    for (int k = 7; k >= 0; k--) n = (n << 8) | s->buf[k];
+    for (int k = 7; k >= 0; k--) n = (n << 8) | s->in.buf[k];
     if (n > ST_MAX_HEADER)
         return serr(s, "header length %llu exceeds the limit %u (not a safetensors file?)", (unsigned long long)n,
                     ST_MAX_HEADER);
-    if (n > s->len - 8)
+    if (n > s->in.len - 8)
         return serr(s, "header of %llu bytes runs past the end of the file (truncated?)", (unsigned long long)n);
-    if (n < 2 || s->buf[8] != '{') return serr(s, "header does not start with '{' (not a safetensors file)");
-    jp j = { s, (const char *)s->buf + 8, (const char *)s->buf + 8 + n, (const char *)s->buf + 8 };
-    s->data = s->buf + 8 + n;
-    s->data_len = s->len - 8 - n;
+    if (n < 2 || s->in.buf[8] != '{') return serr(s, "header does not start with '{' (not a safetensors file)");
+    jp j = { s, (const char *)s->in.buf + 8, (const char *)s->in.buf + 8 + n, (const char *)s->in.buf + 8 };
+    s->data = s->in.buf + 8 + n;
+    s->data_len = s->in.len - 8 - n;
     DDPM_TRY(jexpect(&j, '{'));
     if (!jpeek(&j, '}')) {
         for (;;) {
@@ -420,13 +419,8 @@ static int parse(safetensors *s)
 static int open_owned(safetensors **out, uint8_t *buf, size_t len, const char *label)
 {
     *out = NULL;
-    safetensors *s = calloc(1, sizeof *s);
-    if (!s) {
-        free(buf);
-        return ddpm_error("out of memory");
-    }
-    s->buf = buf;
-    s->len = len;
+    safetensors *s = io_input_adopt(sizeof *s, buf, len);
+    if (!s) return DDPM_ERR;
     snprintf(s->label, sizeof s->label, "%s", label ? label : "(memory)");
     if (parse(s) != DDPM_OK) {
         safetensors_close(s);
@@ -448,9 +442,8 @@ int safetensors_open(safetensors **out, const char *path)
 int safetensors_open_mem(safetensors **out, const void *data, size_t len, const char *label)
 {
     *out = NULL;
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf) return ddpm_error("out of memory copying %zu bytes", len);
-    if (len) memcpy(buf, data, len);
+    uint8_t *buf;
+    DDPM_TRY(io_copy_bytes(&buf, data, len));
     return open_owned(out, buf, len, label);
 }
 
@@ -461,7 +454,7 @@ void safetensors_close(safetensors *s)
     for (int i = 0; i < 2 * s->nmeta; i++) free(s->meta[i]);
     free(s->t);
     free(s->meta);
-    free(s->buf);
+    free(s->in.buf);
     free(s);
 }
 
