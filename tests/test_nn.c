@@ -316,16 +316,39 @@ END_TEST
 
 /* ---- dense / nin ---- */
 
+/* A layer of three inputs and its plain-loop reference (dense: x, W, b; attention: q, k, v); the
+ * loss of its gradient checks is <ref(in), R> over nout outputs. */
+typedef void (*ref3_fn)(double *out, const double *a, const double *b, const double *c, int d0, int d1, int d2);
 typedef struct {
-    double *x, *W, *b, *R, *out;
-    int N, Cin, Cout;
-} dense_ctx;
+    double *in[3], *R, *out;
+    int d[3];
+    size_t nout;
+    ref3_fn ref;
+} ref3_ctx;
 
-static double dense_loss(void *p)
+static double ref3_loss(void *p)
 {
-    dense_ctx *c = p;
-    dense_ref(c->out, c->x, c->W, c->b, c->N, c->Cin, c->Cout);
-    return dot(c->out, c->R, (size_t)c->N * c->Cout);
+    ref3_ctx *c = p;
+    c->ref(c->out, c->in[0], c->in[1], c->in[2], c->d[0], c->d[1], c->d[2]);
+    return dot(c->out, c->R, c->nout);
+}
+
+/* The analytic gradients got[k] (n[k] elements) of the three inputs against central differences
+ * of ref3_loss, each within BWD_TOL. */
+static void ref3_check_grads(ref3_ctx *c, const char *const what[3], float *const got[3], const size_t n[3])
+{
+    for (int k = 0; k < 3; k++) {
+        double *g = fd_grad(c->in[k], n[k], ref3_loss, c);
+        CHECK_REL(what[k], got[k], g, n[k], BWD_TOL);
+        free(g);
+    }
+}
+
+static void ref3_free(ref3_ctx *c)
+{
+    for (int k = 0; k < 3; k++) free(c->in[k]);
+    free(c->R);
+    free(c->out);
 }
 
 START_TEST(dense_nin)
@@ -337,10 +360,14 @@ START_TEST(dense_nin)
         const size_t nx = (size_t)N * Cin, nw = (size_t)Cin * Cout, no = (size_t)N * Cout;
         float *x = randn(nx, 10, 1), *W = randn(nw, 11, 0.4f), *b = randn(Cout, 12, 0.5f);
         float *R = randn(no, 13, 1), *out = zeros(no), *acc = randn(no, 14, 1);
-        dense_ctx c = { to_f64(x, nx), to_f64(W, nw), to_f64(b, Cout), to_f64(R, no), malloc(no * sizeof(double)), N,
-                        Cin,           Cout };
+        ref3_ctx c = { { to_f64(x, nx), to_f64(W, nw), to_f64(b, Cout) },
+                       to_f64(R, no),
+                       malloc(no * sizeof(double)),
+                       { N, Cin, Cout },
+                       no,
+                       dense_ref };
         dense_forward(out, x, W, b, N, Cin, Cout);
-        dense_ref(c.out, c.x, c.W, c.b, N, Cin, Cout);
+        dense_ref(c.out, c.in[0], c.in[1], c.in[2], N, Cin, Cout);
         CHECK_REL(s ? "dense fwd" : "nin fwd", out, c.out, no, FWD_TOL);
         /* accumulate variant: acc0 + out */
         double *want = malloc(no * sizeof *want);
@@ -350,11 +377,8 @@ START_TEST(dense_nin)
 
         float *dx = zeros(nx), *dW = zeros(nw), *db = zeros(Cout);
         dense_backward(dx, dW, db, R, x, W, N, Cin, Cout);
-        double *gx = fd_grad(c.x, nx, dense_loss, &c), *gW = fd_grad(c.W, nw, dense_loss, &c),
-               *gb = fd_grad(c.b, Cout, dense_loss, &c);
-        CHECK_REL(s ? "dense dinp" : "nin dinp", dx, gx, nx, BWD_TOL);
-        CHECK_REL(s ? "dense dW" : "nin dW", dW, gW, nw, BWD_TOL);
-        CHECK_REL(s ? "dense db" : "nin db", db, gb, Cout, BWD_TOL);
+        const char *const what[3] = { s ? "dense dinp" : "nin dinp", s ? "dense dW" : "nin dW", s ? "dense db" : "nin db" };
+        ref3_check_grads(&c, what, (float *const[3]){ dx, dW, db }, (const size_t[3]){ nx, nw, (size_t)Cout });
         free(x);
         free(W);
         free(b);
@@ -365,14 +389,7 @@ START_TEST(dense_nin)
         free(dx);
         free(dW);
         free(db);
-        free(gx);
-        free(gW);
-        free(gb);
-        free(c.x);
-        free(c.W);
-        free(c.b);
-        free(c.R);
-        free(c.out);
+        ref3_free(&c);
     }
 }
 END_TEST
@@ -614,27 +631,16 @@ END_TEST
 
 /* ---- attention ---- */
 
-typedef struct {
-    double *q, *k, *v, *R, *out;
-    int B, N, C;
-} at_ctx;
-
-static double attn_loss(void *p)
-{
-    at_ctx *c = p;
-    attn_ref(c->out, c->q, c->k, c->v, c->B, c->N, c->C);
-    return dot(c->out, c->R, (size_t)c->B * c->N * c->C);
-}
-
 START_TEST(attention)
 {
     const int B = TB, N = TH * TW, C = TC;
     const size_t n = (size_t)B * N * C;
     float *q = randn(n, 40, 1.5f), *k = randn(n, 41, 1.5f), *v = randn(n, 42, 1);
     float *R = randn(n, 43, 1), *out = zeros(n), *w = zeros((size_t)B * N * N);
-    at_ctx c = { to_f64(q, n), to_f64(k, n), to_f64(v, n), to_f64(R, n), malloc(n * sizeof(double)), B, N, C };
+    ref3_ctx c = { { to_f64(q, n), to_f64(k, n), to_f64(v, n) }, to_f64(R, n), malloc(n * sizeof(double)), { B, N, C },
+                   n, attn_ref };
     attention_forward(out, w, q, k, v, B, N, C);
-    attn_ref(c.out, c.q, c.k, c.v, B, N, C);
+    attn_ref(c.out, c.in[0], c.in[1], c.in[2], B, N, C);
     CHECK_REL("attention fwd", out, c.out, n, FWD_TOL);
     for (int r = 0; r < B * N; r++) {
         double s = 0;
@@ -643,11 +649,8 @@ START_TEST(attention)
     }
     float *dq = zeros(n), *dk = zeros(n), *dv = zeros(n), *scr = zeros((size_t)N * N);
     attention_backward(dq, dk, dv, scr, R, q, k, v, w, B, N, C);
-    double *gq = fd_grad(c.q, n, attn_loss, &c), *gk = fd_grad(c.k, n, attn_loss, &c),
-           *gv = fd_grad(c.v, n, attn_loss, &c);
-    CHECK_REL("attention dq", dq, gq, n, BWD_TOL);
-    CHECK_REL("attention dk", dk, gk, n, BWD_TOL);
-    CHECK_REL("attention dv", dv, gv, n, BWD_TOL);
+    ref3_check_grads(&c, (const char *const[3]){ "attention dq", "attention dk", "attention dv" },
+                     (float *const[3]){ dq, dk, dv }, (const size_t[3]){ n, n, n });
     free(q);
     free(k);
     free(v);
@@ -658,14 +661,7 @@ START_TEST(attention)
     free(dk);
     free(dv);
     free(scr);
-    free(gq);
-    free(gk);
-    free(gv);
-    free(c.q);
-    free(c.k);
-    free(c.v);
-    free(c.R);
-    free(c.out);
+    ref3_free(&c);
 }
 END_TEST
 
