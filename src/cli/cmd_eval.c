@@ -14,6 +14,17 @@
 #include <stdio.h>
 #include <string.h>
 
+/* --n N of stats and eval: how many reference images (default 0: all of them). */
+static int reference_count(const cli_args *a, long long *n)
+{
+    int rc = cli_get_int(a, "n", 0, n);
+    if (rc == 0 && *n < 0) {
+        fprintf(stderr, "ddpm %s: --n must be >= 1 (or absent for all images)\n", a->cmd);
+        return 2;
+    }
+    return rc;
+}
+
 int cmd_stats(int argc, char **argv)
 {
     static const cli_opt opts[] = {
@@ -33,11 +44,7 @@ int cmd_stats(int argc, char **argv)
     int rc = cli_start(&a, argc, argv, "out", &c);
     if (rc) return rc < 0 ? 0 : rc;
     long long n;
-    if ((rc = cli_get_int(&a, "n", 0, &n))) return rc;
-    if (n < 0) {
-        fprintf(stderr, "ddpm stats: --n must be >= 1 (or absent for all images)\n");
-        return 2;
-    }
+    if ((rc = reference_count(&a, &n))) return rc;
     if ((rc = cli_check_output(&a, "out", FK_STATS))) return rc;
     int mode = cli_flag(&a, "force")       ? QUALITY_STATS_REPLACE
                : cli_flag(&a, "recompute") ? QUALITY_STATS_RECOMPUTE
@@ -77,11 +84,7 @@ int cmd_eval(int argc, char **argv)
     int rc = cli_start(&a, argc, argv, "samples stats", NULL);
     if (rc) return rc < 0 ? 0 : rc;
     long long nref;
-    if ((rc = cli_get_int(&a, "n", 0, &nref))) return rc;
-    if (nref < 0) {
-        fprintf(stderr, "ddpm eval: --n must be >= 1 (or absent for all images)\n");
-        return 2;
-    }
+    if ((rc = reference_count(&a, &nref))) return rc;
     const char *sp = cli_get(&a, "samples");
     if (fs_same_file(sp, cli_get(&a, "stats"))) {
         fprintf(stderr, "ddpm eval: --stats %s is the samples file itself; name a statistics file\n",
