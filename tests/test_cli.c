@@ -148,7 +148,8 @@ START_TEST(init_forward_loss_sample_bpd)
     fprintf(stderr, "ddpm loss: dL/dW[%zu] = %.6g, central difference %.6g\n", idx, (double)g[idx], fd);
     /* The loss is evaluated in float32 network arithmetic: the difference quotient carries
      * ~1e-6/h relative noise plus O(h^2) curvature; 2% catches any wrong gradient. */
-    ck_assert_msg(fabs(fd - (double)g[idx]) <= 0.02 * fabs((double)g[idx]), "grad %g vs central difference %g", (double)g[idx], fd);
+    ck_assert_msg(fabs(fd - (double)g[idx]) <= 0.02 * fabs((double)g[idx]), "grad %g vs central difference %g",
+                  (double)g[idx], fd);
     ddpm_free(g);
 
     /* sample and bpd */

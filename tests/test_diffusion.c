@@ -377,10 +377,10 @@ START_TEST(test_q_sample_moments)
             double var = s2 / (N - 1);
             double want_m = d.sqrt_alphas_cumprod[ts[a]] * (double)vals[v], want_v = 1.0 - d.alphas_cumprod[ts[a]];
             double se_m = sqrt(want_v / N), se_v = want_v * sqrt(2.0 / N);
-            ck_assert_msg(fabs(m - want_m) < 5 * se_m, "t=%d x0=%g: mean %.6g want %.6g (se %.2g)", ts[a], (double)vals[v], m,
-                          want_m, se_m);
-            ck_assert_msg(fabs(var - want_v) < 5 * se_v, "t=%d x0=%g: var %.6g want %.6g (se %.2g)", ts[a], (double)vals[v],
-                          var, want_v, se_v);
+            ck_assert_msg(fabs(m - want_m) < 5 * se_m, "t=%d x0=%g: mean %.6g want %.6g (se %.2g)", ts[a],
+                          (double)vals[v], m, want_m, se_m);
+            ck_assert_msg(fabs(var - want_v) < 5 * se_v, "t=%d x0=%g: var %.6g want %.6g (se %.2g)", ts[a],
+                          (double)vals[v], var, want_v, se_v);
         }
     free(x0);
     free(noise);
@@ -611,7 +611,8 @@ START_TEST(test_loss_gradients_finite_differences)
                                                                : (double)noise[i];
                             out[o] = quantize(target + scale * (double)pert[i]);
                             if (Cout > C)
-                                out[o + C] = quantize(d.posterior_log_variance_clipped[tb] + 0.5 * (double)pert[B * D + i]);
+                                out[o + C] =
+                                    quantize(d.posterior_log_variance_clipped[tb] + 0.5 * (double)pert[B * D + i]);
                         }
                 }
                 ck_assert(training_losses(NULL, grad, out, x0, xt, noise, t, &d, B, H, W, C) == DDPM_OK);
@@ -755,7 +756,8 @@ START_TEST(test_bpd_loop_oracle)
         /* t = 0: decoder NLL with mean exactly x* and sigma^2 = beta-tilde_1 */
         double nll0 = 0;
         for (int i = 0; i < LD; i++)
-            nll0 -= discretized_gaussian_log_likelihood((double)xstar[i], (double)xstar[i], 0.5 * d.model_log_variance_fixed[0]);
+            nll0 -= discretized_gaussian_log_likelihood((double)xstar[i], (double)xstar[i],
+                                                        0.5 * d.model_log_variance_fixed[0]);
         nll0 = nll0 / LD / log(2.0);
         double pri_want[1];
         prior_bpd(pri_want, xstar, &d, 1, LD);

@@ -59,7 +59,8 @@ START_TEST(test_synthetic_hash_matches_python)
         if (i == 3) scale = sqrt(3.0 / 2048);
         synth_fill(got, 16, t[i].name, SYNTH_SEED, t[i].offset, scale);
         for (int k = 0; k < 16; k++)
-            ck_assert_msg(got[k] == want[k], "%s[%d]: C %.9g python %.9g", t[i].name, k, (double)got[k], (double)want[k]);
+            ck_assert_msg(got[k] == want[k], "%s[%d]: C %.9g python %.9g", t[i].name, k, (double)got[k],
+                          (double)want[k]);
     }
     ck_assert(synth_fnv1a64("") == 0xcbf29ce484222325ull);
     ck_assert(synth_fnv1a64("a") == 0xaf63dc4c8601ec8cull); /* published FNV-1a test vector */
@@ -135,8 +136,9 @@ START_TEST(test_conv_im2col_vs_naive)
                        bound = (double)(K + 2) * 0x1p-24 * abs_[m * Cout + c - c0] + 1e-30;
                 double r = fabs((double)v - want) / bound;
                 if (r > worst) worst = r;
-                ck_assert_msg(fabs((double)v - want) <= bound, "case %zu row %zu ch %d: got %.9g want %.9g (bound %.3g)", i, m,
-                              c, (double)v, want, bound);
+                ck_assert_msg(fabs((double)v - want) <= bound,
+                              "case %zu row %zu ch %d: got %.9g want %.9g (bound %.3g)", i, m, c, (double)v, want,
+                              bound);
             }
         free(in);
         free(w);
@@ -187,7 +189,8 @@ START_TEST(test_pools_vs_naive)
                         size_t o = ((size_t)n * Ho + oy) * Wo + ox;
                         ck_assert(mx[o * 7 + c] == (float)m); /* max is exact */
                         /* averages of <= 9 float32 values: error <= 10 u |values| */
-                        double e0 = fabs((double)av0[o * C + c] - sum / taps), e1 = fabs((double)av1[o * C + c] - sum / (k * k));
+                        double e0 = fabs((double)av0[o * C + c] - sum / taps),
+                               e1 = fabs((double)av1[o * C + c] - sum / (k * k));
                         ck_assert(e0 <= 10 * 0x1p-24 && e1 <= 10 * 0x1p-24);
                         max_err = fmax(max_err, fmax(e0, e1));
                     }

@@ -377,7 +377,8 @@ START_TEST(dense_nin)
 
         float *dx = zeros(nx), *dW = zeros(nw), *db = zeros(Cout);
         dense_backward(dx, dW, db, R, x, W, N, Cin, Cout);
-        const char *const what[3] = { s ? "dense dinp" : "nin dinp", s ? "dense dW" : "nin dW", s ? "dense db" : "nin db" };
+        const char *const what[3] = { s ? "dense dinp" : "nin dinp", s ? "dense dW" : "nin dW",
+                                      s ? "dense db" : "nin db" };
         ref3_check_grads(&c, what, (float *const[3]){ dx, dW, db }, (const size_t[3]){ nx, nw, (size_t)Cout });
         free(x);
         free(W);
@@ -637,8 +638,9 @@ START_TEST(attention)
     const size_t n = (size_t)B * N * C;
     float *q = randn(n, 40, 1.5f), *k = randn(n, 41, 1.5f), *v = randn(n, 42, 1);
     float *R = randn(n, 43, 1), *out = zeros(n), *w = zeros((size_t)B * N * N);
-    ref3_ctx c = { { to_f64(q, n), to_f64(k, n), to_f64(v, n) }, to_f64(R, n), malloc(n * sizeof(double)), { B, N, C },
-                   n, attn_ref };
+    ref3_ctx c = {
+        { to_f64(q, n), to_f64(k, n), to_f64(v, n) }, to_f64(R, n), malloc(n * sizeof(double)), { B, N, C }, n, attn_ref
+    };
     attention_forward(out, w, q, k, v, B, N, C);
     attn_ref(c.out, c.in[0], c.in[1], c.in[2], B, N, C);
     CHECK_REL("attention fwd", out, c.out, n, FWD_TOL);
@@ -735,7 +737,8 @@ START_TEST(avgpool)
                 for (int c = 0; c < C; c++) {
                     double a = 0;
                     for (int dy = 0; dy < 2; dy++)
-                        for (int dx2 = 0; dx2 < 2; dx2++) a += (double)x[((b * H + 2 * y + dy) * W + 2 * xx + dx2) * C + c];
+                        for (int dx2 = 0; dx2 < 2; dx2++)
+                            a += (double)x[((b * H + 2 * y + dy) * W + 2 * xx + dx2) * C + c];
                     want[((b * (H / 2) + y) * (W / 2) + xx) * C + c] = a / 4;
                 }
     avgpool2_forward(out, x, B, H, W, C);

@@ -76,7 +76,7 @@ START_TEST(adam_two_steps)
     ck_assert(s.t == 1);
     ck_assert(fabs((double)s.m[0] - 0.05) < F32_TOL && fabs((double)s.v[0] - 0.00025) < 1e-9);
     ck_assert(fabs((double)p[0] - 0.9000000632) < F32_TOL);
-    ck_assert(p[1] == -2.0f);                               /* zero gradient: m = v = 0, no step */
+    ck_assert(p[1] == -2.0f);                                       /* zero gradient: m = v = 0, no step */
     ck_assert(fabs((double)p[2] - (0.5 + 0.0999999368)) < F32_TOL); /* mirror image */
     adam_update(&s, p, g2, 0.1);
     ck_assert(s.t == 2);

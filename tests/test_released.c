@@ -529,7 +529,8 @@ START_TEST(test_npz_statistics)
         ck_assert(npy_array_info(f, npy_find(f, "fortran"), &dt, &rank, sh, NULL, &fortran) == DDPM_OK);
         ck_assert(dt == IO_F32 && rank == 2 && sh[0] == 3 && sh[1] == 5 && fortran == 1);
         ck_assert(npy_get_f32(f, npy_find(f, "fortran"), &fo) == DDPM_OK);
-        for (int i = 0; i < 15; i++) ck_assert_msg(fo[i] == (float)i * 0.5f - 1.0f, "fortran[%d] = %g", i, (double)fo[i]);
+        for (int i = 0; i < 15; i++)
+            ck_assert_msg(fo[i] == (float)i * 0.5f - 1.0f, "fortran[%d] = %g", i, (double)fo[i]);
         ddpm_free(m2);
         ddpm_free(s2);
         ddpm_free(fo);

@@ -324,10 +324,11 @@ void driver_report_variant(const char *experiment, const variant_result *r, int 
     fprintf(stderr,
             "%s: %s done: NLL %.4f bits/dim, %s %.4g, %s %.3g (training %s, evaluation %s); %d of %d variants "
             "done%s%s\n",
-            experiment, r->variant, r->bpd_test, r->q.available ? r->q.fd_name : "FD", r->q.available ? r->q.fd : (double)NAN,
-            r->q.available ? r->q.is_name : "IS", r->q.available ? r->q.is_mean : (double)NAN,
-            format_duration(r->train_seconds, tr, sizeof tr), format_duration(r->eval_seconds, ev, sizeof ev), ndone,
-            nselected, ndone < nselected ? ", about " : "", ndone < nselected ? left : "");
+            experiment, r->variant, r->bpd_test, r->q.available ? r->q.fd_name : "FD",
+            r->q.available ? r->q.fd : (double)NAN, r->q.available ? r->q.is_name : "IS",
+            r->q.available ? r->q.is_mean : (double)NAN, format_duration(r->train_seconds, tr, sizeof tr),
+            format_duration(r->eval_seconds, ev, sizeof ev), ndone, nselected, ndone < nselected ? ", about " : "",
+            ndone < nselected ? left : "");
     if (ndone < nselected)
         fprintf(stderr, "  (remaining time at this invocation's rate so far; reused runs cost nothing)\n");
 }

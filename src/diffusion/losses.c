@@ -31,8 +31,8 @@ int p_mean_variance(float *mean, float *log_var, float *pred_xstart, const float
             for (int c = 0; c < C; c++) {
                 const size_t i = px * (size_t)C + (size_t)c;
                 double lv, px0, dm;
-                double m =
-                    pmv_element(d, tb, (double)o[c], Cout > C ? (double)o[C + c] : 0.0, (double)xt[i], clip_denoised, &lv, &px0, &dm);
+                double m = pmv_element(d, tb, (double)o[c], Cout > C ? (double)o[C + c] : 0.0, (double)xt[i],
+                                       clip_denoised, &lv, &px0, &dm);
                 if (mean) mean[i] = (float)m;
                 if (log_var) log_var[i] = (float)lv;
                 if (pred_xstart) pred_xstart[i] = (float)px0;
@@ -67,8 +67,8 @@ static void vb_terms_impl(double *terms, float *pred_xstart, double *mse, float 
                 const size_t i = px * (size_t)C + (size_t)c;
                 const double x0i = (double)x0[i], xti = (double)xt[i];
                 double lv, px0, dm_do, dl_dm, dl_dlv;
-                const double m =
-                    pmv_element(d, tb, (double)o[c], learned ? (double)o[C + c] : 0.0, xti, clip_denoised, &lv, &px0, &dm_do);
+                const double m = pmv_element(d, tb, (double)o[c], learned ? (double)o[C + c] : 0.0, xti, clip_denoised,
+                                             &lv, &px0, &dm_do);
                 if (tb == 0) {
                     /* decoder NLL -log p(x_0|x_1), log_scale = log_var / 2 */
                     double dmean, dls;

@@ -21,7 +21,8 @@ int p_sample_step(float *x_prev, float *pred_xstart, const float *model_out, con
         for (int c = 0; c < C; c++) {
             const size_t i = px * (size_t)C + (size_t)c;
             double lv, px0, dm;
-            double m = pmv_element(d, t, (double)o[c], Cout > C ? (double)o[C + c] : 0.0, (double)xt[i], 1, &lv, &px0, &dm);
+            double m =
+                pmv_element(d, t, (double)o[c], Cout > C ? (double)o[C + c] : 0.0, (double)xt[i], 1, &lv, &px0, &dm);
             /* no noise at t == 0 */
             double s = t != 0 ? m + exp(0.5 * lv) * (double)z[i] : m;
             if (pred_xstart) pred_xstart[i] = (float)px0;

@@ -252,8 +252,8 @@ int quality_reference_stats(quality_extractor *e, const quality_result *info, co
 
 /* The sample half of quality_metrics and quality_metrics_given: features and logits of the n
  * images, their statistics, FID against the reference (mu_ref, sig_ref: D features) and IS. */
-static int sample_metrics(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C,
-                          const double *mu_ref, const double *sig_ref, int D, quality_result *out)
+static int sample_metrics(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C, const double *mu_ref,
+                          const double *sig_ref, int D, quality_result *out)
 {
     float *feats = ddpm_alloc((size_t)n * e->D * sizeof(float)), *logits = ddpm_alloc((size_t)n * e->K * sizeof(float));
     double *mu = ddpm_alloc((size_t)D * sizeof(double)), *sig = ddpm_alloc((size_t)D * D * sizeof(double));

@@ -275,7 +275,8 @@ follow:
     config_hash(cfg, hex);
     config_run_hash(cfg, run_hex);
     if (root)
-        fprintf(stderr, "train: %s, %zu parameters, %lld steps of batch %d on %s (%d images), config %s (run hash %.8s)%s\n",
+        fprintf(stderr,
+                "train: %s, %zu parameters, %lld steps of batch %d on %s (%d images), config %s (run hash %.8s)%s\n",
                 dir, n, (long long)cfg->train_steps, B, dataset_name(cfg->dataset), s.ds.N, hex, run_hex,
                 ranks_note(cfg));
     progress pb;
