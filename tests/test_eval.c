@@ -11,6 +11,7 @@
 #include "eval/ddpm_model.h"
 #include "eval/quality.h"
 #include "features/classifier.h"
+#include "io/h5io.h"
 #include "train/checkpoint.h"
 
 #include <math.h>
@@ -140,7 +141,7 @@ START_TEST(reference_stats_are_cached_and_guarded)
     enum { N = 20 };
     uint8_t *img = test_images(N);
     quality_result q;
-    ck_assert_msg(quality_metrics(&c, img, N, 28, 28, 1, path, 40, QUALITY_STATS_KEEP, &q) == DDPM_OK, "%s",
+    ck_assert_msg(quality_metrics(&c, img, N, 28, 28, 1, path, 40, QUALITY_STATS_KEEP, NULL, &q) == DDPM_OK, "%s",
                   ddpm_last_error());
     ck_assert_int_eq(q.available, 1);
     ck_assert_str_eq(q.fd_name, "FD_fmnist");
@@ -152,6 +153,101 @@ START_TEST(reference_stats_are_cached_and_guarded)
     quality_extractor_free(e);
     unlink(path);
     unlink(other);
+}
+END_TEST
+
+/* Rewrites a float dataset of f in place (its attributes stay). */
+static void overwrite_f32(hid_t f, const char *name, const float *v)
+{
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    ck_assert(d >= 0);
+    ck_assert(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Dclose(d);
+}
+
+/* The state a kill leaves after the first of three batches of sample features: the record says
+ * batch 0 only. */
+static void interrupt_after_batch0(hid_t f)
+{
+    const uint8_t flags[3] = { 1, 0, 0 };
+    const hsize_t n3 = 3;
+    if (h5io_exists(f, "sample_features_batches_done"))
+        ck_assert(H5Ldelete(f, "sample_features_batches_done", H5P_DEFAULT) >= 0);
+    ck_assert_int_eq(h5io_write_u8(f, "sample_features_batches_done", flags, 1, &n3), DDPM_OK);
+    ck_assert_int_eq(h5io_attr_i64(f, "sample_features_batches_done", "n", 1200), DDPM_OK);
+    ck_assert_int_eq(h5io_attr_i64(f, "sample_features_batches_done", "batch", 500), DDPM_OK);
+}
+
+START_TEST(sample_features_are_kept_and_resumed)
+{
+    no_inception();
+    ddpm_config c;
+    fmnist_config(&c);
+    enum { N = 1200 }; /* three batches of 500 */
+    uint8_t *img = test_images(N);
+    const char *ref = test_tmp_path("eval_keep_ref.h5"), *path = test_tmp_path("eval_keep.h5");
+    unlink(ref);
+    unlink(path);
+    quality_result plain, q;
+    ck_assert_msg(quality_metrics(&c, img, N, 28, 28, 1, ref, 500, QUALITY_STATS_KEEP, NULL, &plain) == DDPM_OK, "%s",
+                  ddpm_last_error());
+    hid_t f = h5io_create(path);
+    ck_assert(f >= 0);
+    const quality_keep keep = { f, path };
+    ck_assert_msg(quality_metrics(&c, img, N, 28, 28, 1, ref, 500, QUALITY_STATS_KEEP, &keep, &q) == DDPM_OK, "%s",
+                  ddpm_last_error());
+    /* kept features give the same numbers as features that are not kept */
+    ck_assert(q.fd == plain.fd && q.is_mean == plain.is_mean && q.is_std == plain.is_std);
+    ck_assert(h5io_exists(f, "sample_logits") && !h5io_exists(f, "sample_features_batches_done"));
+    float *feats;
+    int rank;
+    hsize_t d[H5IO_MAX_RANK];
+    ck_assert_int_eq(h5io_read_f32(f, "sample_features", &feats, &rank, d), DDPM_OK);
+    ck_assert(rank == 2 && d[0] == N);
+    const size_t D = d[1], all = (size_t)N * D;
+    float *v = malloc(all * sizeof(float)), *w;
+
+    /* a finished set is read back, not recomputed: a marked row stays and moves FD */
+    memcpy(v, feats, all * sizeof(float));
+    v[0] += 100.0f;
+    overwrite_f32(f, "sample_features", v);
+    ck_assert_int_eq(quality_metrics(&c, img, N, 28, 28, 1, ref, 500, QUALITY_STATS_KEEP, &keep, &q), DDPM_OK);
+    ck_assert(q.fd != plain.fd);
+
+    /* killed after batch 0: batch 0 is kept (its mark stays), batches 1 and 2 are computed */
+    for (size_t i = (size_t)500 * D; i < all; i++) v[i] = NAN;
+    overwrite_f32(f, "sample_features", v);
+    interrupt_after_batch0(f);
+    ck_assert_int_eq(quality_metrics(&c, img, N, 28, 28, 1, ref, 500, QUALITY_STATS_KEEP, &keep, &q), DDPM_OK);
+    ck_assert(!h5io_exists(f, "sample_features_batches_done"));
+    ck_assert_int_eq(h5io_read_f32(f, "sample_features", &w, &rank, d), DDPM_OK);
+    ck_assert(w[0] == v[0]);
+    ck_assert_int_eq(memcmp(w + 500 * D, feats + 500 * D, (all - 500 * D) * sizeof(float)), 0);
+    ddpm_free(w);
+
+    /* the same interruption of an honest run resumes to the uninterrupted numbers, bit for bit */
+    memcpy(v, feats, (size_t)500 * D * sizeof(float));
+    overwrite_f32(f, "sample_features", v);
+    interrupt_after_batch0(f);
+    ck_assert_int_eq(quality_metrics(&c, img, N, 28, 28, 1, ref, 500, QUALITY_STATS_KEEP, &keep, &q), DDPM_OK);
+    ck_assert(q.fd == plain.fd && q.is_mean == plain.is_mean && q.is_std == plain.is_std);
+
+    /* features of other images there are replaced, not used */
+    v[0] += 100.0f;
+    overwrite_f32(f, "sample_features", v);
+    img[0] ^= 1;
+    ck_assert_int_eq(quality_metrics(&c, img, N, 28, 28, 1, ref, 500, QUALITY_STATS_KEEP, &keep, &q), DDPM_OK);
+    ck_assert_int_eq(h5io_read_f32(f, "sample_features", &w, &rank, d), DDPM_OK);
+    ck_assert(w[0] != v[0]);
+    ck_assert_int_eq(memcmp(w + D, feats + D, (all - D) * sizeof(float)), 0);
+    ddpm_free(w);
+
+    ck_assert_int_eq(h5io_close(f), DDPM_OK);
+    ddpm_free(feats);
+    free(v);
+    free(img);
+    unlink(path);
+    unlink(ref);
 }
 END_TEST
 
@@ -265,6 +361,7 @@ static Suite *eval_suite(void)
     tcase_add_test(q, fmnist_extractor_is_the_classifier_by_name);
     tcase_add_test(q, no_extractor_says_what_to_do);
     tcase_add_test(q, reference_stats_are_cached_and_guarded);
+    tcase_add_test(q, sample_features_are_kept_and_resumed);
     suite_add_tcase(s, q);
     TCase *m = tcase_create("ddpm_model");
     tcase_set_timeout(m, 120);

@@ -121,7 +121,7 @@ int cmd_eval(int argc, char **argv)
     }
     quality_result q;
     rc = quality_metrics(&c, img, (int)d[0], (int)d[1], (int)d[2], (int)d[3], cli_get(&a, "stats"), (int)nref,
-                         cli_flag(&a, "recompute") ? QUALITY_STATS_RECOMPUTE : QUALITY_STATS_KEEP, &q) != DDPM_OK;
+                         cli_flag(&a, "recompute") ? QUALITY_STATS_RECOMPUTE : QUALITY_STATS_KEEP, NULL, &q) != DDPM_OK;
     ddpm_free(img);
     if (rc) return cli_fail(&a);
     if (!q.available) {

@@ -213,9 +213,13 @@ int experiment_evaluate(const eval_request *q, variant_result *r, int want_train
         rc = png_write_grid_captioned(png_path, samples, cap, n, m.H, m.W, m.C, 0, 1);
     }
     if (rc == DDPM_OK && samples) {
+        char where[800];
+        snprintf(where, sizeof where, "%s (sample features)", c.path);
+        const quality_keep keep = { c.f, where };
         rc = q->ref_given
-                 ? quality_metrics_given(&r->cfg, samples, q->samples_n, m.H, m.W, m.C, q->ref_stats, &r->q)
-                 : quality_metrics(&r->cfg, samples, q->samples_n, m.H, m.W, m.C, q->ref_stats, q->ref_n, 1, &r->q);
+                 ? quality_metrics_given(&r->cfg, samples, q->samples_n, m.H, m.W, m.C, q->ref_stats, &keep, &r->q)
+                 : quality_metrics(&r->cfg, samples, q->samples_n, m.H, m.W, m.C, q->ref_stats, q->ref_n, 1, &keep,
+                                   &r->q);
         if (rc == DDPM_OK && r->q.available) {
             h5io_attr_f64(c.f, ".", r->q.fd_name, r->q.fd);
             h5io_attr_f64(c.f, ".", r->q.is_name, r->q.is_mean);

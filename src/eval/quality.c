@@ -120,21 +120,79 @@ static int feature_batch(void *user, int b, int i0, int nb, void (*step)(void *,
                             j->logits ? j->logits + (size_t)i0 * j->e->K : NULL);
 }
 
-/* Features of images in chunks of 500 (bounded memory; under MPI dealt over the ranks, rank 0
- * reporting the job's progress, and every rank gets all rows). */
-static int features_chunked(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C, float *feats,
-                            float *logits, const char *label)
+/* The rows of the kept sample features (quality_keep) are valid for: this extractor with these
+ * weights, on exactly these images. */
+static void keep_key(const quality_result *info, const uint8_t *images, int n, int H, int W, int C, char *key,
+                     size_t len)
 {
+    char hex[17];
+    partial_digest(images, (size_t)n * H * W * C, hex);
+    snprintf(key, len, "extractor=%s weights=%s images=%dx%dx%dx%d digest=%s", info->extractor, info->weights, n, H, W,
+             C, hex);
+}
+
+/* Drops kept features made for another key (other samples, another extractor or its weights). */
+static int keep_check(const quality_keep *k, const char *key)
+{
+    if (!h5io_exists(k->f, "sample_features")) return DDPM_OK;
+    char have[512] = "";
+    if (h5io_attr_exists(k->f, "sample_features", "key"))
+        h5io_get_attr_str(k->f, "sample_features", "key", have, sizeof have);
+    if (!strcmp(have, key)) return DDPM_OK;
+    static const char *const names[] = { "sample_features", "sample_logits", "sample_features_batches_done" };
+    for (size_t i = 0; i < DDPM_ARRAY_LEN(names); i++)
+        if (h5io_exists(k->f, names[i]) && H5Ldelete(k->f, names[i], H5P_DEFAULT) < 0)
+            return ddpm_error("%s: cannot remove the stale %s", k->label, names[i]);
+    return DDPM_OK;
+}
+
+/* Features of images in chunks of 500 (bounded memory; under MPI dealt over the ranks, rank 0
+ * reporting the job's progress, and every rank gets all rows), kept batch by batch in keep's
+ * file when it is given (single process). */
+static int features_chunked(quality_extractor *e, const quality_result *info, const uint8_t *images, int n, int H,
+                            int W, int C, float *feats, float *logits, const char *label, const quality_keep *keep)
+{
+    if (keep && (keep->f < 0 || dist_size() > 1)) keep = NULL;
     partial_dset d[2];
     int nd = 0;
-    if (feats) d[nd++] = (partial_dset){ "features", PARTIAL_F32, 0, 1, { (hsize_t)e->D }, feats };
-    if (logits) d[nd++] = (partial_dset){ "logits", PARTIAL_F32, 0, 1, { (hsize_t)e->K }, logits };
+    if (feats)
+        d[nd++] = (partial_dset){ keep ? "sample_features" : "features", PARTIAL_F32, 0, 1, { (hsize_t)e->D }, feats };
+    if (logits)
+        d[nd++] = (partial_dset){ keep ? "sample_logits" : "logits", PARTIAL_F32, 0, 1, { (hsize_t)e->K }, logits };
+    char key[512] = "";
+    if (keep) {
+        keep_key(info, images, n, H, W, C, key, sizeof key);
+        DDPM_TRY(keep_check(keep, key));
+        /* whole when its bookkeeping record is gone (eval/partial.h) */
+        if (h5io_exists(keep->f, "sample_features") && !h5io_exists(keep->f, "sample_features_batches_done")) {
+            int ok = 1;
+            for (int i = 0; i < nd && ok; i++) {
+                float *v = NULL;
+                int rank;
+                hsize_t dd[H5IO_MAX_RANK];
+                ok = h5io_exists(keep->f, d[i].name) && h5io_read_f32(keep->f, d[i].name, &v, &rank, dd) == DDPM_OK &&
+                     rank == 2 && dd[0] == (hsize_t)n && dd[1] == d[i].row[0];
+                if (ok) memcpy(d[i].data, v, (size_t)n * d[i].row[0] * sizeof(float));
+                ddpm_free(v);
+            }
+            if (ok) {
+                fprintf(stderr, "%s: kept in %s\n", label, keep->label);
+                return DDPM_OK;
+            }
+        }
+    }
     feature_job job = { e, images, H, W, C, feats, logits };
     partial_set ps;
-    int rc = partial_begin(&ps, H5I_INVALID_HID, label, NULL, n, 500, d, nd);
+    int rc = partial_begin(&ps, keep ? keep->f : H5I_INVALID_HID, keep ? keep->label : label,
+                           keep ? "sample_features_batches_done" : NULL, n, 500, d, nd);
+    /* the key goes on before the first batch, so a kill in any batch leaves a set to resume */
+    if (rc == DDPM_OK && keep) rc = h5io_attr_str(keep->f, "sample_features", "key", key);
     if (rc == DDPM_OK) rc = partial_run(&ps, label, 1, feature_batch, &job);
+    if (rc == DDPM_OK && keep) rc = partial_finish(&ps);
     if (rc == DDPM_OK) rc = partial_share(&ps);
     partial_free(&ps);
+    if (rc == DDPM_OK && keep && H5Fflush(keep->f, H5F_SCOPE_GLOBAL) < 0)
+        rc = ddpm_error("%s: flush failed", keep->label);
     return rc;
 }
 
@@ -253,12 +311,12 @@ int quality_reference_stats(quality_extractor *e, const quality_result *info, co
 /* The sample half of quality_metrics and quality_metrics_given: features and logits of the n
  * images, their statistics, FID against the reference (mu_ref, sig_ref: D features) and IS. */
 static int sample_metrics(quality_extractor *e, const uint8_t *images, int n, int H, int W, int C, const double *mu_ref,
-                          const double *sig_ref, int D, quality_result *out)
+                          const double *sig_ref, int D, const quality_keep *keep, quality_result *out)
 {
     float *feats = ddpm_alloc((size_t)n * e->D * sizeof(float)), *logits = ddpm_alloc((size_t)n * e->K * sizeof(float));
     double *mu = ddpm_alloc((size_t)D * sizeof(double)), *sig = ddpm_alloc((size_t)D * D * sizeof(double));
     int rc = (!feats || !logits || !mu || !sig) ? DDPM_ERR : DDPM_OK;
-    if (rc == DDPM_OK) rc = features_chunked(e, images, n, H, W, C, feats, logits, "  sample features");
+    if (rc == DDPM_OK) rc = features_chunked(e, out, images, n, H, W, C, feats, logits, "  sample features", keep);
     if (rc == DDPM_OK) rc = feature_stats(feats, n, D, mu, sig);
     if (rc == DDPM_OK) rc = frechet_distance(mu, sig, mu_ref, sig_ref, D, &out->fd);
     if (rc == DDPM_OK) rc = inception_score(logits, n, e->K, n < 10 ? n : 10, &out->is_mean, &out->is_std);
@@ -270,7 +328,7 @@ static int sample_metrics(quality_extractor *e, const uint8_t *images, int n, in
 }
 
 int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H, int W, int C, const char *ref_cache,
-                    int ref_n, int recompute, quality_result *out)
+                    int ref_n, int recompute, const quality_keep *keep, quality_result *out)
 {
     quality_extractor *e;
     DDPM_TRY(quality_extractor_open(&e, cfg, out));
@@ -278,7 +336,7 @@ int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H,
     double *mu_ref = NULL, *sig_ref = NULL;
     int D = 0;
     int rc = quality_reference_stats(e, out, cfg, ref_cache, ref_n, recompute, &mu_ref, &sig_ref, &D);
-    if (rc == DDPM_OK) rc = sample_metrics(e, images, n, H, W, C, mu_ref, sig_ref, D, out);
+    if (rc == DDPM_OK) rc = sample_metrics(e, images, n, H, W, C, mu_ref, sig_ref, D, keep, out);
     ddpm_free(mu_ref);
     ddpm_free(sig_ref);
     quality_extractor_free(e);
@@ -286,7 +344,7 @@ int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H,
 }
 
 int quality_metrics_given(const ddpm_config *cfg, const uint8_t *images, int n, int H, int W, int C,
-                          const char *stats_path, quality_result *out)
+                          const char *stats_path, const quality_keep *keep, quality_result *out)
 {
     quality_extractor *e;
     DDPM_TRY(quality_extractor_open(&e, cfg, out));
@@ -302,7 +360,7 @@ int quality_metrics_given(const ddpm_config *cfg, const uint8_t *images, int n, 
         rc = ddpm_error("%s: statistics of %d-dimensional features, but %s gives %d (an .npz for FID must be of "
                         "the Inception pool3 features, 2048)",
                         stats_path, D, out->extractor, e->D);
-    if (rc == DDPM_OK) rc = sample_metrics(e, images, n, H, W, C, mu_ref, sig_ref, D, out);
+    if (rc == DDPM_OK) rc = sample_metrics(e, images, n, H, W, C, mu_ref, sig_ref, D, keep, out);
     ddpm_free(mu_ref);
     ddpm_free(sig_ref);
     quality_extractor_free(e);

@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 
+#include <hdf5.h>
 #include <stdint.h>
 
 #define INCEPTION_DEFAULT_PATH "data/pt_inception-2015-12-05-6726825d.pth"
@@ -48,15 +49,26 @@ enum { QUALITY_STATS_KEEP = 0, QUALITY_STATS_RECOMPUTE = 1, QUALITY_STATS_REPLAC
 int quality_reference_stats(quality_extractor *e, const quality_result *info, const ddpm_config *cfg, const char *path,
                             int ref_n, int recompute, double **mu, double **sigma, int *D);
 
+/* Where the sample features are kept, batch by batch (eval/partial.h), so that a kill during a
+ * long extraction (50k samples through Inception) keeps the finished batches and the same
+ * command continues from them: datasets sample_features and sample_logits in f (rank 0's file;
+ * a single-process caller), keyed by the extractor, its weights and a digest of the images —
+ * features of other images or another extractor there are replaced. label names f in messages.
+ * NULL: the features are not kept. */
+typedef struct {
+    hid_t f;
+    const char *label;
+} quality_keep;
+
 /* FD and IS (10 splits, fewer when n < 10) of images against the cached reference. */
 int quality_metrics(const ddpm_config *cfg, const uint8_t *images, int n, int H, int W, int C, const char *ref_cache,
-                    int ref_n, int recompute, quality_result *out);
+                    int ref_n, int recompute, const quality_keep *keep, quality_result *out);
 
 /* FD and IS of images against statistics given in a file (never written): our HDF5 statistics
  * (`ddpm stats`, `ddpm inception --stats`) or NumPy .npz/.npy with mu [D] and sigma [D, D] (TTUR's
  * fid_stats_cifar10_train.npz). A file whose extractor attribute names another extractor, or
  * whose D differs from the extractor's feature size, is an error naming the file. */
 int quality_metrics_given(const ddpm_config *cfg, const uint8_t *images, int n, int H, int W, int C,
-                          const char *stats_path, quality_result *out);
+                          const char *stats_path, const quality_keep *keep, quality_result *out);
 
 #endif
