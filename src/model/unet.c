@@ -729,6 +729,11 @@ int unet_create(unet **out, const ddpm_config *cfg, int max_batch) { return unet
 
 int unet_create_ex(unet **out, const ddpm_config *cfg, int max_batch, int recompute)
 {
+    return unet_create_layout(out, cfg, max_batch, recompute, 1);
+}
+
+int unet_create_layout(unet **out, const ddpm_config *cfg, int max_batch, int recompute, int share)
+{
     *out = NULL;
     if (max_batch < 1) return ddpm_error("unet: max_batch = %d must be >= 1", max_batch);
     unet *m = calloc(1, sizeof *m);
@@ -759,6 +764,11 @@ int unet_create_ex(unet **out, const ddpm_config *cfg, int max_batch, int recomp
             return DDPM_ERR;
         }
     }
+    if (!share)
+        for (int i = 0; i < a.n; i++) { /* all alive all the time: each piece in its own memory */
+            a.span[i].first = T_PRE;
+            a.span[i].last = T_POST;
+        }
     if (carve_shared(a.span, a.n, &m->arena_floats)) {
         arena_list_free(&a);
         unet_destroy(m);
