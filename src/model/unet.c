@@ -50,17 +50,20 @@ typedef struct {
     int norm1_beta, norm1_gamma, conv1_W, conv1_b, temb_W, temb_b;
     int norm2_beta, norm2_gamma, conv2_W, conv2_b, nin_W, nin_b;
     int dropout_layer;
-    /* The swish and dropout outputs (the convolutions' inputs) are NULL when the model
-     * recomputes them in the backward from n1, n2 and the mask (see unet_create_ex). */
+    /* The GroupNorm, swish and dropout outputs (the convolutions' inputs) are NULL when the
+     * model recomputes them in the backward from the block's input x, h1, the statistics kept in
+     * double and the mask (see unet_create_ex). */
     float *n1, *a1;           /* (B, H, W, cin): norm1 output, swish output */
     float *h1, *n2, *a2, *d2; /* (B, H, W, cout): conv1 + temb, norm2, swish, dropout */
     float *mean1, *rstd1;     /* (B, G) */
     float *mean2, *rstd2;     /* (B, G) */
+    double *stat_d;           /* (4, B, G) when recomputing: mean1, rstd1, mean2, rstd2 in double */
     float *tproj;             /* (B, cout) */
     uint8_t *mask;            /* (B, H, W, cout), only when dropout > 0 */
     /* temporaries of this op's forward (fa, fd) and backward (g1, g2, s2, s3) */
     float *fa, *fd;           /* (B, N, max(cin, cout)) swish outputs; (B, N, cout) dropout output */
     float *g1, *g2, *s2, *s3; /* (B, N, max(cin, cout)) x 3, (B, N, cout) */
+    float *s4;                /* (B, N, max(cin, cout)): the recomputed GroupNorm outputs */
     int dropped;              /* the last forward applied dropout */
 } res_op;
 
@@ -516,8 +519,9 @@ static size_t node_floats(const node *n) { return (size_t)n->H * n->W * n->C; }
 #define T_POST    (2 * m->nops + 1)   /* dx, the timestep MLP's backward */
 
 typedef struct {
-    float **f;  /* where the piece's address goes, or */
-    uint8_t **u; /* for byte pieces */
+    float **f;   /* where the piece's address goes, or */
+    uint8_t **u; /* for byte pieces, or */
+    double **d;  /* for double pieces */
 } arena_dst;
 
 typedef struct {
@@ -544,9 +548,16 @@ static void want(arena_list *a, float **f, uint8_t **u, size_t n, int first, int
         a->cap = cap;
     }
     a->span[a->n] = (carve_span){ n, first, last, 0 };
-    a->dst[a->n] = (arena_dst){ f, u };
+    a->dst[a->n] = (arena_dst){ f, u, NULL };
     a->n++;
     if (kept) a->kept += carve_round(n);
+}
+
+/* n doubles */
+static void want_d(arena_list *a, double **d, size_t n, int first, int last)
+{
+    want(a, NULL, NULL, 2 * n, first, last, 0);
+    if (!a->err) a->dst[a->n - 1].d = d;
 }
 
 static void arena_list_free(arena_list *a)
@@ -629,11 +640,13 @@ static int arena_requests(unet *m, arena_list *a)
         case OP_RES: {
             res_op *r = &o->u.res;
             const int rec = m->recompute, drop = m->dropout > 0.0;
-            r->a1 = r->a2 = r->d2 = r->fd = r->s2 = r->s3 = NULL;
+            r->n1 = r->n2 = r->a1 = r->a2 = r->d2 = r->fd = r->s2 = r->s3 = r->s4 = NULL;
+            r->stat_d = NULL;
             r->mask = NULL;
-            want(a, &r->n1, NULL, nin, F, K, 1);
+            if (!rec) want(a, &r->n1, NULL, nin, F, K, 1);
             want(a, &r->h1, NULL, nout, F, K, 1);
-            want(a, &r->n2, NULL, nout, F, K, 1);
+            if (!rec) want(a, &r->n2, NULL, nout, F, K, 1);
+            if (rec) want_d(a, &r->stat_d, 4 * B * G, F, K);
             if (!rec) want(a, &r->a1, NULL, nin, F, K, 1);
             if (!rec) want(a, &r->a2, NULL, nout, F, K, 1);
             float **stats[] = { &r->mean1, &r->rstd1, &r->mean2, &r->rstd2 };
@@ -648,6 +661,7 @@ static int arena_requests(unet *m, arena_list *a)
             want(a, &r->g1, NULL, nmax, K, K, 0);
             want(a, &r->g2, NULL, nmax, K, K, 0);
             if (rec) want(a, &r->s2, NULL, nmax, K, K, 0);
+            if (rec) want(a, &r->s4, NULL, nmax, K, K, 0);
             if (rec && drop) want(a, &r->s3, NULL, nout, K, K, 0);
             if ((size_t)y->C > max_cout) max_cout = (size_t)y->C;
             size_t c1 = conv2d_workspace_floats(x->H, x->W, x->C, y->C, 3, 1);
@@ -783,6 +797,7 @@ int unet_create_layout(unet **out, const ddpm_config *cfg, int max_batch, int re
     for (int i = 0; i < a.n; i++) {
         float *p = m->arena + a.span[i].offset;
         if (a.dst[i].f) *a.dst[i].f = p;
+        else if (a.dst[i].d) *a.dst[i].d = (double *)p;
         else *a.dst[i].u = (uint8_t *)p;
     }
     arena_list_free(&a);
@@ -994,13 +1009,16 @@ static int res_forward(unet *m, op *o, int B)
     /* swish and dropout outputs: kept, or in this forward's temporaries */
     float *a1 = m->recompute ? r->fa : r->a1, *a2 = m->recompute ? r->fa : r->a2;
     float *d2 = m->recompute ? r->fd : r->d2;
-    groupnorm_swish_forward(r->n1, a1, r->mean1, r->rstd1, x->val, PRM(r->norm1_gamma), PRM(r->norm1_beta), B, N, cin,
-                            m->G);
+    /* recomputing: the GroupNorm outputs are not kept, their statistics are, in double */
+    const size_t BG = (size_t)B * m->G;
+    double *sd = r->stat_d;
+    groupnorm_swish_forward_keep(r->n1, a1, r->mean1, r->rstd1, sd, sd ? sd + BG : NULL, x->val, PRM(r->norm1_gamma),
+                                 PRM(r->norm1_beta), B, N, cin, m->G);
     DDPM_TRY(conv2d_forward(r->h1, a1, PRM(r->conv1_W), PRM(r->conv1_b), m->col, m->col_cap, B, H, W, cin, cout, 3, 1));
     dense_forward(r->tproj, m->stemb, PRM(r->temb_W), PRM(r->temb_b), B, m->temb_ch, cout);
     add_broadcast_bnc(r->h1, r->tproj, B, N, cout);
-    groupnorm_swish_forward(r->n2, a2, r->mean2, r->rstd2, r->h1, PRM(r->norm2_gamma), PRM(r->norm2_beta), B, N, cout,
-                            m->G);
+    groupnorm_swish_forward_keep(r->n2, a2, r->mean2, r->rstd2, sd ? sd + 2 * BG : NULL, sd ? sd + 3 * BG : NULL, r->h1,
+                                 PRM(r->norm2_gamma), PRM(r->norm2_beta), B, N, cout, m->G);
     const float *c2in = a2;
     r->dropped = m->train && m->dropout > 0.0;
     if (r->dropped) {
@@ -1152,10 +1170,13 @@ static int res_backward(unet *m, op *o, int B)
         dense_backward(x->grad, GRD(r->nin_W), GRD(r->nin_b), dout, x->val, PRM(r->nin_W), B * N, cin, cout);
     else add_inplace(x->grad, dout, nout);
 
-    const float *c2in = r->dropped ? r->d2 : r->a2;
-    if (m->recompute) { /* conv2's input as in the forward: swish(n2), then the same mask */
+    const float *c2in = r->dropped ? r->d2 : r->a2, *n2 = r->n2;
+    const size_t BG = (size_t)B * m->G;
+    if (m->recompute) { /* conv2's input as in the forward: norm2 and swish of h1, then the same mask */
         float *a = r->s2, *d = r->s3;
-        swish_forward(a, r->n2, nout);
+        groupnorm_apply(r->s4, a, r->h1, r->stat_d + 2 * BG, r->stat_d + 3 * BG, PRM(r->norm2_gamma),
+                        PRM(r->norm2_beta), B, N, cout, m->G);
+        n2 = r->s4;
         if (r->dropped) {
             zero(d, nout);
             dropout_backward(d, a, r->mask, m->dropout, B, (size_t)N * cout); /* 0 + a*scale */
@@ -1174,7 +1195,7 @@ static int res_backward(unet *m, op *o, int B)
     }
     /* g1 = d a2 */
     zero(g2, nout);
-    swish_backward(g2, g1, r->n2, nout);
+    swish_backward(g2, g1, n2, nout);
     zero(g1, nout);
     groupnorm_backward(g1, GRD(r->norm2_gamma), GRD(r->norm2_beta), g2, r->h1, r->mean2, r->rstd2, PRM(r->norm2_gamma),
                        B, N, cout, m->G);
@@ -1183,15 +1204,17 @@ static int res_backward(unet *m, op *o, int B)
     add_broadcast_bnc_backward(m->dtproj, g1, B, N, cout);
     dense_backward(m->dstemb, GRD(r->temb_W), GRD(r->temb_b), m->dtproj, m->stemb, PRM(r->temb_W), B, m->temb_ch, cout);
     zero(g2, nin);
-    const float *a1 = r->a1;
-    if (m->recompute) { /* conv1's input */
-        swish_forward(r->s2, r->n1, nin);
+    const float *a1 = r->a1, *n1 = r->n1;
+    if (m->recompute) { /* conv1's input: norm1 and swish of x */
+        groupnorm_apply(r->s4, r->s2, x->val, r->stat_d, r->stat_d + BG, PRM(r->norm1_gamma), PRM(r->norm1_beta), B, N,
+                        cin, m->G);
+        n1 = r->s4;
         a1 = r->s2;
     }
     DDPM_TRY(conv2d_backward(g2, GRD(r->conv1_W), GRD(r->conv1_b), g1, a1, PRM(r->conv1_W), m->col, m->col_cap, B, H, W,
                              cin, cout, 3, 1));
     zero(g1, nin);
-    swish_backward(g1, g2, r->n1, nin);
+    swish_backward(g1, g2, n1, nin);
     groupnorm_backward(x->grad, GRD(r->norm1_gamma), GRD(r->norm1_beta), g1, x->val, r->mean1, r->rstd1,
                        PRM(r->norm1_gamma), B, N, cin, m->G);
     return DDPM_OK;
