@@ -75,7 +75,7 @@ START_TEST(shared_layout)
     memcpy(again, s, sizeof s);
     ck_assert_int_eq(carve_shared(s, N, &total), DDPM_OK);
     ck_assert_uint_lt(total, sum); /* memory was shared */
-    size_t peak = 0; /* the most floats alive at one step: no layout can use less */
+    size_t peak = 0;               /* the most floats alive at one step: no layout can use less */
     for (int t = 0; t < 120; t++) {
         size_t live = 0;
         for (int i = 0; i < N; i++)

@@ -33,9 +33,9 @@ typedef struct {
 float *carve_next(carve_cursor *c, size_t n);
 
 typedef struct {
-    size_t n;         /* floats */
-    int first, last;  /* lifetime: steps first..last (inclusive) */
-    size_t offset;    /* out: floats from the block's start, a multiple of CARVE_ALIGN_FLOATS */
+    size_t n;        /* floats */
+    int first, last; /* lifetime: steps first..last (inclusive) */
+    size_t offset;   /* out: floats from the block's start, a multiple of CARVE_ALIGN_FLOATS */
 } carve_span;
 
 /* Places the n spans in one block: greedy by size (largest first, ties in table order), each at

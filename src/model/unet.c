@@ -513,10 +513,10 @@ static size_t node_floats(const node *n) { return (size_t)n->H * n->W * n->C; }
 
 /* The arena is shared by buffers that are never in use at the same time (core/carve.h,
  * carve_shared). Their lifetimes are steps of one training step's timeline: */
-#define T_PRE     0                   /* input copy, timestep embedding */
-#define T_FWD(i)  (1 + (i))           /* op i's forward */
-#define T_BWD(i)  (2 * m->nops - (i)) /* op i's backward */
-#define T_POST    (2 * m->nops + 1)   /* dx, the timestep MLP's backward */
+#define T_PRE    0                   /* input copy, timestep embedding */
+#define T_FWD(i) (1 + (i))           /* op i's forward */
+#define T_BWD(i) (2 * m->nops - (i)) /* op i's backward */
+#define T_POST   (2 * m->nops + 1)   /* dx, the timestep MLP's backward */
 
 typedef struct {
     float **f;   /* where the piece's address goes, or */
