@@ -54,9 +54,10 @@ int unet_create(unet **out, const ddpm_config *cfg, int max_batch);
  * its first writer's backward to its producer's, each op's temporaries for that op only):
  * bit-identical results, and the memory is the largest set alive at one time instead of the
  * sum. Hence the backward consumes the forward's values: one unet_backward per training forward.
- * The res blocks' swish and dropout outputs (their convolutions' inputs) are kept for the
- * backward, or recomputed there from the GroupNorm outputs and the dropout mask — bit-identical
- * results, less activation memory, a few percent slower training. unet_create recomputes when
+ * The res blocks' GroupNorm, swish and dropout outputs (their convolutions' inputs) are kept for
+ * the backward, or recomputed there from the block's input, conv1's output, the GroupNorm
+ * statistics (kept in double) and the dropout mask — bit-identical results, less activation
+ * memory, a few percent slower training. unet_create recomputes when
  * the kept activations, each in a block of its own, would exceed UNET_RECOMPUTE_ABOVE_BYTES
  * (the paper U-Net at batch 128; its peak resident memory: docs/performance.md);
  * unet_create_ex forces it with recompute = 1, forbids it with 0, and decides as unet_create
