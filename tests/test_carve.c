@@ -1,12 +1,15 @@
 /* test_carve.c — core/carve: the table and cursor forms lay a block out identically, every
  * piece starts on a 64-byte boundary after its predecessor without overlap, and counting
- * (base NULL) agrees with the layout. */
+ * (base NULL) agrees with the layout; carve_shared never lets two pieces whose lifetimes
+ * overlap share a float, reuses the memory of pieces whose lifetimes do not, and lays out the
+ * same table the same way. */
 #include "testutil.h"
 
 #include "core/carve.h"
 #include "core/common.h"
 
 #include <stdint.h>
+#include <string.h>
 
 START_TEST(table_and_cursor_layouts_agree)
 {
@@ -45,11 +48,65 @@ START_TEST(table_and_cursor_layouts_agree)
 }
 END_TEST
 
+/* Lifetimes that overlap never share memory; disjoint ones do; the layout is aligned and
+ * deterministic. */
+START_TEST(shared_layout)
+{
+    /* two pieces alive at steps 0..1 and 2..3 share; a third alive throughout does not */
+    carve_span s3[] = { { 100, 0, 1, 0 }, { 100, 2, 3, 0 }, { 40, 0, 3, 0 } };
+    size_t total = 0;
+    ck_assert_int_eq(carve_shared(s3, 3, &total), DDPM_OK);
+    ck_assert_uint_eq(s3[0].offset, s3[1].offset);
+    ck_assert_uint_eq(total, 112 + 48);
+    /* a pseudo-random table: every overlapping pair is disjoint in memory */
+    enum { N = 300 };
+    carve_span s[N], again[N];
+    uint32_t r = 12345;
+    size_t sum = 0;
+    for (int i = 0; i < N; i++) {
+        r = r * 1664525u + 1013904223u;
+        const int a = (int)(r >> 8) % 100;
+        r = r * 1664525u + 1013904223u;
+        const int len = (int)(r >> 8) % 20;
+        r = r * 1664525u + 1013904223u;
+        s[i] = (carve_span){ (r >> 8) % 5000, a, a + len, 0 };
+        sum += carve_round(s[i].n);
+    }
+    memcpy(again, s, sizeof s);
+    ck_assert_int_eq(carve_shared(s, N, &total), DDPM_OK);
+    ck_assert_uint_lt(total, sum); /* memory was shared */
+    size_t peak = 0;               /* the most floats alive at one step: no layout can use less */
+    for (int t = 0; t < 120; t++) {
+        size_t live = 0;
+        for (int i = 0; i < N; i++)
+            if (s[i].first <= t && t <= s[i].last) live += carve_round(s[i].n);
+        if (live > peak) peak = live;
+    }
+    ck_assert_uint_ge(total, peak);
+    for (int i = 0; i < N; i++) {
+        ck_assert_uint_eq(s[i].offset % CARVE_ALIGN_FLOATS, 0);
+        ck_assert_uint_le(s[i].offset + s[i].n, total);
+        for (int j = i + 1; j < N; j++) {
+            const int alive = s[i].first <= s[j].last && s[j].first <= s[i].last;
+            const int apart = s[i].offset + s[i].n <= s[j].offset || s[j].offset + s[j].n <= s[i].offset;
+            ck_assert_msg(!alive || apart || !s[i].n || !s[j].n, "spans %d and %d overlap in time and memory", i, j);
+        }
+    }
+    size_t total2 = 0;
+    ck_assert_int_eq(carve_shared(again, N, &total2), DDPM_OK);
+    ck_assert_uint_eq(total2, total);
+    for (int i = 0; i < N; i++) ck_assert_uint_eq(again[i].offset, s[i].offset);
+    ck_assert_int_eq(carve_shared(s, 0, &total), DDPM_OK);
+    ck_assert_uint_eq(total, 0);
+}
+END_TEST
+
 static Suite *carve_suite(void)
 {
     Suite *s = suite_create("carve");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, table_and_cursor_layouts_agree);
+    tcase_add_test(tc, shared_layout);
     suite_add_tcase(s, tc);
     return s;
 }

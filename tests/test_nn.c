@@ -522,6 +522,48 @@ START_TEST(groupnorm_swish_fused)
 }
 END_TEST
 
+/* groupnorm_apply recomputes groupnorm_swish_forward_keep's outputs bit for bit from the input
+ * and the double statistics (the U-Net's backward relies on it instead of storing them), on 1
+ * and 2 threads, with and without the GroupNorm output; the kept float statistics are the
+ * forward's. */
+START_TEST(groupnorm_apply_recomputes)
+{
+    const int B = TB, N = 2001, C = TC, G = TG;
+    const size_t n = (size_t)B * N * C;
+    float *x = randn(n, 27, 3.0f), gamma[TC], beta[TC], mean[TB * TG], rstd[TB * TG], m2[TB * TG], r2[TB * TG];
+    double md[TB * TG], rd[TB * TG];
+    for (int c = 0; c < C; c++) {
+        gamma[c] = 0.7f + 0.13f * c;
+        beta[c] = 0.3f - 0.04f * c;
+    }
+    float *o1 = zeros(n), *a1 = zeros(n), *o2 = zeros(n), *a2 = zeros(n), *a3 = zeros(n);
+    groupnorm_swish_forward(o1, a1, mean, rstd, x, gamma, beta, B, N, C, G);
+    for (int threads = 1; threads <= 2; threads++) {
+        omp_set_num_threads(threads);
+        groupnorm_swish_forward_keep(NULL, a2, m2, r2, md, rd, x, gamma, beta, B, N, C, G);
+        ck_assert(!memcmp(a1, a2, n * sizeof *a1));
+        ck_assert(!memcmp(mean, m2, sizeof mean) && !memcmp(rstd, r2, sizeof rstd));
+        for (int i = 0; i < B * G; i++) ck_assert(md[i] != 0.0 && (float)md[i] == mean[i] && (float)rd[i] == rstd[i]);
+        memset(o2, 0, n * sizeof *o2);
+        memset(a2, 0, n * sizeof *a2);
+        groupnorm_apply(o2, a2, x, md, rd, gamma, beta, B, N, C, G);
+        groupnorm_apply(NULL, a3, x, md, rd, gamma, beta, B, N, C, G);
+        ck_assert_msg(!memcmp(o1, o2, n * sizeof *o1), "recomputed GroupNorm output differs (%d threads)", threads);
+        ck_assert_msg(!memcmp(a1, a2, n * sizeof *a1) && !memcmp(a1, a3, n * sizeof *a1),
+                      "recomputed swish output differs (%d threads)", threads);
+        memset(o2, 0, n * sizeof *o2);
+        groupnorm_apply(o2, NULL, x, md, rd, gamma, beta, B, N, C, G);
+        ck_assert(!memcmp(o1, o2, n * sizeof *o1));
+    }
+    free(x);
+    free(o1);
+    free(a1);
+    free(o2);
+    free(a2);
+    free(a3);
+}
+END_TEST
+
 /* ---- swish ---- */
 
 typedef struct {
@@ -951,6 +993,7 @@ static Suite *nn_suite(void)
     tcase_add_test(tc, groupnorm);
     tcase_add_test(tc, groupnorm_thread_independent);
     tcase_add_test(tc, groupnorm_swish_fused);
+    tcase_add_test(tc, groupnorm_apply_recomputes);
     tcase_add_test(tc, swish);
     tcase_add_test(tc, relu);
     tcase_add_test(tc, expf_simd);

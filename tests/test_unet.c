@@ -906,6 +906,67 @@ START_TEST(recompute_bit_identical)
 }
 END_TEST
 
+/* The arena's sharing by lifetimes (unet_create_layout) changes no bit: two training steps (the
+ * second one on memory the first left dirty) give the same outputs, parameter gradients and
+ * input gradients as every buffer in its own memory, for kept and recomputed activations, with
+ * dropout on and off, for the mini U-Net and (one step) the paper U-Net; a second backward of one
+ * forward is refused (the first one reused the values' memory). */
+static void sharing_case(const ddpm_config *c, int B, int recompute, int steps)
+{
+    const int S = c->image_size;
+    unet *m[2];
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(unet_create_layout(&m[k], c, B, recompute, k), 0);
+        randomize_params(m[k], 31);
+    }
+    ck_assert_uint_lt(unet_activation_bytes(m[1]), unet_activation_bytes(m[0]));
+    const size_t nx = (size_t)B * S * S * unet_in_channels(m[0]), ny = (size_t)B * S * S * unet_out_channels(m[0]);
+    const size_t np = unet_num_params(m[0]);
+    float *x = malloc(nx * sizeof *x), *dy = malloc(ny * sizeof *dy), *y[2], *dx[2];
+    int32_t *t = malloc((size_t)B * sizeof *t);
+    for (int k = 0; k < 2; k++) {
+        y[k] = malloc(ny * sizeof(float));
+        dx[k] = calloc(nx, sizeof(float));
+    }
+    for (int step = 0; step < steps; step++) {
+        rng_normal_fill(rng_stream_make(32, RNG_EVAL, (uint32_t)step, 0), x, nx);
+        rng_normal_fill(rng_stream_make(32, RNG_EVAL, (uint32_t)step, 1), dy, ny);
+        for (int b = 0; b < B; b++) t[b] = (int32_t)((step * 389 + b * 613) % 1000);
+        for (int k = 0; k < 2; k++) {
+            ck_assert_int_eq(unet_forward(y[k], m[k], x, t, 1, 3, (uint32_t)step, B), 0);
+            unet_zero_grads(m[k]);
+            ck_assert_int_eq(unet_backward_input(dx[k], m[k], dy), 0);
+        }
+        ck_assert_msg(!memcmp(y[0], y[1], ny * sizeof(float)), "step %d: outputs differ with sharing", step);
+        ck_assert_msg(!memcmp(unet_grads(m[0]), unet_grads(m[1]), np * sizeof(float)),
+                      "step %d: gradients differ with sharing (recompute %d, dropout %g)", step, recompute, c->dropout);
+        ck_assert_msg(!memcmp(dx[0], dx[1], nx * sizeof(float)), "step %d: input gradients differ with sharing", step);
+    }
+    ck_assert_int_ne(unet_backward(m[1], dy), 0);
+    for (int k = 0; k < 2; k++) {
+        free(y[k]);
+        free(dx[k]);
+        unet_free(m[k]);
+    }
+    free(x);
+    free(dy);
+    free(t);
+}
+
+START_TEST(arena_sharing_bit_identical)
+{
+    ddpm_config c;
+    for (int drop = 0; drop < 2; drop++)
+        for (int rec = 0; rec < 2; rec++) {
+            mini_config(&c);
+            c.dropout = drop ? 0.1 : 0.0;
+            sharing_case(&c, 2, rec, 2);
+        }
+    paper_config(&c);
+    sharing_case(&c, 1, 1, 1);
+}
+END_TEST
+
 /* The inference plan (unet_prepare_inference): the planned forward agrees with the unplanned one
  * (both with PyTorch's, REF_TOL; they differ in rounding only where the plan picks F(4x4,3x3) or
  * the chunking differs), gives the same bits on 1 and 2 threads, is rebuilt when a weight changes
@@ -987,6 +1048,7 @@ static Suite *unet_suite(void)
     tcase_add_test(tc, forward_deterministic);
     tcase_add_test(tc, thread_count_independent);
     tcase_add_test(tc, recompute_bit_identical);
+    tcase_add_test(tc, arena_sharing_bit_identical);
     tcase_add_test(tc, inference_plan);
     tcase_add_test(tc, gradient_fd);
     tcase_add_test(tc, gradient_fd_dropout);

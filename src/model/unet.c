@@ -40,6 +40,7 @@ typedef struct {
     int H, W, C;
     float *val;  /* (B, H, W, C) */
     float *grad; /* (B, H, W, C) */
+    int grad_op; /* the op whose backward writes grad first (zeroes it), -1 for the output */
 } node;
 
 typedef enum { OP_CONV, OP_RES, OP_ATTN, OP_CONCAT, OP_UPSAMPLE, OP_AVGPOOL, OP_NORM, OP_SWISH } op_kind;
@@ -49,14 +50,20 @@ typedef struct {
     int norm1_beta, norm1_gamma, conv1_W, conv1_b, temb_W, temb_b;
     int norm2_beta, norm2_gamma, conv2_W, conv2_b, nin_W, nin_b;
     int dropout_layer;
-    /* The swish and dropout outputs (the convolutions' inputs) are NULL when the model
-     * recomputes them in the backward from n1, n2 and the mask (see unet_create_ex). */
+    /* The GroupNorm, swish and dropout outputs (the convolutions' inputs) are NULL when the
+     * model recomputes them in the backward from the block's input x, h1, the statistics kept in
+     * double and the mask (see unet_create_ex). */
     float *n1, *a1;           /* (B, H, W, cin): norm1 output, swish output */
     float *h1, *n2, *a2, *d2; /* (B, H, W, cout): conv1 + temb, norm2, swish, dropout */
     float *mean1, *rstd1;     /* (B, G) */
     float *mean2, *rstd2;     /* (B, G) */
+    double *stat_d;           /* (4, B, G) when recomputing: mean1, rstd1, mean2, rstd2 in double */
     float *tproj;             /* (B, cout) */
     uint8_t *mask;            /* (B, H, W, cout), only when dropout > 0 */
+    /* temporaries of this op's forward (fa, fd) and backward (g1, g2, s2, s3) */
+    float *fa, *fd;           /* (B, N, max(cin, cout)) swish outputs; (B, N, cout) dropout output */
+    float *g1, *g2, *s2, *s3; /* (B, N, max(cin, cout)) x 3, (B, N, cout) */
+    float *s4;                /* (B, N, max(cin, cout)): the recomputed GroupNorm outputs */
     int dropped;              /* the last forward applied dropout */
 } res_op;
 
@@ -65,6 +72,7 @@ typedef struct {
     float *n, *q, *k, *v, *a; /* (B, N, C), N = H*W */
     float *w;                 /* (B, N, N) softmax probabilities */
     float *mean, *rstd;       /* (B, G) */
+    float *da, *dq, *dk, *dv; /* backward temporaries (B, N, C) */
 } attn_op;
 
 typedef struct {
@@ -116,8 +124,6 @@ struct unet {
     float *t0, *t0s, *temb, *stemb;     /* (B, 4ch): dense0, swish, dense1, swish(temb) */
     float *dstemb, *dtemb, *dt0s, *dt0; /* (B, 4ch) */
     /* backward scratch */
-    float *scr[4]; /* each (B, largest H*W*C of any node): backward scratch,
-                                         * and the res blocks' temporaries in the forward */
     float *scr_nn; /* (largest N*N of an attention) */
     float *dtproj; /* (B, largest cout) */
     float *col;    /* im2col workspace */
@@ -476,51 +482,158 @@ static size_t node_floats(const node *n) { return (size_t)n->H * n->W * n->C; }
  * examples without holding the whole batch's im2col. */
 #define COL_TARGET_FLOATS ((size_t)4 << 20)
 
-/* Lays the activations out in 64-byte aligned slices (core/carve.h); with base == NULL it only
- * counts. Returns the floats used. */
-static size_t plan_arena(unet *m, float *base)
+/* The arena is shared by buffers that are never in use at the same time (core/carve.h,
+ * carve_shared). Their lifetimes are steps of one training step's timeline: */
+#define T_PRE    0                   /* input copy, timestep embedding */
+#define T_FWD(i) (1 + (i))           /* op i's forward */
+#define T_BWD(i) (2 * m->nops - (i)) /* op i's backward */
+#define T_POST   (2 * m->nops + 1)   /* dx, the timestep MLP's backward */
+
+typedef struct {
+    float **f;   /* where the piece's address goes, or */
+    uint8_t **u; /* for byte pieces, or */
+    double **d;  /* for double pieces */
+} arena_dst;
+
+typedef struct {
+    carve_span *span;
+    arena_dst *dst;
+    int n, cap, err;
+    size_t kept; /* floats of the unshared layout (every piece but the per-op temporaries in a
+                  * block of its own, and 4 batch-sized scratch buffers): the recompute rule's measure */
+} arena_list;
+
+static void want(arena_list *a, float **f, uint8_t **u, size_t n, int first, int last, int kept)
+{
+    if (a->err) return;
+    if (a->n == a->cap) {
+        const int cap = a->cap ? 2 * a->cap : 256;
+        carve_span *s = realloc(a->span, (size_t)cap * sizeof *s);
+        if (s) a->span = s;
+        arena_dst *d = realloc(a->dst, (size_t)cap * sizeof *d);
+        if (d) a->dst = d;
+        if (!s || !d) {
+            a->err = 1;
+            return;
+        }
+        a->cap = cap;
+    }
+    a->span[a->n] = (carve_span){ n, first, last, 0 };
+    a->dst[a->n] = (arena_dst){ f, u, NULL };
+    a->n++;
+    if (kept) a->kept += carve_round(n);
+}
+
+/* n doubles */
+static void want_d(arena_list *a, double **d, size_t n, int first, int last)
+{
+    want(a, NULL, NULL, 2 * n, first, last, 0);
+    if (!a->err) a->dst[a->n - 1].d = d;
+}
+
+static void arena_list_free(arena_list *a)
+{
+    free(a->span);
+    free(a->dst);
+    memset(a, 0, sizeof *a);
+}
+
+/* 1 when the op's backward reads its (first) input's value. */
+static int reads_input_in_backward(op_kind k)
+{
+    return k == OP_CONV || k == OP_RES || k == OP_ATTN || k == OP_NORM || k == OP_SWISH;
+}
+
+/* Node lifetimes: a value from its producer's forward to its last reader (a later forward, or a
+ * backward that reads its input); a gradient from the backward of its last consumer (which zeroes
+ * it) to its producer's backward. */
+static int node_lifetimes(unet *m, int *life)
+{
+    int *prod = malloc((size_t)m->nnodes * sizeof *prod);
+    if (!prod) return ddpm_error("unet: out of memory for the arena layout");
+    for (int v = 0; v < m->nnodes; v++) prod[v] = -1;
+    for (int i = 0; i < m->nops; i++) prod[m->ops[i].out] = i;
+    for (int v = 0; v < m->nnodes; v++) {
+        int *l = life + 4 * v;
+        l[0] = l[1] = prod[v] < 0 ? T_PRE : T_FWD(prod[v]);
+        l[2] = T_POST;
+        l[3] = prod[v] < 0 ? T_POST : T_BWD(prod[v]);
+        m->nodes[v].grad_op = -1;
+    }
+    for (int i = 0; i < m->nops; i++) {
+        const op *o = &m->ops[i];
+        for (int k = 0; k < 2; k++) {
+            const int u = k ? o->in2 : o->in;
+            if (u < 0) continue;
+            int *l = life + 4 * u;
+            if (T_FWD(i) > l[1]) l[1] = T_FWD(i);
+            if (!k && reads_input_in_backward(o->kind) && T_BWD(i) > l[1]) l[1] = T_BWD(i);
+            if (T_BWD(i) < l[2]) {
+                l[2] = T_BWD(i);
+                m->nodes[u].grad_op = i;
+            }
+        }
+    }
+    life[4 * m->out_node + 2] = T_BWD(m->nops - 1); /* dout is copied in before the last op's backward */
+    free(prod);
+    return DDPM_OK;
+}
+
+/* Lists every activation, cache and temporary with its lifetime. */
+static int arena_requests(unet *m, arena_list *a)
 {
     const size_t B = (size_t)m->max_batch, G = (size_t)m->G;
     size_t max_node = 0, max_nn = 1, max_cout = 1, max_col = 1;
-    carve_cursor cur = { base, 0 };
-#define TAKE(n) carve_next(&cur, (n))
-    for (int i = 0; i < m->nnodes; i++) {
-        node *n = &m->nodes[i];
-        size_t sz = B * node_floats(n);
-        n->val = TAKE(sz);
-        n->grad = TAKE(sz);
+    int *life = malloc((size_t)m->nnodes * 4 * sizeof *life);
+    if (!life || node_lifetimes(m, life)) {
+        free(life);
+        return ddpm_error("unet: out of memory for the arena layout");
+    }
+    memset(a, 0, sizeof *a);
+    for (int v = 0; v < m->nnodes; v++) {
+        node *n = &m->nodes[v];
+        const size_t sz = B * node_floats(n);
+        want(a, &n->val, NULL, sz, life[4 * v], life[4 * v + 1], 1);
+        want(a, &n->grad, NULL, sz, life[4 * v + 2], life[4 * v + 3], 1);
         if (node_floats(n) > max_node) max_node = node_floats(n);
     }
-    m->emb = TAKE(B * m->ch);
-    m->t0 = TAKE(B * m->temb_ch);
-    m->t0s = TAKE(B * m->temb_ch);
-    m->temb = TAKE(B * m->temb_ch);
-    m->stemb = TAKE(B * m->temb_ch);
-    m->dstemb = TAKE(B * m->temb_ch);
-    m->dtemb = TAKE(B * m->temb_ch);
-    m->dt0s = TAKE(B * m->temb_ch);
-    m->dt0 = TAKE(B * m->temb_ch);
+    free(life);
+    const int P = T_PRE, Q = T_POST;
+    want(a, &m->emb, NULL, B * m->ch, P, Q, 1);
+    float **temb[] = { &m->t0, &m->t0s, &m->temb, &m->stemb, &m->dstemb, &m->dtemb, &m->dt0s, &m->dt0 };
+    for (size_t k = 0; k < DDPM_ARRAY_LEN(temb); k++) want(a, temb[k], NULL, B * m->temb_ch, P, Q, 1);
     for (int i = 0; i < m->nops; i++) {
         op *o = &m->ops[i];
         const node *x = &m->nodes[o->in], *y = &m->nodes[o->out];
-        const size_t nin = B * node_floats(x), nout = B * node_floats(y);
+        const size_t nin = B * node_floats(x), nout = B * node_floats(y), nmax = nin > nout ? nin : nout;
+        const int F = T_FWD(i), K = T_BWD(i);
         switch (o->kind) {
         case OP_RES: {
             res_op *r = &o->u.res;
-            r->n1 = TAKE(nin);
-            r->h1 = TAKE(nout);
-            r->n2 = TAKE(nout);
-            r->a1 = m->recompute ? NULL : TAKE(nin);
-            r->a2 = m->recompute ? NULL : TAKE(nout);
-            r->mean1 = TAKE(B * G);
-            r->rstd1 = TAKE(B * G);
-            r->mean2 = TAKE(B * G);
-            r->rstd2 = TAKE(B * G);
-            r->tproj = TAKE(B * (size_t)y->C);
-            if (m->dropout > 0.0) {
-                r->d2 = m->recompute ? NULL : TAKE(nout);
-                r->mask = (uint8_t *)TAKE((nout + 3) / 4);
+            const int rec = m->recompute, drop = m->dropout > 0.0;
+            r->n1 = r->n2 = r->a1 = r->a2 = r->d2 = r->fd = r->s2 = r->s3 = r->s4 = NULL;
+            r->stat_d = NULL;
+            r->mask = NULL;
+            if (!rec) want(a, &r->n1, NULL, nin, F, K, 1);
+            want(a, &r->h1, NULL, nout, F, K, 1);
+            if (!rec) want(a, &r->n2, NULL, nout, F, K, 1);
+            if (rec) want_d(a, &r->stat_d, 4 * B * G, F, K);
+            if (!rec) want(a, &r->a1, NULL, nin, F, K, 1);
+            if (!rec) want(a, &r->a2, NULL, nout, F, K, 1);
+            float **stats[] = { &r->mean1, &r->rstd1, &r->mean2, &r->rstd2 };
+            for (int k = 0; k < 4; k++) want(a, stats[k], NULL, B * G, F, K, 1);
+            want(a, &r->tproj, NULL, B * (size_t)y->C, F, F, 1);
+            if (drop) {
+                if (!rec) want(a, &r->d2, NULL, nout, F, K, 1);
+                want(a, NULL, &r->mask, (nout + 3) / 4, F, K, 1);
             }
+            want(a, &r->fa, NULL, nmax, F, F, 0);
+            if (rec && drop) want(a, &r->fd, NULL, nout, F, F, 0);
+            want(a, &r->g1, NULL, nmax, K, K, 0);
+            want(a, &r->g2, NULL, nmax, K, K, 0);
+            if (rec) want(a, &r->s2, NULL, nmax, K, K, 0);
+            if (rec) want(a, &r->s4, NULL, nmax, K, K, 0);
+            if (rec && drop) want(a, &r->s3, NULL, nout, K, K, 0);
             if ((size_t)y->C > max_cout) max_cout = (size_t)y->C;
             size_t c1 = conv2d_workspace_floats(x->H, x->W, x->C, y->C, 3, 1);
             size_t c2 = conv2d_workspace_floats(y->H, y->W, y->C, y->C, 3, 1);
@@ -529,22 +642,21 @@ static size_t plan_arena(unet *m, float *base)
             break;
         }
         case OP_ATTN: {
-            attn_op *a = &o->u.attn;
+            attn_op *t = &o->u.attn;
             const size_t N = (size_t)x->H * x->W;
-            a->n = TAKE(nin);
-            a->q = TAKE(nin);
-            a->k = TAKE(nin);
-            a->v = TAKE(nin);
-            a->a = TAKE(nin);
-            a->w = TAKE(B * N * N);
-            a->mean = TAKE(B * G);
-            a->rstd = TAKE(B * G);
+            float **kept[] = { &t->n, &t->q, &t->k, &t->v, &t->a };
+            for (int k = 0; k < 5; k++) want(a, kept[k], NULL, nin, F, K, 1);
+            want(a, &t->w, NULL, B * N * N, F, K, 1);
+            want(a, &t->mean, NULL, B * G, F, K, 1);
+            want(a, &t->rstd, NULL, B * G, F, K, 1);
+            float **tmp[] = { &t->da, &t->dq, &t->dk, &t->dv };
+            for (int k = 0; k < 4; k++) want(a, tmp[k], NULL, nin, K, K, 0);
             if (N * N > max_nn) max_nn = N * N;
             break;
         }
         case OP_NORM:
-            o->u.norm.mean = TAKE(B * G);
-            o->u.norm.rstd = TAKE(B * G);
+            want(a, &o->u.norm.mean, NULL, B * G, F, K, 1);
+            want(a, &o->u.norm.rstd, NULL, B * G, F, K, 1);
             break;
         case OP_CONV: {
             size_t c = conv2d_workspace_floats(x->H, x->W, x->C, y->C, o->u.conv.k, o->u.conv.stride);
@@ -554,15 +666,18 @@ static size_t plan_arena(unet *m, float *base)
         default: break;
         }
     }
-    for (int i = 0; i < 4; i++) m->scr[i] = TAKE(B * max_node);
-    m->scr_nn = TAKE(max_nn);
-    m->dtproj = TAKE(B * max_cout);
+    a->kept += 4 * carve_round(B * max_node); /* the unshared layout's backward scratch */
+    want(a, &m->scr_nn, NULL, max_nn, P, Q, 1);
+    want(a, &m->dtproj, NULL, B * max_cout, P, Q, 1);
     size_t cap = max_col > COL_TARGET_FLOATS ? max_col : COL_TARGET_FLOATS;
     if (cap > B * max_col) cap = B * max_col;
     m->col_cap = cap;
-    m->col = TAKE(cap);
-#undef TAKE
-    return cur.used;
+    want(a, &m->col, NULL, cap, P, Q, 1);
+    if (a->err) {
+        arena_list_free(a);
+        return ddpm_error("unet: out of memory for the arena layout");
+    }
+    return DDPM_OK;
 }
 
 /* ---- public: lifetime and parameter table ---- */
@@ -599,6 +714,11 @@ int unet_create(unet **out, const ddpm_config *cfg, int max_batch) { return unet
 
 int unet_create_ex(unet **out, const ddpm_config *cfg, int max_batch, int recompute)
 {
+    return unet_create_layout(out, cfg, max_batch, recompute, 1);
+}
+
+int unet_create_layout(unet **out, const ddpm_config *cfg, int max_batch, int recompute, int share)
+{
     *out = NULL;
     if (max_batch < 1) return ddpm_error("unet: max_batch = %d must be >= 1", max_batch);
     unet *m = calloc(1, sizeof *m);
@@ -616,17 +736,42 @@ int unet_create_ex(unet **out, const ddpm_config *cfg, int max_batch, int recomp
         return ddpm_error_prefix("unet: %zu parameters", np);
     }
     m->recompute = recompute > 0;
-    m->arena_floats = plan_arena(m, NULL);
-    if (recompute < 0 && m->arena_floats * sizeof(float) > UNET_RECOMPUTE_ABOVE_BYTES) {
-        m->recompute = 1;
-        m->arena_floats = plan_arena(m, NULL);
+    arena_list a;
+    if (arena_requests(m, &a)) {
+        unet_destroy(m);
+        return DDPM_ERR;
     }
-    m->arena = ddpm_alloc(m->arena_floats * sizeof(float));
+    if (recompute < 0 && a.kept * sizeof(float) > UNET_RECOMPUTE_ABOVE_BYTES) {
+        m->recompute = 1;
+        arena_list_free(&a);
+        if (arena_requests(m, &a)) {
+            unet_destroy(m);
+            return DDPM_ERR;
+        }
+    }
+    if (!share)
+        for (int i = 0; i < a.n; i++) { /* all alive all the time: each piece in its own memory */
+            a.span[i].first = T_PRE;
+            a.span[i].last = T_POST;
+        }
+    if (carve_shared(a.span, a.n, &m->arena_floats)) {
+        arena_list_free(&a);
+        unet_destroy(m);
+        return DDPM_ERR;
+    }
+    m->arena = ddpm_alloc((m->arena_floats ? m->arena_floats : 1) * sizeof(float));
     if (!m->arena) {
+        arena_list_free(&a);
         unet_destroy(m);
         return ddpm_error_prefix("unet: activations for max_batch %d", max_batch);
     }
-    plan_arena(m, m->arena);
+    for (int i = 0; i < a.n; i++) {
+        float *p = m->arena + a.span[i].offset;
+        if (a.dst[i].f) *a.dst[i].f = p;
+        else if (a.dst[i].d) *a.dst[i].d = (double *)p;
+        else *a.dst[i].u = (uint8_t *)p;
+    }
+    arena_list_free(&a);
     for (int i = 0; i < m->ntab; i++)
         if (m->tab[i].kind == INIT_ONE) {
             float *p = m->params + m->tab[i].pub.offset;
@@ -832,16 +977,19 @@ static int res_forward(unet *m, op *o, int B)
     const node *x = &m->nodes[o->in], *y = &m->nodes[o->out];
     const int H = x->H, W = x->W, N = H * W, cin = x->C, cout = y->C;
     const size_t nout = (size_t)B * N * cout;
-    /* swish and dropout outputs: kept, or in backward scratch (free during the forward) */
-    float *a1 = m->recompute ? m->scr[0] : r->a1, *a2 = m->recompute ? m->scr[0] : r->a2;
-    float *d2 = m->recompute ? m->scr[1] : r->d2;
-    groupnorm_swish_forward(r->n1, a1, r->mean1, r->rstd1, x->val, PRM(r->norm1_gamma), PRM(r->norm1_beta), B, N, cin,
-                            m->G);
+    /* swish and dropout outputs: kept, or in this forward's temporaries */
+    float *a1 = m->recompute ? r->fa : r->a1, *a2 = m->recompute ? r->fa : r->a2;
+    float *d2 = m->recompute ? r->fd : r->d2;
+    /* recomputing: the GroupNorm outputs are not kept, their statistics are, in double */
+    const size_t BG = (size_t)B * m->G;
+    double *sd = r->stat_d;
+    groupnorm_swish_forward_keep(r->n1, a1, r->mean1, r->rstd1, sd, sd ? sd + BG : NULL, x->val, PRM(r->norm1_gamma),
+                                 PRM(r->norm1_beta), B, N, cin, m->G);
     DDPM_TRY(conv2d_forward(r->h1, a1, PRM(r->conv1_W), PRM(r->conv1_b), m->col, m->col_cap, B, H, W, cin, cout, 3, 1));
     dense_forward(r->tproj, m->stemb, PRM(r->temb_W), PRM(r->temb_b), B, m->temb_ch, cout);
     add_broadcast_bnc(r->h1, r->tproj, B, N, cout);
-    groupnorm_swish_forward(r->n2, a2, r->mean2, r->rstd2, r->h1, PRM(r->norm2_gamma), PRM(r->norm2_beta), B, N, cout,
-                            m->G);
+    groupnorm_swish_forward_keep(r->n2, a2, r->mean2, r->rstd2, sd ? sd + 2 * BG : NULL, sd ? sd + 3 * BG : NULL, r->h1,
+                                 PRM(r->norm2_gamma), PRM(r->norm2_beta), B, N, cout, m->G);
     const float *c2in = a2;
     r->dropped = m->train && m->dropout > 0.0;
     if (r->dropped) {
@@ -882,7 +1030,7 @@ static int res_forward_infer(unet *m, op *o, int B)
     res_op *r = &o->u.res;
     const node *x = &m->nodes[o->in], *y = &m->nodes[o->out];
     const int H = x->H, W = x->W, N = H * W, cin = x->C, cout = y->C;
-    float *a = m->scr[0];
+    float *a = r->fa;
     groupnorm_swish_forward(NULL, a, r->mean1, r->rstd1, x->val, PRM(r->norm1_gamma), PRM(r->norm1_beta), B, N, cin,
                             m->G);
     dense_forward(r->tproj, m->stemb, PRM(r->temb_W), PRM(r->temb_b), B, m->temb_ch, cout);
@@ -986,17 +1134,20 @@ static int res_backward(unet *m, op *o, int B)
     const int H = x->H, W = x->W, N = H * W, cin = x->C, cout = y->C;
     const size_t nin = (size_t)B * N * cin, nout = (size_t)B * N * cout;
     const float *dout = y->grad;
-    float *g1 = m->scr[0], *g2 = m->scr[1];
+    float *g1 = r->g1, *g2 = r->g2;
 
     /* out = shortcut(x) + conv2(...) */
     if (r->nin_W >= 0)
         dense_backward(x->grad, GRD(r->nin_W), GRD(r->nin_b), dout, x->val, PRM(r->nin_W), B * N, cin, cout);
     else add_inplace(x->grad, dout, nout);
 
-    const float *c2in = r->dropped ? r->d2 : r->a2;
-    if (m->recompute) { /* conv2's input as in the forward: swish(n2), then the same mask */
-        float *a = m->scr[2], *d = m->scr[3];
-        swish_forward(a, r->n2, nout);
+    const float *c2in = r->dropped ? r->d2 : r->a2, *n2 = r->n2;
+    const size_t BG = (size_t)B * m->G;
+    if (m->recompute) { /* conv2's input as in the forward: norm2 and swish of h1, then the same mask */
+        float *a = r->s2, *d = r->s3;
+        groupnorm_apply(r->s4, a, r->h1, r->stat_d + 2 * BG, r->stat_d + 3 * BG, PRM(r->norm2_gamma),
+                        PRM(r->norm2_beta), B, N, cout, m->G);
+        n2 = r->s4;
         if (r->dropped) {
             zero(d, nout);
             dropout_backward(d, a, r->mask, m->dropout, B, (size_t)N * cout); /* 0 + a*scale */
@@ -1015,7 +1166,7 @@ static int res_backward(unet *m, op *o, int B)
     }
     /* g1 = d a2 */
     zero(g2, nout);
-    swish_backward(g2, g1, r->n2, nout);
+    swish_backward(g2, g1, n2, nout);
     zero(g1, nout);
     groupnorm_backward(g1, GRD(r->norm2_gamma), GRD(r->norm2_beta), g2, r->h1, r->mean2, r->rstd2, PRM(r->norm2_gamma),
                        B, N, cout, m->G);
@@ -1024,15 +1175,17 @@ static int res_backward(unet *m, op *o, int B)
     add_broadcast_bnc_backward(m->dtproj, g1, B, N, cout);
     dense_backward(m->dstemb, GRD(r->temb_W), GRD(r->temb_b), m->dtproj, m->stemb, PRM(r->temb_W), B, m->temb_ch, cout);
     zero(g2, nin);
-    const float *a1 = r->a1;
-    if (m->recompute) { /* conv1's input */
-        swish_forward(m->scr[2], r->n1, nin);
-        a1 = m->scr[2];
+    const float *a1 = r->a1, *n1 = r->n1;
+    if (m->recompute) { /* conv1's input: norm1 and swish of x */
+        groupnorm_apply(r->s4, r->s2, x->val, r->stat_d, r->stat_d + BG, PRM(r->norm1_gamma), PRM(r->norm1_beta), B, N,
+                        cin, m->G);
+        n1 = r->s4;
+        a1 = r->s2;
     }
     DDPM_TRY(conv2d_backward(g2, GRD(r->conv1_W), GRD(r->conv1_b), g1, a1, PRM(r->conv1_W), m->col, m->col_cap, B, H, W,
                              cin, cout, 3, 1));
     zero(g1, nin);
-    swish_backward(g1, g2, r->n1, nin);
+    swish_backward(g1, g2, n1, nin);
     groupnorm_backward(x->grad, GRD(r->norm1_gamma), GRD(r->norm1_beta), g1, x->val, r->mean1, r->rstd1,
                        PRM(r->norm1_gamma), B, N, cin, m->G);
     return DDPM_OK;
@@ -1045,7 +1198,7 @@ static void attn_backward(unet *m, op *o, int B)
     const int N = x->H * x->W, C = x->C;
     const size_t n = (size_t)B * N * C;
     const float *dout = y->grad;
-    float *da = m->scr[0], *dq = m->scr[1], *dk = m->scr[2], *dv = m->scr[3];
+    float *da = a->da, *dq = a->dq, *dk = a->dk, *dv = a->dv;
 
     add_inplace(x->grad, dout, n);
     zero(da, n);
@@ -1095,13 +1248,17 @@ int unet_backward_input(float *dx, unet *m, const float *dout)
     if (!m->have_forward)
         return ddpm_error("unet_backward: no forward pass to differentiate (call unet_forward first)");
     const int B = m->B;
-    for (int i = 0; i < m->nnodes; i++) zero(m->nodes[i].grad, (size_t)B * node_floats(&m->nodes[i]));
+    /* the backward reuses the memory of values whose last reader has run: one backward per forward */
+    m->have_forward = 0;
     zero(m->dstemb, (size_t)B * m->temb_ch);
     const node *yn = &m->nodes[m->out_node];
     memcpy(yn->grad, dout, (size_t)B * node_floats(yn) * sizeof(float));
 
-    for (int i = m->nops - 1; i >= 0; i--)
+    for (int i = m->nops - 1; i >= 0; i--) {
+        for (int v = 0; v < m->nnodes; v++) /* gradients whose lifetime starts here */
+            if (m->nodes[v].grad_op == i) zero(m->nodes[v].grad, (size_t)B * node_floats(&m->nodes[v]));
         if (op_backward(m, &m->ops[i], B, dx != NULL)) return ddpm_error_prefix("unet_backward");
+    }
     if (dx) {
         const node *xn = &m->nodes[m->x_node];
         add_inplace(dx, xn->grad, (size_t)B * node_floats(xn));

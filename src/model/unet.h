@@ -49,14 +49,24 @@ typedef struct unet unet;
  * max_batch examples. */
 int unet_create(unet **out, const ddpm_config *cfg, int max_batch);
 
-/* Activation memory: the res blocks' swish and dropout outputs (their convolutions' inputs) are
- * kept for the backward, or recomputed there from the GroupNorm outputs and the dropout mask —
- * bit-identical results, about a fifth less activation memory, a few percent slower training.
- * unet_create recomputes when the kept activations would exceed UNET_RECOMPUTE_ABOVE_BYTES
- * (the paper U-Net at batch 128: 10.1 -> 8.2 GiB peak); unet_create_ex forces it with
- * recompute = 1, forbids it with 0, and decides as unet_create with -1. */
+/* Activation memory: one arena, shared by buffers whose lifetimes within a training step do
+ * not overlap (a value lives from its producer's forward to its last reader, a gradient from
+ * its first writer's backward to its producer's, each op's temporaries for that op only):
+ * bit-identical results, and the memory is the largest set alive at one time instead of the
+ * sum. Hence the backward consumes the forward's values: one unet_backward per training forward.
+ * The res blocks' GroupNorm, swish and dropout outputs (their convolutions' inputs) are kept for
+ * the backward, or recomputed there from the block's input, conv1's output, the GroupNorm
+ * statistics (kept in double) and the dropout mask — bit-identical results, less activation
+ * memory, a few percent slower training. unet_create recomputes when
+ * the kept activations, each in a block of its own, would exceed UNET_RECOMPUTE_ABOVE_BYTES
+ * (the paper U-Net at batch 128; its peak resident memory: docs/performance.md);
+ * unet_create_ex forces it with recompute = 1, forbids it with 0, and decides as unet_create
+ * with -1. */
 #define UNET_RECOMPUTE_ABOVE_BYTES ((size_t)2 << 30)
 int unet_create_ex(unet **out, const ddpm_config *cfg, int max_batch, int recompute);
+/* As unet_create_ex; share = 0 gives every buffer its own memory (the layout before sharing:
+ * for tests that check sharing changes no bit). */
+int unet_create_layout(unet **out, const ddpm_config *cfg, int max_batch, int recompute, int share);
 void unet_free(unet *m);
 
 /* Parameter count of the model cfg describes, without allocating the model. */

@@ -20,6 +20,15 @@ void groupnorm_forward(float *out, float *mean, float *rstd, const float *inp, c
  * inp or out. */
 void groupnorm_swish_forward(float *out, float *act, float *mean, float *rstd, const float *inp, const float *gamma,
                              const float *beta, int B, int N, int C, int G);
+/* As groupnorm_swish_forward (out or act may be NULL, not both), also keeping the statistics
+ * in double, mean_d and rstd_d (B, G), for groupnorm_apply. */
+void groupnorm_swish_forward_keep(float *out, float *act, float *mean, float *rstd, double *mean_d, double *rstd_d,
+                                  const float *inp, const float *gamma, const float *beta, int B, int N, int C, int G);
+/* Recomputes the forward's out (and act = swish(out) when act is set; out may be NULL when act
+ * is set) from its input and the double statistics groupnorm_swish_forward_keep kept, by the
+ * forward's own arithmetic: the same bits (a backward that does not store the output). */
+void groupnorm_apply(float *out, float *act, const float *inp, const double *mean_d, const double *rstd_d,
+                     const float *gamma, const float *beta, int B, int N, int C, int G);
 /* dinp (B, N, C), dgamma (C), dbeta (C) += gradients given dout (B, N, C). */
 void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
                         const float *mean, const float *rstd, const float *gamma, int B, int N, int C, int G);
