@@ -146,6 +146,24 @@ static int keep_check(const quality_keep *k, const char *key)
     return DDPM_OK;
 }
 
+/* 1 when the kept set is whole (its bookkeeping record is gone, eval/partial.h) and of n rows:
+ * its rows are then read into the buffers of d. */
+static int keep_read_whole(const quality_keep *k, const partial_dset *d, int nd, int n)
+{
+    if (!h5io_exists(k->f, "sample_features") || h5io_exists(k->f, "sample_features_batches_done")) return 0;
+    int ok = 1;
+    for (int i = 0; i < nd && ok; i++) {
+        float *v = NULL;
+        int rank;
+        hsize_t dd[H5IO_MAX_RANK];
+        ok = h5io_exists(k->f, d[i].name) && h5io_read_f32(k->f, d[i].name, &v, &rank, dd) == DDPM_OK && rank == 2 &&
+             dd[0] == (hsize_t)n && dd[1] == d[i].row[0];
+        if (ok) memcpy(d[i].data, v, (size_t)n * d[i].row[0] * sizeof(float));
+        ddpm_free(v);
+    }
+    return ok;
+}
+
 /* Features of images in chunks of 500 (bounded memory; under MPI dealt over the ranks, rank 0
  * reporting the job's progress, and every rank gets all rows), kept batch by batch in keep's
  * file when it is given (single process). */
@@ -163,22 +181,9 @@ static int features_chunked(quality_extractor *e, const quality_result *info, co
     if (keep) {
         keep_key(info, images, n, H, W, C, key, sizeof key);
         DDPM_TRY(keep_check(keep, key));
-        /* whole when its bookkeeping record is gone (eval/partial.h) */
-        if (h5io_exists(keep->f, "sample_features") && !h5io_exists(keep->f, "sample_features_batches_done")) {
-            int ok = 1;
-            for (int i = 0; i < nd && ok; i++) {
-                float *v = NULL;
-                int rank;
-                hsize_t dd[H5IO_MAX_RANK];
-                ok = h5io_exists(keep->f, d[i].name) && h5io_read_f32(keep->f, d[i].name, &v, &rank, dd) == DDPM_OK &&
-                     rank == 2 && dd[0] == (hsize_t)n && dd[1] == d[i].row[0];
-                if (ok) memcpy(d[i].data, v, (size_t)n * d[i].row[0] * sizeof(float));
-                ddpm_free(v);
-            }
-            if (ok) {
-                fprintf(stderr, "%s: kept in %s\n", label, keep->label);
-                return DDPM_OK;
-            }
+        if (keep_read_whole(keep, d, nd, n)) {
+            fprintf(stderr, "%s: kept in %s\n", label, keep->label);
+            return DDPM_OK;
         }
     }
     feature_job job = { e, images, H, W, C, feats, logits };
