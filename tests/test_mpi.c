@@ -56,7 +56,7 @@ static int mpi_present(void)
     snprintf(g_testdist, sizeof g_testdist, "%s/../tests/mpi/test_dist", tmp ? tmp : "build/tmp");
     char exe[1100];
     snprintf(exe, sizeof exe, "%s/ddpm-mpi", g_bin);
-    if (getenv("ASAN_OPTIONS")) /* make test-sanitize: Open MPI's own allocations count as leaks there */
+    if (getenv("DDPM_SANITIZE")) /* make test-sanitize: Open MPI's own allocations count as leaks there */
         snprintf(g_skip, sizeof g_skip, "not run under the sanitizer build (Open MPI's allocations read as leaks)");
     else if (access(exe, X_OK) != 0) snprintf(g_skip, sizeof g_skip, "%s not built (make setup-mpi)", exe);
     else if (system("command -v mpirun >/dev/null 2>&1") != 0) snprintf(g_skip, sizeof g_skip, "no mpirun on PATH");

@@ -534,7 +534,7 @@ static int mpi_present(void)
 {
     char exe[1100];
     snprintf(exe, sizeof exe, "%s/ddpm-mpi", g_bin);
-    if (getenv("ASAN_OPTIONS")) snprintf(g_skip, sizeof g_skip, "not run under the sanitizer build");
+    if (getenv("DDPM_SANITIZE")) snprintf(g_skip, sizeof g_skip, "not run under the sanitizer build");
     else if (access(exe, X_OK) != 0) snprintf(g_skip, sizeof g_skip, "%s not built (make setup-mpi)", exe);
     else if (system("command -v mpirun >/dev/null 2>&1") != 0) snprintf(g_skip, sizeof g_skip, "no mpirun on PATH");
     return g_skip[0] == 0;
