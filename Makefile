@@ -1,6 +1,6 @@
 # DDPM reproduction harness — one Makefile for the library, the ddpm tool, the drivers and tests.
 # make            build everything (bin/ddpm, bin/exp_*, tests)
-# make setup      install missing Debian packages, then build (setup-dev: also clang, valgrind)
+# make setup      install missing Debian packages, then build (setup-dev: also clang, valgrind, python3-torch)
 # make test       run every Check suite (smoke tier); exit status = failures
 # make test-sanitize   the same suites built with ASan+UBSan
 # make valgrind   memcheck of a smoke training run
@@ -134,7 +134,8 @@ setup-mpi:
 	bash scripts/install_deps.sh --mpi
 	$(MAKE) all
 
-# setup plus the tools of `make fuzz` and `make valgrind`
+# setup plus the tools of `make fuzz` and `make valgrind`, and python3-torch/-h5py/-numpy (make bench's
+# PyTorch side, the fixture scripts in scripts/)
 setup-dev:
 	bash scripts/install_deps.sh --dev
 	$(MAKE) all
