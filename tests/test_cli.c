@@ -211,6 +211,20 @@ START_TEST(stats_and_eval)
     p = strstr(out, "FD");
     ck_assert_msg(p && sscanf(strchr(p, ' '), "%lf", &self) == 1 && fabs(self) < 1e-6, "%s", out);
     ck_assert_int_eq(test_ddpm(out, sizeof out, "eval --samples %s --stats %s", ck, st), 1);
+    /* --first K scores the first K samples of the file: the same numbers as a file of the K
+     * samples a run of --n K draws (per-index noise streams), and K beyond the file is refused. */
+    const char *s8 = test_tmp_path("ev_s8.h5");
+    char first[8192];
+    ck_assert_msg(test_ddpm(out, sizeof out, "sample --ckpt %s --n 8 --out %s", ck, s8) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(out, sizeof out, "eval --samples %s --stats %s --n 500", s8, st) == 0, "%s", out);
+    ck_assert_msg(test_ddpm(first, sizeof first, "eval --samples %s --stats %s --n 500 --first 8", so, st) == 0, "%s",
+                  first);
+    p = strstr(out, "FD_fmnist ");
+    const char *q = strstr(first, "FD_fmnist ");
+    ck_assert_msg(p && q && strcmp(p, q) == 0, "--first 8 of 16: %s\n8 samples: %s", first, out);
+    ck_assert_msg(strstr(q, "8 samples"), "%s", first);
+    ck_assert_int_eq(test_ddpm(out, sizeof out, "eval --samples %s --stats %s --n 500 --first 17", so, st), 2);
+    ck_assert_msg(strstr(out, "--first 17") && strstr(out, "holds 16 samples"), "%s", out);
 }
 END_TEST
 

@@ -73,12 +73,13 @@ int cmd_eval(int argc, char **argv)
     static const cli_opt opts[] = { { "samples", "F.h5", "a `ddpm sample` file (samples uint8 [N,H,W,C])" },
                                     { "stats", "S.h5", "reference statistics from `ddpm stats` (created if missing)" },
                                     { "n", "N", "reference images when creating --stats (default all)" },
+                                    { "first", "K", "score only the first K samples (default all; FD's bias at K)" },
                                     { "data", "DIR", "shorthand for --set data_dir=DIR (the reference images)" },
                                     { "recompute", NULL,
                                       "replace --stats of the same extractor made with other settings" },
                                     { 0 } };
     cli_args a = { .cmd = "eval",
-                   .usage = "--samples F.h5 --stats S.h5",
+                   .usage = "--samples F.h5 --stats S.h5 [--first K]",
                    .summary = "FD and IS of samples (FID/IS with the Inception weights, else FD_fmnist/IS_fmnist).",
                    .opts = opts };
     int rc = cli_start(&a, argc, argv, "samples stats", NULL);
@@ -119,6 +120,21 @@ int cmd_eval(int argc, char **argv)
         ddpm_free(img);
         return rc;
     }
+    /* --first K: the same file scored on a prefix, so one long `ddpm sample` run gives FD at
+     * several sample counts (samples are drawn from per-index streams: the first K of N are the
+     * K samples a run of --n K draws). */
+    long long first = (long long)d[0];
+    if ((rc = cli_get_int(&a, "first", first, &first))) {
+        ddpm_free(img);
+        return rc;
+    }
+    if (first < 2 || first > (long long)d[0]) {
+        fprintf(stderr, "ddpm eval: --first %lld: %s holds %llu samples; give 2..%llu\n", first, sp,
+                (unsigned long long)d[0], (unsigned long long)d[0]);
+        ddpm_free(img);
+        return 2;
+    }
+    d[0] = (hsize_t)first;
     quality_result q;
     rc = quality_metrics(&c, img, (int)d[0], (int)d[1], (int)d[2], (int)d[3], cli_get(&a, "stats"), (int)nref,
                          cli_flag(&a, "recompute") ? QUALITY_STATS_RECOMPUTE : QUALITY_STATS_KEEP, NULL, &q) != DDPM_OK;
